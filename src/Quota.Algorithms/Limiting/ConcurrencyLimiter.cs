@@ -1,0 +1,195 @@
+namespace Quota.Algorithms.Limiting;
+
+/// <summary>
+/// At most <c>limit</c> permits held at once. Every grant is a lease with an id; it ends when released
+/// (<see cref="Release"/>, or <see cref="Limiter.Refund"/> with its grant) or when its TTL runs out, so a caller
+/// that crashes holding a lease cannot leak capacity for longer than the TTL.
+/// </summary>
+/// <remarks>
+/// Retry-after assumes no lease is released early: it is the moment enough leases expire. State grows with the
+/// number of leases held (at most <c>limit</c> for ordinary grants).
+/// </remarks>
+public sealed class ConcurrencyLimiter : Limiter
+{
+    private readonly Dictionary<long, Lease> _leases = [];
+
+    // Expiry order with lazy deletion: an entry is live only while its lease exists with that same expiry.
+    private readonly PriorityQueue<long, long> _expiries = new();
+    private long _limit;
+    private long _ttl;
+    private long _inUse;
+    private long _nextLeaseId;
+
+    /// <summary>Creates a limiter with no leases for a valid concurrency policy.</summary>
+    /// <exception cref="InvalidPolicyException">The policy is invalid or not a concurrency policy.</exception>
+    public ConcurrencyLimiter(PolicyDefinition policy)
+        : base(Checked(policy))
+    {
+        _limit = policy.Limit;
+        _ttl = policy.LeaseTtl.Ticks;
+    }
+
+    /// <summary>Leases currently held.</summary>
+    public int LeaseCount => _leases.Count;
+
+    private static PolicyDefinition Checked(PolicyDefinition policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        policy.ThrowIfInvalid();
+        return policy.Algorithm == AlgorithmKind.Concurrency
+            ? policy
+            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected concurrency."]);
+    }
+
+    /// <summary>Ends a lease now. False when it is unknown, already released or expired.</summary>
+    public bool Release(long leaseId, DateTimeOffset now)
+    {
+        Advance(now);
+        if (!_leases.Remove(leaseId, out var lease))
+        {
+            return false;
+        }
+
+        _inUse -= lease.Cost;
+        return true;
+    }
+
+    /// <summary>Extends a live lease to one TTL from now. False when it is unknown or has expired.</summary>
+    public bool Renew(long leaseId, DateTimeOffset now)
+    {
+        var t = Advance(now);
+        if (!_leases.TryGetValue(leaseId, out var lease))
+        {
+            return false;
+        }
+
+        var expires = SaturatingAdd(t, _ttl);
+        _leases[leaseId] = lease with { ExpiresAt = expires };
+        _expiries.Enqueue(leaseId, expires);
+        return true;
+    }
+
+    /// <summary>When the lease expires unless renewed or released, in UTC ticks; null when it is not held.</summary>
+    public long? ExpiryOf(long leaseId) => _leases.TryGetValue(leaseId, out var lease) ? lease.ExpiresAt : null;
+
+    private protected override void Observe(long now)
+    {
+        while (_expiries.TryPeek(out var id, out var expires) && expires <= now)
+        {
+            _expiries.Dequeue();
+            if (_leases.TryGetValue(id, out var lease) && lease.ExpiresAt == expires)
+            {
+                _leases.Remove(id);
+                _inUse -= lease.Cost;
+            }
+        }
+
+        // Released leases leave stale queue entries behind; compact when they dominate so memory stays O(leases).
+        if (_expiries.Count > 64 && _expiries.Count > 4 * _leases.Count)
+        {
+            _expiries.Clear();
+            foreach (var (id, lease) in _leases)
+            {
+                _expiries.Enqueue(id, lease.ExpiresAt);
+            }
+        }
+    }
+
+    private protected override bool TryTake(long cost, long now, out long leaseId)
+    {
+        if (cost > _limit - _inUse)
+        {
+            leaseId = 0;
+            return false;
+        }
+
+        leaseId = Open(cost, now);
+        return true;
+    }
+
+    private long Open(long cost, long now)
+    {
+        var id = ++_nextLeaseId;
+        var expires = SaturatingAdd(now, _ttl);
+        _leases.Add(id, new Lease(cost, expires));
+        _expiries.Enqueue(id, expires);
+        _inUse = SaturatingAdd(_inUse, cost);
+        return id;
+    }
+
+    private protected override long RemainingAt(long now) => Math.Max(0, _limit - _inUse);
+
+    private protected override long UsedAt(long now) => _inUse;
+
+    private protected override long RetryTicks(long cost, long now)
+    {
+        var needed = _inUse - (_limit - cost);
+        var freed = 0L;
+        foreach (var lease in _leases.Values.OrderBy(l => l.ExpiresAt))
+        {
+            freed += lease.Cost;
+            if (freed >= needed)
+            {
+                return lease.ExpiresAt - now;
+            }
+        }
+
+        return 0;
+    }
+
+    private protected override long ResetTicks(long now)
+    {
+        var latest = now;
+        foreach (var lease in _leases.Values)
+        {
+            latest = Math.Max(latest, lease.ExpiresAt);
+        }
+
+        return latest - now;
+    }
+
+    private protected override void Return(Grant grant, long now)
+    {
+        if (!_leases.TryGetValue(grant.LeaseId, out var lease))
+        {
+            return;
+        }
+
+        var back = Math.Min(grant.Cost, lease.Cost);
+        _inUse -= back;
+        if (back == lease.Cost)
+        {
+            _leases.Remove(grant.LeaseId);
+        }
+        else
+        {
+            _leases[grant.LeaseId] = lease with { Cost = lease.Cost - back };
+        }
+    }
+
+    // Usage carried into a new concurrency policy is one lease that lasts one TTL.
+    private protected override void Add(long cost, long now) => Open(cost, now);
+
+    private protected override void TopUp(Grant reservation, long extra, long now)
+    {
+        if (_leases.TryGetValue(reservation.LeaseId, out var lease))
+        {
+            _leases[reservation.LeaseId] = lease with { Cost = SaturatingAdd(lease.Cost, extra) };
+            _inUse = SaturatingAdd(_inUse, extra);
+        }
+        else
+        {
+            Open(extra, now);
+        }
+    }
+
+    private protected override bool TryReconfigureInPlace(PolicyDefinition next, long now)
+    {
+        // Held leases keep their expiry; the new TTL applies to leases opened or renewed from now on.
+        _limit = next.Limit;
+        _ttl = next.LeaseTtl.Ticks;
+        return true;
+    }
+
+    private readonly record struct Lease(long Cost, long ExpiresAt);
+}

@@ -1,0 +1,120 @@
+namespace Quota.Algorithms.Limiting;
+
+/// <summary>
+/// Token bucket with GCRA semantics: permits refill at <c>limit</c> per <c>window</c>, continuously, up to
+/// <c>burst</c> available at once. State is one theoretical arrival time (TAT), so O(1) in time and memory.
+/// </summary>
+/// <remarks>
+/// Time is kept in units of 1/limit tick so that the emission interval (window / limit) is an exact integer
+/// and no refill is lost to rounding. Downside: a full bucket admits a burst of <c>burst</c> at once, so over
+/// any window of length <c>window</c> up to <c>limit + burst</c> permits can be admitted.
+/// </remarks>
+public sealed class TokenBucketLimiter : Limiter
+{
+    // TAT, debts and tolerances never legitimately exceed ~1e38 / 2; top-ups saturate here instead of wrapping.
+    private static readonly Int128 MaxScaled = Int128.MaxValue / 4;
+
+    private long _rate;       // limit: scaled units per tick
+    private long _interval;   // window ticks: scaled units per permit
+    private Int128 _tolerance; // burst * interval
+    private Int128 _tat;      // theoretical arrival time, scaled; 0 = far past (full bucket)
+
+    /// <summary>Creates a full bucket for a valid token-bucket policy.</summary>
+    /// <exception cref="InvalidPolicyException">The policy is invalid or not a token bucket.</exception>
+    public TokenBucketLimiter(PolicyDefinition policy)
+        : base(Checked(policy))
+    {
+        Apply(policy);
+    }
+
+    private static PolicyDefinition Checked(PolicyDefinition policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        policy.ThrowIfInvalid();
+        return policy.Algorithm == AlgorithmKind.TokenBucket
+            ? policy
+            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected token-bucket."]);
+    }
+
+    private void Apply(PolicyDefinition policy)
+    {
+        _rate = policy.Limit;
+        _interval = policy.Window.Ticks;
+        _tolerance = (Int128)(policy.Burst ?? policy.Limit) * _interval;
+    }
+
+    private Int128 Scaled(long now) => (Int128)now * _rate;
+
+    /// <summary>Scaled debt now: how far TAT is ahead of now, at least 0.</summary>
+    private Int128 Debt(long now)
+    {
+        var debt = _tat - Scaled(now);
+        return debt > 0 ? debt : Int128.Zero;
+    }
+
+    private protected override void Observe(long now)
+    {
+    }
+
+    private protected override bool TryTake(long cost, long now, out long leaseId)
+    {
+        leaseId = 0;
+        var scaledNow = Scaled(now);
+        var start = _tat > scaledNow ? _tat : scaledNow;
+        var next = start + (Int128)cost * _interval;
+        if (next - scaledNow > _tolerance)
+        {
+            return false;
+        }
+
+        _tat = next;
+        return true;
+    }
+
+    private protected override long RemainingAt(long now)
+    {
+        var room = _tolerance - Debt(now);
+        return room <= 0 ? 0 : Arith.FloorDiv(room, _interval);
+    }
+
+    private protected override long UsedAt(long now) => Arith.CeilDiv(Debt(now), _interval);
+
+    private protected override long RetryTicks(long cost, long now)
+    {
+        // Earliest t with max(TAT, t*rate) + cost*interval - t*rate <= tolerance. Since cost <= burst, that t
+        // is at most TAT/rate, so max(TAT, t*rate) = TAT and t = ceil((TAT + cost*interval - tolerance) / rate).
+        var scaledNow = Scaled(now);
+        var start = _tat > scaledNow ? _tat : scaledNow;
+        var needed = start + (Int128)cost * _interval - _tolerance - scaledNow;
+        return needed <= 0 ? 0 : Arith.CeilDiv(needed, _rate);
+    }
+
+    private protected override long ResetTicks(long now) => Arith.CeilDiv(Debt(now), _rate);
+
+    private protected override void Return(Grant grant, long now)
+    {
+        // Never below now: a refund cannot bank capacity beyond a full bucket.
+        var scaledNow = Scaled(now);
+        var back = _tat - (Int128)grant.Cost * _interval;
+        _tat = back > scaledNow ? back : scaledNow;
+    }
+
+    private protected override void Add(long cost, long now)
+    {
+        var scaledNow = Scaled(now);
+        var start = _tat > scaledNow ? _tat : scaledNow;
+        var next = start + (Int128)cost * _interval;
+        _tat = next > MaxScaled ? MaxScaled : next;
+    }
+
+    private protected override bool TryReconfigureInPlace(PolicyDefinition next, long now)
+    {
+        // Keep the usage in whole permits (rounded up: conservative by less than one permit) and re-express it
+        // in the new units, so a raised limit admits more at once and a lowered one denies until usage drains.
+        var usedPermits = UsedAt(now);
+        Apply(next);
+        var scaled = Scaled(now) + (Int128)usedPermits * _interval;
+        _tat = scaled > MaxScaled ? MaxScaled : scaled;
+        return true;
+    }
+}
