@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Quota.Algorithms.Limiting;
 
 /// <summary>
@@ -19,6 +21,9 @@ public sealed class ConcurrencyLimiter : Limiter
     private long _ttl;
     private long _inUse;
     private long _nextLeaseId;
+
+    // The latest expiry of any held lease; null when a removal may have lowered it (recomputed on demand).
+    private long? _latestExpiry;
 
     /// <summary>Creates a limiter with no leases for a valid concurrency policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a concurrency policy.</exception>
@@ -51,6 +56,7 @@ public sealed class ConcurrencyLimiter : Limiter
         }
 
         _inUse -= lease.Cost;
+        ForgetLatestIf(lease.ExpiresAt);
         return true;
     }
 
@@ -66,6 +72,7 @@ public sealed class ConcurrencyLimiter : Limiter
         var expires = SaturatingAdd(t, _ttl);
         _leases[leaseId] = lease with { ExpiresAt = expires };
         _expiries.Enqueue(leaseId, expires);
+        _latestExpiry = null;
         return true;
     }
 
@@ -81,6 +88,7 @@ public sealed class ConcurrencyLimiter : Limiter
             {
                 _leases.Remove(id);
                 _inUse -= lease.Cost;
+                ForgetLatestIf(lease.ExpiresAt);
             }
         }
 
@@ -114,6 +122,11 @@ public sealed class ConcurrencyLimiter : Limiter
         _leases.Add(id, new Lease(cost, expires));
         _expiries.Enqueue(id, expires);
         _inUse = SaturatingAdd(_inUse, cost);
+        if (_latestExpiry is { } latest)
+        {
+            _latestExpiry = Math.Max(latest, expires);
+        }
+
         return id;
     }
 
@@ -123,26 +136,48 @@ public sealed class ConcurrencyLimiter : Limiter
 
     private protected override long RetryTicks(long cost, long now)
     {
+        // Only on a denial: sort the live leases by expiry in a pooled buffer (no allocation per decision).
         var needed = _inUse - (_limit - cost);
-        var freed = 0L;
-        foreach (var lease in _leases.Values.OrderBy(l => l.ExpiresAt))
+        var buffer = ArrayPool<Lease>.Shared.Rent(_leases.Count);
+        try
         {
-            freed += lease.Cost;
-            if (freed >= needed)
+            _leases.Values.CopyTo(buffer, 0);
+            var live = buffer.AsSpan(0, _leases.Count);
+            live.Sort(static (a, b) => a.ExpiresAt.CompareTo(b.ExpiresAt));
+            var freed = 0L;
+            foreach (var lease in live)
             {
-                return lease.ExpiresAt - now;
+                freed += lease.Cost;
+                if (freed >= needed)
+                {
+                    return lease.ExpiresAt - now;
+                }
             }
-        }
 
-        return 0;
+            return 0;
+        }
+        finally
+        {
+            ArrayPool<Lease>.Shared.Return(buffer);
+        }
     }
 
     private protected override long ResetTicks(long now)
     {
-        var latest = now;
-        foreach (var lease in _leases.Values)
+        if (_leases.Count == 0)
         {
-            latest = Math.Max(latest, lease.ExpiresAt);
+            return 0;
+        }
+
+        if (_latestExpiry is not { } latest)
+        {
+            latest = now;
+            foreach (var lease in _leases.Values)
+            {
+                latest = Math.Max(latest, lease.ExpiresAt);
+            }
+
+            _latestExpiry = latest;
         }
 
         return latest - now;
@@ -160,6 +195,7 @@ public sealed class ConcurrencyLimiter : Limiter
         if (back == lease.Cost)
         {
             _leases.Remove(grant.LeaseId);
+            ForgetLatestIf(lease.ExpiresAt);
         }
         else
         {
@@ -189,6 +225,15 @@ public sealed class ConcurrencyLimiter : Limiter
         _limit = next.Limit;
         _ttl = next.LeaseTtl.Ticks;
         return true;
+    }
+
+    /// <summary>A removed lease only lowers the latest expiry if it held it.</summary>
+    private void ForgetLatestIf(long expires)
+    {
+        if (_latestExpiry == expires)
+        {
+            _latestExpiry = null;
+        }
     }
 
     private readonly record struct Lease(long Cost, long ExpiresAt);
