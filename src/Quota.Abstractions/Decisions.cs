@@ -1,0 +1,168 @@
+namespace Quota.Abstractions;
+
+/// <summary>
+/// One question: may these subjects spend <see cref="Cost"/> now? Names any of a user, an API key (raw; hashed
+/// in the silo and never stored), a tenant, an upstream and resources; at least one.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("quota.AcquireRequest")]
+public sealed record AcquireRequest
+{
+    /// <summary>User id, e.g. <c>alice</c>.</summary>
+    [Id(0)] public string? User { get; init; }
+
+    /// <summary>The raw inbound API key; it counts against the key's policies and its owner's.</summary>
+    [Id(1)] public string? ApiKey { get; init; }
+
+    /// <summary>Tenant id (arrives with tenancy).</summary>
+    [Id(2)] public string? Tenant { get; init; }
+
+    /// <summary>Upstream name (arrives with tenancy).</summary>
+    [Id(3)] public string? Upstream { get; init; }
+
+    /// <summary>Resource names, e.g. <c>telegram</c>, <c>telegram:chat:-1001</c>.</summary>
+    [Id(4)] public string[]? Resources { get; init; }
+
+    /// <summary>Permits to take; 0 peeks. Default: 1.</summary>
+    [Id(5)] public long Cost { get; init; } = 1;
+
+    /// <summary>Order among waiting callers. Default: normal.</summary>
+    [Id(6)] public Priority Priority { get; init; } = Priority.Normal;
+
+    /// <summary>How long to wait for capacity, in milliseconds; 0 answers at once. Default: 0.</summary>
+    [Id(7)] public long MaxWaitMs { get; init; }
+
+    /// <summary>Reserve: the cost is an estimate to be settled with the actual cost later.</summary>
+    [Id(8)] public bool Reserve { get; init; }
+}
+
+/// <summary>What a decision came to.</summary>
+[GenerateSerializer, Alias("quota.DecisionOutcome")]
+public enum DecisionOutcome
+{
+    /// <summary>Every named limit admitted the request.</summary>
+    Allowed = 0,
+
+    /// <summary>A limit denied it now; <see cref="AcquireResult.RetryAfterMs"/> says when it would be admitted.</summary>
+    Denied = 1,
+
+    /// <summary>The cost exceeds what a named policy can ever admit at once; waiting does not help.</summary>
+    CostExceedsLimit = 2,
+
+    /// <summary>A named subject does not exist (an unregistered key, an unconfigured resource); see <see cref="AcquireResult.Problem"/>.</summary>
+    UnknownSubject = 3,
+
+    /// <summary>The request itself is invalid; see <see cref="AcquireResult.Problem"/>.</summary>
+    Invalid = 4,
+}
+
+/// <summary>One policy's state after a decision, for headers and the answer's <c>policies</c> list.</summary>
+[GenerateSerializer, Immutable, Alias("quota.PolicyState")]
+public sealed record PolicyState
+{
+    /// <summary>The subject's label, e.g. <c>user:alice</c>.</summary>
+    [Id(0)] public required string Subject { get; init; }
+
+    /// <summary>The policy's name.</summary>
+    [Id(1)] public required string Policy { get; init; }
+
+    /// <summary>The policy's algorithm, as in JSON.</summary>
+    [Id(2)] public required string Algorithm { get; init; }
+
+    /// <summary>The capacity (burst for a token bucket).</summary>
+    [Id(3)] public long Limit { get; init; }
+
+    /// <summary>Permits left now.</summary>
+    [Id(4)] public long Remaining { get; init; }
+
+    /// <summary>The window or current calendar period in whole seconds; null for concurrency.</summary>
+    [Id(5)] public long? WindowSeconds { get; init; }
+
+    /// <summary>Milliseconds until the policy is back to full capacity.</summary>
+    [Id(6)] public long ResetAfterMs { get; init; }
+}
+
+/// <summary>An upstream credential chosen for the caller (arrives with tenancy).</summary>
+[GenerateSerializer, Immutable, Alias("quota.UpstreamToken")]
+public sealed record UpstreamToken
+{
+    /// <summary>The token's id.</summary>
+    [Id(0)] public required string Id { get; init; }
+
+    /// <summary>The upstream it belongs to.</summary>
+    [Id(1)] public required string Upstream { get; init; }
+}
+
+/// <summary>
+/// The answer to an <see cref="AcquireRequest"/>. All or nothing: when not allowed, nothing was consumed anywhere.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("quota.AcquireResult")]
+public sealed record AcquireResult
+{
+    /// <summary>Whether every named limit admitted the request.</summary>
+    [Id(0)] public bool Allowed { get; init; }
+
+    /// <summary>What the decision came to.</summary>
+    [Id(1)] public DecisionOutcome Outcome { get; init; }
+
+    /// <summary>The denying subject and policy, e.g. <c>user:alice/per-minute</c>; null when allowed.</summary>
+    [Id(2)] public string? LimitedBy { get; init; }
+
+    /// <summary>Permits left on the most constrained policy.</summary>
+    [Id(3)] public long Remaining { get; init; }
+
+    /// <summary>The capacity of the most constrained policy.</summary>
+    [Id(4)] public long Limit { get; init; }
+
+    /// <summary>Milliseconds until the most constrained policy is back to full capacity.</summary>
+    [Id(5)] public long ResetAfterMs { get; init; }
+
+    /// <summary>0 when allowed; otherwise the exact milliseconds until the same request would be admitted (rounded up); -1 when never.</summary>
+    [Id(6)] public long RetryAfterMs { get; init; }
+
+    /// <summary>The chosen upstream token (tenancy).</summary>
+    [Id(7)] public UpstreamToken? Token { get; init; }
+
+    /// <summary>Identifies a reservation or concurrency lease to settle or release; null when there is none.</summary>
+    [Id(8)] public string? LeaseId { get; init; }
+
+    /// <summary>Every policy consulted, with its state after the decision.</summary>
+    [Id(9)] public PolicyState[] Policies { get; init; } = [];
+
+    /// <summary>For <see cref="DecisionOutcome.UnknownSubject"/> and <see cref="DecisionOutcome.Invalid"/>: which field, and what is wrong.</summary>
+    [Id(10)] public FieldProblem? Problem { get; init; }
+}
+
+/// <summary>A problem with one field of a request: its JSON path and what to do.</summary>
+[GenerateSerializer, Immutable, Alias("quota.FieldProblem")]
+public sealed record FieldProblem([property: Id(0)] string Field, [property: Id(1)] string Detail);
+
+/// <summary>The outcome of settling or releasing a lease.</summary>
+[GenerateSerializer, Alias("quota.LeaseOutcome")]
+public enum LeaseOutcome
+{
+    /// <summary>Done.</summary>
+    Done = 0,
+
+    /// <summary>No subject holds that lease: it was never issued, already settled or released, or expired.</summary>
+    NotFound = 1,
+
+    /// <summary>The lease id is malformed.</summary>
+    Invalid = 2,
+}
+
+/// <summary>A subject's usage: every policy's state now.</summary>
+[GenerateSerializer, Immutable, Alias("quota.UsageReport")]
+public sealed record UsageReport
+{
+    /// <summary>The subject's label.</summary>
+    [Id(0)] public required string Subject { get; init; }
+
+    /// <summary>Whether the subject exists (a key is registered, a resource is configured).</summary>
+    [Id(1)] public bool Known { get; init; }
+
+    /// <summary>Each policy's state now.</summary>
+    [Id(2)] public PolicyState[] Policies { get; init; } = [];
+
+    /// <summary>Callers waiting for capacity on this subject now.</summary>
+    [Id(3)] public int Waiting { get; init; }
+}

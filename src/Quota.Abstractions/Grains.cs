@@ -1,0 +1,166 @@
+using Orleans.Concurrency;
+
+namespace Quota.Abstractions;
+
+/// <summary>What one subject is asked: take <see cref="Cost"/> on every one of its policies, or nothing.</summary>
+[GenerateSerializer, Immutable, Alias("quota.SubjectAcquire")]
+public sealed record SubjectAcquire
+{
+    /// <summary>Permits; 0 peeks.</summary>
+    [Id(0)] public long Cost { get; init; } = 1;
+
+    /// <summary>Order among waiters.</summary>
+    [Id(1)] public Priority Priority { get; init; } = Priority.Normal;
+
+    /// <summary>Milliseconds to wait in this subject's queue; 0 answers at once.</summary>
+    [Id(2)] public long MaxWaitMs { get; init; }
+
+    /// <summary>The lease to file the grant under when it must be settled or released later.</summary>
+    [Id(3)] public string? LeaseId { get; init; }
+
+    /// <summary>Whether the grant is a reservation to settle.</summary>
+    [Id(4)] public bool Reserve { get; init; }
+}
+
+/// <summary>One policy's grant within a subject, enough to refund it exactly.</summary>
+[GenerateSerializer, Immutable, Alias("quota.PolicyGrant")]
+public sealed record PolicyGrant(
+    [property: Id(0)] string Policy,
+    [property: Id(1)] long Cost,
+    [property: Id(2)] long AtTicks,
+    [property: Id(3)] long LeaseId);
+
+/// <summary>A subject's answer.</summary>
+[GenerateSerializer, Immutable, Alias("quota.SubjectDecision")]
+public sealed record SubjectDecision
+{
+    /// <summary>Whether every policy of the subject admitted the request.</summary>
+    [Id(0)] public bool Allowed { get; init; }
+
+    /// <summary>Allowed, Denied, CostExceedsLimit or UnknownSubject.</summary>
+    [Id(1)] public DecisionOutcome Outcome { get; init; }
+
+    /// <summary>The subject's label.</summary>
+    [Id(2)] public required string Subject { get; init; }
+
+    /// <summary>The denying policy's name.</summary>
+    [Id(3)] public string? LimitedBy { get; init; }
+
+    /// <summary>Exact time until the same request would be admitted by every policy of this subject; <see cref="TimeSpan.MaxValue"/> when never.</summary>
+    [Id(4)] public TimeSpan RetryAfter { get; init; }
+
+    /// <summary>Every policy's state after the decision.</summary>
+    [Id(5)] public PolicyState[] Policies { get; init; } = [];
+
+    /// <summary>What was taken, to refund if another subject of the same request denies.</summary>
+    [Id(6)] public PolicyGrant[] Grants { get; init; } = [];
+
+    /// <summary>Whether the subject filed the grant under the request's lease (reservation or concurrency).</summary>
+    [Id(7)] public bool Held { get; init; }
+
+    /// <summary>The owning user of an API key.</summary>
+    [Id(8)] public string? Owner { get; init; }
+}
+
+/// <summary>A registered API key as the silo knows it: never the raw key.</summary>
+[GenerateSerializer, Immutable, Alias("quota.ApiKeyInfo")]
+public sealed record ApiKeyInfo
+{
+    /// <summary>The key's id: the hex HMAC-SHA256 of the raw key under the pepper.</summary>
+    [Id(0)] public required string KeyId { get; init; }
+
+    /// <summary>The user the key belongs to.</summary>
+    [Id(1)] public required string Owner { get; init; }
+
+    /// <summary>The key's own policies (its user's apply as well).</summary>
+    [Id(2)] public PolicySpec[] Policies { get; init; } = [];
+}
+
+/// <summary>
+/// A subject that holds limits: its policies' windows live in this grain's memory and it is their only clock.
+/// </summary>
+[Alias("quota.ISubjectGrain")]
+public interface ISubjectGrain : IGrainWithStringKey
+{
+    /// <summary>Takes the cost on every policy or nothing; with a wait, queues by priority until granted or the deadline.</summary>
+    [Alias("Acquire")]
+    Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default);
+
+    /// <summary>Returns grants made by <see cref="AcquireAsync"/> (another subject of the request denied), and forgets their lease.</summary>
+    [Alias("Refund")]
+    Task RefundAsync(PolicyGrant[] grants, string? leaseId);
+
+    /// <summary>Settles a reservation with the actual cost and ends its concurrency permits.</summary>
+    [Alias("Settle")]
+    Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost);
+
+    /// <summary>Ends a lease: concurrency permits come back; a reservation keeps its estimate.</summary>
+    [Alias("Release")]
+    Task<LeaseOutcome> ReleaseAsync(string leaseId);
+
+    /// <summary>Every policy's state now.</summary>
+    [Alias("GetUsage")]
+    Task<UsageReport> GetUsageAsync();
+
+    /// <summary>Replaces the subject's policies (null: back to the configured defaults), keeping current usage.</summary>
+    /// <exception cref="ArgumentException">A policy is invalid; nothing changes.</exception>
+    [Alias("SetPolicies")]
+    Task SetPoliciesAsync(PolicySpec[]? policies);
+
+    /// <summary>The subject's own timer: grants waiters whose capacity has come and expires those past their deadline.</summary>
+    [OneWay, Alias("Wake")]
+    Task WakeAsync();
+}
+
+/// <summary>A user; keyed by user id.</summary>
+[Alias("quota.IUserGrain")]
+public interface IUserGrain : ISubjectGrain;
+
+/// <summary>A configured resource or one instance of a pattern (<c>telegram:chat:-1001</c>); keyed by its name.</summary>
+[Alias("quota.IResourceGrain")]
+public interface IResourceGrain : ISubjectGrain;
+
+/// <summary>An inbound API key; keyed by the key's peppered hash, never the raw key.</summary>
+[Alias("quota.IApiKeyGrain")]
+public interface IApiKeyGrain : ISubjectGrain
+{
+    /// <summary>Registers (or re-registers) the key for <paramref name="owner"/> with its own policies.</summary>
+    [Alias("Register")]
+    Task<ApiKeyInfo> RegisterAsync(string owner, PolicySpec[]? policies);
+
+    /// <summary>The registration, or null when the key is not registered.</summary>
+    [Alias("GetInfo")]
+    Task<ApiKeyInfo?> GetInfoAsync();
+
+    /// <summary>Forgets the registration; later requests with the key are unknown. False when it was not registered.</summary>
+    [Alias("Revoke")]
+    Task<bool> RevokeAsync();
+}
+
+/// <summary>
+/// The front door inside the silo: combines the subjects a request names into one all-or-nothing decision.
+/// Stateless; one activation per silo core.
+/// </summary>
+[Alias("quota.IDecisionGrain")]
+public interface IDecisionGrain : IGrainWithIntegerKey
+{
+    /// <summary>Decides a request across every subject it names.</summary>
+    [Alias("Acquire")]
+    Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Settles a reservation on every subject that holds it.</summary>
+    [Alias("Settle")]
+    Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost);
+
+    /// <summary>Releases a lease on every subject that holds it.</summary>
+    [Alias("Release")]
+    Task<LeaseOutcome> ReleaseAsync(string leaseId);
+
+    /// <summary>A subject's usage; for a key, <paramref name="id"/> is its key id (hash), never the raw key.</summary>
+    [Alias("GetUsage")]
+    Task<UsageReport> GetUsageAsync(SubjectKind kind, string id);
+
+    /// <summary>Registers a raw API key for a user; returns its key id. The raw key is hashed and dropped.</summary>
+    [Alias("RegisterKey")]
+    Task<ApiKeyInfo> RegisterKeyAsync(string rawKey, string owner, PolicySpec[]? policies);
+}

@@ -1,0 +1,94 @@
+namespace Quota.Abstractions;
+
+/// <summary>
+/// The checks every front door applies to a request before deciding it. Each problem names its JSON field.
+/// </summary>
+public static class RequestRules
+{
+    /// <summary>The longest subject name accepted.</summary>
+    public const int MaxNameLength = 256;
+
+    /// <summary>The most resources one request may name.</summary>
+    public const int MaxResources = 32;
+
+    /// <summary>Every problem with <paramref name="request"/>; empty when it may be decided.</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="maxWait">The configured ceiling for <see cref="AcquireRequest.MaxWaitMs"/>.</param>
+    public static IReadOnlyList<FieldProblem> Validate(AcquireRequest request, TimeSpan maxWait)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var problems = new List<FieldProblem>();
+        CheckName(problems, "user", request.User);
+        CheckName(problems, "apiKey", request.ApiKey);
+        CheckName(problems, "tenant", request.Tenant);
+        CheckName(problems, "upstream", request.Upstream);
+        if (request.Resources is { } resources)
+        {
+            if (resources.Length > MaxResources)
+            {
+                problems.Add(new("resources", $"at most {MaxResources} resources per request (got {resources.Length}); split the request."));
+            }
+
+            for (var i = 0; i < resources.Length; i++)
+            {
+                if (resources[i] is null)
+                {
+                    problems.Add(new($"resources[{i}]", "must be a resource name, not null."));
+                }
+                else
+                {
+                    CheckName(problems, $"resources[{i}]", resources[i]);
+                }
+            }
+        }
+
+        if (request.User is null && request.ApiKey is null && request.Tenant is null && request.Upstream is null && (request.Resources is null || request.Resources.Length == 0))
+        {
+            problems.Add(new("user", "name at least one subject: user, apiKey, tenant, upstream or resources."));
+        }
+
+        if (request.Cost < 0)
+        {
+            problems.Add(new("cost", $"must be 0 (peek) or more (got {request.Cost})."));
+        }
+
+        if (request.MaxWaitMs < 0)
+        {
+            problems.Add(new("maxWaitMs", $"must be 0 or more milliseconds (got {request.MaxWaitMs})."));
+        }
+        else if (request.MaxWaitMs > (long)maxWait.TotalMilliseconds)
+        {
+            problems.Add(new("maxWaitMs", $"at most {(long)maxWait.TotalMilliseconds} ms may be waited (got {request.MaxWaitMs}); the ceiling is Quota:Decisions:MaxWait."));
+        }
+
+        if (!Enum.IsDefined(request.Priority))
+        {
+            problems.Add(new("priority", "must be critical, high, normal or low."));
+        }
+
+        return problems;
+    }
+
+    /// <summary>Checks one name: not empty, at most 256 characters, no control characters.</summary>
+    public static void CheckName(List<FieldProblem> problems, string field, string? name)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
+        if (name is null)
+        {
+            return;
+        }
+
+        if (name.Length == 0)
+        {
+            problems.Add(new(field, "must not be empty; omit the field instead."));
+        }
+        else if (name.Length > MaxNameLength)
+        {
+            problems.Add(new(field, $"is {name.Length} characters long; at most {MaxNameLength} are allowed."));
+        }
+        else if (name.Any(char.IsControl))
+        {
+            problems.Add(new(field, "contains a control character; names must be printable text."));
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using System.Buffers.Text;
+using System.Text;
+using Quota.Abstractions;
+
+namespace Quota.Grains.Decisions;
+
+/// <summary>
+/// Lease ids name the subjects that hold the lease, so settling or releasing needs no lookup table that could be
+/// lost: <c>{32 hex digits}.{base64url of "kind:id" lines}</c>. A forged id can only name leases that do not
+/// exist on those subjects, which is harmless.
+/// </summary>
+internal static class LeaseIds
+{
+    public static string Encode(string nonce, IEnumerable<(SubjectKind Kind, string Id)> holders)
+    {
+        var text = string.Join('\n', holders.Select(h => $"{SubjectNames.Prefix(h.Kind)}:{h.Id}"));
+        return $"{nonce}.{Base64Url.EncodeToString(Encoding.UTF8.GetBytes(text))}";
+    }
+
+    public static bool TryDecode(string? leaseId, out string nonce, out List<(SubjectKind Kind, string Id)> holders)
+    {
+        nonce = string.Empty;
+        holders = [];
+        if (string.IsNullOrEmpty(leaseId) || leaseId.Length > 16_384)
+        {
+            return false;
+        }
+
+        var dot = leaseId.IndexOf('.', StringComparison.Ordinal);
+        if (dot != 32 || !leaseId.AsSpan(0, 32).ContainsOnlyHex())
+        {
+            return false;
+        }
+
+        nonce = leaseId[..32];
+        byte[] bytes;
+        try
+        {
+            bytes = Base64Url.DecodeFromChars(leaseId.AsSpan(33));
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        foreach (var line in Encoding.UTF8.GetString(bytes).Split('\n'))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0 || !SubjectNames.TryParsePrefix(line[..colon], out var kind) || colon == line.Length - 1)
+            {
+                return false;
+            }
+
+            holders.Add((kind, line[(colon + 1)..]));
+        }
+
+        return holders.Count > 0;
+    }
+
+    private static bool ContainsOnlyHex(this ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

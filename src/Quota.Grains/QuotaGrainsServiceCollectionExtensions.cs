@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Quota.Grains.Configuration;
+using Quota.Grains.Subjects;
+
+namespace Quota.Grains;
+
+/// <summary>Registers what Quota's grains need in a silo: options (validated at start), the policy catalog, the key hasher, the clock.</summary>
+public static class QuotaGrainsServiceCollectionExtensions
+{
+    /// <summary>Adds Quota's grain services, bound to <paramref name="configuration"/>.</summary>
+    public static IServiceCollection AddQuotaGrains(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<PolicyOptions>()
+            .Bind(configuration.GetSection(PolicyOptions.SectionName))
+            .PostConfigure(options => options.File ??= configuration["Quota:PoliciesFile"])
+            .ValidateOnStart();
+        services.AddOptions<DecisionOptions>().Bind(configuration.GetSection(DecisionOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<SecretOptions>().Bind(configuration.GetSection(SecretOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PolicyOptions>, PolicyOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DecisionOptions>, DecisionOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SecretOptions>, SecretOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ApiKeyHasher>();
+        services.TryAddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<PolicyOptions>>().Value;
+            return PolicyCatalog.TryBuild(options, out var errors)
+                ?? throw new OptionsValidationException(PolicyOptions.SectionName, typeof(PolicyOptions), errors);
+        });
+        return services;
+    }
+
+    /// <summary>Adds Quota's grains to a silo.</summary>
+    public static ISiloBuilder AddQuotaGrains(this ISiloBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddQuotaGrains(builder.Configuration);
+        return builder;
+    }
+}

@@ -1,0 +1,576 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Quota.Abstractions;
+using Quota.Algorithms.Limiting;
+using Quota.Grains.Configuration;
+
+namespace Quota.Grains.Subjects;
+
+/// <summary>
+/// A subject holding limits: its policies' windows live in this activation's memory, and this grain is the only
+/// clock for them (one <see cref="TimeProvider"/> reading per decision).
+/// </summary>
+/// <remarks>
+/// <para><b>All or nothing within the subject.</b> A request takes its cost on every policy or on none: grants made
+/// before a denial are refunded at the same instant, which restores the state exactly.</para>
+/// <para><b>Waiting.</b> The grain is reentrant: a waiting caller awaits a completion source while other callers
+/// proceed. Waiters are served strictly by priority, then arrival; a timer from the <see cref="TimeProvider"/>
+/// wakes the grain exactly when the head waiter's retry-after or the earliest deadline comes, and refunds,
+/// settlements and releases wake it at once. Nothing polls.</para>
+/// <para><b>What idle collection forgets.</b> An idle activation is collected after the silo's collection age
+/// (Orleans default: 15 minutes without a call) and its windows are forgotten. For every window no longer than
+/// that age the windows are already back to full capacity by then, so nothing a user could observe is lost.
+/// Longer windows (daily and monthly quotas, hour-long windows) keep the activation alive with
+/// <c>DelayDeactivation</c> until they are back to full. A silo crash or shutdown still loses in-memory windows:
+/// durable checkpoints of long quotas arrive with the PostgreSQL storage.</para>
+/// </remarks>
+[Reentrant]
+public abstract partial class SubjectGrain : Grain, ISubjectGrain
+{
+    private static readonly TimeSpan KeepAliveThreshold = TimeSpan.FromMinutes(10);
+
+    private readonly IPersistentState<SubjectConfigState> _config;
+    private readonly PolicyCatalog _catalog;
+    private readonly TimeProvider _time;
+    private readonly DecisionOptions _options;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, Held> _held = new(StringComparer.Ordinal);
+    private readonly SortedSet<Waiter> _waiters = new(Waiter.Order);
+    private List<Limiter> _limiters = [];
+    private DateTimeOffset _nextHeldSweep = DateTimeOffset.MaxValue;
+    private long _nextWaiterSequence;
+    private ITimer? _wakeTimer;
+    private ISubjectGrain? _self;
+    private bool _known;
+    private string _label = string.Empty;
+
+    /// <summary>Creates the subject; state and services come from the derived grain's constructor.</summary>
+    private protected SubjectGrain(
+        IPersistentState<SubjectConfigState> config,
+        PolicyCatalog catalog,
+        TimeProvider time,
+        IOptions<DecisionOptions> options,
+        ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _config = config;
+        _catalog = catalog;
+        _time = time;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    /// <summary>Which kind of subject this is.</summary>
+    private protected abstract SubjectKind Kind { get; }
+
+    /// <summary>The persisted configuration.</summary>
+    private protected SubjectConfigState Config => _config.State;
+
+    /// <summary>The grain's id (user id, key id, resource name).</summary>
+    private protected string Id => this.GetPrimaryKeyString();
+
+    /// <summary>Whether this subject exists: users always; keys when registered; resources when configured.</summary>
+    private protected virtual bool IsKnown(bool hasPolicies) => true;
+
+    /// <summary>The user an answer names as owner (API keys only).</summary>
+    private protected virtual string? Owner => null;
+
+    /// <inheritdoc />
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _label = SubjectNames.Label(Kind, Id);
+        _self = this.AsReference<ISubjectGrain>();
+        Reload(_time.GetUtcNow());
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _wakeTimer?.Dispose();
+        _wakeTimer = null;
+        foreach (var waiter in _waiters)
+        {
+            waiter.TryCancel();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var now = _time.GetUtcNow();
+        SweepHeld(now);
+        if (!HasWaiterAtOrAbove(request.MaxWaitMs > 0 ? request.Priority : (Priority)int.MaxValue))
+        {
+            var decision = TryAcquire(request, now);
+            if (decision.Allowed || request.MaxWaitMs <= 0 || decision.Outcome != DecisionOutcome.Denied)
+            {
+                return decision;
+            }
+
+            // Hopeless waits are answered at once: window policies free capacity only with time, so a retry-after
+            // beyond the wait cannot be beaten. Concurrency permits can come back early on release, so those wait.
+            if (decision.RetryAfter > TimeSpan.FromMilliseconds(request.MaxWaitMs) && !LimitedByConcurrency(decision))
+            {
+                return decision;
+            }
+        }
+
+        var waiter = new Waiter(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs), _nextWaiterSequence++);
+        _waiters.Add(waiter);
+        LogWaiting(_logger, _label, request.Priority, request.MaxWaitMs);
+        ProcessWaiters(now);
+        using var registration = cancellationToken.Register(static state =>
+        {
+            var (grain, w) = ((SubjectGrain, Waiter))state!;
+            if (w.TryCancel())
+            {
+                grain._self?.WakeAsync();
+            }
+        }, (this, waiter));
+        return await waiter.Task;
+    }
+
+    /// <inheritdoc />
+    public Task RefundAsync(PolicyGrant[] grants, string? leaseId)
+    {
+        ArgumentNullException.ThrowIfNull(grants);
+        var now = _time.GetUtcNow();
+        ReturnGrants(grants, now);
+        if (leaseId is not null)
+        {
+            _held.Remove(leaseId);
+        }
+
+        ProcessWaiters(now);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost)
+    {
+        ArgumentNullException.ThrowIfNull(leaseId);
+        ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
+        var now = _time.GetUtcNow();
+        SweepHeld(now);
+        if (!_held.Remove(leaseId, out var held))
+        {
+            return Task.FromResult(LeaseOutcome.NotFound);
+        }
+
+        foreach (var grant in held.Grants)
+        {
+            switch (Find(grant.Policy))
+            {
+                case ConcurrencyLimiter concurrency:
+                    concurrency.Release(grant.LeaseId, now);
+                    break;
+                case { } limiter:
+                    limiter.Settle(new Grant(grant.Cost, grant.AtTicks, 0), actualCost, now);
+                    break;
+            }
+        }
+
+        ProcessWaiters(now);
+        return Task.FromResult(LeaseOutcome.Done);
+    }
+
+    /// <inheritdoc />
+    public Task<LeaseOutcome> ReleaseAsync(string leaseId)
+    {
+        ArgumentNullException.ThrowIfNull(leaseId);
+        var now = _time.GetUtcNow();
+        SweepHeld(now);
+        if (!_held.Remove(leaseId, out var held))
+        {
+            return Task.FromResult(LeaseOutcome.NotFound);
+        }
+
+        foreach (var grant in held.Grants)
+        {
+            if (Find(grant.Policy) is ConcurrencyLimiter concurrency)
+            {
+                concurrency.Release(grant.LeaseId, now);
+            }
+        }
+
+        ProcessWaiters(now);
+        return Task.FromResult(LeaseOutcome.Done);
+    }
+
+    /// <inheritdoc />
+    public Task<UsageReport> GetUsageAsync()
+    {
+        var now = _time.GetUtcNow();
+        return Task.FromResult(new UsageReport
+        {
+            Subject = _label,
+            Known = _known,
+            Policies = _known ? States(now) : [],
+            Waiting = _waiters.Count(w => !w.IsCompleted),
+        });
+    }
+
+    /// <inheritdoc />
+    public async Task SetPoliciesAsync(PolicySpec[]? policies)
+    {
+        if (policies is not null)
+        {
+            _ = PolicySpec.ToDefinitions(policies, "policies", out var errors);
+            if (errors.Count > 0)
+            {
+                throw new ArgumentException(string.Join(" ", errors), nameof(policies));
+            }
+        }
+
+        _config.State.Policies = policies;
+        await _config.WriteStateAsync();
+        Reload(_time.GetUtcNow());
+        LogPoliciesChanged(_logger, _label, policies?.Length ?? -1);
+    }
+
+    /// <inheritdoc />
+    public Task WakeAsync()
+    {
+        ProcessWaiters(_time.GetUtcNow());
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Persists the configuration and applies it to the live windows, keeping usage.</summary>
+    private protected async Task SaveAndReloadAsync()
+    {
+        await _config.WriteStateAsync();
+        Reload(_time.GetUtcNow());
+    }
+
+    /// <summary>Forgets the persisted configuration and reloads.</summary>
+    private protected async Task ClearAndReloadAsync()
+    {
+        await _config.ClearStateAsync();
+        Reload(_time.GetUtcNow());
+    }
+
+    /// <summary>Rebuilds the limiters from the subject's own policies or the defaults, keeping usage by policy name.</summary>
+    private void Reload(DateTimeOffset now)
+    {
+        IReadOnlyList<PolicyDefinition>? definitions = null;
+        if (_config.State.Policies is { } own)
+        {
+            definitions = PolicySpec.ToDefinitions(own, "policies", out var errors);
+            if (definitions is null)
+            {
+                LogStoredPoliciesInvalid(_logger, _label, string.Join(" ", errors));
+            }
+        }
+
+        definitions ??= _catalog.DefaultsFor(Kind, Id);
+        _known = IsKnown(definitions is not null);
+        var next = new List<Limiter>(definitions?.Count ?? 0);
+        foreach (var definition in definitions ?? [])
+        {
+            next.Add(Find(definition.Name) is { } current ? current.Reconfigure(definition, now) : definition.CreateLimiter());
+        }
+
+        _limiters = next;
+        ProcessWaiters(now);
+    }
+
+    private Limiter? Find(string policy)
+    {
+        foreach (var limiter in _limiters)
+        {
+            if (limiter.Policy.Name == policy)
+            {
+                return limiter;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>One all-or-nothing attempt on every policy at <paramref name="now"/>; a denial changes nothing.</summary>
+    private SubjectDecision TryAcquire(SubjectAcquire request, DateTimeOffset now)
+    {
+        if (!_known)
+        {
+            return new SubjectDecision { Subject = _label, Outcome = DecisionOutcome.UnknownSubject };
+        }
+
+        var grants = new List<PolicyGrant>(_limiters.Count);
+        var outcome = DecisionOutcome.Allowed;
+        string? limitedBy = null;
+        var retry = TimeSpan.Zero;
+        foreach (var limiter in _limiters)
+        {
+            // Every policy is asked even after a denial, so the retry-after covers all of them.
+            var decision = limiter.Acquire(request.Cost, now);
+            if (decision.Allowed)
+            {
+                if (request.Cost > 0)
+                {
+                    grants.Add(new PolicyGrant(limiter.Policy.Name, decision.Grant.Cost, decision.Grant.AcquiredAtTicks, decision.Grant.LeaseId));
+                }
+
+                continue;
+            }
+
+            if (decision.Reason == DenialReason.CostExceedsLimit)
+            {
+                outcome = DecisionOutcome.CostExceedsLimit;
+                limitedBy = limiter.Policy.Name;
+                retry = Decision.Never;
+            }
+            else if (outcome != DecisionOutcome.CostExceedsLimit && (outcome == DecisionOutcome.Allowed || decision.RetryAfter > retry))
+            {
+                outcome = DecisionOutcome.Denied;
+                limitedBy = limiter.Policy.Name;
+                retry = decision.RetryAfter;
+            }
+        }
+
+        if (outcome != DecisionOutcome.Allowed)
+        {
+            ReturnGrants(grants, now);
+            return new SubjectDecision
+            {
+                Subject = _label,
+                Outcome = outcome,
+                LimitedBy = limitedBy,
+                RetryAfter = retry,
+                Policies = States(now),
+                Owner = Owner,
+            };
+        }
+
+        var held = false;
+        if (request.LeaseId is { } leaseId && grants.Count > 0 && (request.Reserve || grants.Exists(g => g.LeaseId != 0)))
+        {
+            var expires = now + (request.Reserve ? _options.ReservationTtl : TimeSpan.Zero);
+            foreach (var limiter in _limiters)
+            {
+                if (limiter is ConcurrencyLimiter)
+                {
+                    var ttlEnd = now + limiter.Policy.LeaseTtl;
+                    expires = ttlEnd > expires ? ttlEnd : expires;
+                }
+            }
+
+            _held[leaseId] = new Held([.. grants], expires);
+            _nextHeldSweep = expires < _nextHeldSweep ? expires : _nextHeldSweep;
+            held = true;
+        }
+
+        var states = States(now);
+        KeepAliveForLongWindows(states);
+        return new SubjectDecision
+        {
+            Subject = _label,
+            Allowed = true,
+            Outcome = DecisionOutcome.Allowed,
+            Policies = states,
+            Grants = [.. grants],
+            Held = held,
+            Owner = Owner,
+        };
+    }
+
+    private void ReturnGrants(IEnumerable<PolicyGrant> grants, DateTimeOffset now)
+    {
+        foreach (var grant in grants)
+        {
+            Find(grant.Policy)?.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseId), now);
+        }
+    }
+
+    private bool LimitedByConcurrency(SubjectDecision decision) =>
+        decision.LimitedBy is { } name && Find(name) is ConcurrencyLimiter;
+
+    private bool HasWaiterAtOrAbove(Priority priority)
+    {
+        foreach (var waiter in _waiters)
+        {
+            if (!waiter.IsCompleted && waiter.Request.Priority >= priority)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Grants waiters strictly in order while they fit; answers those past their deadline; re-arms the timer for
+    /// the head's retry-after or the earliest deadline, whichever comes first.
+    /// </summary>
+    private void ProcessWaiters(DateTimeOffset now)
+    {
+        if (_waiters.Count == 0)
+        {
+            return;
+        }
+
+        TimeSpan? headRetry = null;
+        foreach (var waiter in _waiters.ToArray())
+        {
+            if (waiter.IsCompleted)
+            {
+                _waiters.Remove(waiter);
+                continue;
+            }
+
+            var decision = TryAcquire(waiter.Request, now);
+            if (decision.Outcome is DecisionOutcome.CostExceedsLimit or DecisionOutcome.UnknownSubject
+                || (headRetry is null && (decision.Allowed || now >= waiter.Deadline)))
+            {
+                _waiters.Remove(waiter);
+                Complete(waiter, decision, now);
+                continue;
+            }
+
+            if (decision.Allowed)
+            {
+                // Behind a blocked head: the capacity is the head's first. Give it back.
+                ReturnGrants(decision.Grants, now);
+                if (waiter.Request.LeaseId is { } leaseId)
+                {
+                    _held.Remove(leaseId);
+                }
+
+                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero, Grants = [], Held = false };
+            }
+
+            if (now >= waiter.Deadline)
+            {
+                _waiters.Remove(waiter);
+                Complete(waiter, decision, now);
+                continue;
+            }
+
+            headRetry ??= decision.RetryAfter;
+        }
+
+        var due = headRetry ?? Timeout.InfiniteTimeSpan;
+        foreach (var waiter in _waiters)
+        {
+            var untilDeadline = waiter.Deadline - now;
+            if (due == Timeout.InfiniteTimeSpan || untilDeadline < due)
+            {
+                due = untilDeadline;
+            }
+        }
+
+        if (due != Timeout.InfiniteTimeSpan && due < TimeSpan.Zero)
+        {
+            due = TimeSpan.Zero;
+        }
+
+        if (due == Timeout.InfiniteTimeSpan)
+        {
+            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        _wakeTimer ??= _time.CreateTimer(static state => ((SubjectGrain)state!)._self?.WakeAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
+    }
+
+    private void Complete(Waiter waiter, SubjectDecision decision, DateTimeOffset now)
+    {
+        if (!waiter.TryComplete(decision) && decision.Allowed)
+        {
+            // The caller cancelled while we granted: give the place back so nothing is lost.
+            ReturnGrants(decision.Grants, now);
+            if (waiter.Request.LeaseId is { } leaseId)
+            {
+                _held.Remove(leaseId);
+            }
+        }
+    }
+
+    private void SweepHeld(DateTimeOffset now)
+    {
+        if (now < _nextHeldSweep)
+        {
+            return;
+        }
+
+        var next = DateTimeOffset.MaxValue;
+        foreach (var (leaseId, held) in _held.ToArray())
+        {
+            if (held.ExpiresAt <= now)
+            {
+                // An unsettled reservation keeps its estimate; concurrency permits expire in their limiter.
+                _held.Remove(leaseId);
+            }
+            else if (held.ExpiresAt < next)
+            {
+                next = held.ExpiresAt;
+            }
+        }
+
+        _nextHeldSweep = next;
+    }
+
+    private PolicyState[] States(DateTimeOffset now)
+    {
+        var states = new PolicyState[_limiters.Count];
+        for (var i = 0; i < states.Length; i++)
+        {
+            var limiter = _limiters[i];
+            var usage = limiter.GetUsage(now);
+            states[i] = new PolicyState
+            {
+                Subject = _label,
+                Policy = limiter.Policy.Name,
+                Algorithm = PolicySpec.AlgorithmName(limiter.Policy.Algorithm),
+                Limit = usage.Limit,
+                Remaining = usage.Remaining,
+                WindowSeconds = WindowSeconds(limiter),
+                ResetAfterMs = CeilingMilliseconds(usage.ResetAfter),
+            };
+        }
+
+        return states;
+    }
+
+    private static long? WindowSeconds(Limiter limiter) => limiter switch
+    {
+        ConcurrencyLimiter => null,
+        PeriodLimiter period when limiter.Policy.Algorithm == AlgorithmKind.Calendar =>
+            (period.PeriodEndTicks - period.PeriodStartTicks) / TimeSpan.TicksPerSecond,
+        _ => (long)Math.Ceiling(limiter.Policy.Window.TotalSeconds),
+    };
+
+    /// <summary>Milliseconds rounded up, so a caller retrying at the answer is never early.</summary>
+    internal static long CeilingMilliseconds(TimeSpan span) =>
+        span == TimeSpan.MaxValue ? -1 : (span.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
+
+    private void KeepAliveForLongWindows(PolicyState[] states)
+    {
+        var longest = 0L;
+        foreach (var state in states)
+        {
+            longest = Math.Max(longest, state.ResetAfterMs);
+        }
+
+        if (longest > KeepAliveThreshold.TotalMilliseconds)
+        {
+            DelayDeactivation(TimeSpan.FromMilliseconds(longest));
+        }
+    }
+
+    private sealed record Held(PolicyGrant[] Grants, DateTimeOffset ExpiresAt);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Subject}: a {Priority} caller waits up to {MaxWaitMs} ms")]
+    private static partial void LogWaiting(ILogger logger, string subject, Priority priority, long maxWaitMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Subject}: policies changed ({Count} own policies; -1 means back to defaults); usage kept")]
+    private static partial void LogPoliciesChanged(ILogger logger, string subject, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Subject}: stored policies are invalid and were ignored in favour of the defaults: {Errors}")]
+    private static partial void LogStoredPoliciesInvalid(ILogger logger, string subject, string errors);
+}

@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Grains.Configuration;
+
+namespace Quota.Grains.Subjects;
+
+/// <summary>A user: every user exists and holds the user policies (its own, or the defaults).</summary>
+[GrainType("user")]
+public sealed class UserGrain(
+    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
+    PolicyCatalog catalog,
+    TimeProvider time,
+    IOptions<DecisionOptions> options,
+    ILogger<UserGrain> logger)
+    : SubjectGrain(config, catalog, time, options, logger), IUserGrain
+{
+    private protected override SubjectKind Kind => SubjectKind.User;
+}
+
+/// <summary>A configured resource, or one instance of a configured pattern; unknown otherwise.</summary>
+[GrainType("resource")]
+public sealed class ResourceGrain(
+    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
+    PolicyCatalog catalog,
+    TimeProvider time,
+    IOptions<DecisionOptions> options,
+    ILogger<ResourceGrain> logger)
+    : SubjectGrain(config, catalog, time, options, logger), IResourceGrain
+{
+    private protected override SubjectKind Kind => SubjectKind.Resource;
+
+    private protected override bool IsKnown(bool hasPolicies) => hasPolicies;
+}
+
+/// <summary>
+/// An inbound API key, keyed by its key id (peppered hash). It knows its owner; a request with the key counts
+/// against the key's own policies here and its owner's in the user grain.
+/// </summary>
+[GrainType("apikey")]
+public sealed class ApiKeyGrain(
+    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
+    PolicyCatalog catalog,
+    TimeProvider time,
+    IOptions<DecisionOptions> options,
+    ILogger<ApiKeyGrain> logger)
+    : SubjectGrain(config, catalog, time, options, logger), IApiKeyGrain
+{
+    private protected override SubjectKind Kind => SubjectKind.ApiKey;
+
+    private protected override bool IsKnown(bool hasPolicies) => Config.Owner is not null;
+
+    private protected override string? Owner => Config.Owner;
+
+    /// <inheritdoc />
+    public async Task<ApiKeyInfo> RegisterAsync(string owner, PolicySpec[]? policies)
+    {
+        var problems = new List<FieldProblem>();
+        RequestRules.CheckName(problems, "user", owner);
+        if (string.IsNullOrEmpty(owner) || problems.Count > 0)
+        {
+            throw new ArgumentException(problems.Count > 0 ? $"{problems[0].Field}: {problems[0].Detail}" : "user: a key needs an owning user.", nameof(owner));
+        }
+
+        if (policies is not null)
+        {
+            _ = PolicySpec.ToDefinitions(policies, "policies", out var errors);
+            if (errors.Count > 0)
+            {
+                throw new ArgumentException(string.Join(" ", errors), nameof(policies));
+            }
+        }
+
+        Config.Owner = owner;
+        Config.Policies = policies;
+        await SaveAndReloadAsync();
+        return Info();
+    }
+
+    /// <inheritdoc />
+    public Task<ApiKeyInfo?> GetInfoAsync() => Task.FromResult(Config.Owner is null ? null : Info());
+
+    /// <inheritdoc />
+    public async Task<bool> RevokeAsync()
+    {
+        if (Config.Owner is null)
+        {
+            return false;
+        }
+
+        Config.Owner = null;
+        Config.Policies = null;
+        await ClearAndReloadAsync();
+        return true;
+    }
+
+    private ApiKeyInfo Info() => new()
+    {
+        KeyId = Id,
+        Owner = Config.Owner!,
+        Policies = Config.Policies ?? [],
+    };
+}
+
+/// <summary>The grain storage provider every Quota grain persists to.</summary>
+public static class QuotaStorage
+{
+    /// <summary>The provider's name: <c>quota</c>.</summary>
+    public const string Name = "quota";
+}

@@ -1,0 +1,64 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Quota.Client;
+using Quota.Grains;
+using Quota.Grains.Subjects;
+
+namespace Quota.Server.Hosting;
+
+/// <summary>Builds a Quota silo: Orleans with the chosen infrastructure, Quota's grains, and the HTTP front door.</summary>
+public static class QuotaSiloHostingExtensions
+{
+    /// <summary>Where HTTP listens when nothing is configured.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:8080";
+
+    /// <summary>
+    /// Makes <paramref name="builder"/> a Quota silo. With no configuration: localhost clustering, in-memory
+    /// storage and reminders, HTTP on <see cref="DefaultUrl"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The configuration names a storage provider this build lacks.</exception>
+    public static WebApplicationBuilder AddQuotaSilo(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configuration = builder.Configuration;
+        if (string.IsNullOrEmpty(configuration["urls"]) && string.IsNullOrEmpty(configuration["http_ports"]) && !configuration.GetSection("Kestrel:Endpoints").Exists())
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        var cluster = configuration.GetSection(QuotaClusterOptions.SectionName).Get<QuotaClusterOptions>() ?? new QuotaClusterOptions();
+        var storage = configuration.GetSection(QuotaStorageOptions.SectionName).Get<QuotaStorageOptions>() ?? new QuotaStorageOptions();
+        if (!string.Equals(storage.Provider, "memory", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException(
+                $"{QuotaStorageOptions.SectionName}:Provider is '{storage.Provider}', which this build does not support; use 'memory' (the default).");
+        }
+
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, null, cluster.ServiceId, cluster.ClusterId);
+            silo.AddMemoryGrainStorage(QuotaStorage.Name);
+            silo.UseInMemoryReminderService();
+            silo.AddQuotaGrains();
+        });
+
+        builder.Services.Configure<QuotaClusterOptions>(configuration.GetSection(QuotaClusterOptions.SectionName));
+        builder.Services.Configure<QuotaStorageOptions>(configuration.GetSection(QuotaStorageOptions.SectionName));
+        builder.Services.AddQuotaHttp(configuration);
+        return builder;
+    }
+
+    /// <summary>Adds the HTTP front door's services (the silo's own <see cref="IQuotaClient"/>, options, the start-up report).</summary>
+    public static IServiceCollection AddQuotaHttp(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<QuotaHttpOptions>().Bind(configuration.GetSection(QuotaHttpOptions.SectionName));
+        services.AddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IGrainFactory>()));
+        services.AddProblemDetails();
+        services.AddHostedService<StartupReport>();
+        return services;
+    }
+}

@@ -1,0 +1,295 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Client;
+using Quota.Grains.Configuration;
+using Quota.Grains.Subjects;
+using Quota.Server.Hosting;
+
+namespace Quota.Server.Http;
+
+/// <summary>
+/// The HTTP v1 decision endpoints: <c>POST /v1/acquire</c>, <c>/v1/settle</c>, <c>/v1/release</c> and
+/// <c>GET /v1/usage/{kind}/{id}</c>. 200 allowed, 429 denied (with <c>Retry-After</c>), rate-limit headers on
+/// every decision, and RFC 9457 problem details naming the field for anything else.
+/// </summary>
+public static partial class QuotaHttpEndpoints
+{
+    private static readonly JsonSerializerOptions RequestJson = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    private static readonly JsonSerializerOptions ResponseJson = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
+    /// <summary>Maps the decision endpoints and <c>/healthz</c>.</summary>
+    public static IEndpointRouteBuilder MapQuotaApi(this IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var v1 = app.MapGroup("/v1");
+        v1.MapPost("/acquire", AcquireAsync);
+        v1.MapPost("/settle", SettleAsync);
+        v1.MapPost("/release", ReleaseAsync);
+        v1.MapGet("/usage/{kind}/{id}", UsageAsync);
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/", () => Results.Text(
+            "Quota: distributed quotas and rate limits.\nPOST /v1/acquire, /v1/settle, /v1/release; GET /v1/usage/{kind}/{id}; /healthz\n"));
+        return app;
+    }
+
+    private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions)
+    {
+        var (body, problem) = await ReadAsync<AcquireBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var problems = new List<FieldProblem>();
+        var priority = Priority.Normal;
+        if (body!.Priority is { } text && !TryParsePriority(text, out priority))
+        {
+            problems.Add(new("priority", $"'{text}' is not a priority; use critical, high, normal or low."));
+        }
+
+        var request = new AcquireRequest
+        {
+            User = body.User,
+            ApiKey = body.ApiKey,
+            Tenant = body.Tenant,
+            Upstream = body.Upstream,
+            Resources = body.Resources,
+            Cost = body.Cost ?? 1,
+            Priority = priority,
+            MaxWaitMs = body.MaxWaitMs ?? 0,
+            Reserve = body.Reserve ?? false,
+        };
+        problems.AddRange(RequestRules.Validate(request, decisions.Value.MaxWait));
+        if (problems.Count > 0)
+        {
+            return Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var result = await quota.AcquireAsync(request, context.RequestAborted);
+        switch (result.Outcome)
+        {
+            case DecisionOutcome.Invalid:
+                return Problem(StatusCodes.Status400BadRequest, [result.Problem!]);
+            case DecisionOutcome.UnknownSubject:
+                return Problem(StatusCodes.Status404NotFound, [result.Problem!]);
+            case DecisionOutcome.CostExceedsLimit:
+                RateLimitHeaders.Write(context.Response, result.Policies, 0);
+                return Problem(StatusCodes.Status400BadRequest, [result.Problem!], new() { ["limitedBy"] = result.LimitedBy });
+        }
+
+        RateLimitHeaders.Write(context.Response, result.Policies, result.RetryAfterMs);
+        var response = new AcquireResponse(
+            result.Allowed,
+            result.LimitedBy,
+            result.Remaining,
+            result.Limit,
+            result.ResetAfterMs,
+            result.RetryAfterMs,
+            result.Token is { } token ? new TokenResponse(token.Id, token.Upstream) : null,
+            result.LeaseId,
+            result.Policies);
+        return Results.Json(response, ResponseJson, statusCode: result.Allowed ? StatusCodes.Status200OK : StatusCodes.Status429TooManyRequests);
+    }
+
+    private static async Task<IResult> SettleAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http)
+    {
+        var (body, problem) = await ReadAsync<SettleBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var problems = new List<FieldProblem>();
+        if (string.IsNullOrEmpty(body!.LeaseId))
+        {
+            problems.Add(new("leaseId", "is required: the leaseId an acquire with reserve returned."));
+        }
+
+        if (body.ActualCost is not { } actual)
+        {
+            problems.Add(new("actualCost", "is required: what the work really cost, 0 or more."));
+        }
+        else if (actual < 0)
+        {
+            problems.Add(new("actualCost", $"must be 0 or more (got {actual})."));
+        }
+
+        if (problems.Count > 0)
+        {
+            return Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var outcome = await quota.SettleAsync(body.LeaseId!, body.ActualCost!.Value, context.RequestAborted);
+        return LeaseResult(outcome, body.LeaseId!, "settled");
+    }
+
+    private static async Task<IResult> ReleaseAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http)
+    {
+        var (body, problem) = await ReadAsync<ReleaseBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (string.IsNullOrEmpty(body!.LeaseId))
+        {
+            return Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is required: the leaseId an acquire returned.")]);
+        }
+
+        var outcome = await quota.ReleaseAsync(body.LeaseId, context.RequestAborted);
+        return LeaseResult(outcome, body.LeaseId, "released");
+    }
+
+    private static async Task<IResult> UsageAsync(string kind, string id, IQuotaClient quota, HttpContext context)
+    {
+        if (!SubjectNames.TryParsePrefix(kind, out var subjectKind))
+        {
+            return Problem(StatusCodes.Status400BadRequest, [new("kind", $"'{kind}' is not a kind of subject; use user, key, tenant, token or resource.")]);
+        }
+
+        var problems = new List<FieldProblem>();
+        RequestRules.CheckName(problems, "id", id);
+        if (subjectKind == SubjectKind.ApiKey && problems.Count == 0 && !ApiKeyHasher.IsKeyId(id))
+        {
+            problems.Add(new("id", "use the key id (64 hex digits) returned when the key was registered, never the raw key."));
+        }
+
+        if (problems.Count > 0)
+        {
+            return Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var usage = await quota.GetUsageAsync(subjectKind, id, context.RequestAborted);
+        return usage.Known
+            ? Results.Json(usage, ResponseJson)
+            : Problem(StatusCodes.Status404NotFound, [new("id", $"{usage.Subject} is not known: no such registered key or configured resource.")]);
+    }
+
+    private static IResult LeaseResult(LeaseOutcome outcome, string leaseId, string verb) => outcome switch
+    {
+        LeaseOutcome.Done => Results.Json(new Dictionary<string, object> { ["leaseId"] = leaseId, [verb] = true }, ResponseJson),
+        LeaseOutcome.NotFound => Problem(StatusCodes.Status404NotFound, [new("leaseId", "no subject holds this lease: it was already settled or released, or it expired.")]),
+        _ => Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is not a lease id issued by this service.")]),
+    };
+
+    private static bool TryParsePriority(string text, out Priority priority)
+    {
+        priority = Priority.Normal;
+        return !int.TryParse(text, out _) && Enum.TryParse(text, ignoreCase: true, out priority) && Enum.IsDefined(priority);
+    }
+
+    /// <summary>Reads a bounded JSON body; a problem result names what is wrong.</summary>
+    private static async Task<(T? Body, IResult? Problem)> ReadAsync<T>(HttpContext context, int maxBytes)
+        where T : class
+    {
+        if (context.Request.ContentLength > maxBytes)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is {context.Request.ContentLength} bytes; at most {maxBytes} are accepted (Quota:Http:MaxBodyBytes).")]));
+        }
+
+        var buffer = new byte[maxBytes + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > maxBytes)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is larger than {maxBytes} bytes, the most accepted (Quota:Http:MaxBodyBytes).")]));
+        }
+
+        if (length == 0)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON object.")]));
+        }
+
+        try
+        {
+            var body = JsonSerializer.Deserialize<T>(buffer.AsSpan(0, length), RequestJson);
+            return body is null
+                ? (null, Problem(StatusCodes.Status400BadRequest, [new("body", "must be a JSON object, not null.")]))
+                : (body, null);
+        }
+        catch (JsonException e)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [Describe(e)]));
+        }
+    }
+
+    private static FieldProblem Describe(JsonException e)
+    {
+        if (UnmappedMember().Match(e.Message) is { Success: true } unmapped)
+        {
+            return new FieldProblem(unmapped.Groups[1].Value, "is not a field of this request; check its spelling and case (JSON is camelCase).");
+        }
+
+        var field = e.Path is null or "$" ? "body" : e.Path.TrimStart('$', '.');
+        var where = e.LineNumber is { } line ? $" (line {line + 1}, byte {e.BytePositionInLine})" : string.Empty;
+        return new FieldProblem(field, field == "body"
+            ? $"is not valid JSON{where}."
+            : $"has the wrong type or is malformed{where}; see the API reference for its type.");
+    }
+
+    private static IResult Problem(int status, IReadOnlyList<FieldProblem> problems, Dictionary<string, object?>? extra = null)
+    {
+        var extensions = extra ?? [];
+        extensions["field"] = problems[0].Field;
+        extensions["errors"] = problems.Select(p => new Dictionary<string, string> { ["field"] = p.Field, ["detail"] = p.Detail }).ToArray();
+        return Results.Problem(
+            statusCode: status,
+            title: status switch
+            {
+                StatusCodes.Status404NotFound => "Unknown subject",
+                _ => "Invalid request",
+            },
+            detail: string.Join(" ", problems.Select(p => $"{p.Field}: {p.Detail}")),
+            extensions: extensions);
+    }
+
+    [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
+    private static partial Regex UnmappedMember();
+
+    private sealed record AcquireBody(
+        string? User,
+        string? ApiKey,
+        string? Tenant,
+        string? Upstream,
+        string[]? Resources,
+        long? Cost,
+        string? Priority,
+        long? MaxWaitMs,
+        bool? Reserve);
+
+    private sealed record SettleBody(string? LeaseId, long? ActualCost);
+
+    private sealed record ReleaseBody(string? LeaseId);
+
+    private sealed record TokenResponse(string Id, string Upstream);
+
+    private sealed record AcquireResponse(
+        bool Allowed,
+        string? LimitedBy,
+        long Remaining,
+        long Limit,
+        long ResetAfterMs,
+        long RetryAfterMs,
+        TokenResponse? Token,
+        string? LeaseId,
+        PolicyState[] Policies);
+}
