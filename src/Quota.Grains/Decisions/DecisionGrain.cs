@@ -25,9 +25,10 @@ public sealed class DecisionGrain(
     IGrainFactory grains,
     ApiKeyHasher hasher,
     IOptions<DecisionOptions> options,
-    TimeProvider time) : Grain, IDecisionGrain
+    QuotaTime clock) : Grain, IDecisionGrain
 {
     private readonly DecisionOptions _options = options.Value;
+    private readonly TimeProvider _time = clock.Provider;
 
     /// <inheritdoc />
     public async Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
@@ -72,7 +73,7 @@ public sealed class DecisionGrain(
         }
 
         var nonce = Guid.NewGuid().ToString("N");
-        var deadline = time.GetUtcNow() + TimeSpan.FromMilliseconds(request.MaxWaitMs);
+        var deadline = _time.GetUtcNow() + TimeSpan.FromMilliseconds(request.MaxWaitMs);
         var ask = new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, LeaseId = nonce, Reserve = request.Reserve };
         Subject? waitAt = null;
         while (true)
@@ -96,7 +97,7 @@ public sealed class DecisionGrain(
             }
 
             // Denied: wait at the subject with the longest retry-after, if the deadline allows any waiting.
-            var remaining = deadline - time.GetUtcNow();
+            var remaining = deadline - _time.GetUtcNow();
             if (request.MaxWaitMs <= 0 || remaining <= TimeSpan.Zero)
             {
                 return Denied(round.Decisions);
@@ -167,7 +168,7 @@ public sealed class DecisionGrain(
         var first = waitAt ?? (subjects[0].Kind == SubjectKind.ApiKey ? subjects[0] : null);
         if (first is not null)
         {
-            var waitMs = waitAt is null ? 0 : Math.Max(0, (long)Math.Ceiling((deadline - time.GetUtcNow()).TotalMilliseconds));
+            var waitMs = waitAt is null ? 0 : Math.Max(0, (long)Math.Ceiling((deadline - _time.GetUtcNow()).TotalMilliseconds));
             var decision = await first.Grain.AcquireAsync(ask with { MaxWaitMs = waitMs }, cancellationToken);
             decisions.Add((first, decision));
             if (!decision.Allowed)

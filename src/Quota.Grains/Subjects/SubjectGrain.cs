@@ -9,13 +9,13 @@ namespace Quota.Grains.Subjects;
 
 /// <summary>
 /// A subject holding limits: its policies' windows live in this activation's memory, and this grain is the only
-/// clock for them (one <see cref="TimeProvider"/> reading per decision).
+/// clock for them (one <see cref="QuotaTime"/> reading per decision).
 /// </summary>
 /// <remarks>
 /// <para><b>All or nothing within the subject.</b> A request takes its cost on every policy or on none: grants made
 /// before a denial are refunded at the same instant, which restores the state exactly.</para>
 /// <para><b>Waiting.</b> The grain is reentrant: a waiting caller awaits a completion source while other callers
-/// proceed. Waiters are served strictly by priority, then arrival; a timer from the <see cref="TimeProvider"/>
+/// proceed. Waiters are served strictly by priority, then arrival; a timer from the <see cref="QuotaTime"/> provider
 /// wakes the grain exactly when the head waiter's retry-after or the earliest deadline comes, and refunds,
 /// settlements and releases wake it at once. Nothing polls.</para>
 /// <para><b>What idle collection forgets.</b> An idle activation is collected after the silo's collection age
@@ -49,14 +49,15 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private protected SubjectGrain(
         IPersistentState<SubjectConfigState> config,
         PolicyCatalog catalog,
-        TimeProvider time,
+        QuotaTime time,
         IOptions<DecisionOptions> options,
         ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
         _config = config;
         _catalog = catalog;
-        _time = time;
+        _time = time.Provider;
         _options = options.Value;
         _logger = logger;
     }

@@ -10,7 +10,7 @@ namespace Quota.Grains.Subjects;
 public sealed class UserGrain(
     [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
     PolicyCatalog catalog,
-    TimeProvider time,
+    QuotaTime time,
     IOptions<DecisionOptions> options,
     ILogger<UserGrain> logger)
     : SubjectGrain(config, catalog, time, options, logger), IUserGrain
@@ -23,7 +23,7 @@ public sealed class UserGrain(
 public sealed class ResourceGrain(
     [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
     PolicyCatalog catalog,
-    TimeProvider time,
+    QuotaTime time,
     IOptions<DecisionOptions> options,
     ILogger<ResourceGrain> logger)
     : SubjectGrain(config, catalog, time, options, logger), IResourceGrain
@@ -41,7 +41,7 @@ public sealed class ResourceGrain(
 public sealed class ApiKeyGrain(
     [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
     PolicyCatalog catalog,
-    TimeProvider time,
+    QuotaTime time,
     IOptions<DecisionOptions> options,
     ILogger<ApiKeyGrain> logger)
     : SubjectGrain(config, catalog, time, options, logger), IApiKeyGrain
