@@ -60,6 +60,9 @@ public sealed record SubjectDecision
 
     /// <summary>The owning user of an API key.</summary>
     [Id(8)] public string? Owner { get; init; }
+
+    /// <summary>For <see cref="DecisionOutcome.Invalid"/>: what is wrong with the request.</summary>
+    [Id(9)] public FieldProblem? Problem { get; init; }
 }
 
 /// <summary>A registered API key as the silo knows it: never the raw key.</summary>
@@ -139,26 +142,18 @@ public interface IApiKeyGrain : ISubjectGrain
 
 /// <summary>
 /// The front door inside the silo: combines the subjects a request names into one all-or-nothing decision.
-/// Stateless; one activation per silo core.
+/// Stateless and reentrant; callers spread over <see cref="Keys"/> activations, each placed on the silo that
+/// first calls it.
 /// </summary>
 [Alias("quota.IDecisionGrain")]
 public interface IDecisionGrain : IGrainWithIntegerKey
 {
+    /// <summary>How many coordinator keys callers spread over (0 to Keys - 1).</summary>
+    const int Keys = 16;
+
     /// <summary>Decides a request across every subject it names.</summary>
     [Alias("Acquire")]
     Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
-
-    /// <summary>Settles a reservation on every subject that holds it.</summary>
-    [Alias("Settle")]
-    Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost);
-
-    /// <summary>Releases a lease on every subject that holds it.</summary>
-    [Alias("Release")]
-    Task<LeaseOutcome> ReleaseAsync(string leaseId);
-
-    /// <summary>A subject's usage; for a key, <paramref name="id"/> is its key id (hash), never the raw key.</summary>
-    [Alias("GetUsage")]
-    Task<UsageReport> GetUsageAsync(SubjectKind kind, string id);
 
     /// <summary>Registers a raw API key for a user; returns its key id. The raw key is hashed and dropped.</summary>
     [Alias("RegisterKey")]

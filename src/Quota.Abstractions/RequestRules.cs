@@ -13,8 +13,8 @@ public static class RequestRules
 
     /// <summary>Every problem with <paramref name="request"/>; empty when it may be decided.</summary>
     /// <param name="request">The request.</param>
-    /// <param name="maxWait">The configured ceiling for <see cref="AcquireRequest.MaxWaitMs"/>.</param>
-    public static IReadOnlyList<FieldProblem> Validate(AcquireRequest request, TimeSpan maxWait)
+    /// <param name="maxWait">The configured ceiling for <see cref="AcquireRequest.MaxWaitMs"/>; null where the silo checks it.</param>
+    public static IReadOnlyList<FieldProblem> Validate(AcquireRequest request, TimeSpan? maxWait)
     {
         ArgumentNullException.ThrowIfNull(request);
         var problems = new List<FieldProblem>();
@@ -56,9 +56,9 @@ public static class RequestRules
         {
             problems.Add(new("maxWaitMs", $"must be 0 or more milliseconds (got {request.MaxWaitMs})."));
         }
-        else if (request.MaxWaitMs > (long)maxWait.TotalMilliseconds)
+        else if (maxWait is { } ceiling && request.MaxWaitMs > (long)ceiling.TotalMilliseconds)
         {
-            problems.Add(new("maxWaitMs", $"at most {(long)maxWait.TotalMilliseconds} ms may be waited (got {request.MaxWaitMs}); the ceiling is Quota:Decisions:MaxWait."));
+            problems.Add(MaxWaitProblem(request.MaxWaitMs, ceiling));
         }
 
         if (!Enum.IsDefined(request.Priority))
@@ -68,6 +68,10 @@ public static class RequestRules
 
         return problems;
     }
+
+    /// <summary>The problem of a wait beyond the configured ceiling.</summary>
+    public static FieldProblem MaxWaitProblem(long maxWaitMs, TimeSpan ceiling) =>
+        new("maxWaitMs", $"at most {(long)ceiling.TotalMilliseconds} ms may be waited (got {maxWaitMs}); the ceiling is Quota:Decisions:MaxWait.");
 
     /// <summary>Checks one name: not empty, at most 256 characters, no control characters.</summary>
     public static void CheckName(List<FieldProblem> problems, string field, string? name)

@@ -25,15 +25,38 @@ public interface IQuotaClient
 }
 
 /// <summary>The <see cref="IQuotaClient"/> over any Orleans grain factory: a cluster client, or a silo's own.</summary>
+/// <remarks>
+/// A request naming one user or one resource goes straight to that subject's grain: one hop, as fast as a bare
+/// grain call. Anything else (a key, several subjects) goes through a coordinator grain in the silo, which hashes
+/// keys with the silo's pepper and makes the decision all-or-nothing. Settling, releasing and usage go straight to
+/// the subjects.
+/// </remarks>
 public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
 {
-    private IDecisionGrain Decisions => grains.GetGrain<IDecisionGrain>(0);
-
     /// <inheritdoc />
-    public Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
+    public async Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Decisions.AcquireAsync(request, cancellationToken);
+        var problems = RequestRules.Validate(request, maxWait: null);
+        if (problems.Count > 0)
+        {
+            return DecisionResults.Invalid(problems[0]);
+        }
+
+        if (SingleSubject(request) is not { } single)
+        {
+            var coordinator = grains.GetGrain<IDecisionGrain>(Random.Shared.Next(IDecisionGrain.Keys));
+            return await coordinator.AcquireAsync(request, cancellationToken);
+        }
+
+        var nonce = Guid.NewGuid().ToString("N");
+        var decision = await DecisionResults.Grain(grains, single.Kind, single.Id).AcquireAsync(
+            new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, MaxWaitMs = request.MaxWaitMs, LeaseId = nonce, Reserve = request.Reserve },
+            cancellationToken);
+        SubjectAnswer[] answers = [new(single.Kind, single.Id, single.Field, decision)];
+        return decision.Allowed
+            ? DecisionResults.Allowed(answers, nonce)
+            : DecisionResults.Rejected(request.Cost, answers) ?? DecisionResults.Denied(answers);
     }
 
     /// <inheritdoc />
@@ -41,20 +64,52 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
     {
         ArgumentException.ThrowIfNullOrEmpty(leaseId);
         ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
-        return Decisions.SettleAsync(leaseId, actualCost).WaitAsync(cancellationToken);
+        return OnHoldersAsync(leaseId, (grain, nonce) => grain.SettleAsync(nonce, actualCost), cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<LeaseOutcome> ReleaseAsync(string leaseId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(leaseId);
-        return Decisions.ReleaseAsync(leaseId).WaitAsync(cancellationToken);
+        return OnHoldersAsync(leaseId, (grain, nonce) => grain.ReleaseAsync(nonce), cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
-        return Decisions.GetUsageAsync(kind, id).WaitAsync(cancellationToken);
+        if (kind is SubjectKind.Tenant or SubjectKind.Upstream)
+        {
+            return Task.FromResult(new UsageReport { Subject = SubjectNames.Label(kind, id), Known = false });
+        }
+
+        return DecisionResults.Grain(grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken);
+    }
+
+    private static (SubjectKind Kind, string Id, string Field)? SingleSubject(AcquireRequest request)
+    {
+        if (request.ApiKey is not null || request.Tenant is not null || request.Upstream is not null)
+        {
+            return null;
+        }
+
+        var resources = request.Resources ?? [];
+        return (request.User, resources.Length) switch
+        {
+            ({ } user, 0) => (SubjectKind.User, user, "user"),
+            (null, 1) => (SubjectKind.Resource, resources[0], "resources[0]"),
+            _ => null,
+        };
+    }
+
+    private async Task<LeaseOutcome> OnHoldersAsync(string leaseId, Func<ISubjectGrain, string, Task<LeaseOutcome>> action, CancellationToken cancellationToken)
+    {
+        if (!LeaseIds.TryDecode(leaseId, out var nonce, out var holders))
+        {
+            return LeaseOutcome.Invalid;
+        }
+
+        var outcomes = await Task.WhenAll(holders.Select(h => action(DecisionResults.Grain(grains, h.Kind, h.Id), nonce))).WaitAsync(cancellationToken);
+        return outcomes.Contains(LeaseOutcome.Done) ? LeaseOutcome.Done : LeaseOutcome.NotFound;
     }
 }

@@ -103,6 +103,15 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public async Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.MaxWaitMs > _options.MaxWait.TotalMilliseconds || request.Cost < 0 || request.MaxWaitMs < 0)
+        {
+            var problem = request.Cost < 0
+                ? new FieldProblem("cost", $"must be 0 (peek) or more (got {request.Cost}).")
+                : request.MaxWaitMs < 0 ? new FieldProblem("maxWaitMs", $"must be 0 or more milliseconds (got {request.MaxWaitMs}).")
+                : RequestRules.MaxWaitProblem(request.MaxWaitMs, _options.MaxWait);
+            return new SubjectDecision { Subject = _label, Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfter = TimeSpan.MaxValue };
+        }
+
         var now = _time.GetUtcNow();
         SweepHeld(now);
         if (!HasWaiterAtOrAbove(request.MaxWaitMs > 0 ? request.Priority : (Priority)int.MaxValue))
@@ -531,7 +540,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 Limit = usage.Limit,
                 Remaining = usage.Remaining,
                 WindowSeconds = WindowSeconds(limiter),
-                ResetAfterMs = CeilingMilliseconds(usage.ResetAfter),
+                ResetAfterMs = DecisionResults.CeilingMilliseconds(usage.ResetAfter),
             };
         }
 
@@ -546,9 +555,6 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _ => (long)Math.Ceiling(limiter.Policy.Window.TotalSeconds),
     };
 
-    /// <summary>Milliseconds rounded up, so a caller retrying at the answer is never early.</summary>
-    internal static long CeilingMilliseconds(TimeSpan span) =>
-        span == TimeSpan.MaxValue ? -1 : (span.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
 
     private void KeepAliveForLongWindows(PolicyState[] states)
     {

@@ -1,22 +1,23 @@
 using System.Buffers.Text;
 using System.Text;
-using Quota.Abstractions;
 
-namespace Quota.Grains.Decisions;
+namespace Quota.Abstractions;
 
 /// <summary>
 /// Lease ids name the subjects that hold the lease, so settling or releasing needs no lookup table that could be
 /// lost: <c>{32 hex digits}.{base64url of "kind:id" lines}</c>. A forged id can only name leases that do not
 /// exist on those subjects, which is harmless.
 /// </summary>
-internal static class LeaseIds
+public static class LeaseIds
 {
+    /// <summary>The lease id for <paramref name="nonce"/> (32 lower-case hex digits) held by <paramref name="holders"/>.</summary>
     public static string Encode(string nonce, IEnumerable<(SubjectKind Kind, string Id)> holders)
     {
         var text = string.Join('\n', holders.Select(h => $"{SubjectNames.Prefix(h.Kind)}:{h.Id}"));
         return $"{nonce}.{Base64Url.EncodeToString(Encoding.UTF8.GetBytes(text))}";
     }
 
+    /// <summary>Splits a lease id into its nonce and holders; false when it is malformed.</summary>
     public static bool TryDecode(string? leaseId, out string nonce, out List<(SubjectKind Kind, string Id)> holders)
     {
         nonce = string.Empty;

@@ -1,0 +1,130 @@
+namespace Quota.Abstractions;
+
+/// <summary>One subject's answer within a request, with the request field that named it.</summary>
+/// <param name="Kind">The subject's kind.</param>
+/// <param name="Id">The subject's id (a key's key id, never the raw key).</param>
+/// <param name="Field">The request field that named the subject, for problems (<c>user</c>, <c>resources[1]</c>).</param>
+/// <param name="Decision">What the subject answered.</param>
+public sealed record SubjectAnswer(SubjectKind Kind, string Id, string Field, SubjectDecision Decision);
+
+/// <summary>
+/// Combines subjects' answers into the answer to a whole request. Shared by the silo's coordinator and the client,
+/// which asks a single subject directly, so both answer alike.
+/// </summary>
+public static class DecisionResults
+{
+    /// <summary>The grain of a subject.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Tenants and upstream tokens are not subjects of this kind of call yet.</exception>
+    public static ISubjectGrain Grain(IGrainFactory grains, SubjectKind kind, string id)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        return kind switch
+        {
+            SubjectKind.User => grains.GetGrain<IUserGrain>(id),
+            SubjectKind.ApiKey => grains.GetGrain<IApiKeyGrain>(id),
+            SubjectKind.Resource => grains.GetGrain<IResourceGrain>(id),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Tenants and upstream tokens are decided through tenancy."),
+        };
+    }
+
+    /// <summary>
+    /// The final answer when every subject has answered and at least one did not admit; null when all admitted
+    /// (see <see cref="Allowed"/>) or when the only denials are plain "not now" (see <see cref="Denied"/>).
+    /// </summary>
+    public static AcquireResult? Rejected(long cost, IReadOnlyList<SubjectAnswer> answers)
+    {
+        ArgumentNullException.ThrowIfNull(answers);
+        foreach (var answer in answers)
+        {
+            if (answer.Decision.Outcome == DecisionOutcome.UnknownSubject)
+            {
+                return Unknown(answer);
+            }
+
+            if (answer.Decision.Outcome == DecisionOutcome.Invalid)
+            {
+                return Invalid(answer.Decision.Problem ?? new FieldProblem(answer.Field, "is not acceptable."));
+            }
+        }
+
+        foreach (var answer in answers)
+        {
+            var decision = answer.Decision;
+            if (decision.Outcome == DecisionOutcome.CostExceedsLimit)
+            {
+                var limit = decision.Policies.FirstOrDefault(p => p.Policy == decision.LimitedBy)?.Limit;
+                return new AcquireResult
+                {
+                    Outcome = DecisionOutcome.CostExceedsLimit,
+                    LimitedBy = $"{decision.Subject}/{decision.LimitedBy}",
+                    RetryAfterMs = -1,
+                    Policies = Policies(answers),
+                    Problem = new FieldProblem("cost", $"{cost} is more than {decision.Subject}/{decision.LimitedBy} can ever admit at once ({limit}); split the request."),
+                };
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The answer when every subject admitted: the tightest policy's numbers and, when any subject holds the grant, a lease id.</summary>
+    public static AcquireResult Allowed(IReadOnlyList<SubjectAnswer> answers, string nonce)
+    {
+        ArgumentNullException.ThrowIfNull(answers);
+        var policies = Policies(answers);
+        var tightest = policies.Length == 0 ? null : policies.MinBy(p => p.Remaining);
+        var holders = answers.Where(a => a.Decision.Held).Select(a => (a.Kind, a.Id)).ToList();
+        return new AcquireResult
+        {
+            Allowed = true,
+            Outcome = DecisionOutcome.Allowed,
+            Remaining = tightest?.Remaining ?? 0,
+            Limit = tightest?.Limit ?? 0,
+            ResetAfterMs = tightest?.ResetAfterMs ?? 0,
+            LeaseId = holders.Count > 0 ? LeaseIds.Encode(nonce, holders) : null,
+            Policies = policies,
+        };
+    }
+
+    /// <summary>The answer when some subject said "not now": the one with the longest retry-after limits the request.</summary>
+    public static AcquireResult Denied(IReadOnlyList<SubjectAnswer> answers)
+    {
+        ArgumentNullException.ThrowIfNull(answers);
+        var denier = answers.Where(a => !a.Decision.Allowed).MaxBy(a => a.Decision.RetryAfter)!.Decision;
+        var policies = Policies(answers);
+        var limiting = policies.FirstOrDefault(p => p.Subject == denier.Subject && p.Policy == denier.LimitedBy)
+            ?? (policies.Length == 0 ? null : policies.MinBy(p => p.Remaining));
+        return new AcquireResult
+        {
+            Outcome = DecisionOutcome.Denied,
+            LimitedBy = $"{denier.Subject}/{denier.LimitedBy}",
+            Remaining = limiting?.Remaining ?? 0,
+            Limit = limiting?.Limit ?? 0,
+            ResetAfterMs = limiting?.ResetAfterMs ?? 0,
+            RetryAfterMs = CeilingMilliseconds(denier.RetryAfter),
+            Policies = policies,
+        };
+    }
+
+    /// <summary>An invalid request's answer.</summary>
+    public static AcquireResult Invalid(FieldProblem problem) => new() { Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfterMs = -1 };
+
+    /// <summary>Milliseconds rounded up, so a caller retrying at the answer is never early; -1 for never.</summary>
+    public static long CeilingMilliseconds(TimeSpan span) =>
+        span == TimeSpan.MaxValue ? -1 : (span.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
+
+    private static PolicyState[] Policies(IReadOnlyList<SubjectAnswer> answers) =>
+        [.. answers.SelectMany(a => a.Decision.Policies)];
+
+    private static AcquireResult Unknown(SubjectAnswer answer) => new()
+    {
+        Outcome = DecisionOutcome.UnknownSubject,
+        RetryAfterMs = -1,
+        Problem = answer.Kind switch
+        {
+            SubjectKind.ApiKey => new FieldProblem(answer.Field, "this API key is not registered; register it for its user first."),
+            SubjectKind.Resource => new FieldProblem(answer.Field, $"resource '{answer.Id}' is not configured; add it (or a pattern matching it) under Quota:Policies:Resources."),
+            _ => new FieldProblem(answer.Field, $"'{answer.Id}' is not known."),
+        },
+    };
+}
