@@ -159,3 +159,15 @@ public interface IDecisionGrain : IGrainWithIntegerKey
     [Alias("RegisterKey")]
     Task<ApiKeyInfo> RegisterKeyAsync(string rawKey, string owner, PolicySpec[]? policies);
 }
+
+/// <summary>
+/// A grain that does nothing but answer: readiness checks use it to prove the silo can activate grains and
+/// answer calls, and benchmarks use it as the cost of a bare grain call.
+/// </summary>
+[Alias("quota.IPingGrain")]
+public interface IPingGrain : IGrainWithIntegerKey
+{
+    /// <summary>Answers at once with the value given.</summary>
+    [Alias("Ping")]
+    Task<long> PingAsync(long value);
+}

@@ -2,8 +2,20 @@ using BenchmarkDotNet.Running;
 
 namespace Quota.Benchmarks;
 
-/// <summary>Entry point: <c>dotnet run -c Release --project tests/Quota.Benchmarks -- --filter '*'</c>.</summary>
+/// <summary>
+/// <c>dotnet run -c Release --project tests/Quota.Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet suites;
+/// <c>… -- decisions --gateway HOST:PORT --http URL</c> drives a running silo (see run-decisions.sh).
+/// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "decisions")
+        {
+            return await DecisionLoad.RunAsync(args[1..]);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Quota.Abstractions;
+using Quota.Client;
+
+namespace Quota.Benchmarks;
+
+/// <summary>
+/// Closed-loop load against a running silo from this separate process: a bare grain call (the ping grain), a
+/// decision through the Orleans client, and a decision over HTTP with keep-alive, at several numbers of callers
+/// in flight, over many users. Prints a markdown table.
+/// </summary>
+internal static class DecisionLoad
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var options = Parse(args);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddQuotaClient(client =>
+        {
+            client.Gateways.Clear();
+            client.Gateways.Add(options["gateway"]);
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var grains = host.Services.GetRequiredService<IClusterClient>();
+        var quota = host.Services.GetRequiredService<IQuotaClient>();
+        var users = int.Parse(options["users"], CultureInfo.InvariantCulture);
+        var seconds = double.Parse(options["seconds"], CultureInfo.InvariantCulture);
+        var inFlight = options["inflight"].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var names = Enumerable.Range(0, users).Select(i => $"bench-user-{i}").ToArray();
+        var bodies = names.Select(n => Encoding.UTF8.GetBytes($"{{\"user\":\"{n}\"}}")).ToArray();
+        var url = new Uri(new Uri(options["http"]), "/v1/acquire");
+
+        var paths = new List<(string Name, Func<int, Func<int, Task<bool>>> Make)>
+        {
+            ("bare grain call (ping)", _ => async i => await grains.GetGrain<IPingGrain>(i).PingAsync(i) == i),
+            ("decision, Orleans client", _ => async i => (await quota.AcquireAsync(new AcquireRequest { User = names[i] })).Allowed),
+            ("decision, HTTP keep-alive", workers =>
+            {
+                var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = workers, PooledConnectionLifetime = Timeout.InfiniteTimeSpan });
+                return async i =>
+                {
+                    using var content = new ByteArrayContent(bodies[i]);
+                    content.Headers.ContentType = new("application/json");
+                    using var response = await http.PostAsync(url, content);
+                    return response.StatusCode == HttpStatusCode.OK;
+                };
+            }),
+        };
+
+        // Activate every grain once first, so the table measures steady state rather than first activations.
+        await Parallel.ForEachAsync(Enumerable.Range(0, users), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
+        {
+            await grains.GetGrain<IPingGrain>(i).PingAsync(i);
+            await quota.AcquireAsync(new AcquireRequest { User = names[i], Cost = 0 });
+        });
+
+        Console.WriteLine($"| path | in flight | decisions/s | p50 µs | p99 µs | admitted |");
+        Console.WriteLine($"|---|---:|---:|---:|---:|---:|");
+        foreach (var (name, make) in paths)
+        {
+            foreach (var workers in inFlight)
+            {
+                var call = make(workers);
+                await MeasureAsync(call, workers, users, TimeSpan.FromSeconds(Math.Min(2, seconds / 2)));
+                var result = await MeasureAsync(call, workers, users, TimeSpan.FromSeconds(seconds));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {name} | {workers} | {result.Rate:F0} | {result.P50:F0} | {result.P99:F0} | {result.AdmittedShare:P1} |"));
+            }
+        }
+
+        await host.StopAsync();
+        return 0;
+    }
+
+    private static async Task<(double Rate, double P50, double P99, double AdmittedShare)> MeasureAsync(
+        Func<int, Task<bool>> call, int workers, int users, TimeSpan duration)
+    {
+        var stop = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var latencies = new List<long>[workers];
+        var admitted = new long[workers];
+        var started = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
+        {
+            var random = new Random(w);
+            var mine = latencies[w] = new List<long>(1 << 16);
+            while (Stopwatch.GetTimestamp() < stop)
+            {
+                var begin = Stopwatch.GetTimestamp();
+                if (await call(random.Next(users)))
+                {
+                    admitted[w]++;
+                }
+
+                mine.Add(Stopwatch.GetTimestamp() - begin);
+            }
+        })));
+        var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var all = latencies.SelectMany(l => l).Order().ToArray();
+        double Micros(double q) => all[(int)Math.Min(all.Length - 1, q * all.Length)] * 1e6 / Stopwatch.Frequency;
+        return (all.Length / elapsed, Micros(0.50), Micros(0.99), (double)admitted.Sum() / all.Length);
+    }
+
+    private static Dictionary<string, string> Parse(string[] args)
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["gateway"] = "127.0.0.1:30000",
+            ["http"] = "http://127.0.0.1:8080",
+            ["users"] = "10000",
+            ["seconds"] = "5",
+            ["inflight"] = "1,16,64,256",
+        };
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            options[args[i].TrimStart('-')] = args[i + 1];
+        }
+
+        return options;
+    }
+}
