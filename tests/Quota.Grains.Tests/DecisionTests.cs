@@ -70,9 +70,12 @@ public sealed class DecisionTests(ClusterFixture fixture)
 
         for (var i = 0; i < 10; i++)
         {
-            var result = await fixture.Quota.AcquireAsync(new AcquireRequest { User = user, Resources = [gate], Cost = 5 });
-            Assert.False(result.Allowed);
+            var result = await fixture.Quota.AcquireAsync(new AcquireRequest { User = user, Resources = [gate] });
+            Assert.Equal(DecisionOutcome.Denied, result.Outcome);
             Assert.Equal($"resource:{gate}/per-minute", result.LimitedBy);
+
+            // The answer reports the user's state after the refund: nothing consumed.
+            Assert.Equal(100, result.Policies.Single(p => p.Subject == $"user:{user}").Remaining);
         }
 
         var usage = await fixture.Quota.GetUsageAsync(SubjectKind.User, user);

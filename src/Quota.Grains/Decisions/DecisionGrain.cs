@@ -91,8 +91,9 @@ public sealed class DecisionGrain(
                 return DecisionResults.Allowed(answers, nonce);
             }
 
-            // The caller hears of a denial only once nothing of it is held anywhere.
-            await RefundAsync(answers, nonce);
+            // The caller hears of a denial only once nothing of it is held anywhere, and with the states after the
+            // refunds: the answer shows nothing consumed.
+            answers = await RefundAsync(answers, nonce);
             if (DecisionResults.Rejected(request.Cost, answers) is { } rejected)
             {
                 return rejected;
@@ -145,7 +146,7 @@ public sealed class DecisionGrain(
                 }
                 else if (named.Id != decision.Owner)
                 {
-                    await RefundAsync(answers, ask.LeaseId);
+                    _ = await RefundAsync(answers, ask.LeaseId);
                     return (answers, DecisionResults.Invalid(new FieldProblem("apiKey", "the key belongs to a different user than the request names; omit user or name the key's owner.")));
                 }
             }
@@ -161,10 +162,19 @@ public sealed class DecisionGrain(
         return (answers, null);
     }
 
-    private Task RefundAsync(List<SubjectAnswer> answers, string? leaseId) =>
-        Task.WhenAll(answers
-            .Where(a => a.Decision.Allowed && a.Decision.Grants.Length > 0)
-            .Select(a => DecisionResults.Grain(grains, a.Kind, a.Id).RefundAsync(a.Decision.Grants, leaseId)));
+    /// <summary>Refunds every subject that granted; answers the answers with those subjects' states after the refund.</summary>
+    private async Task<List<SubjectAnswer>> RefundAsync(List<SubjectAnswer> answers, string? leaseId)
+    {
+        var refunds = answers
+            .Select(a => a.Decision.Allowed && a.Decision.Grants.Length > 0
+                ? DecisionResults.Grain(grains, a.Kind, a.Id).RefundAsync(a.Decision.Grants, leaseId)
+                : null)
+            .ToArray();
+        await Task.WhenAll(refunds.OfType<Task<PolicyState[]>>());
+        return [.. answers.Select((a, i) => refunds[i] is { } refund
+            ? a with { Decision = a.Decision with { Policies = refund.Result } }
+            : a)];
+    }
 
     private ISubjectGrain Grain(Subject subject) => DecisionResults.Grain(grains, subject.Kind, subject.Id);
 
