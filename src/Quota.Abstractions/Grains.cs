@@ -65,6 +65,23 @@ public sealed record SubjectDecision
     [Id(9)] public FieldProblem? Problem { get; init; }
 }
 
+/// <summary>A subject's policies as configured now.</summary>
+[GenerateSerializer, Immutable, Alias("quota.SubjectPolicies")]
+public sealed record SubjectPolicies
+{
+    /// <summary>The subject's label.</summary>
+    [Id(0)] public required string Subject { get; init; }
+
+    /// <summary>Whether the subject exists (a key is registered, a resource configured or given policies).</summary>
+    [Id(1)] public bool Known { get; init; }
+
+    /// <summary>Whether the policies are the subject's own (set through the admin API) rather than the defaults.</summary>
+    [Id(2)] public bool Own { get; init; }
+
+    /// <summary>The policies in force.</summary>
+    [Id(3)] public PolicySpec[] Policies { get; init; } = [];
+}
+
 /// <summary>A registered API key as the silo knows it: never the raw key.</summary>
 [GenerateSerializer, Immutable, Alias("quota.ApiKeyInfo")]
 public sealed record ApiKeyInfo
@@ -107,6 +124,10 @@ public interface ISubjectGrain : IGrainWithStringKey
     /// <summary>Every policy's state now.</summary>
     [Alias("GetUsage")]
     Task<UsageReport> GetUsageAsync();
+
+    /// <summary>The subject's policies now: its own when set, else the configured defaults.</summary>
+    [Alias("GetPolicies")]
+    Task<SubjectPolicies> GetPoliciesAsync();
 
     /// <summary>Replaces the subject's policies (null: back to the configured defaults), keeping current usage.</summary>
     /// <exception cref="ArgumentException">A policy is invalid; nothing changes.</exception>

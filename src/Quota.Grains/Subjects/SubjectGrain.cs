@@ -226,6 +226,15 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <inheritdoc />
+    public Task<SubjectPolicies> GetPoliciesAsync() => Task.FromResult(new SubjectPolicies
+    {
+        Subject = _label,
+        Known = _known,
+        Own = _config.State.Policies is not null,
+        Policies = [.. _limiters.Select(l => PolicySpec.From(l.Policy))],
+    });
+
+    /// <inheritdoc />
     public async Task SetPoliciesAsync(PolicySpec[]? policies)
     {
         if (policies is not null)
