@@ -86,13 +86,16 @@ public static class FairShare
     private static long FillClass(long capacity, ReadOnlySpan<ShareRequest> requests, Span<long> allocations, int priority)
     {
         var members = new List<int>();
-        long totalDemand = 0;
+
+        // Summed in 128 bits: a sum saturated at long.MaxValue would pass for "fits" when the capacity is
+        // long.MaxValue, and everybody would get their full demand, more than the capacity in total.
+        Int128 totalDemand = 0;
         for (var i = 0; i < requests.Length; i++)
         {
             if (requests[i].Priority == priority && requests[i].Demand > 0)
             {
                 members.Add(i);
-                totalDemand = totalDemand > long.MaxValue - requests[i].Demand ? long.MaxValue : totalDemand + requests[i].Demand;
+                totalDemand += requests[i].Demand;
             }
         }
 
@@ -103,7 +106,7 @@ public static class FairShare
                 allocations[i] = requests[i].Demand;
             }
 
-            return totalDemand;
+            return (long)totalDemand;
         }
 
         // Satisfy, smallest demand per unit of weight first, everyone whose demand fits under the current level.
@@ -126,7 +129,10 @@ public static class FairShare
         {
             var i = members[first];
             var level = left / weightLeft;
-            if (requests[i].Demand > level * requests[i].Weight)
+
+            // The exact check against what is left matters above 2^53, where the level is rounded and could
+            // let a demand just above what is left pass.
+            if (requests[i].Demand > left || requests[i].Demand > level * requests[i].Weight)
             {
                 break;
             }
@@ -141,7 +147,9 @@ public static class FairShare
         // largest fractional parts. Floating-point error is corrected so the invariants hold exactly.
         var unsatisfied = members.GetRange(first, members.Count - first);
         var fractions = new double[unsatisfied.Count];
-        long floors = 0;
+
+        // 128 bits: above 2^53 rounded floors can sum to more than long.MaxValue before the correction below.
+        Int128 floors = 0;
         for (var k = 0; k < unsatisfied.Count; k++)
         {
             var i = unsatisfied[k];
@@ -154,7 +162,7 @@ public static class FairShare
 
         for (var k = unsatisfied.Count - 1; floors > left && k >= 0; k--)
         {
-            var take = Math.Min(allocations[unsatisfied[k]], floors - left);
+            var take = (long)Int128.Min(allocations[unsatisfied[k]], floors - left);
             allocations[unsatisfied[k]] -= take;
             floors -= take;
         }
@@ -163,7 +171,7 @@ public static class FairShare
             .OrderByDescending(k => fractions[k])
             .ThenBy(k => unsatisfied[k])
             .ToArray();
-        var spare = left - floors;
+        var spare = (long)(left - floors);
         while (spare > 0)
         {
             var progressed = false;
