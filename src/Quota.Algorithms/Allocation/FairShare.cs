@@ -14,8 +14,8 @@ public readonly record struct ShareRequest(long Demand, double Weight = 1.0, int
 /// if anybody is left unsatisfied, the whole capacity is allocated (leftovers flow to whoever still wants);
 /// within a priority class, an unsatisfied claimant gets at least as much per unit of weight as anybody in that
 /// class, to within one unit of rounding; equal weights and equal demands get equal shares to within one unit
-/// (exactly equal when the capacity divides evenly). Units that rounding leaves over go to the largest
-/// fractional shares, ties to the lower index, so the result is deterministic.
+/// (exactly equal when the capacity divides evenly). Units that rounding leaves over go one at a time to whoever
+/// is lowest per unit of weight with one more, ties to the lower index, so the result is deterministic.
 /// </remarks>
 public static class FairShare
 {
@@ -143,20 +143,20 @@ public static class FairShare
             first++;
         }
 
-        // The rest share what is left in proportion to weight: floors first, then one unit each to the
-        // largest fractional parts. Floating-point error is corrected so the invariants hold exactly.
+        // The rest share what is left in proportion to weight: floors first, then the units rounding left over,
+        // one at a time, to the smallest (allocation + 1) / weight, ties to the lower index. That order keeps
+        // every unsatisfied claimant within one unit of everybody per unit of weight; largest fraction first
+        // does not (capacity 2 over weights 1 and 3: fractions tie at 0.5, and 1/1 leaves weight 3 at 2/3 even
+        // with one more unit). Floating-point error is corrected so the invariants hold exactly.
         var unsatisfied = members.GetRange(first, members.Count - first);
-        var fractions = new double[unsatisfied.Count];
 
         // 128 bits: above 2^53 rounded floors can sum to more than long.MaxValue before the correction below.
         Int128 floors = 0;
-        for (var k = 0; k < unsatisfied.Count; k++)
+        foreach (var i in unsatisfied)
         {
-            var i = unsatisfied[k];
             var exact = left * (requests[i].Weight / weightLeft);
             var floor = (long)Math.Min(Math.Floor(exact), requests[i].Demand);
             allocations[i] = floor;
-            fractions[k] = exact - floor;
             floors += floor;
         }
 
@@ -167,33 +167,23 @@ public static class FairShare
             floors -= take;
         }
 
-        var order = Enumerable.Range(0, unsatisfied.Count)
-            .OrderByDescending(k => fractions[k])
-            .ThenBy(k => unsatisfied[k])
-            .ToArray();
-        var spare = (long)(left - floors);
-        while (spare > 0)
+        var next = new PriorityQueue<int, (double PerWeight, int Index)>(unsatisfied.Count);
+        foreach (var i in unsatisfied)
         {
-            var progressed = false;
-            foreach (var k in order)
+            if (allocations[i] < requests[i].Demand)
             {
-                var i = unsatisfied[k];
-                if (spare == 0)
-                {
-                    break;
-                }
-
-                if (allocations[i] < requests[i].Demand)
-                {
-                    allocations[i]++;
-                    spare--;
-                    progressed = true;
-                }
+                next.Enqueue(i, ((allocations[i] + 1.0) / requests[i].Weight, i));
             }
+        }
 
-            if (!progressed)
+        var spare = (long)(left - floors);
+        while (spare > 0 && next.TryDequeue(out var i, out _))
+        {
+            allocations[i]++;
+            spare--;
+            if (allocations[i] < requests[i].Demand)
             {
-                break;
+                next.Enqueue(i, ((allocations[i] + 1.0) / requests[i].Weight, i));
             }
         }
 
