@@ -17,7 +17,11 @@ public sealed class ConcurrencyLimiter : Limiter
     private readonly PriorityQueue<long, long> _expiries = new();
     private long _limit;
     private long _ttl;
-    private long _inUse;
+
+    // Exactly the sum of the live leases' costs. Lease costs saturate at long.MaxValue, but a total saturated
+    // separately drifted from them: with two leases topped up near long.MaxValue it held long.MaxValue, and once
+    // one lease ended it dropped near 0 (or below) while the other still held long.MaxValue.
+    private Int128 _inUse;
     private long _nextLeaseId;
 
     /// <summary>Creates a limiter with no leases for a valid concurrency policy.</summary>
@@ -113,18 +117,18 @@ public sealed class ConcurrencyLimiter : Limiter
         var expires = SaturatingAdd(now, _ttl);
         _leases.Add(id, new Lease(cost, expires));
         _expiries.Enqueue(id, expires);
-        _inUse = SaturatingAdd(_inUse, cost);
+        _inUse += cost;
         return id;
     }
 
-    private protected override long RemainingAt(long now) => Math.Max(0, _limit - _inUse);
+    private protected override long RemainingAt(long now) => _inUse >= _limit ? 0 : _limit - (long)_inUse;
 
-    private protected override long UsedAt(long now) => _inUse;
+    private protected override long UsedAt(long now) => _inUse > long.MaxValue ? long.MaxValue : (long)_inUse;
 
     private protected override long RetryTicks(long cost, long now)
     {
         var needed = _inUse - (_limit - cost);
-        var freed = 0L;
+        Int128 freed = 0;
         foreach (var lease in _leases.Values.OrderBy(l => l.ExpiresAt))
         {
             freed += lease.Cost;
@@ -174,8 +178,9 @@ public sealed class ConcurrencyLimiter : Limiter
     {
         if (_leases.TryGetValue(reservation.LeaseId, out var lease))
         {
-            _leases[reservation.LeaseId] = lease with { Cost = SaturatingAdd(lease.Cost, extra) };
-            _inUse = SaturatingAdd(_inUse, extra);
+            var topped = SaturatingAdd(lease.Cost, extra);
+            _inUse += topped - lease.Cost;
+            _leases[reservation.LeaseId] = lease with { Cost = topped };
         }
         else
         {
