@@ -196,6 +196,56 @@ public sealed class CalendarTests
     }
 
     [Fact]
+    public void EveryMidnightGapOnThisMachineFrom2025To2027StartsTheDayAtTheFirstValidLocalTime()
+    {
+        var gaps = 0;
+        foreach (var zone in TimeZoneInfo.GetSystemTimeZones().Where(z => z.SupportsDaylightSavingTime))
+        {
+            for (var day = new DateTime(2025, 1, 1); day < new DateTime(2028, 1, 1); day = day.AddDays(1))
+            {
+                if (!zone.IsInvalidTime(day))
+                {
+                    continue;
+                }
+
+                gaps++;
+                var start = FirstInstantOfLocalDay(zone, day);
+                var local = TimeZoneInfo.ConvertTime(start, zone).DateTime;
+                Assert.True(local.Date == day && local.TimeOfDay > TimeSpan.Zero, $"{zone.Id} {day:yyyy-MM-dd}: first local time {local:O}");
+
+                var (periodStart, periodEnd) = CalendarPeriods.Containing(start + TimeSpan.FromHours(12), zone, CalendarPeriod.Day);
+                Assert.Equal(start, periodStart);
+                Assert.Equal(FirstInstantOfLocalDay(zone, day.AddDays(1)), periodEnd);
+                Assert.Equal(start, CalendarPeriods.Containing(start - OneTick, zone, CalendarPeriod.Day).End);
+            }
+        }
+
+        // Santiago, Havana, Beirut, Cairo and the Azores all have one every year.
+        Assert.True(gaps >= 15, $"only {gaps} midnight gaps found");
+    }
+
+    /// <summary>The first UTC instant whose local date is <paramref name="day"/>, by bisection on ConvertTime alone.</summary>
+    private static DateTimeOffset FirstInstantOfLocalDay(TimeZoneInfo zone, DateTime day)
+    {
+        var low = new DateTimeOffset(day.AddDays(-2), TimeSpan.Zero).UtcTicks;   // local date before day
+        var high = new DateTimeOffset(day.AddDays(2), TimeSpan.Zero).UtcTicks;   // local date on or after day
+        while (high - low > 1)
+        {
+            var mid = low + ((high - low) / 2);
+            if (TimeZoneInfo.ConvertTime(new DateTimeOffset(mid, TimeSpan.Zero), zone).DateTime.Date < day)
+            {
+                low = mid;
+            }
+            else
+            {
+                high = mid;
+            }
+        }
+
+        return new DateTimeOffset(high, TimeSpan.Zero);
+    }
+
+    [Fact]
     public void WhenLocalMidnightOccursTwiceTheDayStartsAtItsFirstOccurrence()
     {
         // Havana 2026-11-01: 00:59:59 CDT is followed by 00:00 CST, so midnight happens at 04:00Z and 05:00Z.
@@ -299,5 +349,51 @@ public sealed class CalendarTests
         var same = quota.Reconfigure(quota.Policy with { Limit = 12 }, Utc(2026, 6, 1, 12));
         Assert.Same(quota, same);
         Assert.Equal(2, same.GetUsage(Utc(2026, 6, 1, 12)).Remaining);
+    }
+
+    [Fact]
+    public void PeriodsAtTheEndsOfTimeAreClampedToTheRangeOfDateTimeOffset()
+    {
+        Assert.Equal(
+            (Utc(9999, 12, 31), DateTimeOffset.MaxValue),
+            CalendarPeriods.Containing(DateTimeOffset.MaxValue, TimeZoneInfo.Utc, CalendarPeriod.Day));
+        Assert.Equal(
+            (Utc(9999, 12, 1), DateTimeOffset.MaxValue),
+            CalendarPeriods.Containing(DateTimeOffset.MaxValue, TimeZoneInfo.Utc, CalendarPeriod.Month));
+
+        // 0001-01-01 is a Monday: a week starting on Sunday began the day before year 1.
+        Assert.Equal(
+            (DateTimeOffset.MinValue, Utc(1, 1, 7)),
+            CalendarPeriods.Containing(DateTimeOffset.MinValue, TimeZoneInfo.Utc, CalendarPeriod.Week, DayOfWeek.Sunday));
+
+        // Five hours behind UTC, the first two hours of year 1 are still 31 December of year 0 locally.
+        var minusFive = TimeZoneInfo.FindSystemTimeZoneById("Etc/GMT+5");
+        Assert.Equal(
+            (DateTimeOffset.MinValue, Utc(1, 1, 1, 5)),
+            CalendarPeriods.Containing(Utc(1, 1, 1, 2), minusFive, CalendarPeriod.Day));
+        Assert.Equal(
+            (Utc(1, 1, 1, 5), Utc(1, 1, 2, 5)),
+            CalendarPeriods.Containing(Utc(1, 1, 1, 5), minusFive, CalendarPeriod.Day));
+    }
+
+    [Fact]
+    public void ACalendarQuotaAtTheEndsOfTimeKeepsCountingInsteadOfThrowing()
+    {
+        var last = Quota("UTC", CalendarPeriod.Day);
+        Assert.True(last.Acquire(1, DateTimeOffset.MaxValue).Allowed);
+        var denied = last.Acquire(1, DateTimeOffset.MaxValue);
+        Assert.False(denied.Allowed);
+        Assert.Equal(DenialReason.LimitExhausted, denied.Reason);
+        Assert.True(denied.RetryAfter > TimeSpan.Zero);
+
+        // At UTC-5 the first instant is Sunday 31 December of year 0, 19:00 local.
+        var firstDay = Quota("Etc/GMT+5", CalendarPeriod.Day);
+        Assert.True(firstDay.Acquire(1, DateTimeOffset.MinValue).Allowed);
+        Assert.Equal(TimeSpan.FromHours(5), firstDay.Acquire(1, DateTimeOffset.MinValue).RetryAfter);
+        Assert.True(firstDay.Acquire(1, Utc(1, 1, 1, 5)).Allowed);
+
+        var firstWeek = Quota("Etc/GMT+5", CalendarPeriod.Week, firstDay: DayOfWeek.Sunday);
+        Assert.True(firstWeek.Acquire(1, DateTimeOffset.MinValue).Allowed);
+        Assert.Equal(TimeSpan.FromDays(6) + TimeSpan.FromHours(5), firstWeek.Acquire(1, DateTimeOffset.MinValue).RetryAfter);
     }
 }

@@ -210,4 +210,38 @@ public sealed class ConcurrencyTests
         Assert.Equal(Sec(30).UtcTicks, limiter.ExpiryOf(keeper));
         Assert.Equal(2, limiter.GetUsage(Sec(30)).Remaining);
     }
+
+    [Fact]
+    public void AHugeTopUpStillCountsAfterAnotherHugeLeaseEnds()
+    {
+        var limiter = Leases(5, TimeSpan.FromSeconds(30));
+        var first = limiter.Acquire(1, Sec(0));
+        limiter.Settle(first.Grant, long.MaxValue, Sec(0));
+        limiter.Consume(long.MaxValue, Sec(10));
+
+        // The first lease expires at 30 s; the one holding the second top-up lives until 40 s.
+        var d = limiter.Acquire(1, Sec(30));
+        Assert.False(d.Allowed);
+        Assert.Equal(TimeSpan.FromSeconds(10), d.RetryAfter);
+        var usage = limiter.GetUsage(Sec(30));
+        Assert.Equal(long.MaxValue, usage.Used);
+        Assert.Equal(0, usage.Remaining);
+        Assert.Equal(5, limiter.GetUsage(Sec(40)).Remaining);
+    }
+
+    [Fact]
+    public void ReleasingAHugeLeaseNeverLeavesMoreThanTheLimitRemaining()
+    {
+        var limiter = Leases(5, TimeSpan.FromSeconds(30));
+        var first = limiter.Acquire(2, Sec(0));
+        limiter.Settle(first.Grant, long.MaxValue, Sec(0));
+        var second = limiter.Acquire(1, Sec(0));
+        Assert.False(second.Allowed);
+        limiter.Consume(3, Sec(0));
+
+        Assert.True(limiter.Release(first.Grant.LeaseId, Sec(1)));
+        var usage = limiter.GetUsage(Sec(1));
+        Assert.Equal(3, usage.Used);
+        Assert.Equal(2, usage.Remaining);
+    }
 }

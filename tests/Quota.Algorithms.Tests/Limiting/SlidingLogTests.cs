@@ -132,4 +132,31 @@ public sealed class SlidingLogTests
         Assert.Equal(1, log.GetUsage(T0 + TimeSpan.FromSeconds(1)).Remaining);
         Assert.Equal(PolicyDefinition.MaxSlidingLogLimit, log.GetUsage(T0 + TimeSpan.FromSeconds(2)).Remaining);
     }
+
+    [Fact]
+    public void AHugeTopUpStillCountsAfterAnEarlierHugeTopUpExpires()
+    {
+        var log = Log(5, TimeSpan.FromMinutes(1));
+        log.Consume(long.MaxValue, Sec(0));
+        log.Consume(long.MaxValue, Sec(30));
+
+        var d = log.Acquire(1, Sec(60));
+        Assert.False(d.Allowed);
+        Assert.Equal(TimeSpan.FromSeconds(30), d.RetryAfter);
+        var usage = log.GetUsage(Sec(60));
+        Assert.Equal(long.MaxValue, usage.Used);
+        Assert.Equal(0, usage.Remaining);
+        Assert.Equal(5, log.GetUsage(Sec(90)).Remaining);
+    }
+
+    [Fact]
+    public void TopUpsInTheSameTickSaturateTogether()
+    {
+        var log = Log(5, TimeSpan.FromMinutes(1));
+        log.Consume(long.MaxValue, Sec(0));
+        log.Consume(long.MaxValue, Sec(0));
+        Assert.Equal(long.MaxValue, log.GetUsage(Sec(0)).Used);
+        Assert.Equal(5, log.GetUsage(Sec(60)).Remaining);
+        Assert.True(log.Acquire(5, Sec(60)).Allowed);
+    }
 }
