@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Quota.Algorithms.Allocation;
 
 /// <summary>One claimant on a shared capacity.</summary>
@@ -14,8 +16,9 @@ public readonly record struct ShareRequest(long Demand, double Weight = 1.0, int
 /// if anybody is left unsatisfied, the whole capacity is allocated (leftovers flow to whoever still wants);
 /// within a priority class, an unsatisfied claimant gets at least as much per unit of weight as anybody in that
 /// class, to within one unit of rounding; equal weights and equal demands get equal shares to within one unit
-/// (exactly equal when the capacity divides evenly). Units that rounding leaves over go to the largest
-/// fractional shares, ties to the lower index, so the result is deterministic.
+/// (exactly equal when the capacity divides evenly). Units that rounding leaves over go one at a time to whoever
+/// is lowest per unit of weight with one more, ties to the lower index, so the result is deterministic. The
+/// arithmetic is exact (each weight is taken at the exact value of its double), so this holds up to long.MaxValue.
 /// </remarks>
 public static class FairShare
 {
@@ -86,13 +89,16 @@ public static class FairShare
     private static long FillClass(long capacity, ReadOnlySpan<ShareRequest> requests, Span<long> allocations, int priority)
     {
         var members = new List<int>();
-        long totalDemand = 0;
+
+        // Summed in 128 bits: a sum saturated at long.MaxValue would pass for "fits" when the capacity is
+        // long.MaxValue, and everybody would get their full demand, more than the capacity in total.
+        Int128 totalDemand = 0;
         for (var i = 0; i < requests.Length; i++)
         {
             if (requests[i].Priority == priority && requests[i].Demand > 0)
             {
                 members.Add(i);
-                totalDemand = totalDemand > long.MaxValue - requests[i].Demand ? long.MaxValue : totalDemand + requests[i].Demand;
+                totalDemand += requests[i].Demand;
             }
         }
 
@@ -103,92 +109,115 @@ public static class FairShare
                 allocations[i] = requests[i].Demand;
             }
 
-            return totalDemand;
+            return (long)totalDemand;
         }
 
-        // Satisfy, smallest demand per unit of weight first, everyone whose demand fits under the current level.
-        var perWeight = new Dictionary<int, double>(members.Count);
-        foreach (var i in members)
+        // Exact arithmetic from here on: with doubles, demands and capacities above 2^53 are rounded, and shares
+        // that should be within one unit of each other came out hundreds apart. A finite double is an integer
+        // times a power of two, so scaling every weight by the same power of two makes them exact integers.
+        var weights = ExactWeights(requests, members);
+        var demands = new long[members.Count];
+        for (var k = 0; k < members.Count; k++)
         {
-            perWeight[i] = requests[i].Demand / requests[i].Weight;
+            demands[k] = requests[members[k]].Demand;
         }
 
-        members.Sort((a, b) => perWeight[a] != perWeight[b] ? perWeight[a].CompareTo(perWeight[b]) : a.CompareTo(b));
+        // Satisfy, smallest demand per unit of weight first, everyone whose demand fits under the current level:
+        // demand / weight <= left / weightLeft. Members are in index order, so ties go to the lower index.
+        var order = Enumerable.Range(0, members.Count).ToArray();
+        Array.Sort(order, (a, b) =>
+        {
+            var c = (demands[a] * weights[b]).CompareTo(demands[b] * weights[a]);
+            return c != 0 ? c : a.CompareTo(b);
+        });
+
         var left = capacity;
-        var weightLeft = 0.0;
-        foreach (var i in members)
+        var weightLeft = BigInteger.Zero;
+        foreach (var w in weights)
         {
-            weightLeft += requests[i].Weight;
+            weightLeft += w;
         }
 
+        var shares = new long[members.Count];
         var first = 0;
-        while (first < members.Count)
+        while (first < order.Length)
         {
-            var i = members[first];
-            var level = left / weightLeft;
-            if (requests[i].Demand > level * requests[i].Weight)
+            var k = order[first];
+            if (demands[k] * weightLeft > left * weights[k])
             {
                 break;
             }
 
-            allocations[i] = requests[i].Demand;
-            left -= requests[i].Demand;
-            weightLeft -= requests[i].Weight;
+            shares[k] = demands[k];
+            left -= demands[k];
+            weightLeft -= weights[k];
             first++;
         }
 
-        // The rest share what is left in proportion to weight: floors first, then one unit each to the
-        // largest fractional parts. Floating-point error is corrected so the invariants hold exactly.
-        var unsatisfied = members.GetRange(first, members.Count - first);
-        var fractions = new double[unsatisfied.Count];
-        long floors = 0;
-        for (var k = 0; k < unsatisfied.Count; k++)
+        // The rest share what is left in proportion to weight: floors first (each below its demand, which is
+        // above the level), then the units rounding left over, fewer than the claimants, one at a time to the
+        // smallest (share + 1) / weight, ties to the lower index. That order keeps every unsatisfied claimant
+        // within one unit of everybody per unit of weight; largest fraction first does not (capacity 2 over
+        // weights 1 and 3: fractions tie at 0.5, and 1/1 leaves weight 3 at 2/3 even with one more unit).
+        var spare = left;
+        var next = new PriorityQueue<int, int>(order.Length - first, Comparer<int>.Create((a, b) =>
         {
-            var i = unsatisfied[k];
-            var exact = left * (requests[i].Weight / weightLeft);
-            var floor = (long)Math.Min(Math.Floor(exact), requests[i].Demand);
-            allocations[i] = floor;
-            fractions[k] = exact - floor;
-            floors += floor;
+            var c = ((shares[a] + BigInteger.One) * weights[b]).CompareTo((shares[b] + BigInteger.One) * weights[a]);
+            return c != 0 ? c : a.CompareTo(b);
+        }));
+        for (var f = first; f < order.Length; f++)
+        {
+            var k = order[f];
+            shares[k] = (long)(left * weights[k] / weightLeft);
+            spare -= shares[k];
+            next.Enqueue(k, k);
         }
 
-        for (var k = unsatisfied.Count - 1; floors > left && k >= 0; k--)
+        while (spare > 0 && next.TryDequeue(out var k, out _))
         {
-            var take = Math.Min(allocations[unsatisfied[k]], floors - left);
-            allocations[unsatisfied[k]] -= take;
-            floors -= take;
+            shares[k]++;
+            spare--;
+            if (shares[k] < demands[k])
+            {
+                next.Enqueue(k, k);
+            }
         }
 
-        var order = Enumerable.Range(0, unsatisfied.Count)
-            .OrderByDescending(k => fractions[k])
-            .ThenBy(k => unsatisfied[k])
-            .ToArray();
-        var spare = left - floors;
-        while (spare > 0)
+        for (var k = 0; k < members.Count; k++)
         {
-            var progressed = false;
-            foreach (var k in order)
-            {
-                var i = unsatisfied[k];
-                if (spare == 0)
-                {
-                    break;
-                }
-
-                if (allocations[i] < requests[i].Demand)
-                {
-                    allocations[i]++;
-                    spare--;
-                    progressed = true;
-                }
-            }
-
-            if (!progressed)
-            {
-                break;
-            }
+            allocations[members[k]] = shares[k];
         }
 
         return capacity - spare;
+    }
+
+    /// <summary>
+    /// The members' weights as exact integers in the same proportions: each finite double is mantissa × 2^exponent,
+    /// so shifting every mantissa by its exponent above the smallest one loses nothing.
+    /// </summary>
+    private static BigInteger[] ExactWeights(ReadOnlySpan<ShareRequest> requests, List<int> members)
+    {
+        var mantissas = new long[members.Count];
+        var exponents = new int[members.Count];
+        var lowest = int.MaxValue;
+        for (var k = 0; k < members.Count; k++)
+        {
+            var bits = BitConverter.DoubleToInt64Bits(requests[members[k]].Weight);
+            var biased = (int)((bits >> 52) & 0x7FF);
+            var mantissa = bits & 0xF_FFFF_FFFF_FFFF;
+
+            // Normal numbers have an implicit leading 1; subnormals (biased exponent 0) use exponent 1.
+            mantissas[k] = biased == 0 ? mantissa : mantissa | (1L << 52);
+            exponents[k] = (biased == 0 ? 1 : biased) - 1075;
+            lowest = Math.Min(lowest, exponents[k]);
+        }
+
+        var weights = new BigInteger[members.Count];
+        for (var k = 0; k < members.Count; k++)
+        {
+            weights[k] = new BigInteger(mantissas[k]) << (exponents[k] - lowest);
+        }
+
+        return weights;
     }
 }

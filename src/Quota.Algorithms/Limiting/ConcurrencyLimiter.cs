@@ -19,7 +19,11 @@ public sealed class ConcurrencyLimiter : Limiter
     private readonly PriorityQueue<long, long> _expiries = new();
     private long _limit;
     private long _ttl;
-    private long _inUse;
+
+    // Exactly the sum of the live leases' costs. Lease costs saturate at long.MaxValue, but a total saturated
+    // separately drifted from them: with two leases topped up near long.MaxValue it held long.MaxValue, and once
+    // one lease ended it dropped near 0 (or below) while the other still held long.MaxValue.
+    private Int128 _inUse;
     private long _nextLeaseId;
 
     // The latest expiry of any held lease; null when a removal may have lowered it (recomputed on demand).
@@ -121,7 +125,7 @@ public sealed class ConcurrencyLimiter : Limiter
         var expires = SaturatingAdd(now, _ttl);
         _leases.Add(id, new Lease(cost, expires));
         _expiries.Enqueue(id, expires);
-        _inUse = SaturatingAdd(_inUse, cost);
+        _inUse += cost;
         if (_latestExpiry is { } latest)
         {
             _latestExpiry = Math.Max(latest, expires);
@@ -130,9 +134,9 @@ public sealed class ConcurrencyLimiter : Limiter
         return id;
     }
 
-    private protected override long RemainingAt(long now) => Math.Max(0, _limit - _inUse);
+    private protected override long RemainingAt(long now) => _inUse >= _limit ? 0 : _limit - (long)_inUse;
 
-    private protected override long UsedAt(long now) => _inUse;
+    private protected override long UsedAt(long now) => _inUse > long.MaxValue ? long.MaxValue : (long)_inUse;
 
     private protected override long RetryTicks(long cost, long now)
     {
@@ -144,7 +148,7 @@ public sealed class ConcurrencyLimiter : Limiter
             _leases.Values.CopyTo(buffer, 0);
             var live = buffer.AsSpan(0, _leases.Count);
             live.Sort(static (a, b) => a.ExpiresAt.CompareTo(b.ExpiresAt));
-            var freed = 0L;
+            Int128 freed = 0;
             foreach (var lease in live)
             {
                 freed += lease.Cost;
@@ -210,8 +214,9 @@ public sealed class ConcurrencyLimiter : Limiter
     {
         if (_leases.TryGetValue(reservation.LeaseId, out var lease))
         {
-            _leases[reservation.LeaseId] = lease with { Cost = SaturatingAdd(lease.Cost, extra) };
-            _inUse = SaturatingAdd(_inUse, extra);
+            var topped = SaturatingAdd(lease.Cost, extra);
+            _inUse += topped - lease.Cost;
+            _leases[reservation.LeaseId] = lease with { Cost = topped };
         }
         else
         {

@@ -147,7 +147,11 @@ public abstract class Limiter
 
         var used = UsedAt(t);
         var fresh = next.CreateLimiter();
+
+        // Bring the fresh limiter to now before seeding it: a window or period that has not been observed yet
+        // starts in the far past, and its first observation would otherwise roll the seeded usage away.
         fresh._clock = t;
+        fresh.Observe(t);
         if (used > 0)
         {
             fresh.Add(used, t);

@@ -149,8 +149,9 @@ public sealed class CalendarQuotaLimiter : PeriodLimiter
 
     private protected override (long Start, long End) PeriodContaining(long now)
     {
-        var (start, end) = CalendarPeriods.Containing(new DateTimeOffset(now, TimeSpan.Zero), _zone, _period, _firstDay);
-        return (start.UtcTicks, end.UtcTicks);
+        // Unclamped ticks: at the very end of time the period must still end after now, or every call would
+        // start a fresh one.
+        return CalendarPeriods.ContainingTicks(new DateTimeOffset(now, TimeSpan.Zero), _zone, _period, _firstDay);
     }
 
     private protected override bool SamePeriods(PolicyDefinition next) =>

@@ -188,7 +188,8 @@ public sealed partial record PolicyDefinition
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9._-]+$", RegexOptions.CultureInvariant)]
+    // \z, not $: $ also matches before a final newline, which let "per-minute\n" through.
+    [GeneratedRegex(@"^[A-Za-z0-9._-]+\z", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();
 }
 

@@ -13,7 +13,11 @@ public sealed class SlidingLogLimiter : Limiter
     private long[] _costs = new long[4];
     private int _head;
     private int _count;
-    private long _sum;
+
+    // Exactly the sum of the entries' costs. Entries saturate at long.MaxValue, but a sum saturated separately
+    // drifted from them: after two top-ups near long.MaxValue it held long.MaxValue, and once the first entry
+    // expired it dropped near 0 while the second still held long.MaxValue, so requests were admitted again.
+    private Int128 _sum;
 
     /// <summary>Creates an empty log for a valid sliding-log policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a sliding log.</exception>
@@ -59,16 +63,19 @@ public sealed class SlidingLogLimiter : Limiter
 
     private void Append(long cost, long now)
     {
-        _sum = SaturatingAdd(_sum, cost);
         if (_count > 0)
         {
             var last = Index(_count - 1);
             if (_times[last] == now)
             {
-                _costs[last] = SaturatingAdd(_costs[last], cost);
+                var merged = SaturatingAdd(_costs[last], cost);
+                _sum += merged - _costs[last];
+                _costs[last] = merged;
                 return;
             }
         }
+
+        _sum += cost;
 
         if (_count == _times.Length)
         {
@@ -96,15 +103,15 @@ public sealed class SlidingLogLimiter : Limiter
         _head = 0;
     }
 
-    private protected override long RemainingAt(long now) => Math.Max(0, _limit - _sum);
+    private protected override long RemainingAt(long now) => _sum >= _limit ? 0 : _limit - (long)_sum;
 
-    private protected override long UsedAt(long now) => _sum;
+    private protected override long UsedAt(long now) => _sum > long.MaxValue ? long.MaxValue : (long)_sum;
 
     private protected override long RetryTicks(long cost, long now)
     {
         // The oldest entries expire first; wait until enough of them have.
         var needed = _sum - (_limit - cost);
-        var freed = 0L;
+        Int128 freed = 0;
         for (var i = 0; i < _count; i++)
         {
             var slot = Index(i);

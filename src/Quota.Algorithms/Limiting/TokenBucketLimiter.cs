@@ -93,9 +93,19 @@ public sealed class TokenBucketLimiter : Limiter
 
     private protected override void Return(Grant grant, long now)
     {
-        // Never below now: a refund cannot bank capacity beyond a full bucket.
+        // Only what the grant still has counted comes back. Admitted at AcquiredAtTicks, it raised TAT to at most
+        // that time plus the tolerance, and every permit of it has refilled once now passes that point; giving
+        // back more would hand out permits taken by later grants. At the grant's own time this is the whole cost.
         var scaledNow = Scaled(now);
-        var back = _tat - (Int128)grant.Cost * _interval;
+        var counted = Scaled(grant.AcquiredAtTicks) + _tolerance - scaledNow;
+        var cost = (Int128)grant.Cost * _interval;
+        if (counted < cost)
+        {
+            cost = counted > 0 ? counted : Int128.Zero;
+        }
+
+        // Never below now: a refund cannot bank capacity beyond a full bucket.
+        var back = _tat - cost;
         _tat = back > scaledNow ? back : scaledNow;
     }
 
