@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -19,18 +16,8 @@ namespace Quota.Server.Http;
 /// <c>GET /v1/usage/{kind}/{id}</c>. 200 allowed, 429 denied (with <c>Retry-After</c>), rate-limit headers on
 /// every decision, and RFC 9457 problem details naming the field for anything else.
 /// </summary>
-public static partial class QuotaHttpEndpoints
+public static class QuotaHttpEndpoints
 {
-    private static readonly JsonSerializerOptions RequestJson = new(JsonSerializerDefaults.Web)
-    {
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-    };
-
-    private static readonly JsonSerializerOptions ResponseJson = new(JsonSerializerDefaults.Web)
-    {
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
-
     /// <summary>Maps the decision endpoints and <c>/healthz</c>.</summary>
     public static IEndpointRouteBuilder MapQuotaApi(this IEndpointRouteBuilder app)
     {
@@ -48,7 +35,7 @@ public static partial class QuotaHttpEndpoints
 
     private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions)
     {
-        var (body, problem) = await ReadAsync<AcquireBody>(context, http.Value.MaxBodyBytes);
+        var (body, problem) = await HttpJson.ReadAsync<AcquireBody>(context, http.Value.MaxBodyBytes);
         if (problem is not null)
         {
             return problem;
@@ -76,19 +63,19 @@ public static partial class QuotaHttpEndpoints
         problems.AddRange(RequestRules.Validate(request, decisions.Value.MaxWait));
         if (problems.Count > 0)
         {
-            return Problem(StatusCodes.Status400BadRequest, problems);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
         }
 
         var result = await quota.AcquireAsync(request, context.RequestAborted);
         switch (result.Outcome)
         {
             case DecisionOutcome.Invalid:
-                return Problem(StatusCodes.Status400BadRequest, [result.Problem!]);
+                return HttpJson.Problem(StatusCodes.Status400BadRequest, [result.Problem!]);
             case DecisionOutcome.UnknownSubject:
-                return Problem(StatusCodes.Status404NotFound, [result.Problem!]);
+                return HttpJson.Problem(StatusCodes.Status404NotFound, [result.Problem!]);
             case DecisionOutcome.CostExceedsLimit:
                 RateLimitHeaders.Write(context.Response, result.Policies, 0);
-                return Problem(StatusCodes.Status400BadRequest, [result.Problem!], new() { ["limitedBy"] = result.LimitedBy });
+                return HttpJson.Problem(StatusCodes.Status400BadRequest, [result.Problem!], new() { ["limitedBy"] = result.LimitedBy });
         }
 
         RateLimitHeaders.Write(context.Response, result.Policies, result.RetryAfterMs);
@@ -102,12 +89,12 @@ public static partial class QuotaHttpEndpoints
             result.Token is { } token ? new TokenResponse(token.Id, token.Upstream) : null,
             result.LeaseId,
             result.Policies);
-        return Results.Json(response, ResponseJson, statusCode: result.Allowed ? StatusCodes.Status200OK : StatusCodes.Status429TooManyRequests);
+        return Results.Json(response, HttpJson.ResponseOptions, statusCode: result.Allowed ? StatusCodes.Status200OK : StatusCodes.Status429TooManyRequests);
     }
 
     private static async Task<IResult> SettleAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http)
     {
-        var (body, problem) = await ReadAsync<SettleBody>(context, http.Value.MaxBodyBytes);
+        var (body, problem) = await HttpJson.ReadAsync<SettleBody>(context, http.Value.MaxBodyBytes);
         if (problem is not null)
         {
             return problem;
@@ -130,7 +117,7 @@ public static partial class QuotaHttpEndpoints
 
         if (problems.Count > 0)
         {
-            return Problem(StatusCodes.Status400BadRequest, problems);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
         }
 
         var outcome = await quota.SettleAsync(body.LeaseId!, body.ActualCost!.Value, context.RequestAborted);
@@ -139,7 +126,7 @@ public static partial class QuotaHttpEndpoints
 
     private static async Task<IResult> ReleaseAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http)
     {
-        var (body, problem) = await ReadAsync<ReleaseBody>(context, http.Value.MaxBodyBytes);
+        var (body, problem) = await HttpJson.ReadAsync<ReleaseBody>(context, http.Value.MaxBodyBytes);
         if (problem is not null)
         {
             return problem;
@@ -147,7 +134,7 @@ public static partial class QuotaHttpEndpoints
 
         if (string.IsNullOrEmpty(body!.LeaseId))
         {
-            return Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is required: the leaseId an acquire returned.")]);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is required: the leaseId an acquire returned.")]);
         }
 
         var outcome = await quota.ReleaseAsync(body.LeaseId, context.RequestAborted);
@@ -158,7 +145,7 @@ public static partial class QuotaHttpEndpoints
     {
         if (!SubjectNames.TryParsePrefix(kind, out var subjectKind))
         {
-            return Problem(StatusCodes.Status400BadRequest, [new("kind", $"'{kind}' is not a kind of subject; use user, key, tenant, token or resource.")]);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("kind", $"'{kind}' is not a kind of subject; use user, key, tenant, token or resource.")]);
         }
 
         var problems = new List<FieldProblem>();
@@ -170,20 +157,20 @@ public static partial class QuotaHttpEndpoints
 
         if (problems.Count > 0)
         {
-            return Problem(StatusCodes.Status400BadRequest, problems);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
         }
 
         var usage = await quota.GetUsageAsync(subjectKind, id, context.RequestAborted);
         return usage.Known
-            ? Results.Json(usage, ResponseJson)
-            : Problem(StatusCodes.Status404NotFound, [new("id", $"{usage.Subject} is not known: no such registered key or configured resource.")]);
+            ? Results.Json(usage, HttpJson.ResponseOptions)
+            : HttpJson.Problem(StatusCodes.Status404NotFound, [new("id", $"{usage.Subject} is not known: no such registered key or configured resource.")]);
     }
 
     private static IResult LeaseResult(LeaseOutcome outcome, string leaseId, string verb) => outcome switch
     {
-        LeaseOutcome.Done => Results.Json(new Dictionary<string, object> { ["leaseId"] = leaseId, [verb] = true }, ResponseJson),
-        LeaseOutcome.NotFound => Problem(StatusCodes.Status404NotFound, [new("leaseId", "no subject holds this lease: it was already settled or released, or it expired.")]),
-        _ => Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is not a lease id issued by this service.")]),
+        LeaseOutcome.Done => Results.Json(new Dictionary<string, object> { ["leaseId"] = leaseId, [verb] = true }, HttpJson.ResponseOptions),
+        LeaseOutcome.NotFound => HttpJson.Problem(StatusCodes.Status404NotFound, [new("leaseId", "no subject holds this lease: it was already settled or released, or it expired.")]),
+        _ => HttpJson.Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is not a lease id issued by this service.")]),
     };
 
     private static bool TryParsePriority(string text, out Priority priority)
@@ -191,79 +178,6 @@ public static partial class QuotaHttpEndpoints
         priority = Priority.Normal;
         return !int.TryParse(text, out _) && Enum.TryParse(text, ignoreCase: true, out priority) && Enum.IsDefined(priority);
     }
-
-    /// <summary>Reads a bounded JSON body; a problem result names what is wrong.</summary>
-    private static async Task<(T? Body, IResult? Problem)> ReadAsync<T>(HttpContext context, int maxBytes)
-        where T : class
-    {
-        if (context.Request.ContentLength > maxBytes)
-        {
-            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is {context.Request.ContentLength} bytes; at most {maxBytes} are accepted (Quota:Http:MaxBodyBytes).")]));
-        }
-
-        var buffer = new byte[maxBytes + 1];
-        var length = 0;
-        int read;
-        while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted)) > 0)
-        {
-            length += read;
-        }
-
-        if (length > maxBytes)
-        {
-            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is larger than {maxBytes} bytes, the most accepted (Quota:Http:MaxBodyBytes).")]));
-        }
-
-        if (length == 0)
-        {
-            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON object.")]));
-        }
-
-        try
-        {
-            var body = JsonSerializer.Deserialize<T>(buffer.AsSpan(0, length), RequestJson);
-            return body is null
-                ? (null, Problem(StatusCodes.Status400BadRequest, [new("body", "must be a JSON object, not null.")]))
-                : (body, null);
-        }
-        catch (JsonException e)
-        {
-            return (null, Problem(StatusCodes.Status400BadRequest, [Describe(e)]));
-        }
-    }
-
-    private static FieldProblem Describe(JsonException e)
-    {
-        if (UnmappedMember().Match(e.Message) is { Success: true } unmapped)
-        {
-            return new FieldProblem(unmapped.Groups[1].Value, "is not a field of this request; check its spelling and case (JSON is camelCase).");
-        }
-
-        var field = e.Path is null or "$" ? "body" : e.Path.TrimStart('$', '.');
-        var where = e.LineNumber is { } line ? $" (line {line + 1}, byte {e.BytePositionInLine})" : string.Empty;
-        return new FieldProblem(field, field == "body"
-            ? $"is not valid JSON{where}."
-            : $"has the wrong type or is malformed{where}; see the API reference for its type.");
-    }
-
-    private static IResult Problem(int status, IReadOnlyList<FieldProblem> problems, Dictionary<string, object?>? extra = null)
-    {
-        var extensions = extra ?? [];
-        extensions["field"] = problems[0].Field;
-        extensions["errors"] = problems.Select(p => new Dictionary<string, string> { ["field"] = p.Field, ["detail"] = p.Detail }).ToArray();
-        return Results.Problem(
-            statusCode: status,
-            title: status switch
-            {
-                StatusCodes.Status404NotFound => "Unknown subject",
-                _ => "Invalid request",
-            },
-            detail: string.Join(" ", problems.Select(p => $"{p.Field}: {p.Detail}")),
-            extensions: extensions);
-    }
-
-    [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
-    private static partial Regex UnmappedMember();
 
     private sealed record AcquireBody(
         string? User,

@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Quota.Abstractions;
+using Quota.Grains.Subjects;
+
+namespace Quota.Server.Admin;
+
+/// <summary>
+/// Applies configuration changes to live subjects and records each one (when, which subject, old and new). A change
+/// takes effect on the subject's grain at once and keeps its current usage.
+/// </summary>
+public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher)
+{
+    private static readonly JsonSerializerOptions ChangeJson = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    private IChangeLogGrain Log => grains.GetGrain<IChangeLogGrain>(0);
+
+    private IRegistryGrain Registry => grains.GetGrain<IRegistryGrain>(0);
+
+    /// <summary>A user's or resource's policies now.</summary>
+    public Task<SubjectPolicies> GetAsync(SubjectKind kind, string id) => DecisionResults.Grain(grains, kind, id).GetPoliciesAsync();
+
+    /// <summary>Subjects of a kind with own policies (users, resources) or registered keys.</summary>
+    public Task<string[]> ListAsync(SubjectKind kind) => Registry.ListAsync(kind);
+
+    /// <summary>Sets (or with null, resets to the defaults) a user's or resource's own policies. Policies must be valid.</summary>
+    public async Task<SubjectPolicies> SetPoliciesAsync(SubjectKind kind, string id, PolicySpec[]? policies, string source)
+    {
+        var grain = DecisionResults.Grain(grains, kind, id);
+        var before = await grain.GetPoliciesAsync();
+        await grain.SetPoliciesAsync(policies);
+        var after = await grain.GetPoliciesAsync();
+        await Registry.MarkAsync(kind, id, policies is not null);
+        if (before.Own != after.Own || !before.Policies.SequenceEqual(after.Policies))
+        {
+            await RecordAsync(after.Subject, policies is null ? "reset" : "set", Json(before), Json(after), source);
+        }
+
+        return after;
+    }
+
+    /// <summary>
+    /// Registers a key for a user (a new random key when <paramref name="rawKey"/> is null). Answers the key's
+    /// registration and the raw key, to be shown once; null when the key already belongs to another user.
+    /// </summary>
+    public async Task<(ApiKeyInfo Info, string RawKey)?> RegisterKeyAsync(string user, string? rawKey, PolicySpec[]? policies, string source)
+    {
+        var raw = rawKey ?? NewKey();
+        var grain = grains.GetGrain<IApiKeyGrain>(hasher.KeyId(raw));
+        var before = await grain.GetInfoAsync();
+        if (before is not null && before.Owner != user)
+        {
+            return null;
+        }
+
+        var info = await grain.RegisterAsync(user, policies);
+        await Registry.MarkKeyAsync(user, info.KeyId, registered: true);
+        if (before is null || !before.Policies.SequenceEqual(info.Policies))
+        {
+            await RecordAsync(SubjectNames.Label(SubjectKind.ApiKey, info.KeyId), "register", Json(before), Json(info), source);
+        }
+
+        return (info, raw);
+    }
+
+    /// <summary>A registered key, or null.</summary>
+    public Task<ApiKeyInfo?> GetKeyAsync(string keyId) => grains.GetGrain<IApiKeyGrain>(keyId).GetInfoAsync();
+
+    /// <summary>A user's registered keys.</summary>
+    public async Task<ApiKeyInfo[]> KeysOfAsync(string user)
+    {
+        var ids = await Registry.KeysOfAsync(user);
+        var infos = await Task.WhenAll(ids.Select(GetKeyAsync));
+        return [.. infos.OfType<ApiKeyInfo>()];
+    }
+
+    /// <summary>Replaces a registered key's own policies; null when the key is not registered.</summary>
+    public async Task<ApiKeyInfo?> SetKeyPoliciesAsync(string keyId, PolicySpec[]? policies, string source)
+    {
+        var grain = grains.GetGrain<IApiKeyGrain>(keyId);
+        var before = await grain.GetInfoAsync();
+        if (before is null)
+        {
+            return null;
+        }
+
+        var after = await grain.RegisterAsync(before.Owner, policies);
+        if (!before.Policies.SequenceEqual(after.Policies))
+        {
+            await RecordAsync(SubjectNames.Label(SubjectKind.ApiKey, keyId), "set", Json(before), Json(after), source);
+        }
+
+        return after;
+    }
+
+    /// <summary>Revokes a key; false when it was not registered.</summary>
+    public async Task<bool> RevokeKeyAsync(string keyId, string source)
+    {
+        var grain = grains.GetGrain<IApiKeyGrain>(keyId);
+        var before = await grain.GetInfoAsync();
+        if (before is null || !await grain.RevokeAsync())
+        {
+            return false;
+        }
+
+        await Registry.MarkKeyAsync(before.Owner, keyId, registered: false);
+        await RecordAsync(SubjectNames.Label(SubjectKind.ApiKey, keyId), "revoke", Json(before), null, source);
+        return true;
+    }
+
+    /// <summary>Recorded changes, newest first.</summary>
+    public Task<ChangeRecord[]> ChangesAsync(int limit, string? subject) => Log.ListAsync(limit, subject);
+
+    /// <summary>A new random API key: 32 random bytes, base64url, with a recognisable prefix.</summary>
+    public static string NewKey() => "qk_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private Task RecordAsync(string subject, string action, string? before, string? after, string source) =>
+        Log.RecordAsync([new ChangeRecord { Subject = subject, Action = action, Old = before, New = after, Source = source }]);
+
+    private static string? Json(SubjectPolicies? policies) =>
+        policies is null ? null : JsonSerializer.Serialize(new { policies.Own, policies.Policies }, ChangeJson);
+
+    private static string? Json(ApiKeyInfo? info) =>
+        info is null ? null : JsonSerializer.Serialize(new { info.Owner, info.Policies }, ChangeJson);
+}

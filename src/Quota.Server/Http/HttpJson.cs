@@ -1,0 +1,103 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
+using Quota.Abstractions;
+
+namespace Quota.Server.Http;
+
+/// <summary>Bounded JSON bodies and RFC 9457 problem details that name the offending field, for every endpoint.</summary>
+internal static partial class HttpJson
+{
+    /// <summary>Request bodies: camelCase, unknown fields rejected so a typo is an error, not silence.</summary>
+    public static readonly JsonSerializerOptions RequestOptions = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>Responses: camelCase, enums as camelCase strings.</summary>
+    public static readonly JsonSerializerOptions ResponseOptions = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>Reads a bounded JSON body; a problem result names what is wrong.</summary>
+    public static async Task<(T? Body, IResult? Problem)> ReadAsync<T>(HttpContext context, int maxBytes, JsonSerializerOptions? options = null)
+        where T : class
+    {
+        if (context.Request.ContentLength > maxBytes)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is {context.Request.ContentLength} bytes; at most {maxBytes} are accepted (Quota:Http:MaxBodyBytes).")]));
+        }
+
+        var buffer = new byte[maxBytes + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > maxBytes)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is larger than {maxBytes} bytes, the most accepted (Quota:Http:MaxBodyBytes).")]));
+        }
+
+        if (length == 0)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON object.")]));
+        }
+
+        try
+        {
+            var body = JsonSerializer.Deserialize<T>(buffer.AsSpan(0, length), options ?? RequestOptions);
+            return body is null
+                ? (null, Problem(StatusCodes.Status400BadRequest, [new("body", "must be a JSON object, not null.")]))
+                : (body, null);
+        }
+        catch (JsonException e)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, [Describe(e)]));
+        }
+    }
+
+    private static FieldProblem Describe(JsonException e)
+    {
+        if (UnmappedMember().Match(e.Message) is { Success: true } unmapped)
+        {
+            return new FieldProblem(unmapped.Groups[1].Value, "is not a field of this request; check its spelling and case (JSON is camelCase).");
+        }
+
+        var field = e.Path is null or "$" ? "body" : e.Path.TrimStart('$', '.');
+        var where = e.LineNumber is { } line ? $" (line {line + 1}, byte {e.BytePositionInLine})" : string.Empty;
+        return new FieldProblem(field, field == "body"
+            ? $"is not valid JSON{where}."
+            : $"has the wrong type or is malformed{where}; see the API reference for its type.");
+    }
+
+    public static IResult Problem(int status, IReadOnlyList<FieldProblem> problems, Dictionary<string, object?>? extra = null)
+    {
+        var extensions = extra ?? [];
+        extensions["field"] = problems[0].Field;
+        extensions["errors"] = problems.Select(p => new Dictionary<string, string> { ["field"] = p.Field, ["detail"] = p.Detail }).ToArray();
+        return Results.Problem(
+            statusCode: status,
+            title: status switch
+            {
+                StatusCodes.Status404NotFound => "Unknown subject",
+                _ => "Invalid request",
+            },
+            detail: string.Join(" ", problems.Select(p => $"{p.Field}: {p.Detail}")),
+            extensions: extensions);
+    }
+
+    [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
+    private static partial Regex UnmappedMember();
+
+    /// <summary>Splits validation messages of the form "path: detail" into problems.</summary>
+    public static List<FieldProblem> FromMessages(IEnumerable<string> messages) =>
+        [.. messages.Select(m => m.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0
+            ? new FieldProblem(m[..colon], m[(colon + 2)..])
+            : new FieldProblem("body", m))];
+}
