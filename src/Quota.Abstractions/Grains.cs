@@ -139,7 +139,7 @@ public interface IApiKeyGrain : ISubjectGrain
 
 /// <summary>
 /// The front door inside the silo: combines the subjects a request names into one all-or-nothing decision.
-/// Stateless; one activation per silo core.
+/// Stateless; one activation per key per silo (callers spread over several keys).
 /// </summary>
 [Alias("quota.IDecisionGrain")]
 public interface IDecisionGrain : IGrainWithIntegerKey

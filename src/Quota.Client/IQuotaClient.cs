@@ -27,7 +27,13 @@ public interface IQuotaClient
 /// <summary>The <see cref="IQuotaClient"/> over any Orleans grain factory: a cluster client, or a silo's own.</summary>
 public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
 {
-    private IDecisionGrain Decisions => grains.GetGrain<IDecisionGrain>(0);
+    /// <summary>
+    /// How many decision grain keys calls are spread over. Each key is one stateless worker per silo (so that
+    /// cancelling a call reaches it); several keys keep decisions running in parallel.
+    /// </summary>
+    public static int DecisionKeys { get; } = Math.Max(4, Environment.ProcessorCount);
+
+    private IDecisionGrain Decisions => grains.GetGrain<IDecisionGrain>(Random.Shared.Next(DecisionKeys));
 
     /// <inheritdoc />
     public Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)

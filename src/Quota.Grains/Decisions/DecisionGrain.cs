@@ -18,8 +18,13 @@ namespace Quota.Grains.Decisions;
 /// <para>With a wait, the caller waits in the queue of the subject whose retry-after is longest; once granted
 /// there it asks the others again, and if one of those denies it gives the grant back and waits at that one,
 /// until admitted everywhere at once or the deadline passes.</para>
+/// <para>One worker per key per silo: Orleans routes the cancellation of a call into a stateless worker as a new
+/// message to any of its workers (dotnet/orleans#9877), so with several workers a caller who gives up (an HTTP
+/// client that disconnects) is not taken out of the queue, and is granted the capacity when it frees. With one
+/// worker the cancellation reaches the call it belongs to. <c>QuotaClient</c> spreads calls over
+/// <c>QuotaClient.DecisionKeys</c> keys, so a silo still runs as many decision activations as it has cores.</para>
 /// </remarks>
-[StatelessWorker, Reentrant]
+[StatelessWorker(1), Reentrant]
 [GrainType("decision")]
 public sealed class DecisionGrain(
     IGrainFactory grains,
