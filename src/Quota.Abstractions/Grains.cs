@@ -86,9 +86,12 @@ public interface ISubjectGrain : IGrainWithStringKey
     [Alias("Acquire")]
     Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default);
 
-    /// <summary>Returns grants made by <see cref="AcquireAsync"/> (another subject of the request denied), and forgets their lease.</summary>
+    /// <summary>
+    /// Returns grants made by <see cref="AcquireAsync"/> (another subject of the request denied), and forgets their
+    /// lease. Answers every policy's state after the refund, for the denial to report.
+    /// </summary>
     [Alias("Refund")]
-    Task RefundAsync(PolicyGrant[] grants, string? leaseId);
+    Task<PolicyState[]> RefundAsync(PolicyGrant[] grants, string? leaseId);
 
     /// <summary>Settles a reservation with the actual cost and ends its concurrency permits.</summary>
     [Alias("Settle")]

@@ -85,8 +85,9 @@ public sealed class DecisionGrain(
             var round = await RoundAsync(request, subjects, ask, waitAt, deadline, cancellationToken);
             if (round.Refunds is { } refunds)
             {
-                // The caller hears of a denial only once nothing of it is held anywhere.
-                await refunds;
+                // The caller hears of a denial only once nothing of it is held anywhere, and with the state
+                // after the refunds: a rejected request shows nothing consumed.
+                round = AfterRefunds(round, await refunds);
             }
 
             if (round.Result is { } finished)
@@ -235,10 +236,36 @@ public sealed class DecisionGrain(
         }
     }
 
-    private static Task RefundAsync(List<(Subject Subject, SubjectDecision Decision)> decisions, string? leaseId) =>
-        Task.WhenAll(decisions
-            .Where(d => d.Decision.Allowed && d.Decision.Grants.Length > 0)
-            .Select(d => d.Subject.Grain.RefundAsync(d.Decision.Grants, leaseId)));
+    /// <summary>Refunds every subject that granted; answers each refunded subject's policy states after its refund, by label.</summary>
+    private static async Task<Dictionary<string, PolicyState[]>> RefundAsync(List<(Subject Subject, SubjectDecision Decision)> decisions, string? leaseId)
+    {
+        var granted = decisions.Where(d => d.Decision.Allowed && d.Decision.Grants.Length > 0).ToList();
+        var states = await Task.WhenAll(granted.Select(d => d.Subject.Grain.RefundAsync(d.Decision.Grants, leaseId)));
+        var after = new Dictionary<string, PolicyState[]>(StringComparer.Ordinal);
+        for (var i = 0; i < granted.Count; i++)
+        {
+            after[granted[i].Decision.Subject] = states[i];
+        }
+
+        return after;
+    }
+
+    /// <summary>The round with refunded subjects' policy states replaced by their states after the refund.</summary>
+    private static Round AfterRefunds(Round round, Dictionary<string, PolicyState[]> after)
+    {
+        if (after.Count == 0)
+        {
+            return round;
+        }
+
+        var decisions = round.Decisions
+            .Select(d => after.TryGetValue(d.Decision.Subject, out var states) ? (d.Subject, d.Decision with { Policies = states }) : d)
+            .ToList();
+        var result = round.Result is { } finished
+            ? finished with { Policies = [.. finished.Policies.Select(p => after.TryGetValue(p.Subject, out var states) ? states.FirstOrDefault(s => s.Policy == p.Policy) ?? p : p)] }
+            : null;
+        return round with { Result = result, Decisions = decisions };
+    }
 
     private static AcquireResult Allowed(List<(Subject Subject, SubjectDecision Decision)> decisions, string nonce)
     {
@@ -291,5 +318,5 @@ public sealed class DecisionGrain(
 
     private sealed record Subject(SubjectKind Kind, string Id, string Field, ISubjectGrain Grain);
 
-    private sealed record Round(AcquireResult? Result, List<(Subject Subject, SubjectDecision Decision)> Decisions, Subject? LongestDenier, Task? Refunds = null);
+    private sealed record Round(AcquireResult? Result, List<(Subject Subject, SubjectDecision Decision)> Decisions, Subject? LongestDenier, Task<Dictionary<string, PolicyState[]>>? Refunds = null);
 }

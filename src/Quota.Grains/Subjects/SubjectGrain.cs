@@ -136,7 +136,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <inheritdoc />
-    public Task RefundAsync(PolicyGrant[] grants, string? leaseId)
+    public Task<PolicyState[]> RefundAsync(PolicyGrant[] grants, string? leaseId)
     {
         ArgumentNullException.ThrowIfNull(grants);
         var now = _time.GetUtcNow();
@@ -147,7 +147,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         ProcessWaiters(now);
-        return Task.CompletedTask;
+        return Task.FromResult(_known ? States(now) : []);
     }
 
     /// <inheritdoc />
