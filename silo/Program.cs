@@ -1,5 +1,4 @@
 using Quota.Server.Hosting;
-using Quota.Server.Http;
 
 // The Quota silo. With no configuration: the embedded default (localhost clustering, in-memory storage and
 // reminders, HTTP on http://127.0.0.1:8080). Everything else is configuration; see docs/operations.md.
@@ -7,5 +6,5 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddQuotaSilo();
 
 var app = builder.Build();
-app.MapQuotaApi();
+app.UseQuota();
 app.Run();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using Quota.Algorithms.Limiting;
 
 namespace Quota.Abstractions;
@@ -21,18 +22,23 @@ public sealed record PolicySpec
     [Id(2)] public long Limit { get; init; }
 
     /// <summary>Window for token-bucket (refill period), sliding and fixed windows.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     [Id(3)] public TimeSpan? Window { get; init; }
 
     /// <summary>Token-bucket capacity. Default: the limit.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     [Id(4)] public long? Burst { get; init; }
 
     /// <summary>Calendar period: <c>day</c>, <c>week</c> or <c>month</c>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     [Id(5)] public string? Period { get; init; }
 
     /// <summary>IANA time zone of a calendar quota. Default: UTC.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     [Id(6)] public string? TimeZone { get; init; }
 
     /// <summary>Lease TTL of a concurrency policy. Default: 1 minute.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     [Id(7)] public TimeSpan? LeaseTtl { get; init; }
 
     /// <summary>The kebab-case names of the algorithms, as written in JSON.</summary>

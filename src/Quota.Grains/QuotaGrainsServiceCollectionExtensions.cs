@@ -25,6 +25,8 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SecretOptions>, SecretOptionsValidator>());
         services.TryAddSingleton(QuotaTime.System);
         services.TryAddSingleton<ApiKeyHasher>();
+        services.AddMetrics();
+        services.TryAddSingleton<QuotaInstruments>();
         services.TryAddSingleton(provider =>
         {
             var options = provider.GetRequiredService<IOptions<PolicyOptions>>().Value;

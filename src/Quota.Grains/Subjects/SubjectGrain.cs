@@ -35,6 +35,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private readonly TimeProvider _time;
     private readonly DecisionOptions _options;
     private readonly ILogger _logger;
+    private readonly QuotaInstruments _instruments;
     private readonly Dictionary<string, Held> _held = new(StringComparer.Ordinal);
     private readonly SortedSet<Waiter> _waiters = new(Waiter.Order);
     private List<Limiter> _limiters = [];
@@ -51,6 +52,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         PolicyCatalog catalog,
         QuotaTime time,
         IOptions<DecisionOptions> options,
+        QuotaInstruments instruments,
         ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -60,6 +62,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _time = time.Provider;
         _options = options.Value;
         _logger = logger;
+        _instruments = instruments;
     }
 
     /// <summary>Which kind of subject this is.</summary>
@@ -83,12 +86,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _label = SubjectNames.Label(Kind, Id);
         _self = this.AsReference<ISubjectGrain>();
         Reload(_time.GetUtcNow());
+        _instruments.SubjectActive(Kind, +1);
         return Task.CompletedTask;
     }
 
     /// <inheritdoc />
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        _instruments.SubjectActive(Kind, -1);
         _wakeTimer?.Dispose();
         _wakeTimer = null;
         foreach (var waiter in _waiters)
@@ -116,7 +121,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         SweepHeld(now);
         if (!HasWaiterAtOrAbove(request.MaxWaitMs > 0 ? request.Priority : (Priority)int.MaxValue))
         {
+            // Latency is measured on the real clock: it is a metric, not quota time.
+            var started = TimeProvider.System.GetTimestamp();
             var decision = TryAcquire(request, now);
+            _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), TimeProvider.System.GetElapsedTime(started));
             if (decision.Allowed || request.MaxWaitMs <= 0 || decision.Outcome != DecisionOutcome.Denied)
             {
                 return decision;
@@ -132,6 +140,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         var waiter = new Waiter(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs), _nextWaiterSequence++);
         _waiters.Add(waiter);
+        _instruments.Waiting(+1);
         LogWaiting(_logger, _label, request.Priority, request.MaxWaitMs);
         ProcessWaiters(now);
         using var registration = cancellationToken.Register(static state =>
@@ -405,6 +414,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
     }
 
+    private string? DenyingAlgorithm(SubjectDecision decision) =>
+        decision.LimitedBy is { } name && Find(name) is { } limiter ? PolicySpec.AlgorithmName(limiter.Policy.Algorithm) : null;
+
     private bool LimitedByConcurrency(SubjectDecision decision) =>
         decision.LimitedBy is { } name && Find(name) is ConcurrencyLimiter;
 
@@ -437,7 +449,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             if (waiter.IsCompleted)
             {
+                // Cancelled by its caller.
                 _waiters.Remove(waiter);
+                _instruments.Waiting(-1);
                 continue;
             }
 
@@ -499,6 +513,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
     private void Complete(Waiter waiter, SubjectDecision decision, DateTimeOffset now)
     {
+        _instruments.Waiting(-1);
+        _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), TimeSpan.Zero);
         if (!waiter.TryComplete(decision) && decision.Allowed)
         {
             // The caller cancelled while we granted: give the place back so nothing is lost.

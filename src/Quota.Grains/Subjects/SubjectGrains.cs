@@ -12,8 +12,9 @@ public sealed class UserGrain(
     PolicyCatalog catalog,
     QuotaTime time,
     IOptions<DecisionOptions> options,
+    QuotaInstruments instruments,
     ILogger<UserGrain> logger)
-    : SubjectGrain(config, catalog, time, options, logger), IUserGrain
+    : SubjectGrain(config, catalog, time, options, instruments, logger), IUserGrain
 {
     private protected override SubjectKind Kind => SubjectKind.User;
 }
@@ -25,8 +26,9 @@ public sealed class ResourceGrain(
     PolicyCatalog catalog,
     QuotaTime time,
     IOptions<DecisionOptions> options,
+    QuotaInstruments instruments,
     ILogger<ResourceGrain> logger)
-    : SubjectGrain(config, catalog, time, options, logger), IResourceGrain
+    : SubjectGrain(config, catalog, time, options, instruments, logger), IResourceGrain
 {
     private protected override SubjectKind Kind => SubjectKind.Resource;
 
@@ -43,8 +45,9 @@ public sealed class ApiKeyGrain(
     PolicyCatalog catalog,
     QuotaTime time,
     IOptions<DecisionOptions> options,
+    QuotaInstruments instruments,
     ILogger<ApiKeyGrain> logger)
-    : SubjectGrain(config, catalog, time, options, logger), IApiKeyGrain
+    : SubjectGrain(config, catalog, time, options, instruments, logger), IApiKeyGrain
 {
     private protected override SubjectKind Kind => SubjectKind.ApiKey;
 

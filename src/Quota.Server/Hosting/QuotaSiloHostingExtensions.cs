@@ -6,7 +6,10 @@ using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using Quota.Client;
 using Quota.Grains;
+using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
 using Quota.Grains.Subjects;
+using Quota.Server.Admin;
 
 namespace Quota.Server.Hosting;
 
@@ -43,6 +46,7 @@ public static class QuotaSiloHostingExtensions
             silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, null, cluster.ServiceId, cluster.ClusterId);
             silo.AddMemoryGrainStorage(QuotaStorage.Name);
             silo.UseInMemoryReminderService();
+            silo.AddDashboard();
             silo.AddQuotaGrains();
         });
 
@@ -58,6 +62,12 @@ public static class QuotaSiloHostingExtensions
         services.AddOptions<QuotaHttpOptions>().Bind(configuration.GetSection(QuotaHttpOptions.SectionName));
         services.AddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IGrainFactory>()));
         services.AddProblemDetails();
+        services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName));
+        services.AddSingleton<AdminService>();
+        services.AddSingleton<ApplyPlanner>();
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(QuotaInstruments.MeterName, "Microsoft.Orleans")
+            .AddPrometheusExporter());
         services.AddHostedService<StartupReport>();
         return services;
     }

@@ -14,6 +14,7 @@ internal sealed partial class StartupReport(
     IOptions<QuotaClusterOptions> cluster,
     IOptions<QuotaStorageOptions> storage,
     ApiKeyHasher hasher,
+    IOptions<Admin.AdminOptions> admin,
     ILogger<StartupReport> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -22,6 +23,15 @@ internal sealed partial class StartupReport(
         {
             var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             LogListening(logger, string.Join(", ", addresses), cluster.Value.SiloPort, cluster.Value.GatewayPort, storage.Value.Provider, cluster.Value.ClusterId);
+            if (string.IsNullOrEmpty(admin.Value.Token))
+            {
+                LogAdminLoopbackOnly(logger);
+            }
+            else
+            {
+                LogAdminToken(logger);
+            }
+
             if (hasher.UsesDevelopmentPepper)
             {
                 LogDevelopmentPepper(logger);
@@ -34,6 +44,12 @@ internal sealed partial class StartupReport(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Quota silo is up: HTTP on {Addresses}; silo port {SiloPort}, gateway port {GatewayPort}; storage {Storage}; cluster {ClusterId}")]
     private static partial void LogListening(ILogger logger, string addresses, int siloPort, int gatewayPort, string storage, string clusterId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Quota:Admin:Token is not set: only callers on this machine (loopback) may use /v1/admin and /dashboard. Set a token to administer remotely.")]
+    private static partial void LogAdminLoopbackOnly(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Admin API and dashboard require the bearer token from Quota:Admin:Token.")]
+    private static partial void LogAdminToken(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Quota:Secrets:Pepper is not set: API keys are hashed with the built-in development pepper. Set a random pepper of at least 16 characters before registering real keys.")]
     private static partial void LogDevelopmentPepper(ILogger logger);

@@ -28,8 +28,18 @@ public static class QuotaHttpEndpoints
         v1.MapPost("/release", ReleaseAsync);
         v1.MapGet("/usage/{kind}/{id}", UsageAsync);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/", () => Results.Text(
-            "Quota: distributed quotas and rate limits.\nPOST /v1/acquire, /v1/settle, /v1/release; GET /v1/usage/{kind}/{id}; /healthz\n"));
+        app.MapGet("/", () => Results.Json(new
+        {
+            service = "Quota",
+            description = "Distributed quotas and rate limits: may I do this now?",
+            decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "GET /v1/usage/{kind}/{id}" },
+            admin = "/v1/admin (users, keys, resources, changes, apply)",
+            dashboard = "/dashboard",
+            metrics = "/metrics",
+            health = "/healthz",
+            readiness = "/readyz",
+            docs = "docs/api.md and docs/operations.md in the source repository",
+        }, HttpJson.ResponseOptions));
         return app;
     }
 

@@ -1,0 +1,76 @@
+using System.Diagnostics.Metrics;
+using Quota.Abstractions;
+
+namespace Quota.Grains;
+
+/// <summary>
+/// Quota's metrics, on the <c>Quota</c> meter. Tags are bounded: subject kind, outcome, algorithm, action; never a
+/// user, key or resource name.
+/// </summary>
+public sealed class QuotaInstruments
+{
+    /// <summary>The meter's name, for exporters.</summary>
+    public const string MeterName = "Quota";
+
+    /// <summary>Tag: the kind of subject (user, key, resource, …).</summary>
+    public const string KindTag = "kind";
+
+    /// <summary>Tag: allowed, denied, cost_exceeds_limit, unknown_subject, invalid.</summary>
+    public const string OutcomeTag = "outcome";
+
+    /// <summary>Tag: the algorithm of the policy that denied (none when allowed).</summary>
+    public const string AlgorithmTag = "algorithm";
+
+    /// <summary>Tag: the kind of admin change (set, reset, register, revoke).</summary>
+    public const string ActionTag = "action";
+
+    private readonly Counter<long> _decisions;
+    private readonly Histogram<double> _decisionDuration;
+    private readonly UpDownCounter<long> _waiting;
+    private readonly UpDownCounter<long> _activeSubjects;
+    private readonly Counter<long> _adminChanges;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
+    public QuotaInstruments(IMeterFactory meters)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        var meter = meters.Create(MeterName);
+        _decisions = meter.CreateCounter<long>("quota.decisions", "{decision}", "Decisions made by subjects, by kind, outcome and denying algorithm.");
+        _decisionDuration = meter.CreateHistogram<double>("quota.decision.duration", "s", "Time a subject takes to decide, waiting excluded.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.01] });
+        _waiting = meter.CreateUpDownCounter<long>("quota.waiting", "{caller}", "Callers waiting in subjects' queues for capacity.");
+        _activeSubjects = meter.CreateUpDownCounter<long>("quota.subjects.active", "{subject}", "Subject grains active in memory, by kind.");
+        _adminChanges = meter.CreateCounter<long>("quota.admin.changes", "{change}", "Configuration changes made through the admin API or apply, by action.");
+    }
+
+    /// <summary>Counts one subject decision and how long it took.</summary>
+    public void Decided(SubjectKind kind, DecisionOutcome outcome, string? algorithm, TimeSpan duration)
+    {
+        var tags = new System.Diagnostics.TagList
+        {
+            { KindTag, SubjectNames.Prefix(kind) },
+            { OutcomeTag, Outcome(outcome) },
+            { AlgorithmTag, algorithm ?? "none" },
+        };
+        _decisions.Add(1, tags);
+        _decisionDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>(KindTag, SubjectNames.Prefix(kind)));
+    }
+
+    /// <summary>A caller started (+1) or stopped (-1) waiting.</summary>
+    public void Waiting(int delta) => _waiting.Add(delta);
+
+    /// <summary>A subject grain was activated (+1) or deactivated (-1).</summary>
+    public void SubjectActive(SubjectKind kind, int delta) => _activeSubjects.Add(delta, new KeyValuePair<string, object?>(KindTag, SubjectNames.Prefix(kind)));
+
+    /// <summary>Counts an admin change.</summary>
+    public void AdminChanged(string action) => _adminChanges.Add(1, new KeyValuePair<string, object?>(ActionTag, action));
+
+    private static string Outcome(DecisionOutcome outcome) => outcome switch
+    {
+        DecisionOutcome.Allowed => "allowed",
+        DecisionOutcome.Denied => "denied",
+        DecisionOutcome.CostExceedsLimit => "cost_exceeds_limit",
+        DecisionOutcome.UnknownSubject => "unknown_subject",
+        _ => "invalid",
+    };
+}

@@ -1,0 +1,274 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Grains.Configuration;
+using Quota.Grains.Subjects;
+using Quota.Server.Hosting;
+using Quota.Server.Http;
+
+namespace Quota.Server.Admin;
+
+/// <summary>
+/// The admin API under <c>/v1/admin</c>: users, keys, resources, the change log and declarative apply. Guarded by
+/// <see cref="AdminGate"/>. Every change takes effect on live subjects at once, keeps current usage, and is recorded.
+/// </summary>
+public static class AdminEndpoints
+{
+    /// <summary>Maps the admin API behind the admin gate.</summary>
+    public static IEndpointRouteBuilder MapQuotaAdmin(this IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var admin = app.MapGroup("/v1/admin");
+
+        admin.MapGet("/users", async (AdminService service) => Results.Json(new { users = await service.ListAsync(SubjectKind.User) }, HttpJson.ResponseOptions));
+        admin.MapGet("/users/{id}", (string id, AdminService service) => GetSubjectAsync(service, SubjectKind.User, id));
+        admin.MapPut("/users/{id}", (string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, SubjectKind.User, id));
+        admin.MapDelete("/users/{id}", (string id, AdminService service) => ResetSubjectAsync(service, SubjectKind.User, id));
+
+        admin.MapGet("/users/{id}/keys", async (string id, AdminService service) =>
+            CheckId("id", id) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions));
+        admin.MapPost("/users/{id}/keys", RegisterKeyAsync);
+        admin.MapGet("/keys/{keyId}", async (string keyId, AdminService service) =>
+            CheckKeyId(keyId) ?? (await service.GetKeyAsync(keyId) is { } info ? Results.Json(KeyView(info), HttpJson.ResponseOptions) : UnknownKey()));
+        admin.MapPut("/keys/{keyId}", SetKeyAsync);
+        admin.MapDelete("/keys/{keyId}", async (string keyId, AdminService service) =>
+            CheckKeyId(keyId) ?? (await service.RevokeKeyAsync(keyId, "api") ? Results.NoContent() : UnknownKey()));
+
+        admin.MapGet("/resources", async (AdminService service, PolicyCatalog catalog) => Results.Json(new
+        {
+            configured = catalog.ResourceNames.Order(StringComparer.Ordinal),
+            own = await service.ListAsync(SubjectKind.Resource),
+        }, HttpJson.ResponseOptions));
+        admin.MapGet("/resources/{name}", (string name, AdminService service) => GetSubjectAsync(service, SubjectKind.Resource, name));
+        admin.MapPut("/resources/{name}", (string name, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, SubjectKind.Resource, name));
+        admin.MapDelete("/resources/{name}", (string name, AdminService service) => ResetSubjectAsync(service, SubjectKind.Resource, name));
+
+        admin.MapGet("/changes", async (AdminService service, int? limit, string? subject) =>
+            Results.Json(new { changes = (await service.ChangesAsync(limit ?? 100, subject)).Select(ChangeView) }, HttpJson.ResponseOptions));
+        admin.MapPost("/apply", ApplyAsync);
+
+        foreach (var area in new[] { "tenants", "upstreams" })
+        {
+            admin.Map($"/{area}/{{**rest}}", () => Results.Problem(
+                statusCode: StatusCodes.Status501NotImplemented,
+                title: "Not implemented yet",
+                detail: $"{area} are not part of this build yet; users, keys and resources are."));
+        }
+
+        return app;
+    }
+
+    private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string id)
+    {
+        if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
+        {
+            return problem;
+        }
+
+        var policies = await service.GetAsync(kind, id);
+        return policies.Known || policies.Own
+            ? Results.Json(SubjectView(id, policies), HttpJson.ResponseOptions)
+            : HttpJson.Problem(StatusCodes.Status404NotFound, [new("name", $"resource '{id}' is neither configured nor given policies; PUT policies to create it.")]);
+    }
+
+    private static async Task<IResult> SetSubjectAsync(HttpContext context, AdminService service, QuotaHttpOptions http, SubjectKind kind, string id)
+    {
+        var (body, problem) = await HttpJson.ReadAsync<SubjectBody>(context, http.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var problems = new List<FieldProblem>();
+        ApplyPlanner.ValidateSubject(problems, kind == SubjectKind.User ? "id" : "name", id, body, allowPattern: false);
+        foreach (var p in problems.Where(p => p.Field.StartsWith("id.", StringComparison.Ordinal) || p.Field.StartsWith("name.", StringComparison.Ordinal)).ToList())
+        {
+            // Body fields are named as in the body ("policies[0].limit"), not after the URL segment.
+            problems[problems.IndexOf(p)] = p with { Field = p.Field[(p.Field.IndexOf('.', StringComparison.Ordinal) + 1)..] };
+        }
+
+        if (problems.Count > 0)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var policies = await service.SetPoliciesAsync(kind, id, body!.Policies, "api");
+        return Results.Json(SubjectView(id, policies), HttpJson.ResponseOptions);
+    }
+
+    private static async Task<IResult> ResetSubjectAsync(AdminService service, SubjectKind kind, string id)
+    {
+        if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
+        {
+            return problem;
+        }
+
+        var policies = await service.SetPoliciesAsync(kind, id, null, "api");
+        return Results.Json(SubjectView(id, policies), HttpJson.ResponseOptions);
+    }
+
+    private static async Task<IResult> RegisterKeyAsync(string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
+    {
+        if (CheckId("id", id) is { } idProblem)
+        {
+            return idProblem;
+        }
+
+        KeyBody body = new();
+        if (context.Request.ContentLength is not 0 && context.Request.ContentLength is not null)
+        {
+            var (read, problem) = await HttpJson.ReadAsync<KeyBody>(context, http.Value.MaxBodyBytes);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            body = read!;
+        }
+
+        var problems = new List<FieldProblem>();
+        if (body.User is not null || body.KeyId is not null)
+        {
+            problems.Add(new(body.User is not null ? "user" : "keyId", "is not part of this body; the URL names the user and the key id is derived from the key."));
+        }
+
+        if (body.Key is { Length: < 16 })
+        {
+            problems.Add(new("key", "is too short; use at least 16 random characters, or omit it to have one generated."));
+        }
+
+        if (body.Policies is not null)
+        {
+            PolicySpec.ToDefinitions(body.Policies, "policies", out var errors);
+            problems.AddRange(HttpJson.FromMessages(errors));
+        }
+
+        if (problems.Count > 0)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        if (await service.RegisterKeyAsync(id, body.Key, body.Policies, "api") is not { } registered)
+        {
+            return HttpJson.Problem(StatusCodes.Status409Conflict, [new("key", "this key is registered to another user; revoke it there first.")]);
+        }
+
+        return Results.Json(new
+        {
+            keyId = registered.Info.KeyId,
+            key = registered.RawKey,
+            user = registered.Info.Owner,
+            policies = registered.Info.Policies,
+            note = "The raw key is shown once; only its peppered hash is kept.",
+        }, HttpJson.ResponseOptions, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> SetKeyAsync(string keyId, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
+    {
+        if (CheckKeyId(keyId) is { } idProblem)
+        {
+            return idProblem;
+        }
+
+        var (body, problem) = await HttpJson.ReadAsync<SubjectBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (body!.Policies is not null)
+        {
+            PolicySpec.ToDefinitions(body.Policies, "policies", out var errors);
+            if (errors.Count > 0)
+            {
+                return HttpJson.Problem(StatusCodes.Status400BadRequest, HttpJson.FromMessages(errors));
+            }
+        }
+
+        return await service.SetKeyPoliciesAsync(keyId, body.Policies, "api") is { } info
+            ? Results.Json(KeyView(info), HttpJson.ResponseOptions)
+            : UnknownKey();
+    }
+
+    private static async Task<IResult> ApplyAsync(HttpContext context, ApplyPlanner planner, IOptions<QuotaHttpOptions> http, bool? dryRun)
+    {
+        // Documents may be larger than a decision; allow 64 times the decision body limit.
+        var limit = http.Value.MaxBodyBytes * 64;
+        if (context.Request.ContentLength > limit)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", $"is {context.Request.ContentLength} bytes; at most {limit} are accepted.")]);
+        }
+
+        using var reader = new StreamReader(context.Request.Body);
+        var text = await reader.ReadToEndAsync(context.RequestAborted);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON or YAML document with users, resources or keys.")]);
+        }
+
+        var document = ApplyPlanner.Parse(text, out var parseProblem);
+        if (document is null)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [parseProblem!]);
+        }
+
+        var problems = await planner.ValidateAsync(document);
+        if (problems.Count > 0)
+        {
+            // Rejected whole: nothing of an invalid document is applied.
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var changes = dryRun == true ? await planner.PlanAsync(document) : await planner.ApplyAsync(document);
+        return Results.Json(new
+        {
+            dryRun = dryRun == true,
+            changes,
+            summary = changes.GroupBy(c => c.Action).ToDictionary(g => g.Key, g => g.Count()),
+        }, HttpJson.ResponseOptions);
+    }
+
+    private static object SubjectView(string id, SubjectPolicies policies) => new
+    {
+        id,
+        subject = policies.Subject,
+        own = policies.Own,
+        policies = policies.Policies,
+    };
+
+    private static object ChangeView(ChangeRecord change) => new
+    {
+        change.Sequence,
+        change.At,
+        change.Subject,
+        change.Action,
+        change.Source,
+        Old = change.Old is null ? null : JsonNode.Parse(change.Old),
+        New = change.New is null ? null : JsonNode.Parse(change.New),
+    };
+
+    private static object KeyView(ApiKeyInfo info) => new
+    {
+        keyId = info.KeyId,
+        label = SubjectNames.Label(SubjectKind.ApiKey, info.KeyId),
+        user = info.Owner,
+        policies = info.Policies,
+    };
+
+    private static IResult? CheckId(string field, string id)
+    {
+        var problems = new List<FieldProblem>();
+        RequestRules.CheckName(problems, field, id);
+        return problems.Count > 0 ? HttpJson.Problem(StatusCodes.Status400BadRequest, problems) : null;
+    }
+
+    private static IResult? CheckKeyId(string keyId) => ApiKeyHasher.IsKeyId(keyId)
+        ? null
+        : HttpJson.Problem(StatusCodes.Status400BadRequest, [new("keyId", "must be a key id: 64 lower-case hex digits, as returned at registration.")]);
+
+    private static IResult UnknownKey() =>
+        HttpJson.Problem(StatusCodes.Status404NotFound, [new("keyId", "no key with this id is registered.")]);
+}

@@ -1,0 +1,47 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Orleans.Dashboard;
+using Quota.Abstractions;
+using Quota.Server.Admin;
+using Quota.Server.Http;
+
+namespace Quota.Server.Hosting;
+
+/// <summary>The silo's HTTP surface: decisions, admin, dashboard, metrics, health and the front page.</summary>
+public static class QuotaApplicationExtensions
+{
+    /// <summary>
+    /// Adds the admin gate and maps everything: <c>/v1/…</c> decisions, <c>/v1/admin/…</c>, <c>/dashboard</c>,
+    /// <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and <c>/</c>.
+    /// </summary>
+    public static WebApplication UseQuota(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseWhen(
+            context => context.Request.Path.StartsWithSegments("/v1/admin") || context.Request.Path.StartsWithSegments("/dashboard"),
+            branch => branch.UseMiddleware<AdminGate>());
+        app.MapQuotaApi();
+        app.MapQuotaAdmin();
+        app.MapOrleansDashboard(routePrefix: "/dashboard");
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapGet("/readyz", ReadyAsync);
+        return app;
+    }
+
+    /// <summary>Ready when this silo can activate a grain and get an answer within two seconds.</summary>
+    private static async Task<IResult> ReadyAsync(IGrainFactory grains, HttpContext context)
+    {
+        try
+        {
+            var probe = Random.Shared.NextInt64();
+            var answer = await grains.GetGrain<IPingGrain>(0).PingAsync(probe).WaitAsync(TimeSpan.FromSeconds(2), context.RequestAborted);
+            return answer == probe
+                ? Results.Text("ready\n")
+                : Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready", detail: "The silo answered a probe wrongly.");
+        }
+        catch (Exception e) when (e is TimeoutException or OrleansException or InvalidOperationException)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready", detail: $"The silo cannot decide yet: {e.GetType().Name}.");
+        }
+    }
+}
