@@ -128,14 +128,19 @@ public sealed class UsageTests(ConfiguredSilo host) : HostTest(host)
     }
 
     [Fact]
-    public async Task Health_and_root_answer_in_plain_text()
+    public async Task Health_readiness_and_the_front_page_answer()
     {
         var health = (await Api.Get("/healthz")).Expect(HttpStatusCode.OK);
         Assert.Equal("text/plain", health.MediaType);
         Assert.Equal("ok\n", health.Body);
 
+        var ready = (await Api.Get("/readyz")).Expect(HttpStatusCode.OK);
+        Assert.Equal("ready\n", ready.Body);
+
         var root = (await Api.Get("/")).Expect(HttpStatusCode.OK);
-        Assert.StartsWith("Quota:", root.Body, StringComparison.Ordinal);
+        Assert.Equal("application/json", root.MediaType);
+        Assert.Contains("\"dashboard\":\"/dashboard\"", root.Body, StringComparison.Ordinal);
+        Assert.Contains("\"metrics\":\"/metrics\"", root.Body, StringComparison.Ordinal);
     }
 
     [Fact]
