@@ -5,7 +5,11 @@ namespace Quota.Abstractions;
 /// <param name="Id">The subject's id (a key's key id, never the raw key).</param>
 /// <param name="Field">The request field that named the subject, for problems (<c>user</c>, <c>resources[1]</c>).</param>
 /// <param name="Decision">What the subject answered.</param>
-public sealed record SubjectAnswer(SubjectKind Kind, string Id, string Field, SubjectDecision Decision);
+public sealed record SubjectAnswer(SubjectKind Kind, string Id, string Field, SubjectDecision Decision)
+{
+    /// <summary>The subject's label, e.g. <c>user:alice</c>.</summary>
+    public string Label { get; } = SubjectNames.Label(Kind, Id);
+}
 
 /// <summary>
 /// Combines subjects' answers into the answer to a whole request. Shared by the silo's coordinator and the client,
@@ -56,10 +60,10 @@ public static class DecisionResults
                 return new AcquireResult
                 {
                     Outcome = DecisionOutcome.CostExceedsLimit,
-                    LimitedBy = $"{decision.Subject}/{decision.LimitedBy}",
+                    LimitedBy = $"{answer.Label}/{decision.LimitedBy}",
                     RetryAfterMs = -1,
                     Policies = Policies(answers),
-                    Problem = new FieldProblem("cost", $"{cost} is more than {decision.Subject}/{decision.LimitedBy} can ever admit at once ({limit}); split the request."),
+                    Problem = new FieldProblem("cost", $"{cost} is more than {answer.Label}/{decision.LimitedBy} can ever admit at once ({limit}); split the request."),
                 };
             }
         }
@@ -68,12 +72,29 @@ public static class DecisionResults
     }
 
     /// <summary>The answer when every subject admitted: the tightest policy's numbers and, when any subject holds the grant, a lease id.</summary>
-    public static AcquireResult Allowed(IReadOnlyList<SubjectAnswer> answers, string nonce)
+    public static AcquireResult Allowed(IReadOnlyList<SubjectAnswer> answers, string? nonce)
     {
         ArgumentNullException.ThrowIfNull(answers);
         var policies = Policies(answers);
-        var tightest = policies.Length == 0 ? null : policies.MinBy(p => p.Remaining);
-        var holders = answers.Where(a => a.Decision.Held).Select(a => (a.Kind, a.Id)).ToList();
+        PolicyState? tightest = null;
+        foreach (var policy in policies)
+        {
+            if (tightest is null || policy.Remaining < tightest.Remaining)
+            {
+                tightest = policy;
+            }
+        }
+
+        List<(SubjectKind, string)>? holders = null;
+        foreach (var answer in answers)
+        {
+            if (answer.Decision.Held)
+            {
+                (holders ??= []).Add((answer.Kind, answer.Id));
+                nonce ??= answer.Decision.LeaseNonce;
+            }
+        }
+
         return new AcquireResult
         {
             Allowed = true,
@@ -81,7 +102,7 @@ public static class DecisionResults
             Remaining = tightest?.Remaining ?? 0,
             Limit = tightest?.Limit ?? 0,
             ResetAfterMs = tightest?.ResetAfterMs ?? 0,
-            LeaseId = holders.Count > 0 ? LeaseIds.Encode(nonce, holders) : null,
+            LeaseId = holders is not null && nonce is not null ? LeaseIds.Encode(nonce, holders) : null,
             Policies = policies,
         };
     }
@@ -90,14 +111,15 @@ public static class DecisionResults
     public static AcquireResult Denied(IReadOnlyList<SubjectAnswer> answers)
     {
         ArgumentNullException.ThrowIfNull(answers);
-        var denier = answers.Where(a => !a.Decision.Allowed).MaxBy(a => a.Decision.RetryAfter)!.Decision;
+        var denierAnswer = answers.Where(a => !a.Decision.Allowed).MaxBy(a => a.Decision.RetryAfter)!;
+        var denier = denierAnswer.Decision;
         var policies = Policies(answers);
-        var limiting = policies.FirstOrDefault(p => p.Subject == denier.Subject && p.Policy == denier.LimitedBy)
+        var limiting = policies.FirstOrDefault(p => p.Subject == denierAnswer.Label && p.Policy == denier.LimitedBy)
             ?? (policies.Length == 0 ? null : policies.MinBy(p => p.Remaining));
         return new AcquireResult
         {
             Outcome = DecisionOutcome.Denied,
-            LimitedBy = $"{denier.Subject}/{denier.LimitedBy}",
+            LimitedBy = $"{denierAnswer.Label}/{denier.LimitedBy}",
             Remaining = limiting?.Remaining ?? 0,
             Limit = limiting?.Limit ?? 0,
             ResetAfterMs = limiting?.ResetAfterMs ?? 0,
@@ -113,8 +135,26 @@ public static class DecisionResults
     public static long CeilingMilliseconds(TimeSpan span) =>
         span == TimeSpan.MaxValue ? -1 : (span.Ticks + TimeSpan.TicksPerMillisecond - 1) / TimeSpan.TicksPerMillisecond;
 
-    private static PolicyState[] Policies(IReadOnlyList<SubjectAnswer> answers) =>
-        [.. answers.SelectMany(a => a.Decision.Policies)];
+    private static PolicyState[] Policies(IReadOnlyList<SubjectAnswer> answers)
+    {
+        var count = 0;
+        foreach (var answer in answers)
+        {
+            count += answer.Decision.Policies.Length;
+        }
+
+        var states = new PolicyState[count];
+        var i = 0;
+        foreach (var answer in answers)
+        {
+            foreach (var reading in answer.Decision.Policies)
+            {
+                states[i++] = reading.ToState(answer.Label);
+            }
+        }
+
+        return states;
+    }
 
     private static AcquireResult Unknown(SubjectAnswer answer) => new()
     {

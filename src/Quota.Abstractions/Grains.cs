@@ -20,6 +20,38 @@ public sealed record SubjectAcquire
 
     /// <summary>Whether the grant is a reservation to settle.</summary>
     [Id(4)] public bool Reserve { get; init; }
+
+    /// <summary>Whether the caller needs the grants back to refund them (several subjects in one request).</summary>
+    [Id(5)] public bool ReturnGrants { get; init; }
+}
+
+/// <summary>One policy's state as a subject reports it to its caller; the caller names the subject.</summary>
+/// <param name="Policy">The policy's name.</param>
+/// <param name="Algorithm">The policy's <see cref="Quota.Algorithms.Limiting.AlgorithmKind"/>.</param>
+/// <param name="Limit">The capacity (burst for a token bucket).</param>
+/// <param name="Remaining">Permits left.</param>
+/// <param name="WindowSeconds">Window or current period in seconds; null for concurrency.</param>
+/// <param name="ResetAfterMs">Milliseconds until full capacity.</param>
+[GenerateSerializer, Immutable, Alias("quota.PolicyReading")]
+public sealed record PolicyReading(
+    [property: Id(0)] string Policy,
+    [property: Id(1)] byte Algorithm,
+    [property: Id(2)] long Limit,
+    [property: Id(3)] long Remaining,
+    [property: Id(4)] long? WindowSeconds,
+    [property: Id(5)] long ResetAfterMs)
+{
+    /// <summary>The reading as an answer's policy state, for the subject labelled <paramref name="subject"/>.</summary>
+    public PolicyState ToState(string subject) => new()
+    {
+        Subject = subject,
+        Policy = Policy,
+        Algorithm = PolicySpec.AlgorithmName((Quota.Algorithms.Limiting.AlgorithmKind)Algorithm),
+        Limit = Limit,
+        Remaining = Remaining,
+        WindowSeconds = WindowSeconds,
+        ResetAfterMs = ResetAfterMs,
+    };
 }
 
 /// <summary>One policy's grant within a subject, enough to refund it exactly.</summary>
@@ -40,9 +72,6 @@ public sealed record SubjectDecision
     /// <summary>Allowed, Denied, CostExceedsLimit or UnknownSubject.</summary>
     [Id(1)] public DecisionOutcome Outcome { get; init; }
 
-    /// <summary>The subject's label.</summary>
-    [Id(2)] public required string Subject { get; init; }
-
     /// <summary>The denying policy's name.</summary>
     [Id(3)] public string? LimitedBy { get; init; }
 
@@ -50,9 +79,9 @@ public sealed record SubjectDecision
     [Id(4)] public TimeSpan RetryAfter { get; init; }
 
     /// <summary>Every policy's state after the decision.</summary>
-    [Id(5)] public PolicyState[] Policies { get; init; } = [];
+    [Id(5)] public PolicyReading[] Policies { get; init; } = [];
 
-    /// <summary>What was taken, to refund if another subject of the same request denies.</summary>
+    /// <summary>What was taken, when asked for (<see cref="SubjectAcquire.ReturnGrants"/>), to refund if another subject denies.</summary>
     [Id(6)] public PolicyGrant[] Grants { get; init; } = [];
 
     /// <summary>Whether the subject filed the grant under the request's lease (reservation or concurrency).</summary>
@@ -63,6 +92,9 @@ public sealed record SubjectDecision
 
     /// <summary>For <see cref="DecisionOutcome.Invalid"/>: what is wrong with the request.</summary>
     [Id(9)] public FieldProblem? Problem { get; init; }
+
+    /// <summary>The lease the grant is filed under when <see cref="Held"/>: the caller's, or one the subject made.</summary>
+    [Id(10)] public string? LeaseNonce { get; init; }
 }
 
 /// <summary>A subject's policies as configured now.</summary>
@@ -111,7 +143,7 @@ public interface ISubjectGrain : IGrainWithStringKey
     /// lease. Answers every policy's state after the refund, so a denial reports nothing consumed.
     /// </summary>
     [Alias("Refund")]
-    Task<PolicyState[]> RefundAsync(PolicyGrant[] grants, string? leaseId);
+    Task<PolicyReading[]> RefundAsync(PolicyGrant[] grants, string? leaseId);
 
     /// <summary>Settles a reservation with the actual cost and ends its concurrency permits.</summary>
     [Alias("Settle")]

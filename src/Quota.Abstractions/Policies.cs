@@ -53,7 +53,16 @@ public sealed record PolicySpec
     };
 
     /// <summary>The JSON name of an algorithm.</summary>
-    public static string AlgorithmName(AlgorithmKind kind) => Algorithms.First(pair => pair.Value == kind).Key;
+    public static string AlgorithmName(AlgorithmKind kind) => kind switch
+    {
+        AlgorithmKind.TokenBucket => "token-bucket",
+        AlgorithmKind.SlidingWindow => "sliding-window",
+        AlgorithmKind.SlidingLog => "sliding-log",
+        AlgorithmKind.FixedWindow => "fixed-window",
+        AlgorithmKind.Concurrency => "concurrency",
+        AlgorithmKind.Calendar => "calendar",
+        _ => kind.ToString(),
+    };
 
     /// <summary>
     /// Converts to a validated definition, or returns null with <paramref name="errors"/> listing every problem,

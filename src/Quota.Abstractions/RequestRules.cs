@@ -69,6 +69,19 @@ public static class RequestRules
         return problems;
     }
 
+    private static bool HasControlCharacter(string name)
+    {
+        foreach (var c in name)
+        {
+            if (char.IsControl(c))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The problem of a wait beyond the configured ceiling.</summary>
     public static FieldProblem MaxWaitProblem(long maxWaitMs, TimeSpan ceiling) =>
         new("maxWaitMs", $"at most {(long)ceiling.TotalMilliseconds} ms may be waited (got {maxWaitMs}); the ceiling is Quota:Decisions:MaxWait.");
@@ -90,7 +103,7 @@ public static class RequestRules
         {
             problems.Add(new(field, $"is {name.Length} characters long; at most {MaxNameLength} are allowed."));
         }
-        else if (name.Any(char.IsControl))
+        else if (HasControlCharacter(name))
         {
             problems.Add(new(field, "contains a control character; names must be printable text."));
         }

@@ -49,13 +49,13 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
             return await coordinator.AcquireAsync(request, cancellationToken);
         }
 
-        var nonce = Guid.NewGuid().ToString("N");
+        // One subject: it files a lease under a nonce of its own when the grant must be settled or released.
         var decision = await DecisionResults.Grain(grains, single.Kind, single.Id).AcquireAsync(
-            new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, MaxWaitMs = request.MaxWaitMs, LeaseId = nonce, Reserve = request.Reserve },
+            new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, MaxWaitMs = request.MaxWaitMs, Reserve = request.Reserve },
             cancellationToken);
         SubjectAnswer[] answers = [new(single.Kind, single.Id, single.Field, decision)];
         return decision.Allowed
-            ? DecisionResults.Allowed(answers, nonce)
+            ? DecisionResults.Allowed(answers, nonce: null)
             : DecisionResults.Rejected(request.Cost, answers) ?? DecisionResults.Denied(answers);
     }
 

@@ -76,7 +76,7 @@ public sealed class DecisionGrain(
 
         var nonce = Guid.NewGuid().ToString("N");
         var deadline = _time.GetUtcNow() + TimeSpan.FromMilliseconds(request.MaxWaitMs);
-        var ask = new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, LeaseId = nonce, Reserve = request.Reserve };
+        var ask = new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, LeaseId = nonce, Reserve = request.Reserve, ReturnGrants = true };
         Subject? waitAt = null;
         while (true)
         {
@@ -170,7 +170,7 @@ public sealed class DecisionGrain(
                 ? DecisionResults.Grain(grains, a.Kind, a.Id).RefundAsync(a.Decision.Grants, leaseId)
                 : null)
             .ToArray();
-        await Task.WhenAll(refunds.OfType<Task<PolicyState[]>>());
+        await Task.WhenAll(refunds.OfType<Task<PolicyReading[]>>());
         return [.. answers.Select((a, i) => refunds[i] is { } refund
             ? a with { Decision = a.Decision with { Policies = refund.Result } }
             : a)];

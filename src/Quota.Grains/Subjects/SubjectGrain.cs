@@ -114,7 +114,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 ? new FieldProblem("cost", $"must be 0 (peek) or more (got {request.Cost}).")
                 : request.MaxWaitMs < 0 ? new FieldProblem("maxWaitMs", $"must be 0 or more milliseconds (got {request.MaxWaitMs}).")
                 : RequestRules.MaxWaitProblem(request.MaxWaitMs, _options.MaxWait);
-            return new SubjectDecision { Subject = _label, Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfter = TimeSpan.MaxValue };
+            return new SubjectDecision { Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfter = TimeSpan.MaxValue };
         }
 
         var now = _time.GetUtcNow();
@@ -155,7 +155,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <inheritdoc />
-    public Task<PolicyState[]> RefundAsync(PolicyGrant[] grants, string? leaseId)
+    public Task<PolicyReading[]> RefundAsync(PolicyGrant[] grants, string? leaseId)
     {
         ArgumentNullException.ThrowIfNull(grants);
         var now = _time.GetUtcNow();
@@ -166,7 +166,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         ProcessWaiters(now);
-        return Task.FromResult(_known ? States(now) : []);
+        return Task.FromResult(_known ? Readings(now) : []);
     }
 
     /// <inheritdoc />
@@ -229,7 +229,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             Subject = _label,
             Known = _known,
-            Policies = _known ? States(now) : [],
+            Policies = _known ? [.. Readings(now).Select(r => r.ToState(_label))] : [],
             Waiting = _waiters.Count(w => !w.IsCompleted),
         });
     }
@@ -325,7 +325,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         if (!_known)
         {
-            return new SubjectDecision { Subject = _label, Outcome = DecisionOutcome.UnknownSubject };
+            return new SubjectDecision { Outcome = DecisionOutcome.UnknownSubject };
         }
 
         var grants = new List<PolicyGrant>(_limiters.Count);
@@ -365,18 +365,19 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             ReturnGrants(grants, now);
             return new SubjectDecision
             {
-                Subject = _label,
                 Outcome = outcome,
                 LimitedBy = limitedBy,
                 RetryAfter = retry,
-                Policies = States(now),
+                Policies = Readings(now),
                 Owner = Owner,
             };
         }
 
-        var held = false;
-        if (request.LeaseId is { } leaseId && grants.Count > 0 && (request.Reserve || grants.Exists(g => g.LeaseId != 0)))
+        string? heldAs = null;
+        if (grants.Count > 0 && (request.Reserve || grants.Exists(g => g.LeaseId != 0)))
         {
+            // A lease to settle or release later: the caller's (shared by every subject of the request) or our own.
+            var leaseId = request.LeaseId ?? Guid.NewGuid().ToString("N");
             var expires = now + (request.Reserve ? _options.ReservationTtl : TimeSpan.Zero);
             foreach (var limiter in _limiters)
             {
@@ -389,19 +390,19 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
             _held[leaseId] = new Held([.. grants], expires);
             _nextHeldSweep = expires < _nextHeldSweep ? expires : _nextHeldSweep;
-            held = true;
+            heldAs = leaseId;
         }
 
-        var states = States(now);
-        KeepAliveForLongWindows(states);
+        var readings = Readings(now);
+        KeepAliveForLongWindows(readings);
         return new SubjectDecision
         {
-            Subject = _label,
             Allowed = true,
             Outcome = DecisionOutcome.Allowed,
-            Policies = states,
-            Grants = [.. grants],
-            Held = held,
+            Policies = readings,
+            Grants = request.ReturnGrants ? [.. grants] : [],
+            Held = heldAs is not null,
+            LeaseNonce = heldAs,
             Owner = Owner,
         };
     }
@@ -422,6 +423,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
     private bool HasWaiterAtOrAbove(Priority priority)
     {
+        // Enumerating even an empty SortedSet allocates; most calls find no waiters.
+        if (_waiters.Count == 0)
+        {
+            return false;
+        }
+
         foreach (var waiter in _waiters)
         {
             if (!waiter.IsCompleted && waiter.Request.Priority >= priority)
@@ -455,7 +462,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 continue;
             }
 
-            var decision = TryAcquire(waiter.Request, now);
+            // Grants are kept with the decision here whatever the caller asked: a grant to a waiter behind the head,
+            // or to one that cancelled meanwhile, must be given back.
+            var decision = TryAcquire(waiter.Request.ReturnGrants ? waiter.Request : waiter.Request with { ReturnGrants = true }, now);
             if (decision.Outcome is DecisionOutcome.CostExceedsLimit or DecisionOutcome.UnknownSubject
                 || (headRetry is null && (decision.Allowed || now >= waiter.Deadline)))
             {
@@ -468,7 +477,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             {
                 // Behind a blocked head: the capacity is the head's first. Give it back.
                 ReturnGrants(decision.Grants, now);
-                if (waiter.Request.LeaseId is { } leaseId)
+                if (decision.LeaseNonce is { } leaseId)
                 {
                     _held.Remove(leaseId);
                 }
@@ -519,7 +528,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             // The caller cancelled while we granted: give the place back so nothing is lost.
             ReturnGrants(decision.Grants, now);
-            if (waiter.Request.LeaseId is { } leaseId)
+            if (decision.LeaseNonce is { } leaseId)
             {
                 _held.Remove(leaseId);
             }
@@ -550,26 +559,23 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _nextHeldSweep = next;
     }
 
-    private PolicyState[] States(DateTimeOffset now)
+    private PolicyReading[] Readings(DateTimeOffset now)
     {
-        var states = new PolicyState[_limiters.Count];
-        for (var i = 0; i < states.Length; i++)
+        var readings = new PolicyReading[_limiters.Count];
+        for (var i = 0; i < readings.Length; i++)
         {
             var limiter = _limiters[i];
             var usage = limiter.GetUsage(now);
-            states[i] = new PolicyState
-            {
-                Subject = _label,
-                Policy = limiter.Policy.Name,
-                Algorithm = PolicySpec.AlgorithmName(limiter.Policy.Algorithm),
-                Limit = usage.Limit,
-                Remaining = usage.Remaining,
-                WindowSeconds = WindowSeconds(limiter),
-                ResetAfterMs = DecisionResults.CeilingMilliseconds(usage.ResetAfter),
-            };
+            readings[i] = new PolicyReading(
+                limiter.Policy.Name,
+                (byte)limiter.Policy.Algorithm,
+                usage.Limit,
+                usage.Remaining,
+                WindowSeconds(limiter),
+                DecisionResults.CeilingMilliseconds(usage.ResetAfter));
         }
 
-        return states;
+        return readings;
     }
 
     private static long? WindowSeconds(Limiter limiter) => limiter switch
@@ -581,7 +587,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     };
 
 
-    private void KeepAliveForLongWindows(PolicyState[] states)
+    private void KeepAliveForLongWindows(PolicyReading[] states)
     {
         var longest = 0L;
         foreach (var state in states)
