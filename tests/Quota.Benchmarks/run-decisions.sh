@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Decisions per second against a real silo from a separate process: bare grain call vs. decision through the
-# Orleans client vs. decision over HTTP. Usage: tests/Quota.Benchmarks/run-decisions.sh [seconds-per-point]
+# Orleans client vs. decision over HTTP, in alternating rounds (median reported).
+# Usage: tests/Quota.Benchmarks/run-decisions.sh [seconds-per-round] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECONDS_PER_POINT="${1:-5}"
+SECONDS_PER_POINT="${1:-3}"
+ROUNDS="${2:-3}"
 dotnet build -c Release -v q silo/Quota.Silo.csproj
 dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
 
@@ -19,4 +21,4 @@ trap 'kill $SILO 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
 
 dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll decisions \
-  --gateway 127.0.0.1:40000 --http http://127.0.0.1:18080 --users 10000 --seconds "$SECONDS_PER_POINT"
+  --gateway 127.0.0.1:40000 --http http://127.0.0.1:18080 --users 10000 --seconds "$SECONDS_PER_POINT" --rounds "$ROUNDS"
