@@ -104,6 +104,12 @@ public sealed record PolicySpec
         };
         foreach (var problem in definition.Validate())
         {
+            // A period that could not be read is already reported; "needs a period" would repeat it.
+            if (period is null && Period is not null && problem.StartsWith("period:", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
             problems.Add($"{path}.{problem}");
         }
 
@@ -154,13 +160,15 @@ public sealed record PolicySpec
 
             var definition = spec.ToDefinition(itemPath, out var itemErrors);
             problems.AddRange(itemErrors);
+
+            // Names are compared whether or not the policies are otherwise valid, so every problem shows at once.
+            if (!string.IsNullOrEmpty(spec.Name) && !names.Add(spec.Name))
+            {
+                problems.Add($"{itemPath}.name: '{spec.Name}' is used twice; policy names must be unique on a subject.");
+            }
+
             if (definition is not null)
             {
-                if (!names.Add(definition.Name))
-                {
-                    problems.Add($"{itemPath}.name: '{definition.Name}' is used twice; policy names must be unique on a subject.");
-                }
-
                 result.Add(definition);
             }
         }

@@ -97,11 +97,18 @@ public sealed class ApiKeyGrain(
         return true;
     }
 
+    /// <remarks>
+    /// The policies are answered as they apply, normalised like a user's or a resource's (a token bucket shows its
+    /// burst), not as they were written: otherwise a declarative apply would see every key whose document omits a
+    /// default as changed, and the change log would show keys in a different form from other subjects.
+    /// </remarks>
     private ApiKeyInfo Info() => new()
     {
         KeyId = Id,
         Owner = Config.Owner!,
-        Policies = Config.Policies ?? [],
+        Policies = Config.Policies is { } own && PolicySpec.ToDefinitions(own, "policies", out _) is { } definitions
+            ? [.. definitions.Select(PolicySpec.From)]
+            : Config.Policies ?? [],
     };
 }
 

@@ -1,9 +1,11 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using Quota.Abstractions;
+using Quota.Grains.Administration;
 using Quota.Grains.Configuration;
 using Quota.Grains.Subjects;
 using Quota.Server.Hosting;
@@ -17,6 +19,8 @@ namespace Quota.Server.Admin;
 /// </summary>
 public static class AdminEndpoints
 {
+    private const int DefaultChanges = 100;
+
     /// <summary>Maps the admin API behind the admin gate.</summary>
     public static IEndpointRouteBuilder MapQuotaAdmin(this IEndpointRouteBuilder app)
     {
@@ -46,8 +50,7 @@ public static class AdminEndpoints
         admin.MapPut("/resources/{name}", (string name, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, SubjectKind.Resource, name));
         admin.MapDelete("/resources/{name}", (string name, AdminService service) => ResetSubjectAsync(service, SubjectKind.Resource, name));
 
-        admin.MapGet("/changes", async (AdminService service, int? limit, string? subject) =>
-            Results.Json(new { changes = (await service.ChangesAsync(limit ?? 100, subject)).Select(ChangeView) }, HttpJson.ResponseOptions));
+        admin.MapGet("/changes", GetChangesAsync);
         admin.MapPost("/apply", ApplyAsync);
 
         foreach (var area in new[] { "tenants", "upstreams" })
@@ -59,6 +62,19 @@ public static class AdminEndpoints
         }
 
         return app;
+    }
+
+    /// <summary>
+    /// The change log, newest first. <c>limit</c> (1 to the log's capacity, default 100) is read here rather than
+    /// bound, so a bad value is a problem naming it, like every other admin error, not an empty 400.
+    /// </summary>
+    private static async Task<IResult> GetChangesAsync(AdminService service, string? limit, string? subject)
+    {
+        var count = DefaultChanges;
+        return limit is not null
+            && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > ChangeLogGrain.Capacity)
+            ? HttpJson.Problem(StatusCodes.Status400BadRequest, [new("limit", $"must be a whole number from 1 to {ChangeLogGrain.Capacity} (got '{limit}'); the default is {DefaultChanges}.")])
+            : Results.Json(new { changes = (await service.ChangesAsync(count, subject)).Select(ChangeView) }, HttpJson.ResponseOptions);
     }
 
     private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string id)

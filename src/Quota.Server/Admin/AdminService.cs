@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Quota.Abstractions;
+using Quota.Grains;
 using Quota.Grains.Subjects;
 
 namespace Quota.Server.Admin;
@@ -10,7 +11,7 @@ namespace Quota.Server.Admin;
 /// Applies configuration changes to live subjects and records each one (when, which subject, old and new). A change
 /// takes effect on the subject's grain at once and keeps its current usage.
 /// </summary>
-public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher)
+public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, QuotaInstruments instruments)
 {
     private static readonly JsonSerializerOptions ChangeJson = new(JsonSerializerDefaults.Web)
     {
@@ -118,8 +119,11 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher)
     /// <summary>A new random API key: 32 random bytes, base64url, with a recognisable prefix.</summary>
     public static string NewKey() => "qk_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    private Task RecordAsync(string subject, string action, string? before, string? after, string source) =>
-        Log.RecordAsync([new ChangeRecord { Subject = subject, Action = action, Old = before, New = after, Source = source }]);
+    private async Task RecordAsync(string subject, string action, string? before, string? after, string source)
+    {
+        await Log.RecordAsync([new ChangeRecord { Subject = subject, Action = action, Old = before, New = after, Source = source }]);
+        instruments.AdminChanged(action);
+    }
 
     private static string? Json(SubjectPolicies? policies) =>
         policies is null ? null : JsonSerializer.Serialize(new { policies.Own, policies.Policies }, ChangeJson);

@@ -109,6 +109,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         }
 
         var keys = document.Keys ?? [];
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < keys.Count; i++)
         {
             var path = $"keys[{i}]";
@@ -127,6 +128,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
                 RequestRules.CheckName(problems, $"{path}.user", key.User);
             }
 
+            string? id = null;
             if ((key.Key is null) == (key.KeyId is null))
             {
                 problems.Add(new($"{path}.key", "give exactly one of key (the raw key, to register it) or keyId (to change a registered key)."));
@@ -139,6 +141,10 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             {
                 problems.Add(new($"{path}.key", "is too short; use at least 16 random characters."));
             }
+            else
+            {
+                id = key.KeyId ?? hasher.KeyId(key.Key!);
+            }
 
             if (key.Policies is not null)
             {
@@ -146,17 +152,31 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
                 problems.AddRange(Http.HttpJson.FromMessages(errors));
             }
 
-            if (key.User is not null && (key.KeyId ?? (key.Key is null ? null : hasher.KeyId(key.Key))) is { } id
-                && await admin.GetKeyAsync(id) is { } existing)
+            // Only a well-formed key is looked up, once: a key named twice would be applied twice, the second time
+            // possibly for another user, which could not be refused before the first was applied.
+            if (id is null)
             {
-                if (existing.Owner != key.User)
+                continue;
+            }
+
+            if (seen.TryGetValue(id, out var first))
+            {
+                problems.Add(new($"{path}.{(key.KeyId is null ? "key" : "keyId")}", $"is the same key as keys[{first}]; name each key once."));
+                continue;
+            }
+
+            seen[id] = i;
+            var existing = await admin.GetKeyAsync(id);
+            if (existing is null)
+            {
+                if (key.KeyId is not null)
                 {
-                    problems.Add(new($"{path}.user", "this key is registered to another user; revoke it there first."));
+                    problems.Add(new($"{path}.keyId", "no key with this id is registered; register it with its raw key."));
                 }
             }
-            else if (key.KeyId is not null)
+            else if (key.User is not null && existing.Owner != key.User)
             {
-                problems.Add(new($"{path}.keyId", "no key with this id is registered; register it with its raw key."));
+                problems.Add(new($"{path}.user", "this key is registered to another user; revoke it there first."));
             }
         }
 

@@ -86,6 +86,7 @@ internal static partial class HttpJson
             title: status switch
             {
                 StatusCodes.Status404NotFound => "Unknown subject",
+                StatusCodes.Status409Conflict => "Conflict",
                 _ => "Invalid request",
             },
             detail: string.Join(" ", problems.Select(p => $"{p.Field}: {p.Detail}")),

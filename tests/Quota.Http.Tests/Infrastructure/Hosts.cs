@@ -49,6 +49,27 @@ public sealed class ConfiguredSilo : SiloFixture
 /// <summary>The host exactly as shipped: nothing configured but its ports (built-in policies and limits).</summary>
 public sealed class DefaultSilo : SiloFixture;
 
+/// <summary>
+/// The shipped host with an admin token (<c>Quota:Admin:Token</c>): <see cref="SiloFixture.Api"/> sends
+/// <c>Authorization: Bearer {Token}</c> with every request; <see cref="QuotaApi.WithAuthorization"/> sends other headers.
+/// Admin changes are global to a host (the change log, the registry), so every test that changes configuration
+/// runs here, one at a time.
+/// </summary>
+public sealed class AdminSilo : SiloFixture
+{
+    public const string Token = "quota-test-admin-token-7c1e0d9b";
+
+    protected override IEnumerable<string> Settings => [$"--Quota:Admin:Token={Token}"];
+
+    protected override string? Authorization => $"Bearer {Token}";
+}
+
+[CollectionDefinition(Name)]
+public sealed class AdminHostCollection : ICollectionFixture<AdminSilo>
+{
+    public const string Name = "admin host";
+}
+
 [CollectionDefinition(Name)]
 public sealed class ConfiguredHostCollection : ICollectionFixture<ConfiguredSilo>
 {

@@ -6,10 +6,36 @@ using System.Text.Json.Nodes;
 
 namespace Quota.Http.Tests.Infrastructure;
 
-/// <summary>Raw HTTP calls to the host's v1 API; every answer is read whole into a <see cref="Reply"/>.</summary>
-public sealed class QuotaApi(HttpClient http)
+/// <summary>
+/// Raw HTTP calls to the host's v1 API; every answer is read whole into a <see cref="Reply"/>. When
+/// <paramref name="authorization"/> is given it is sent as the <c>Authorization</c> header of every request.
+/// </summary>
+public sealed class QuotaApi(HttpClient http, string? authorization = null)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>The same host, sending <paramref name="header"/> as <c>Authorization</c> (null: none).</summary>
+    public QuotaApi WithAuthorization(string? header) => new(http, header);
+
+    /// <summary>PUT <paramref name="path"/> with exactly these bytes as an application/json body.</summary>
+    public Task<Reply> Put(string path, string rawBody) =>
+        Send(HttpMethod.Put, path, new StringContent(rawBody, Encoding.UTF8, "application/json"), Ct);
+
+    /// <summary>PUT <paramref name="path"/> with <paramref name="body"/> serialised as JSON (property names as written).</summary>
+    public Task<Reply> PutJson(string path, object body) => Put(path, JsonSerializer.Serialize(body));
+
+    /// <summary>POST <paramref name="path"/> with <paramref name="body"/> serialised as JSON (property names as written).</summary>
+    public Task<Reply> PostJson(string path, object body) => Post(path, JsonSerializer.Serialize(body));
+
+    /// <summary>POST <paramref name="path"/> with <paramref name="text"/> as a body of <paramref name="mediaType"/>.</summary>
+    public Task<Reply> PostText(string path, string text, string mediaType) =>
+        Send(HttpMethod.Post, path, new StringContent(text, Encoding.UTF8, mediaType), Ct);
+
+    /// <summary>DELETE <paramref name="path"/>.</summary>
+    public Task<Reply> Delete(string path) => Send(HttpMethod.Delete, path, null, Ct);
+
+    /// <summary>Any method on <paramref name="path"/>, without a body.</summary>
+    public Task<Reply> Send(HttpMethod method, string path) => Send(method, path, null, Ct);
 
     /// <summary>POST /v1/acquire with <paramref name="body"/> serialised as JSON (property names as written).</summary>
     public Task<Reply> Acquire(object body) => Post("/v1/acquire", JsonSerializer.Serialize(body));
@@ -71,6 +97,11 @@ public sealed class QuotaApi(HttpClient http)
     private async Task<Reply> Send(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative)) { Content = content };
+        if (authorization is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        }
+
         using var response = await http.SendAsync(request, cancellationToken);
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         return new Reply(response.StatusCode, response.Headers, response.Content.Headers, body);
@@ -87,6 +118,9 @@ public sealed class Reply(HttpStatusCode status, HttpResponseHeaders headers, Ht
     public HttpResponseHeaders Headers { get; } = headers;
 
     public string Body { get; } = body;
+
+    /// <summary>The whole Content-Type of the body, with its parameters.</summary>
+    public string? ContentType { get; } = contentHeaders.ContentType?.ToString();
 
     /// <summary>The media type of the body, without parameters.</summary>
     public string? MediaType { get; } = contentHeaders.ContentType?.MediaType;
@@ -120,7 +154,7 @@ public sealed class Reply(HttpStatusCode status, HttpResponseHeaders headers, Ht
         Assert.Equal("application/problem+json", MediaType);
         var json = Json;
         Assert.Equal((int)expected, json["status"]!.GetValue<int>());
-        Assert.Equal(expected == HttpStatusCode.NotFound ? "Unknown subject" : "Invalid request", json["title"]!.GetValue<string>());
+        Assert.Equal(expected switch { HttpStatusCode.NotFound => "Unknown subject", HttpStatusCode.Conflict => "Conflict", _ => "Invalid request" }, json["title"]!.GetValue<string>());
         Assert.StartsWith("https://tools.ietf.org/html/rfc9110#section-15.5.", json["type"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(field, json["field"]!.GetValue<string>());
         var errors = json["errors"]!.AsArray();

@@ -30,6 +30,9 @@ public abstract class SiloFixture : IAsyncLifetime
     /// <summary>Configuration passed on the command line (<c>--Key=Value</c>), besides ports and cluster id.</summary>
     protected virtual IEnumerable<string> Settings => [];
 
+    /// <summary>The <c>Authorization</c> header <see cref="Api"/> sends with every request; none by default.</summary>
+    protected virtual string? Authorization => null;
+
     /// <summary>The last lines the host wrote, for failure messages.</summary>
     public string LogTail(int lines = 80)
     {
@@ -58,7 +61,7 @@ public abstract class SiloFixture : IAsyncLifetime
             {
                 _http = http;
                 BaseAddress = baseAddress;
-                Api = new QuotaApi(http);
+                Api = new QuotaApi(http, Authorization);
                 return;
             }
 

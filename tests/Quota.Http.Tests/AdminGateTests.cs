@@ -1,0 +1,78 @@
+using System.Net;
+using System.Text;
+using Quota.Server.Admin;
+
+namespace Quota.Http.Tests;
+
+/// <summary><see cref="AdminGate.Decide"/> directly: the loopback rule needs callers from other machines, which a local test cannot be.</summary>
+public sealed class AdminGateTests
+{
+    private static readonly byte[] Token = Encoding.UTF8.GetBytes("s3cret-admin-token");
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("127.10.20.30")]
+    [InlineData("::1")]
+    [InlineData("::ffff:127.0.0.1")]
+    public void Without_a_token_loopback_callers_are_let_through(string remote)
+    {
+        Assert.Null(AdminGate.Decide(null, string.Empty, IPAddress.Parse(remote)));
+        Assert.Null(AdminGate.Decide(null, "Bearer anything", IPAddress.Parse(remote)));
+    }
+
+    [Theory]
+    [InlineData("10.0.0.5")]
+    [InlineData("::ffff:10.0.0.5")]
+    [InlineData("192.168.1.20")]
+    [InlineData("203.0.113.7")]
+    [InlineData("fe80::1")]
+    [InlineData("2001:db8::5")]
+    [InlineData("0.0.0.0")]
+    [InlineData("::")]
+    public void Without_a_token_other_callers_are_403_whatever_they_send(string remote)
+    {
+        foreach (var authorization in new[] { string.Empty, "Bearer s3cret-admin-token", "Bearer " })
+        {
+            var verdict = AdminGate.Decide(null, authorization, IPAddress.Parse(remote));
+
+            Assert.NotNull(verdict);
+            Assert.Equal(403, verdict.Value.Status);
+            Assert.Equal("Forbidden", verdict.Value.Title);
+            Assert.Contains("only callers on this machine may administer", verdict.Value.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Without_a_token_an_unknown_caller_is_403()
+    {
+        Assert.Equal(403, AdminGate.Decide(null, string.Empty, null)?.Status);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.5")]
+    [InlineData("::ffff:10.0.0.5")]
+    [InlineData("127.0.0.1")]
+    [InlineData(null)]
+    public void With_a_token_the_right_one_is_let_through_from_anywhere(string? remote)
+    {
+        var address = remote is null ? null : IPAddress.Parse(remote);
+
+        Assert.Null(AdminGate.Decide(Token, "Bearer s3cret-admin-token", address));
+        Assert.Null(AdminGate.Decide(Token, "bearer s3cret-admin-token ", address));
+    }
+
+    [Theory]
+    [InlineData("10.0.0.5")]
+    [InlineData("127.0.0.1")]
+    public void With_a_token_loopback_is_no_excuse(string remote)
+    {
+        var address = IPAddress.Parse(remote);
+
+        Assert.Equal(401, AdminGate.Decide(Token, string.Empty, address)?.Status);
+        Assert.Equal(401, AdminGate.Decide(Token, "Basic czNjcmV0", address)?.Status);
+        Assert.Equal(403, AdminGate.Decide(Token, "Bearer wrong", address)?.Status);
+        Assert.Equal(403, AdminGate.Decide(Token, "Bearer s3cret-admin-toke", address)?.Status);
+        Assert.Equal(403, AdminGate.Decide(Token, "Bearer s3cret-admin-tokenn", address)?.Status);
+        Assert.Equal(403, AdminGate.Decide(Token, "Bearer ", address)?.Status);
+    }
+}

@@ -1,0 +1,129 @@
+using System.Net;
+using Quota.Http.Tests.Infrastructure;
+
+namespace Quota.Http.Tests;
+
+/// <summary>
+/// The admin gate on a host with <c>Quota:Admin:Token</c>: the admin API and the dashboard need
+/// <c>Authorization: Bearer {token}</c> (401 without, 403 when wrong); decisions, health and metrics never do.
+/// </summary>
+[Collection(AdminHostCollection.Name)]
+public sealed class AuthTests(AdminSilo host) : HostTest(host)
+{
+    public static TheoryData<string, string> AdminRequests => new()
+    {
+        { "GET", "/v1/admin/users" },
+        { "GET", "/v1/admin/users/alice" },
+        { "PUT", "/v1/admin/users/alice" },
+        { "DELETE", "/v1/admin/users/alice" },
+        { "POST", "/v1/admin/users/alice/keys" },
+        { "GET", $"/v1/admin/keys/{new string('a', 64)}" },
+        { "GET", "/v1/admin/resources" },
+        { "GET", "/v1/admin/changes" },
+        { "POST", "/v1/admin/apply" },
+        { "GET", "/v1/admin/tenants/acme" },
+        { "GET", "/v1/admin/no-such-route" },
+        { "GET", "/dashboard" },
+        { "GET", "/dashboard/" },
+    };
+
+    [Theory]
+    [MemberData(nameof(AdminRequests))]
+    public async Task Without_authorization_is_401_with_a_bearer_challenge(string method, string path)
+    {
+        var reply = await Api.WithAuthorization(null).Send(new HttpMethod(method), path);
+
+        AssertGateProblem(reply, HttpStatusCode.Unauthorized, "Unauthorized", "Send the admin token as 'Authorization: Bearer <token>'.");
+        Assert.Equal("Bearer realm=\"quota-admin\"", reply.Header("WWW-Authenticate"));
+    }
+
+    [Theory]
+    [InlineData("Basic cXVvdGE6c2VjcmV0")]
+    [InlineData("Bearer")]
+    [InlineData(AdminSilo.Token)]
+    public async Task Other_schemes_are_401(string authorization)
+    {
+        var reply = await Api.WithAuthorization(authorization).Get("/v1/admin/users");
+
+        AssertGateProblem(reply, HttpStatusCode.Unauthorized, "Unauthorized", "Send the admin token as 'Authorization: Bearer <token>'.");
+        Assert.Equal("Bearer realm=\"quota-admin\"", reply.Header("WWW-Authenticate"));
+    }
+
+    [Theory]
+    [MemberData(nameof(AdminRequests))]
+    public async Task Wrong_token_is_403(string method, string path)
+    {
+        var reply = await Api.WithAuthorization("Bearer not-the-token").Send(new HttpMethod(method), path);
+
+        AssertGateProblem(reply, HttpStatusCode.Forbidden, "Forbidden", "The admin token is not valid.");
+        Assert.Null(reply.Header("WWW-Authenticate"));
+    }
+
+    [Theory]
+    [InlineData($"Bearer {AdminSilo.Token}x")]
+    [InlineData($"Bearer {AdminSilo.Token}"+ " extra")]
+    [InlineData("Bearer quota-test-admin-token-7c1e0d9")]
+    public async Task Near_misses_are_403(string authorization)
+    {
+        var reply = await Api.WithAuthorization(authorization).Get("/v1/admin/users");
+
+        AssertGateProblem(reply, HttpStatusCode.Forbidden, "Forbidden", "The admin token is not valid.");
+    }
+
+    [Theory]
+    [InlineData($"Bearer {AdminSilo.Token}")]
+    [InlineData($"bearer {AdminSilo.Token}")]
+    [InlineData($"BEARER {AdminSilo.Token}  ")]
+    public async Task Right_token_is_let_through(string authorization)
+    {
+        var api = Api.WithAuthorization(authorization);
+
+        Assert.Equal("application/json", (await api.Get("/v1/admin/users")).Expect(HttpStatusCode.OK).MediaType);
+        (await api.Get("/v1/admin/changes?limit=1")).Expect(HttpStatusCode.OK);
+        var dashboard = (await api.Get("/dashboard/")).Expect(HttpStatusCode.OK);
+        Assert.Equal("text/html", dashboard.MediaType);
+    }
+
+    [Fact]
+    public async Task Refused_changes_change_nothing()
+    {
+        var user = Ids.User();
+        var before = await Api.LastChange();
+        var body = new { policies = new[] { Policies.FixedWindow("m", 1) } };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Api.WithAuthorization(null).PutJson($"/v1/admin/users/{user}", body)).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Api.WithAuthorization("Bearer wrong").PutJson($"/v1/admin/users/{user}", body)).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Api.WithAuthorization("Bearer wrong").Apply($"{{\"users\":{{\"{user}\":{{\"policies\":[{{\"name\":\"m\",\"algorithm\":\"fixed-window\",\"limit\":1,\"window\":\"00:01:00\"}}]}}}}}}")).Status);
+
+        Assert.False((await Api.GetUser(user)).Expect(HttpStatusCode.OK).Json["own"]!.GetValue<bool>());
+        Assert.Equal(before, await Api.LastChange());
+    }
+
+    [Fact]
+    public async Task Decisions_health_readiness_and_metrics_need_no_token()
+    {
+        var anonymous = Api.WithAuthorization(null);
+        var user = Ids.User();
+
+        (await anonymous.Acquire(new { user })).Expect(HttpStatusCode.OK);
+        Assert.Equal(99, await anonymous.Remaining("user", user, "per-minute"));
+        var lease = (await anonymous.Acquire(new { user, reserve = true, cost = 2 })).Expect(HttpStatusCode.OK).Json["leaseId"]!.GetValue<string>();
+        (await anonymous.Settle(new { leaseId = lease, actualCost = 1 })).Expect(HttpStatusCode.OK);
+        Assert.Equal("ok\n", (await anonymous.Get("/healthz")).Expect(HttpStatusCode.OK).Body);
+        Assert.Equal("ready\n", (await anonymous.Get("/readyz")).Expect(HttpStatusCode.OK).Body);
+        (await anonymous.Get("/metrics")).Expect(HttpStatusCode.OK);
+        (await anonymous.Get("/")).Expect(HttpStatusCode.OK);
+
+        // A wrong token on a decision is not looked at either.
+        (await Api.WithAuthorization("Bearer wrong").Acquire(new { user })).Expect(HttpStatusCode.OK);
+    }
+
+    private static void AssertGateProblem(Reply reply, HttpStatusCode status, string title, string detail)
+    {
+        reply.Expect(status);
+        Assert.Equal("application/problem+json", reply.MediaType);
+        Assert.Equal((int)status, reply.Json["status"]!.GetValue<int>());
+        Assert.Equal(title, reply.Json["title"]!.GetValue<string>());
+        Assert.Equal(detail, reply.Json["detail"]!.GetValue<string>());
+    }
+}
