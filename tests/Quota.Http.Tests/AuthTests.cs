@@ -23,8 +23,7 @@ public sealed class AuthTests(AdminSilo host) : HostTest(host)
         { "POST", "/v1/admin/apply" },
         { "GET", "/v1/admin/tenants/acme" },
         { "GET", "/v1/admin/no-such-route" },
-        { "GET", "/dashboard" },
-        { "GET", "/dashboard/" },
+        { "POST", "/dashboard/" },
     };
 
     [Theory]
@@ -125,5 +124,39 @@ public sealed class AuthTests(AdminSilo host) : HostTest(host)
         Assert.Equal((int)status, reply.Json["status"]!.GetValue<int>());
         Assert.Equal(title, reply.Json["title"]!.GetValue<string>());
         Assert.Equal(detail, reply.Json["detail"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_browser_signs_in_to_the_dashboard_with_the_token_and_then_holds_a_cookie()
+    {
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = host.BaseAddress };
+
+        var page = await browser.GetAsync("/dashboard/", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Unauthorized, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("action=\"/dashboard/sign-in\"", await page.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+
+        var wrong = await browser.PostAsync("/dashboard/sign-in", new FormUrlEncodedContent([new("token", "not-the-token")]), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Forbidden, wrong.StatusCode);
+        Assert.False(wrong.Headers.Contains("Set-Cookie"));
+
+        var right = await browser.PostAsync("/dashboard/sign-in", new FormUrlEncodedContent([new("token", AdminSilo.Token)]), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Redirect, right.StatusCode);
+        Assert.Equal("/dashboard/", right.Headers.Location?.OriginalString);
+        var cookie = Assert.Single(right.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith("quota-dashboard=", cookie, StringComparison.Ordinal);
+        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("path=/dashboard", cookie, StringComparison.OrdinalIgnoreCase);
+
+        using var signedIn = new HttpRequestMessage(HttpMethod.Get, "/dashboard/");
+        signedIn.Headers.Add("Cookie", cookie.Split(';')[0]);
+        var dashboard = await browser.SendAsync(signedIn, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
+
+        // The cookie opens only the dashboard, never the admin API.
+        using var api = new HttpRequestMessage(HttpMethod.Get, "/v1/admin/users");
+        api.Headers.Add("Cookie", cookie.Split(';')[0]);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.SendAsync(api, TestContext.Current.CancellationToken)).StatusCode);
     }
 }

@@ -35,6 +35,7 @@ public static class AdminEndpoints
         admin.MapGet("/users/{id}/keys", async (string id, AdminService service) =>
             CheckId("id", id) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions));
         admin.MapPost("/users/{id}/keys", RegisterKeyAsync);
+        admin.MapGet("/keys", async (AdminService service) => Results.Json(new { keys = await service.ListAsync(SubjectKind.ApiKey) }, HttpJson.ResponseOptions));
         admin.MapGet("/keys/{keyId}", async (string keyId, AdminService service) =>
             CheckKeyId(keyId) ?? (await service.GetKeyAsync(keyId) is { } info ? Results.Json(KeyView(info), HttpJson.ResponseOptions) : UnknownKey()));
         admin.MapPut("/keys/{keyId}", SetKeyAsync);
