@@ -47,6 +47,33 @@ public sealed class ResourceCommandTests(OpenSilo host) : CliTest(host)
     }
 
     [Fact]
+    public async Task Names_with_a_slash_address_the_same_subject_as_decisions()
+    {
+        // The CLI sends "/" in a name as %2F, which ASP.NET Core leaves encoded in route values.
+        var name = Ids.New("res-") + "/gpt-4";
+        var user = "org/" + Ids.User();
+
+        var set = Exits(0, await Cli.Run("resources", "set", name, "--policy", Policy("per-hour", "fixed-window", 1, "01:00:00")));
+        Assert.Equal($"set resource:{name}", set.Lines[0]);
+        Assert.Equal(new[] { name, "no", "yes" }, Row(Exits(0, await Cli.Run("resources", "list")), name));
+
+        Exits(0, await Cli.Run("acquire", "-r", name));
+        var denied = Exits(1, await Cli.Run("acquire", "-r", name));
+        HasLine(denied.Stdout, $@"^limited by:\s+resource:{name}/per-hour$", denied);
+        var usage = Exits(0, await Cli.Run("usage", "resource", name));
+        HasLine(usage.Stdout, $@"^subject:\s+resource:{name}$", usage);
+
+        Exits(0, await Cli.Run("users", "set", user, "--policy", Policy("per-hour", "fixed-window", 1, "01:00:00")));
+        Exits(0, await Cli.Run("keys", "create", user));
+        Assert.Equal(user, Json(Exits(0, await Cli.Run("keys", "list", user, "--json")))["keys"]![0]!["user"]!.GetValue<string>());
+        Exits(0, await Cli.Run("acquire", "--user", user));
+        var userDenied = Exits(1, await Cli.Run("acquire", "--user", user));
+        HasLine(userDenied.Stdout, $@"^limited by:\s+user:{user}/per-hour$", userDenied);
+        Assert.Equal(0, Json(Exits(0, await Cli.Run("usage", "user", user, "--json")))["policies"]![0]!["remaining"]!.GetValue<long>());
+        Assert.Equal($"reset user:{user}: its own policies are removed.", Exits(0, await Cli.Run("users", "delete", user)).Lines[0]);
+    }
+
+    [Fact]
     public async Task Patterns_cannot_be_set()
     {
         var pattern = Exits(2, await Cli.Run("resources", "set", Ids.New("res-") + ":*", "--policy", Policy("p", "fixed-window", 1, "00:01:00")));

@@ -29,7 +29,10 @@ public static class AdminEndpoints
         admin.MapDelete("/users/{id}", (string id, AdminService service) => ResetSubjectAsync(service, SubjectKind.User, id));
 
         admin.MapGet("/users/{id}/keys", async (string id, AdminService service) =>
-            CheckId("id", id) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions));
+        {
+            id = HttpJson.RouteName(id);
+            return CheckId("id", id) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions);
+        });
         admin.MapPost("/users/{id}/keys", RegisterKeyAsync);
         admin.MapGet("/keys/{keyId}", async (string keyId, AdminService service) =>
             CheckKeyId(keyId) ?? (await service.GetKeyAsync(keyId) is { } info ? Results.Json(KeyView(info), HttpJson.ResponseOptions) : UnknownKey()));
@@ -63,6 +66,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string id)
     {
+        id = HttpJson.RouteName(id);
         if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
         {
             return problem;
@@ -76,6 +80,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> SetSubjectAsync(HttpContext context, AdminService service, QuotaHttpOptions http, SubjectKind kind, string id)
     {
+        id = HttpJson.RouteName(id);
         var (body, problem) = await HttpJson.ReadAsync<SubjectBody>(context, http.MaxBodyBytes);
         if (problem is not null)
         {
@@ -101,6 +106,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> ResetSubjectAsync(AdminService service, SubjectKind kind, string id)
     {
+        id = HttpJson.RouteName(id);
         if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
         {
             return problem;
@@ -112,6 +118,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> RegisterKeyAsync(string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
     {
+        id = HttpJson.RouteName(id);
         if (CheckId("id", id) is { } idProblem)
         {
             return idProblem;
