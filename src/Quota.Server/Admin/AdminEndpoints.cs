@@ -209,7 +209,21 @@ public static class AdminEndpoints
             return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", $"is {context.Request.ContentLength} bytes; at most {limit} are accepted.")]);
         }
 
-        using var reader = new StreamReader(context.Request.Body);
+        // Bounded as it is read: a chunked body declares no length to check above.
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > limit)
+            {
+                return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", $"is larger than {limit} bytes, the most accepted.")]);
+            }
+        }
+
+        buffer.Position = 0;
+        using var reader = new StreamReader(buffer);
         var text = await reader.ReadToEndAsync(context.RequestAborted);
         if (string.IsNullOrWhiteSpace(text))
         {
