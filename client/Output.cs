@@ -6,19 +6,16 @@ using Spectre.Console.Rendering;
 namespace Quota.Cli;
 
 /// <summary>
-/// Where results and errors go. Results are Spectre.Console tables on stdout (no colour and ASCII borders when
-/// stdout is redirected), or the service's JSON as is with <c>--json</c>. Errors go to stderr as plain text.
+/// Where results and errors go. Results are Spectre.Console tables with ASCII borders on stdout (no colour and no
+/// wrapping when stdout is redirected), or the service's JSON as is with <c>--json</c>. Errors go to stderr as plain text.
 /// Text from the service is never interpreted as markup.
 /// </summary>
 internal sealed class Output
 {
-    private readonly TableBorder _border;
-
-    private Output(IAnsiConsole console, bool json, TableBorder border)
+    private Output(IAnsiConsole console, bool json)
     {
         Console = console;
         Json = json;
-        _border = border;
     }
 
     public IAnsiConsole Console { get; }
@@ -44,8 +41,7 @@ internal sealed class Output
             console.Profile.Capabilities.Unicode = false;
         }
 
-        var border = console.Profile.Capabilities.Unicode ? TableBorder.Rounded : TableBorder.Ascii;
-        return new Output(console, json, border);
+        return new Output(console, json);
     }
 
     public void Line(string text = "") => Console.WriteLine(text);
@@ -67,7 +63,8 @@ internal sealed class Output
 
     public Table Table(params string[] headers)
     {
-        var table = new Table().Border(_border);
+        // ASCII borders everywhere: they survive any terminal encoding, logs and copy-paste.
+        var table = new Table().Border(TableBorder.Ascii);
         foreach (var header in headers)
         {
             table.AddColumn(new TableColumn(new Text(header)));
