@@ -33,7 +33,10 @@ public static class AdminEndpoints
         admin.MapDelete("/users/{id}", (string id, AdminService service) => ResetSubjectAsync(service, SubjectKind.User, id));
 
         admin.MapGet("/users/{id}/keys", async (string id, AdminService service) =>
-            CheckId("id", id) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions));
+        {
+            id = HttpJson.RouteName(id);
+            return CheckId("id", id) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions);
+        });
         admin.MapPost("/users/{id}/keys", RegisterKeyAsync);
         admin.MapGet("/keys", async (AdminService service) => Results.Json(new { keys = await service.ListAsync(SubjectKind.ApiKey) }, HttpJson.ResponseOptions));
         admin.MapGet("/keys/{keyId}", async (string keyId, AdminService service) =>
@@ -80,6 +83,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string id)
     {
+        id = HttpJson.RouteName(id);
         if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
         {
             return problem;
@@ -93,6 +97,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> SetSubjectAsync(HttpContext context, AdminService service, QuotaHttpOptions http, SubjectKind kind, string id)
     {
+        id = HttpJson.RouteName(id);
         var (body, problem) = await HttpJson.ReadAsync<SubjectBody>(context, http.MaxBodyBytes);
         if (problem is not null)
         {
@@ -118,6 +123,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> ResetSubjectAsync(AdminService service, SubjectKind kind, string id)
     {
+        id = HttpJson.RouteName(id);
         if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
         {
             return problem;
@@ -129,6 +135,7 @@ public static class AdminEndpoints
 
     private static async Task<IResult> RegisterKeyAsync(string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
     {
+        id = HttpJson.RouteName(id);
         if (CheckId("id", id) is { } idProblem)
         {
             return idProblem;
@@ -219,7 +226,21 @@ public static class AdminEndpoints
             return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", $"is {context.Request.ContentLength} bytes; at most {limit} are accepted.")]);
         }
 
-        using var reader = new StreamReader(context.Request.Body);
+        // Bounded as it is read: a chunked body declares no length to check above.
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > limit)
+            {
+                return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", $"is larger than {limit} bytes, the most accepted.")]);
+            }
+        }
+
+        buffer.Position = 0;
+        using var reader = new StreamReader(buffer);
         var text = await reader.ReadToEndAsync(context.RequestAborted);
         if (string.IsNullOrWhiteSpace(text))
         {

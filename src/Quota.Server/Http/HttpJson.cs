@@ -93,6 +93,13 @@ internal static partial class HttpJson
             extensions: extensions);
     }
 
+    /// <summary>
+    /// A name taken from a route segment, as the client meant it. ASP.NET Core decodes every escape in the path but
+    /// <c>%2F</c>, so a name with a '/' (<c>openai/gpt-4</c>, sent as <c>openai%2Fgpt-4</c>) would otherwise address
+    /// a different subject than the same name in a request body.
+    /// </summary>
+    public static string RouteName(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+
     [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
     private static partial Regex UnmappedMember();
 

@@ -153,6 +153,7 @@ public static class QuotaHttpEndpoints
 
     private static async Task<IResult> UsageAsync(string kind, string id, IQuotaClient quota, HttpContext context)
     {
+        id = HttpJson.RouteName(id);
         if (!SubjectNames.TryParsePrefix(kind, out var subjectKind))
         {
             return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("kind", $"'{kind}' is not a kind of subject; use user, key, tenant, token or resource.")]);

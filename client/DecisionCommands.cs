@@ -1,0 +1,150 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Spectre.Console;
+
+namespace Quota.Cli;
+
+/// <summary><c>acquire</c>, <c>settle</c>, <c>release</c> and <c>usage</c>: the decision endpoints.</summary>
+internal static class DecisionCommands
+{
+    public static Command Acquire(GlobalOptions globals)
+    {
+        var user = new Option<string?>("--user", "-u") { Description = "The user asking; its limits apply across all its keys.", HelpName = "USER" };
+        var key = new Option<string?>("--key", "-k") { Description = "A registered API key (the raw key).", HelpName = "KEY" };
+        var resources = new Option<string[]>("--resource", "-r") { Description = "A resource to take permits from; repeat for several.", HelpName = "NAME" };
+        var cost = new Option<long?>("--cost", "-c") { Description = "Permits to take (default 1; 0 peeks without consuming).", HelpName = "N" };
+        var priority = new Option<string?>("--priority", "-p") { Description = "Order among waiting callers.", HelpName = "PRIORITY" };
+        priority.AcceptOnlyFromAmong("critical", "high", "normal", "low");
+        var wait = new Option<long?>("--wait", "-w") { Description = "Wait up to this many milliseconds for capacity.", HelpName = "MS" };
+        var reserve = new Option<bool>("--reserve") { Description = "The cost is an estimate: settle it later with 'quota settle'." };
+
+        var command = new Command("acquire", "Ask for permits now. Exit code 0 when allowed, 1 when denied.")
+        {
+            user, key, resources, cost, priority, wait, reserve,
+        };
+        command.Runs(
+            globals,
+            async (session, parse, ct) =>
+            {
+                var body = new JsonObject();
+                if (parse.GetValue(user) is { } u)
+                {
+                    body["user"] = u;
+                }
+
+                if (parse.GetValue(key) is { } k)
+                {
+                    body["apiKey"] = k;
+                }
+
+                if (parse.GetValue(resources) is { Length: > 0 } r)
+                {
+                    body["resources"] = new JsonArray([.. r.Select(name => (JsonNode)name)]);
+                }
+
+                if (parse.GetValue(cost) is { } c)
+                {
+                    body["cost"] = c;
+                }
+
+                if (parse.GetValue(priority) is { } p)
+                {
+                    body["priority"] = p;
+                }
+
+                if (parse.GetValue(wait) is { } w)
+                {
+                    body["maxWaitMs"] = w;
+                }
+
+                if (parse.GetValue(reserve))
+                {
+                    body["reserve"] = true;
+                }
+
+                if (!(body.ContainsKey("user") || body.ContainsKey("apiKey") || body.ContainsKey("resources")))
+                {
+                    throw new UsageException("name at least one subject: --user, --key or --resource.");
+                }
+
+                var response = await session.SendJsonAsync(HttpMethod.Post, "v1/acquire", body, ct);
+                if (response.Status is not (200 or 429) || response.Json is not JsonObject decision)
+                {
+                    return session.Output.Fail(response, session);
+                }
+
+                var allowed = response.Status == 200;
+                var output = session.Output;
+                if (output.Json)
+                {
+                    output.Raw(response);
+                }
+                else
+                {
+                    output.Line(allowed ? "ALLOWED" : "DENIED", allowed ? Color.Green : Color.Red);
+                    output.Fields(
+                        ("limited by", Output.Str(decision["limitedBy"])),
+                        ("remaining", $"{Output.Str(decision["remaining"])}/{Output.Str(decision["limit"])}"),
+                        ("reset after", Output.Ms(Output.Number(decision["resetAfterMs"]))),
+                        ("retry after", allowed ? null : Output.Ms(Output.Number(decision["retryAfterMs"]))),
+                        ("lease", Output.Str(decision["leaseId"])));
+                    output.States(decision["policies"]);
+                }
+
+                return allowed ? ExitCodes.Ok : ExitCodes.Denied;
+            },
+            parse => TimeSpan.FromMilliseconds(Math.Clamp(parse.GetValue(wait) ?? 0, 0, (long)TimeSpan.FromDays(1).TotalMilliseconds)));
+        return command;
+    }
+
+    public static Command Settle(GlobalOptions globals)
+    {
+        var lease = new Argument<string>("lease") { Description = "The leaseId a reserving acquire returned." };
+        var actual = new Argument<long>("actual") { Description = "What the work really cost, 0 or more." };
+        var command = new Command("settle", "Settle a reservation with its actual cost: the difference is refunded or taken.") { lease, actual };
+        command.Runs(globals, async (session, parse, ct) =>
+        {
+            var id = parse.GetValue(lease)!;
+            var response = await session.SendJsonAsync(HttpMethod.Post, "v1/settle", new JsonObject { ["leaseId"] = id, ["actualCost"] = parse.GetValue(actual) }, ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, _ => session.Output.Line($"settled {id}"))
+                : session.Output.Fail(response, session);
+        });
+        return command;
+    }
+
+    public static Command Release(GlobalOptions globals)
+    {
+        var lease = new Argument<string>("lease") { Description = "The leaseId an acquire returned." };
+        var command = new Command("release", "End a lease: concurrency permits come back at once.") { lease };
+        command.Runs(globals, async (session, parse, ct) =>
+        {
+            var id = parse.GetValue(lease)!;
+            var response = await session.SendJsonAsync(HttpMethod.Post, "v1/release", new JsonObject { ["leaseId"] = id }, ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, _ => session.Output.Line($"released {id}"))
+                : session.Output.Fail(response, session);
+        });
+        return command;
+    }
+
+    public static Command Usage(GlobalOptions globals)
+    {
+        var kind = new Argument<string>("kind") { Description = "user, key or resource." };
+        kind.AcceptOnlyFromAmong("user", "key", "resource");
+        var id = new Argument<string>("id") { Description = "The user id, the key id (64 hex digits, never the raw key) or the resource name." };
+        var command = new Command("usage", "Show a subject's policies and what is left of each, without consuming anything.") { kind, id };
+        command.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync($"v1/usage/{Session.Segment(parse.GetValue(kind)!)}/{Session.Segment(parse.GetValue(id)!)}", ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, usage =>
+                {
+                    session.Output.Fields(("subject", Output.Str(usage?["subject"])), ("waiting", Output.Str(usage?["waiting"])));
+                    session.Output.States(usage?["policies"]);
+                })
+                : session.Output.Fail(response, session);
+        });
+        return command;
+    }
+}

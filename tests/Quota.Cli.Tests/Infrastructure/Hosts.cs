@@ -1,0 +1,53 @@
+namespace Quota.Cli.Tests.Infrastructure;
+
+/// <summary>
+/// The silo most tests share (an assembly fixture): no admin token, so loopback callers may administer, plus small
+/// resources so decisions are exact and quick:
+/// <list type="bullet">
+/// <item><c>cli-burst:*</c>: token bucket, 2 per hour (burst 2), policy <c>per-hour</c>;</item>
+/// <item><c>cli-slots:*</c>: concurrency, 1 held at once, lease TTL 1 hour, policy <c>in-flight</c>.</item>
+/// </list>
+/// Tests use the patterns with unique names so each has its own windows.
+/// </summary>
+public sealed class OpenSilo : SiloFixture
+{
+    public const string BurstPolicy = "per-hour";
+    public const string SlotPolicy = "in-flight";
+
+    protected override IEnumerable<string> Settings =>
+    [
+        "--Quota:Policies:Resources:0:Name=cli-burst:*",
+        "--Quota:Policies:Resources:0:Policies:0:Name=" + BurstPolicy,
+        "--Quota:Policies:Resources:0:Policies:0:Algorithm=token-bucket",
+        "--Quota:Policies:Resources:0:Policies:0:Limit=2",
+        "--Quota:Policies:Resources:0:Policies:0:Window=01:00:00",
+        "--Quota:Policies:Resources:1:Name=cli-slots:*",
+        "--Quota:Policies:Resources:1:Policies:0:Name=" + SlotPolicy,
+        "--Quota:Policies:Resources:1:Policies:0:Algorithm=concurrency",
+        "--Quota:Policies:Resources:1:Policies:0:Limit=1",
+        "--Quota:Policies:Resources:1:Policies:0:LeaseTtl=01:00:00",
+    ];
+
+    /// <summary>A fresh <c>cli-burst:*</c> resource: 2 permits, none used.</summary>
+    public static string NewBurst() => Ids.New("cli-burst:");
+
+    /// <summary>A fresh <c>cli-slots:*</c> resource: 1 permit, none held.</summary>
+    public static string NewSlots() => Ids.New("cli-slots:");
+}
+
+/// <summary>A silo started with an admin token (<c>--Quota:Admin:Token</c>): admin calls need it, decisions do not.</summary>
+public sealed class TokenSilo : SiloFixture
+{
+    /// <summary>Distinctive, so a test can tell it never shows up in any output.</summary>
+    public const string Token = "cli-test-secret-9f3b27c1";
+
+    protected override IEnumerable<string> Settings => [$"--Quota:Admin:Token={Token}"];
+}
+
+/// <summary>Unique subject names, so tests never share windows or change-log entries.</summary>
+public static class Ids
+{
+    public static string New(string prefix) => $"{prefix}{Guid.NewGuid():N}";
+
+    public static string User() => New("u-");
+}
