@@ -32,7 +32,7 @@ public sealed class ConcurrencyLimiter : Limiter
     /// <summary>Creates a limiter with no leases for a valid concurrency policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a concurrency policy.</exception>
     public ConcurrencyLimiter(PolicyDefinition policy)
-        : base(Checked(policy))
+        : base(Require(policy, AlgorithmKind.Concurrency))
     {
         _limit = policy.Limit;
         _ttl = policy.LeaseTtl.Ticks;
@@ -41,14 +41,6 @@ public sealed class ConcurrencyLimiter : Limiter
     /// <summary>Leases currently held.</summary>
     public int LeaseCount => _leases.Count;
 
-    private static PolicyDefinition Checked(PolicyDefinition policy)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        policy.ThrowIfInvalid();
-        return policy.Algorithm == AlgorithmKind.Concurrency
-            ? policy
-            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected concurrency."]);
-    }
 
     /// <summary>Ends a lease now. False when it is unknown, already released or expired.</summary>
     public bool Release(long leaseId, DateTimeOffset now)

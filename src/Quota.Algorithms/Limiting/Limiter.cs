@@ -208,6 +208,17 @@ public abstract class Limiter
     /// <summary>Applies <paramref name="next"/> (same algorithm, valid) keeping state; false to rebuild and seed instead.</summary>
     private protected abstract bool TryReconfigureInPlace(PolicyDefinition next, long now);
 
+    /// <summary>The policy, validated and of the <paramref name="expected"/> algorithm, for a derived constructor.</summary>
+    /// <exception cref="InvalidPolicyException">The policy is invalid or of another algorithm.</exception>
+    private protected static PolicyDefinition Require(PolicyDefinition policy, AlgorithmKind expected)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        policy.ThrowIfInvalid();
+        return policy.Algorithm == expected
+            ? policy
+            : throw new InvalidPolicyException(policy.Name, [$"algorithm: expected {expected}, got {policy.Algorithm}."]);
+    }
+
     /// <summary>Adds without wrapping past <see cref="long.MaxValue"/>.</summary>
     private protected static long SaturatingAdd(long a, long b)
     {

@@ -95,19 +95,11 @@ public sealed class FixedWindowLimiter : PeriodLimiter
     /// <summary>Creates an empty window for a valid fixed-window policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a fixed window.</exception>
     public FixedWindowLimiter(PolicyDefinition policy)
-        : base(Checked(policy))
+        : base(Require(policy, AlgorithmKind.FixedWindow))
     {
         _window = policy.Window.Ticks;
     }
 
-    private static PolicyDefinition Checked(PolicyDefinition policy)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        policy.ThrowIfInvalid();
-        return policy.Algorithm == AlgorithmKind.FixedWindow
-            ? policy
-            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected fixed-window."]);
-    }
 
     private protected override (long Start, long End) PeriodContaining(long now)
     {
@@ -131,21 +123,13 @@ public sealed class CalendarQuotaLimiter : PeriodLimiter
     /// <summary>Creates an empty quota for a valid calendar policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a calendar quota.</exception>
     public CalendarQuotaLimiter(PolicyDefinition policy)
-        : base(Checked(policy))
+        : base(Require(policy, AlgorithmKind.Calendar))
     {
         _zone = TimeZoneInfo.FindSystemTimeZoneById(policy.TimeZone);
         _period = policy.Period!.Value;
         _firstDay = policy.FirstDayOfWeek;
     }
 
-    private static PolicyDefinition Checked(PolicyDefinition policy)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        policy.ThrowIfInvalid();
-        return policy.Algorithm == AlgorithmKind.Calendar
-            ? policy
-            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected calendar."]);
-    }
 
     private protected override (long Start, long End) PeriodContaining(long now)
     {

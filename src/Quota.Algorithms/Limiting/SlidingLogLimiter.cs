@@ -22,20 +22,12 @@ public sealed class SlidingLogLimiter : Limiter
     /// <summary>Creates an empty log for a valid sliding-log policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a sliding log.</exception>
     public SlidingLogLimiter(PolicyDefinition policy)
-        : base(Checked(policy))
+        : base(Require(policy, AlgorithmKind.SlidingLog))
     {
         _limit = policy.Limit;
         _window = policy.Window.Ticks;
     }
 
-    private static PolicyDefinition Checked(PolicyDefinition policy)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        policy.ThrowIfInvalid();
-        return policy.Algorithm == AlgorithmKind.SlidingLog
-            ? policy
-            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected sliding-log."]);
-    }
 
     private int Index(int i) => (_head + i) % _times.Length;
 

@@ -24,20 +24,12 @@ public sealed class SlidingWindowLimiter : Limiter
     /// <summary>Creates an empty window for a valid sliding-window policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a sliding window.</exception>
     public SlidingWindowLimiter(PolicyDefinition policy)
-        : base(Checked(policy))
+        : base(Require(policy, AlgorithmKind.SlidingWindow))
     {
         _limit = policy.Limit;
         _window = policy.Window.Ticks;
     }
 
-    private static PolicyDefinition Checked(PolicyDefinition policy)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        policy.ThrowIfInvalid();
-        return policy.Algorithm == AlgorithmKind.SlidingWindow
-            ? policy
-            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected sliding-window."]);
-    }
 
     private protected override void Observe(long now)
     {

@@ -22,19 +22,11 @@ public sealed class TokenBucketLimiter : Limiter
     /// <summary>Creates a full bucket for a valid token-bucket policy.</summary>
     /// <exception cref="InvalidPolicyException">The policy is invalid or not a token bucket.</exception>
     public TokenBucketLimiter(PolicyDefinition policy)
-        : base(Checked(policy))
+        : base(Require(policy, AlgorithmKind.TokenBucket))
     {
         Apply(policy);
     }
 
-    private static PolicyDefinition Checked(PolicyDefinition policy)
-    {
-        ArgumentNullException.ThrowIfNull(policy);
-        policy.ThrowIfInvalid();
-        return policy.Algorithm == AlgorithmKind.TokenBucket
-            ? policy
-            : throw new InvalidPolicyException(policy.Name, ["algorithm: expected token-bucket."]);
-    }
 
     private void Apply(PolicyDefinition policy)
     {
