@@ -221,7 +221,7 @@ public interface IDecisionGrain : IGrainWithIntegerKey
 /// answer calls, and benchmarks use it as the cost of a bare grain call.
 /// </summary>
 [Alias("quota.IPingGrain")]
-public interface IPingGrain : IGrainWithIntegerKey
+public interface IPingGrain : IGrainWithStringKey
 {
     /// <summary>Answers at once with the value given.</summary>
     [Alias("Ping")]

@@ -40,7 +40,8 @@ internal static class DecisionLoad
 
         var paths = new List<(string Name, Func<int, Func<int, Task<bool>>> Make)>
         {
-            ("bare grain call (ping)", _ => async i => await grains.GetGrain<IPingGrain>(i).PingAsync(i) == i),
+            // Keyed like the subjects (a string per user), so the two differ only in what the call does.
+            ("bare grain call (ping)", _ => async i => await grains.GetGrain<IPingGrain>(names[i]).PingAsync(i) == i),
             ("decision, Orleans client", _ => async i => (await quota.AcquireAsync(new AcquireRequest { User = names[i] })).Allowed),
             ("decision, HTTP keep-alive", workers =>
             {
@@ -58,7 +59,7 @@ internal static class DecisionLoad
         // Activate every grain once first, so the table measures steady state rather than first activations.
         await Parallel.ForEachAsync(Enumerable.Range(0, users), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (i, _) =>
         {
-            await grains.GetGrain<IPingGrain>(i).PingAsync(i);
+            await grains.GetGrain<IPingGrain>(names[i]).PingAsync(i);
             await quota.AcquireAsync(new AcquireRequest { User = names[i], Cost = 0 });
         });
 

@@ -34,7 +34,7 @@ public static class QuotaApplicationExtensions
         try
         {
             var probe = Random.Shared.NextInt64();
-            var answer = await grains.GetGrain<IPingGrain>(0).PingAsync(probe).WaitAsync(TimeSpan.FromSeconds(2), context.RequestAborted);
+            var answer = await grains.GetGrain<IPingGrain>("readiness").PingAsync(probe).WaitAsync(TimeSpan.FromSeconds(2), context.RequestAborted);
             return answer == probe
                 ? Results.Text("ready\n")
                 : Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready", detail: "The silo answered a probe wrongly.");
