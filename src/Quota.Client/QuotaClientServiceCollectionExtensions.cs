@@ -42,7 +42,13 @@ public static class QuotaClientServiceCollectionExtensions
                 cluster.ClusterId = options.ClusterId;
                 cluster.ServiceId = options.ServiceId;
             });
-            client.Configure<MessagingOptions>(messaging => messaging.ResponseTimeout = options.ResponseTimeout);
+            client.Configure<ClientMessagingOptions>(messaging =>
+            {
+                messaging.ResponseTimeout = options.ResponseTimeout;
+
+                // See the silo side: a cancelled wait still learns whether it was granted.
+                messaging.WaitForCancellationAcknowledgement = true;
+            });
         });
         services.TryAddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IClusterClient>()));
         return services;

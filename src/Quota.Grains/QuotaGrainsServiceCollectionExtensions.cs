@@ -41,6 +41,10 @@ public static class QuotaGrainsServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddQuotaGrains(builder.Configuration);
+
+        // A cancelled call must still receive what the callee did: a waiter granted just as its caller gives up
+        // hands the grant back to a coordinator that refunds it, instead of the answer being dropped unseen.
+        builder.Configure<Orleans.Configuration.SiloMessagingOptions>(options => options.WaitForCancellationAcknowledgement = true);
         return builder;
     }
 }

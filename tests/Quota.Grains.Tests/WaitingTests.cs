@@ -113,4 +113,34 @@ public sealed class WaitingTests(ClusterFixture fixture)
         Assert.True((await waiter.WaitAsync(Safety)).Allowed);
         Assert.Equal(99, (await fixture.Quota.GetUsageAsync(SubjectKind.User, user)).Policies.Single().Remaining);
     }
+
+    [Fact]
+    public async Task CallersThatWillNotWaitDoNotJumpTheQueueOfEqualOrHigherPriority()
+    {
+        var meter = $"metered:{Unique("queue")}";
+
+        // Five minutes before the hourly window turns, so the waiter's wait (at most 10 minutes) can be met.
+        var now = fixture.Time.GetUtcNow();
+        var toNextHour = TimeSpan.TicksPerHour - (now.UtcTicks % TimeSpan.TicksPerHour);
+        fixture.Time.Advance(TimeSpan.FromTicks(toNextHour) + TimeSpan.FromMinutes(55));
+        Assert.True((await fixture.Quota.AcquireAsync(new AcquireRequest { Resources = [meter], Cost = 95 })).Allowed);
+        var waiter = fixture.Quota.AcquireAsync(new AcquireRequest { Resources = [meter], Cost = 10, MaxWaitMs = 600_000 });
+        await fixture.WaitForWaitersAsync(SubjectKind.Resource, meter, 1);
+
+        // One permit would fit in the 5 left, but a normal caller is waiting for that capacity first.
+        var normal = await fixture.Quota.AcquireAsync(new AcquireRequest { Resources = [meter] });
+        Assert.Equal(DecisionOutcome.Denied, normal.Outcome);
+        Assert.Equal($"resource:{meter}/queue", normal.LimitedBy);
+        Assert.True(normal.RetryAfterMs > 0);
+        Assert.Equal(5, (await fixture.Quota.GetUsageAsync(SubjectKind.Resource, meter)).Policies.Single().Remaining);
+
+        // A higher priority is served ahead of the waiter.
+        var critical = await fixture.Quota.AcquireAsync(new AcquireRequest { Resources = [meter], Priority = Priority.Critical });
+        Assert.True(critical.Allowed);
+        Assert.Equal(4, critical.Remaining);
+        Assert.False(waiter.IsCompleted);
+
+        fixture.Time.Advance(TimeSpan.FromMinutes(5));
+        Assert.True((await waiter.WaitAsync(Safety)).Allowed);
+    }
 }

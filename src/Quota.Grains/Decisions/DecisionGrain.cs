@@ -152,11 +152,31 @@ public sealed class DecisionGrain(
             }
         }
 
+        // These calls cannot wait, so they take no cancellation: once sent, their answers are needed to refund.
         var rest = subjects.Where(s => s != first).ToList();
-        var decisions = await Task.WhenAll(rest.Select(s => Grain(s).AcquireAsync(ask, cancellationToken)));
+        var calls = rest.Select(s => Grain(s).AcquireAsync(ask, CancellationToken.None)).ToArray();
+        try
+        {
+            await Task.WhenAll(calls);
+        }
+        catch
+        {
+            // A subject failed (a silo died, a call timed out): give back what the others granted, then fail.
+            for (var i = 0; i < rest.Count; i++)
+            {
+                if (calls[i].IsCompletedSuccessfully)
+                {
+                    answers.Add(new SubjectAnswer(rest[i].Kind, rest[i].Id, rest[i].Field, calls[i].Result));
+                }
+            }
+
+            await RefundAsync(answers, ask.LeaseId);
+            throw;
+        }
+
         for (var i = 0; i < rest.Count; i++)
         {
-            answers.Add(new SubjectAnswer(rest[i].Kind, rest[i].Id, rest[i].Field, decisions[i]));
+            answers.Add(new SubjectAnswer(rest[i].Kind, rest[i].Id, rest[i].Field, calls[i].Result));
         }
 
         return (answers, null);

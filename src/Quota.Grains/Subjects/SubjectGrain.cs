@@ -41,6 +41,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private List<Limiter> _limiters = [];
     private DateTimeOffset _nextHeldSweep = DateTimeOffset.MaxValue;
     private long _nextWaiterSequence;
+
+    // When the head waiter can be served, as of the last pass over the queue.
+    private DateTimeOffset _headReadyAt;
     private ITimer? _wakeTimer;
     private ISubjectGrain? _self;
     private bool _known;
@@ -101,6 +104,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             waiter.TryCancel();
         }
 
+        _instruments.Waiting(-_waiters.Count);
+        _waiters.Clear();
         return Task.CompletedTask;
     }
 
@@ -119,23 +124,29 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         var now = _time.GetUtcNow();
         SweepHeld(now);
-        if (!HasWaiterAtOrAbove(request.MaxWaitMs > 0 ? request.Priority : (Priority)int.MaxValue))
+        if (!HasWaiterAtOrAbove(request.Priority))
         {
             // Latency is measured on the real clock: it is a metric, not quota time.
             var started = TimeProvider.System.GetTimestamp();
             var decision = TryAcquire(request, now);
-            _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), TimeProvider.System.GetElapsedTime(started));
-            if (decision.Allowed || request.MaxWaitMs <= 0 || decision.Outcome != DecisionOutcome.Denied)
-            {
-                return decision;
-            }
+            var answerNow = decision.Allowed || request.MaxWaitMs <= 0 || decision.Outcome != DecisionOutcome.Denied
 
-            // Hopeless waits are answered at once: window policies free capacity only with time, so a retry-after
-            // beyond the wait cannot be beaten. Concurrency permits can come back early on release, so those wait.
-            if (decision.RetryAfter > TimeSpan.FromMilliseconds(request.MaxWaitMs) && !LimitedByConcurrency(decision))
+                // Hopeless waits are answered at once: window policies free capacity only with time, so a
+                // retry-after beyond the wait cannot be beaten. Concurrency permits can come back early on release.
+                || (decision.RetryAfter > TimeSpan.FromMilliseconds(request.MaxWaitMs) && !LimitedByConcurrency(decision));
+            if (answerNow)
             {
+                _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), TimeProvider.System.GetElapsedTime(started));
                 return decision;
             }
+        }
+        else if (request.MaxWaitMs <= 0)
+        {
+            // Callers of the same or higher priority are already waiting for this subject's capacity: it is theirs
+            // first, so a caller that will not wait is denied, no earlier than the head of the queue is served.
+            var queued = QueueDenial(request, now);
+            _instruments.Decided(Kind, queued.Outcome, DenyingAlgorithm(queued), TimeSpan.Zero);
+            return queued;
         }
 
         var waiter = new Waiter(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs), _nextWaiterSequence++);
@@ -181,9 +192,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return Task.FromResult(LeaseOutcome.NotFound);
         }
 
-        foreach (var grant in held.Grants)
+        for (var i = 0; i < held.Grants.Length; i++)
         {
-            switch (Find(grant.Policy))
+            var grant = held.Grants[i];
+            switch (Find(grant.Policy) is { } current && ReferenceEquals(current, held.Owners[i]) ? current : null)
             {
                 case ConcurrencyLimiter concurrency:
                     concurrency.Release(grant.LeaseId, now);
@@ -209,11 +221,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return Task.FromResult(LeaseOutcome.NotFound);
         }
 
-        foreach (var grant in held.Grants)
+        for (var i = 0; i < held.Grants.Length; i++)
         {
-            if (Find(grant.Policy) is ConcurrencyLimiter concurrency)
+            if (Find(held.Grants[i].Policy) is ConcurrencyLimiter concurrency && ReferenceEquals(concurrency, held.Owners[i]))
             {
-                concurrency.Release(grant.LeaseId, now);
+                concurrency.Release(held.Grants[i].LeaseId, now);
             }
         }
 
@@ -388,7 +400,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 }
             }
 
-            _held[leaseId] = new Held([.. grants], expires);
+            _held[leaseId] = new Held([.. grants], [.. grants.Select(g => Find(g.Policy)!)], expires);
             _nextHeldSweep = expires < _nextHeldSweep ? expires : _nextHeldSweep;
             heldAs = leaseId;
         }
@@ -413,6 +425,42 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             Find(grant.Policy)?.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseId), now);
         }
+    }
+
+    /// <summary>
+    /// The answer for a caller that will not wait while others wait ahead of it: what it would get on its own,
+    /// but never admitted, and retrying no earlier than the head of the queue can be served.
+    /// </summary>
+    private SubjectDecision QueueDenial(SubjectAcquire request, DateTimeOffset now)
+    {
+        var untilHead = _headReadyAt - now;
+        if (untilHead <= TimeSpan.Zero)
+        {
+            untilHead = TimeSpan.FromTicks(1);
+        }
+
+        var alone = TryAcquire(request.ReturnGrants ? request : request with { ReturnGrants = true }, now);
+        if (!alone.Allowed)
+        {
+            return alone.Outcome != DecisionOutcome.Denied || alone.RetryAfter >= untilHead
+                ? alone with { Grants = [] }
+                : alone with { RetryAfter = untilHead, Grants = [] };
+        }
+
+        ReturnGrants(alone.Grants, now);
+        if (alone.LeaseNonce is { } leaseId)
+        {
+            _held.Remove(leaseId);
+        }
+
+        return new SubjectDecision
+        {
+            Outcome = DecisionOutcome.Denied,
+            LimitedBy = "queue",
+            RetryAfter = untilHead,
+            Policies = Readings(now),
+            Owner = Owner,
+        };
     }
 
     private string? DenyingAlgorithm(SubjectDecision decision) =>
@@ -495,6 +543,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             headRetry ??= decision.RetryAfter;
         }
 
+        _headReadyAt = now + (headRetry ?? TimeSpan.Zero);
         var due = headRetry ?? Timeout.InfiniteTimeSpan;
         foreach (var waiter in _waiters)
         {
@@ -601,7 +650,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
     }
 
-    private sealed record Held(PolicyGrant[] Grants, DateTimeOffset ExpiresAt);
+    /// <summary>A grant filed under a lease, with the limiter instances that made it: a limiter rebuilt since (its
+    /// policy removed and re-added) numbers its leases afresh, so an old lease must not release a new one.</summary>
+    private sealed record Held(PolicyGrant[] Grants, Limiter[] Owners, DateTimeOffset ExpiresAt);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Subject}: a {Priority} caller waits up to {MaxWaitMs} ms")]
     private static partial void LogWaiting(ILogger logger, string subject, Priority priority, long maxWaitMs);
