@@ -134,6 +134,15 @@ public sealed record PolicySpec
         };
     }
 
+    /// <summary>Throws <see cref="ArgumentException"/> listing every problem when <paramref name="specs"/> is not a valid policy list.</summary>
+    public static void ThrowIfInvalid(IReadOnlyList<PolicySpec>? specs, string path)
+    {
+        if (ToDefinitions(specs, path, out var errors) is null)
+        {
+            throw new ArgumentException(string.Join(" ", errors), nameof(specs));
+        }
+    }
+
     /// <summary>
     /// Converts a subject's whole policy list: every problem of every policy, plus duplicate names, or the definitions.
     /// </summary>

@@ -47,19 +47,7 @@ public static class RequestRules
             problems.Add(new("user", "name at least one subject: user, apiKey, tenant, upstream or resources."));
         }
 
-        if (request.Cost < 0)
-        {
-            problems.Add(new("cost", $"must be 0 (peek) or more (got {request.Cost})."));
-        }
-
-        if (request.MaxWaitMs < 0)
-        {
-            problems.Add(new("maxWaitMs", $"must be 0 or more milliseconds (got {request.MaxWaitMs})."));
-        }
-        else if (maxWait is { } ceiling && request.MaxWaitMs > (long)ceiling.TotalMilliseconds)
-        {
-            problems.Add(MaxWaitProblem(request.MaxWaitMs, ceiling));
-        }
+        problems.AddRange(CheckAmounts(request.Cost, request.MaxWaitMs, maxWait));
 
         if (!Enum.IsDefined(request.Priority))
         {
@@ -82,9 +70,26 @@ public static class RequestRules
         return false;
     }
 
-    /// <summary>The problem of a wait beyond the configured ceiling.</summary>
-    public static FieldProblem MaxWaitProblem(long maxWaitMs, TimeSpan ceiling) =>
-        new("maxWaitMs", $"at most {(long)ceiling.TotalMilliseconds} ms may be waited (got {maxWaitMs}); the ceiling is Quota:Decisions:MaxWait.");
+    /// <summary>
+    /// Problems with a cost and a wait: a negative cost, a negative wait, a wait beyond <paramref name="maxWait"/>
+    /// (when given). Shared by every front door and by the subjects themselves.
+    /// </summary>
+    public static IEnumerable<FieldProblem> CheckAmounts(long cost, long maxWaitMs, TimeSpan? maxWait)
+    {
+        if (cost < 0)
+        {
+            yield return new("cost", $"must be 0 (peek) or more (got {cost}).");
+        }
+
+        if (maxWaitMs < 0)
+        {
+            yield return new("maxWaitMs", $"must be 0 or more milliseconds (got {maxWaitMs}).");
+        }
+        else if (maxWait is { } ceiling && maxWaitMs > (long)ceiling.TotalMilliseconds)
+        {
+            yield return new("maxWaitMs", $"at most {(long)ceiling.TotalMilliseconds} ms may be waited (got {maxWaitMs}); the ceiling is Quota:Decisions:MaxWait.");
+        }
+    }
 
     /// <summary>Checks one name: not empty, at most 256 characters, no control characters.</summary>
     public static void CheckName(List<FieldProblem> problems, string field, string? name)

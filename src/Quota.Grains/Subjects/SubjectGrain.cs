@@ -113,12 +113,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public async Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.MaxWaitMs > _options.MaxWait.TotalMilliseconds || request.Cost < 0 || request.MaxWaitMs < 0)
+        if (request.Cost < 0 || request.MaxWaitMs < 0 || request.MaxWaitMs > _options.MaxWait.TotalMilliseconds)
         {
-            var problem = request.Cost < 0
-                ? new FieldProblem("cost", $"must be 0 (peek) or more (got {request.Cost}).")
-                : request.MaxWaitMs < 0 ? new FieldProblem("maxWaitMs", $"must be 0 or more milliseconds (got {request.MaxWaitMs}).")
-                : RequestRules.MaxWaitProblem(request.MaxWaitMs, _options.MaxWait);
+            var problem = RequestRules.CheckAmounts(request.Cost, request.MaxWaitMs, _options.MaxWait).First();
             return new SubjectDecision { Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfter = TimeSpan.MaxValue };
         }
 
@@ -260,16 +257,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         if (policies is not null)
         {
-            _ = PolicySpec.ToDefinitions(policies, "policies", out var errors);
-            if (errors.Count > 0)
-            {
-                throw new ArgumentException(string.Join(" ", errors), nameof(policies));
-            }
+            PolicySpec.ThrowIfInvalid(policies, "policies");
         }
 
         _config.State.Policies = policies;
-        await _config.WriteStateAsync();
-        Reload(_time.GetUtcNow());
+        await SaveAndReloadAsync();
         LogPoliciesChanged(_logger, _label, policies?.Length ?? -1);
     }
 

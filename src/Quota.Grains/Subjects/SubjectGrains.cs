@@ -67,11 +67,7 @@ public sealed class ApiKeyGrain(
 
         if (policies is not null)
         {
-            _ = PolicySpec.ToDefinitions(policies, "policies", out var errors);
-            if (errors.Count > 0)
-            {
-                throw new ArgumentException(string.Join(" ", errors), nameof(policies));
-            }
+            PolicySpec.ThrowIfInvalid(policies, "policies");
         }
 
         Config.Owner = owner;

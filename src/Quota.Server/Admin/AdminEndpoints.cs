@@ -166,8 +166,7 @@ public static class AdminEndpoints
 
         if (body.Policies is not null)
         {
-            PolicySpec.ToDefinitions(body.Policies, "policies", out var errors);
-            problems.AddRange(HttpJson.FromMessages(errors));
+            problems.AddRange(HttpJson.PolicyProblems(body.Policies, "policies"));
         }
 
         if (problems.Count > 0)
@@ -203,13 +202,9 @@ public static class AdminEndpoints
             return problem;
         }
 
-        if (body!.Policies is not null)
+        if (body!.Policies is not null && HttpJson.PolicyProblems(body.Policies, "policies") is { Count: > 0 } problems)
         {
-            PolicySpec.ToDefinitions(body.Policies, "policies", out var errors);
-            if (errors.Count > 0)
-            {
-                return HttpJson.Problem(StatusCodes.Status400BadRequest, HttpJson.FromMessages(errors));
-            }
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
         }
 
         return await service.SetKeyPoliciesAsync(keyId, body.Policies, "api") is { } info

@@ -148,8 +148,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 
             if (key.Policies is not null)
             {
-                PolicySpec.ToDefinitions(key.Policies, $"{path}.policies", out var errors);
-                problems.AddRange(Http.HttpJson.FromMessages(errors));
+                problems.AddRange(Http.HttpJson.PolicyProblems(key.Policies, $"{path}.policies"));
             }
 
             // Only a well-formed key is looked up, once: a key named twice would be applied twice, the second time
@@ -261,8 +260,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             return;
         }
 
-        PolicySpec.ToDefinitions(body.Policies, $"{path}.policies", out var errors);
-        problems.AddRange(Http.HttpJson.FromMessages(errors));
+        problems.AddRange(Http.HttpJson.PolicyProblems(body.Policies, $"{path}.policies"));
     }
 
     private static PolicySpec[] Normalize(PolicySpec[] specs) =>

@@ -103,6 +103,13 @@ internal static partial class HttpJson
     [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
     private static partial Regex UnmappedMember();
 
+    /// <summary>Every problem with a policy list, each named by its path (<c>policies[0].limit</c>).</summary>
+    public static List<FieldProblem> PolicyProblems(IReadOnlyList<PolicySpec> specs, string path)
+    {
+        PolicySpec.ToDefinitions(specs, path, out var errors);
+        return FromMessages(errors);
+    }
+
     /// <summary>Splits validation messages of the form "path: detail" into problems.</summary>
     public static List<FieldProblem> FromMessages(IEnumerable<string> messages) =>
         [.. messages.Select(m => m.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0
