@@ -17,6 +17,18 @@ public sealed class QuotaClusterOptions
 
     /// <summary>Port Orleans clients connect to. Default: 30000.</summary>
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// The address other silos and clients reach this silo at (PostgreSQL clustering only; the embedded default is
+    /// loopback). Default: <c>127.0.0.1</c>. In a container set it to the container's own address.
+    /// </summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// The address the silo and gateway ports bind to (PostgreSQL clustering only). Default: the advertised
+    /// address. In a container, <c>0.0.0.0</c>.
+    /// </summary>
+    public string? ListenAddress { get; set; }
 }
 
 /// <summary>Where grain state and reminders live (<c>Quota:Storage</c>).</summary>
@@ -25,8 +37,15 @@ public sealed class QuotaStorageOptions
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Quota:Storage";
 
-    /// <summary><c>memory</c> (the embedded default: nothing to install, nothing survives a restart). Default: memory.</summary>
+    /// <summary>
+    /// <c>memory</c> (the embedded default: nothing to install, nothing survives a restart) or <c>postgres</c>
+    /// (clustering, grain state, reminders and usage history in the database named by
+    /// <c>ConnectionStrings:Quota</c>). Default: memory.
+    /// </summary>
     public string Provider { get; set; } = "memory";
+
+    /// <summary>Whether the silo applies the schema's pending migrations at start (PostgreSQL). Default: true.</summary>
+    public bool MigrateOnStart { get; set; } = true;
 }
 
 /// <summary>The HTTP front door (<c>Quota:Http</c>).</summary>
