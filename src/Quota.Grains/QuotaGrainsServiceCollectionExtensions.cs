@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Quota.Grains.Configuration;
+using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 
 namespace Quota.Grains;
@@ -27,6 +28,13 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<ApiKeyHasher>();
         services.AddMetrics();
         services.TryAddSingleton<QuotaInstruments>();
+        services.AddOptions<DurabilityOptions>().Bind(configuration.GetSection(DurabilityOptions.SectionName));
+        services.TryAddSingleton<StorageHealth>();
+        services.TryAddSingleton<UsageRecorder>();
+        services.TryAddSingleton<IUsageHistoryStore, MemoryUsageHistoryStore>();
+        services.TryAddSingleton<UsageHistoryWriter>();
+        services.AddHostedService(provider => provider.GetRequiredService<UsageHistoryWriter>());
+        services.TryAddSingleton<SubjectServices>();
         services.TryAddSingleton(provider =>
         {
             var options = provider.GetRequiredService<IOptions<PolicyOptions>>().Value;

@@ -29,6 +29,8 @@ public sealed class QuotaInstruments
     private readonly UpDownCounter<long> _waiting;
     private readonly UpDownCounter<long> _activeSubjects;
     private readonly Counter<long> _adminChanges;
+    private readonly Counter<long> _usageRowsDropped;
+    private readonly Counter<long> _checkpoints;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
     public QuotaInstruments(IMeterFactory meters)
@@ -40,6 +42,8 @@ public sealed class QuotaInstruments
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.01] });
         _waiting = meter.CreateUpDownCounter<long>("quota.waiting", "{caller}", "Callers waiting in subjects' queues for capacity.");
         _activeSubjects = meter.CreateUpDownCounter<long>("quota.subjects.active", "{subject}", "Subject grains active in memory, by kind.");
+        _usageRowsDropped = meter.CreateCounter<long>("quota.storage.usage_rows_dropped", "{row}", "Usage-history rows dropped because the write buffer was full while the database failed.");
+        _checkpoints = meter.CreateCounter<long>("quota.storage.checkpoints", "{write}", "Counter checkpoint writes, by outcome (written, failed).");
         _adminChanges = meter.CreateCounter<long>("quota.admin.changes", "{change}", "Configuration changes made through the admin API or apply, by action.");
     }
 
@@ -61,6 +65,12 @@ public sealed class QuotaInstruments
 
     /// <summary>A subject grain was activated (+1) or deactivated (-1).</summary>
     public void SubjectActive(SubjectKind kind, int delta) => _activeSubjects.Add(delta, new KeyValuePair<string, object?>(KindTag, SubjectNames.Prefix(kind)));
+
+    /// <summary>Counts usage-history rows dropped because the write buffer was full while the database failed.</summary>
+    public void UsageRowsDropped(int rows) => _usageRowsDropped.Add(rows);
+
+    /// <summary>Counts a counter checkpoint written (<paramref name="ok"/>) or failed.</summary>
+    public void CheckpointWritten(bool ok) => _checkpoints.Add(1, new KeyValuePair<string, object?>(OutcomeTag, ok ? "written" : "failed"));
 
     /// <summary>Counts an admin change.</summary>
     public void AdminChanged(string action) => _adminChanges.Add(1, new KeyValuePair<string, object?>(ActionTag, action));

@@ -23,6 +23,27 @@ public abstract class PeriodLimiter : Limiter
     /// <summary>The current period's end (exclusive), in UTC ticks (after the last call).</summary>
     public long PeriodEndTicks => _end;
 
+    /// <summary>
+    /// Brings back a count saved earlier (a checkpoint): when the period that started at
+    /// <paramref name="periodStartTicks"/> is still the current one at <paramref name="now"/>, the counter counts at
+    /// least <paramref name="used"/> permits from now on. A checkpoint of an earlier period is ignored (that period
+    /// is over and the new one starts from zero).
+    /// </summary>
+    /// <returns>Whether the checkpoint applied to the current period.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="used"/> is negative.</exception>
+    public bool Restore(long periodStartTicks, long used, DateTimeOffset now)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(used);
+        Advance(now);
+        if (periodStartTicks != _start)
+        {
+            return false;
+        }
+
+        _used = Math.Max(_used, used);
+        return true;
+    }
+
     /// <summary>The period [start, end) containing <paramref name="now"/>.</summary>
     private protected abstract (long Start, long End) PeriodContaining(long now);
 

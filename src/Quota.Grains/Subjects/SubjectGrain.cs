@@ -4,6 +4,7 @@ using Orleans.Concurrency;
 using Quota.Abstractions;
 using Quota.Algorithms.Limiting;
 using Quota.Grains.Configuration;
+using Quota.Grains.Storage;
 
 namespace Quota.Grains.Subjects;
 
@@ -22,8 +23,11 @@ namespace Quota.Grains.Subjects;
 /// (Orleans default: 15 minutes without a call) and its windows are forgotten. For every window no longer than
 /// that age the windows are already back to full capacity by then, so nothing a user could observe is lost.
 /// Longer windows (daily and monthly quotas, hour-long windows) keep the activation alive with
-/// <c>DelayDeactivation</c> until they are back to full. A silo crash or shutdown still loses in-memory windows:
-/// durable checkpoints of long quotas arrive with the PostgreSQL storage.</para>
+/// <c>DelayDeactivation</c> until they are back to full.</para>
+/// <para><b>What survives a restart.</b> With checkpoints on (the PostgreSQL mode), calendar quotas and fixed windows
+/// of an hour or more are checkpointed write-behind with claims (see <see cref="DurableCounters"/>) and restored on
+/// activation; a clean deactivation writes the exact counts. Sliding windows, token buckets, concurrency leases and
+/// waiters live in memory only: a crash forgets them (they refill within their window).</para>
 /// </remarks>
 [Reentrant]
 public abstract partial class SubjectGrain : Grain, ISubjectGrain
@@ -31,6 +35,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private static readonly TimeSpan KeepAliveThreshold = TimeSpan.FromMinutes(10);
 
     private readonly IPersistentState<SubjectConfigState> _config;
+    private readonly IPersistentState<UsageCheckpointState> _checkpoint;
+    private readonly SubjectServices _services;
+    private readonly DurableCounters _durable = new();
     private readonly PolicyCatalog _catalog;
     private readonly TimeProvider _time;
     private readonly DecisionOptions _options;
@@ -48,24 +55,30 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private ISubjectGrain? _self;
     private bool _known;
     private string _label = string.Empty;
+    private string _historyName = string.Empty;
+
+    // Checkpoints: at most one write in flight; another requested meanwhile follows it.
+    private bool _checkpointDirty;
+    private bool _checkpointAgain;
+    private Task? _checkpointing;
+    private ITimer? _checkpointTimer;
 
     /// <summary>Creates the subject; state and services come from the derived grain's constructor.</summary>
     private protected SubjectGrain(
         IPersistentState<SubjectConfigState> config,
-        PolicyCatalog catalog,
-        QuotaTime time,
-        IOptions<DecisionOptions> options,
-        QuotaInstruments instruments,
+        IPersistentState<UsageCheckpointState> checkpoint,
+        SubjectServices services,
         ILogger logger)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(services);
         _config = config;
-        _catalog = catalog;
-        _time = time.Provider;
-        _options = options.Value;
+        _checkpoint = checkpoint;
+        _services = services;
+        _catalog = services.Catalog;
+        _time = services.Time;
+        _options = services.Decisions;
         _logger = logger;
-        _instruments = instruments;
+        _instruments = services.Instruments;
     }
 
     /// <summary>Which kind of subject this is.</summary>
@@ -87,16 +100,41 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _label = SubjectNames.Label(Kind, Id);
+        _historyName = $"{SubjectNames.Prefix(Kind)}:{Id}";
         _self = this.AsReference<ISubjectGrain>();
-        Reload(_time.GetUtcNow());
+        var now = _time.GetUtcNow();
+        Reload(now);
+        if (_services.Durability.Checkpoints && _checkpoint.RecordExists)
+        {
+            var restored = _durable.Restore(_checkpoint.State, _limiters, now);
+            if (restored > 0)
+            {
+                LogRestored(_logger, _label, restored);
+            }
+        }
+
         _instruments.SubjectActive(Kind, +1);
         return Task.CompletedTask;
     }
 
     /// <inheritdoc />
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _instruments.SubjectActive(Kind, -1);
+        _checkpointTimer?.Dispose();
+        _checkpointTimer = null;
+        if (_checkpointing is { } inFlight)
+        {
+            await inFlight;
+        }
+
+        if (_checkpointDirty)
+        {
+            // A clean stop: write the exact counts, so the next activation resumes without the claims.
+            await WriteCheckpointAsync(exact: true);
+        }
+
+        _services.Health.CheckpointWritten(this);
         _wakeTimer?.Dispose();
         _wakeTimer = null;
         foreach (var waiter in _waiters)
@@ -106,7 +144,6 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         _instruments.Waiting(-_waiters.Count);
         _waiters.Clear();
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc />
@@ -133,7 +170,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 || (decision.RetryAfter > TimeSpan.FromMilliseconds(request.MaxWaitMs) && !LimitedByConcurrency(decision));
             if (answerNow)
             {
-                _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), TimeProvider.System.GetElapsedTime(started));
+                Decided(decision, request.Cost, now, TimeProvider.System.GetElapsedTime(started));
                 return decision;
             }
         }
@@ -142,7 +179,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             // Callers of the same or higher priority are already waiting for this subject's capacity: it is theirs
             // first, so a caller that will not wait is denied, no earlier than the head of the queue is served.
             var queued = QueueDenial(request, now);
-            _instruments.Decided(Kind, queued.Outcome, DenyingAlgorithm(queued), TimeSpan.Zero);
+            Decided(queued, request.Cost, now, TimeSpan.Zero);
             return queued;
         }
 
@@ -203,6 +240,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
         }
 
+        CountersChanged(now);
         ProcessWaiters(now);
         return Task.FromResult(LeaseOutcome.Done);
     }
@@ -270,6 +308,129 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         ProcessWaiters(_time.GetUtcNow());
         return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task CheckpointAsync()
+    {
+        if (_checkpointDirty)
+        {
+            StartCheckpoint();
+        }
+
+        return _checkpointing ?? Task.CompletedTask;
+    }
+
+    /// <summary>Counts one decision in the metrics and the usage history.</summary>
+    private void Decided(SubjectDecision decision, long cost, DateTimeOffset now, TimeSpan latency)
+    {
+        _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), latency);
+        if (decision.Outcome is DecisionOutcome.Allowed or DecisionOutcome.Denied or DecisionOutcome.CostExceedsLimit)
+        {
+            _services.Usage.Record(_historyName, now, decision.Allowed, decision.Allowed ? cost : 0);
+        }
+    }
+
+    /// <summary>
+    /// A durable counter may have moved: write a checkpoint now if a counter nears its written claim, else at the
+    /// latest one checkpoint interval from now. Never waits: the write runs beside the decisions.
+    /// </summary>
+    private void CountersChanged(DateTimeOffset now)
+    {
+        if (!_services.Durability.Checkpoints || !DurableCounters.Any(_limiters))
+        {
+            return;
+        }
+
+        _checkpointDirty = true;
+        if (_durable.NeedsWriteNow(_limiters, now))
+        {
+            StartCheckpoint();
+        }
+        else if (_checkpointing is null)
+        {
+            ArmCheckpointTimer(_services.Durability.CheckpointInterval);
+        }
+    }
+
+    private void ArmCheckpointTimer(TimeSpan due)
+    {
+        _checkpointTimer ??= _time.CreateTimer(static state => ((SubjectGrain)state!)._self?.CheckpointAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _checkpointTimer.Change(due, Timeout.InfiniteTimeSpan);
+    }
+
+    private void StartCheckpoint()
+    {
+        if (_checkpointing is not null)
+        {
+            _checkpointAgain = true;
+            return;
+        }
+
+        _checkpointing = RunCheckpointsAsync();
+    }
+
+    private async Task RunCheckpointsAsync()
+    {
+        try
+        {
+            do
+            {
+                _checkpointAgain = false;
+                if (!await WriteCheckpointAsync(exact: false))
+                {
+                    // The database is failing: try again an interval later; decisions continue meanwhile.
+                    ArmCheckpointTimer(_services.Durability.CheckpointInterval);
+                    return;
+                }
+            }
+            while (_checkpointAgain || (_checkpointDirty && _durable.NeedsWriteNow(_limiters, _time.GetUtcNow())));
+
+            if (_checkpointDirty)
+            {
+                ArmCheckpointTimer(_services.Durability.CheckpointInterval);
+            }
+        }
+        finally
+        {
+            _checkpointing = null;
+        }
+    }
+
+    /// <summary>Writes the durable counters (with claims, or exact); false when the write failed.</summary>
+    private async Task<bool> WriteCheckpointAsync(bool exact)
+    {
+        var now = _time.GetUtcNow();
+        var next = _durable.Next(_limiters, now, exact);
+        _checkpointDirty = false;
+        _checkpoint.State = next;
+        try
+        {
+            try
+            {
+                await _checkpoint.WriteStateAsync();
+            }
+            catch (Orleans.Storage.InconsistentStateException)
+            {
+                // An earlier write went through but its answer was lost: take the stored version and write again.
+                await _checkpoint.ReadStateAsync();
+                _checkpoint.State = next;
+                await _checkpoint.WriteStateAsync();
+            }
+
+            _durable.Written(next);
+            _services.Health.CheckpointWritten(this);
+            _instruments.CheckpointWritten(ok: true);
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _checkpointDirty = true;
+            _services.Health.CheckpointFailed(this, e, now);
+            _instruments.CheckpointWritten(ok: false);
+            LogCheckpointFailed(_logger, _label, e.GetType().Name, e.Message);
+            return false;
+        }
     }
 
     /// <summary>Persists the configuration and applies it to the live windows, keeping usage.</summary>
@@ -395,6 +556,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _held[leaseId] = new Held([.. grants], [.. grants.Select(g => Find(g.Policy)!)], expires);
             _nextHeldSweep = expires < _nextHeldSweep ? expires : _nextHeldSweep;
             heldAs = leaseId;
+        }
+
+        if (grants.Count > 0)
+        {
+            CountersChanged(now);
         }
 
         var readings = Readings(now);
@@ -564,7 +730,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private void Complete(Waiter waiter, SubjectDecision decision, DateTimeOffset now)
     {
         _instruments.Waiting(-1);
-        _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), TimeSpan.Zero);
+        Decided(decision, waiter.Request.Cost, now, TimeSpan.Zero);
         if (!waiter.TryComplete(decision) && decision.Allowed)
         {
             // The caller cancelled while we granted: give the place back so nothing is lost.
@@ -645,6 +811,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <summary>A grant filed under a lease, with the limiter instances that made it: a limiter rebuilt since (its
     /// policy removed and re-added) numbers its leases afresh, so an old lease must not release a new one.</summary>
     private sealed record Held(PolicyGrant[] Grants, Limiter[] Owners, DateTimeOffset ExpiresAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Subject}: {Count} durable counters restored from their checkpoint")]
+    private static partial void LogRestored(ILogger logger, string subject, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Subject}: checkpoint write failed ({ErrorType}: {Error}); decisions continue from memory and the write is retried")]
+    private static partial void LogCheckpointFailed(ILogger logger, string subject, string errorType, string error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Subject}: a {Priority} caller waits up to {MaxWaitMs} ms")]
     private static partial void LogWaiting(ILogger logger, string subject, Priority priority, long maxWaitMs);

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Quota.Abstractions;
-using Quota.Grains.Configuration;
+using Quota.Grains.Storage;
 
 namespace Quota.Grains.Subjects;
 
@@ -9,12 +8,10 @@ namespace Quota.Grains.Subjects;
 [GrainType("user")]
 public sealed class UserGrain(
     [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    PolicyCatalog catalog,
-    QuotaTime time,
-    IOptions<DecisionOptions> options,
-    QuotaInstruments instruments,
+    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
+    SubjectServices services,
     ILogger<UserGrain> logger)
-    : SubjectGrain(config, catalog, time, options, instruments, logger), IUserGrain
+    : SubjectGrain(config, usage, services, logger), IUserGrain
 {
     private protected override SubjectKind Kind => SubjectKind.User;
 }
@@ -23,12 +20,10 @@ public sealed class UserGrain(
 [GrainType("resource")]
 public sealed class ResourceGrain(
     [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    PolicyCatalog catalog,
-    QuotaTime time,
-    IOptions<DecisionOptions> options,
-    QuotaInstruments instruments,
+    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
+    SubjectServices services,
     ILogger<ResourceGrain> logger)
-    : SubjectGrain(config, catalog, time, options, instruments, logger), IResourceGrain
+    : SubjectGrain(config, usage, services, logger), IResourceGrain
 {
     private protected override SubjectKind Kind => SubjectKind.Resource;
 
@@ -42,12 +37,10 @@ public sealed class ResourceGrain(
 [GrainType("apikey")]
 public sealed class ApiKeyGrain(
     [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    PolicyCatalog catalog,
-    QuotaTime time,
-    IOptions<DecisionOptions> options,
-    QuotaInstruments instruments,
+    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
+    SubjectServices services,
     ILogger<ApiKeyGrain> logger)
-    : SubjectGrain(config, catalog, time, options, instruments, logger), IApiKeyGrain
+    : SubjectGrain(config, usage, services, logger), IApiKeyGrain
 {
     private protected override SubjectKind Kind => SubjectKind.ApiKey;
 

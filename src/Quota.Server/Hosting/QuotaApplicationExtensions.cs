@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Orleans.Dashboard;
 using Quota.Abstractions;
+using Quota.Grains.Storage;
 using Quota.Server.Admin;
 using Quota.Server.Http;
 
@@ -28,13 +29,23 @@ public static class QuotaApplicationExtensions
         return app;
     }
 
-    /// <summary>Ready when this silo can activate a grain and get an answer within two seconds.</summary>
-    private static async Task<IResult> ReadyAsync(IGrainFactory grains, HttpContext context)
+    /// <summary>
+    /// Ready when this silo can activate a grain and get an answer within two seconds. While durable writes fail
+    /// (the database is down) it is still ready, since decisions continue from memory, and says it is degraded.
+    /// </summary>
+    private static async Task<IResult> ReadyAsync(IGrainFactory grains, StorageHealth storage, HttpContext context)
     {
         try
         {
             var probe = Random.Shared.NextInt64();
             var answer = await grains.GetGrain<IPingGrain>("readiness").PingAsync(probe).WaitAsync(TimeSpan.FromSeconds(2), context.RequestAborted);
+            if (answer == probe && storage.Problem is { } problem)
+            {
+                return Results.Text(
+                    $"degraded: durable writes have failed since {problem.Since:O} ({problem.Reason}); decisions continue from memory; "
+                    + $"{problem.CheckpointsWaiting} subjects' checkpoints and {problem.HistoryRowsWaiting} usage-history rows wait to be written\n");
+            }
+
             return answer == probe
                 ? Results.Text("ready\n")
                 : Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready", detail: "The silo answered a probe wrongly.");

@@ -21,9 +21,12 @@ public static class QuotaSiloHostingExtensions
 
     /// <summary>
     /// Makes <paramref name="builder"/> a Quota silo. With no configuration: localhost clustering, in-memory
-    /// storage and reminders, HTTP on <see cref="DefaultUrl"/>.
+    /// storage and reminders, HTTP on <see cref="DefaultUrl"/>. With <c>Quota:Storage:Provider=postgres</c>:
+    /// clustering, grain state, reminders and usage history in PostgreSQL (<c>ConnectionStrings:Quota</c>).
     /// </summary>
-    /// <exception cref="InvalidOperationException">The configuration names a storage provider this build lacks.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The configuration names an unknown storage provider, or the PostgreSQL mode lacks its connection string.
+    /// </exception>
     public static WebApplicationBuilder AddQuotaSilo(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -35,17 +38,33 @@ public static class QuotaSiloHostingExtensions
 
         var cluster = configuration.GetSection(QuotaClusterOptions.SectionName).Get<QuotaClusterOptions>() ?? new QuotaClusterOptions();
         var storage = configuration.GetSection(QuotaStorageOptions.SectionName).Get<QuotaStorageOptions>() ?? new QuotaStorageOptions();
-        if (!string.Equals(storage.Provider, "memory", StringComparison.OrdinalIgnoreCase))
+        var postgres = string.Equals(storage.Provider, "postgres", StringComparison.OrdinalIgnoreCase);
+        if (!postgres && !string.Equals(storage.Provider, "memory", StringComparison.OrdinalIgnoreCase))
         {
             throw new InvalidOperationException(
-                $"{QuotaStorageOptions.SectionName}:Provider is '{storage.Provider}', which this build does not support; use 'memory' (the default).");
+                $"{QuotaStorageOptions.SectionName}:Provider is '{storage.Provider}'; use 'memory' (the default: nothing to install) or 'postgres' (with {PostgresHosting.ConnectionStringKey}).");
+        }
+
+        var connectionString = postgres ? PostgresHosting.ConnectionString(configuration) : null;
+        if (postgres && storage.MigrateOnStart)
+        {
+            // Registered before Orleans: hosted services start in order, and clustering needs the schema.
+            PostgresHosting.AddMigrationOnStart(builder.Services, connectionString!);
         }
 
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, null, cluster.ServiceId, cluster.ClusterId);
-            silo.AddMemoryGrainStorage(QuotaStorage.Name);
-            silo.UseInMemoryReminderService();
+            if (postgres)
+            {
+                PostgresHosting.Configure(silo, cluster, connectionString!);
+            }
+            else
+            {
+                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, null, cluster.ServiceId, cluster.ClusterId);
+                silo.AddMemoryGrainStorage(QuotaStorage.Name);
+                silo.UseInMemoryReminderService();
+            }
+
             silo.AddDashboard();
             silo.AddQuotaGrains();
         });

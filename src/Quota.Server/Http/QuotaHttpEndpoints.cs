@@ -32,7 +32,7 @@ public static class QuotaHttpEndpoints
         {
             service = "Quota",
             description = "Distributed quotas and rate limits: may I do this now?",
-            decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "GET /v1/usage/{kind}/{id}" },
+            decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to=" },
             admin = "/v1/admin (users, keys, resources, changes, apply)",
             dashboard = "/dashboard",
             metrics = "/metrics",
@@ -153,6 +153,11 @@ public static class QuotaHttpEndpoints
 
     private static async Task<IResult> UsageAsync(string kind, string id, IQuotaClient quota, HttpContext context)
     {
+        if (context.Request.Query.ContainsKey("from") || context.Request.Query.ContainsKey("to"))
+        {
+            return await UsageHistory.ReadAsync(kind, id, context);
+        }
+
         id = HttpJson.RouteName(id);
         if (!SubjectNames.TryParsePrefix(kind, out var subjectKind))
         {

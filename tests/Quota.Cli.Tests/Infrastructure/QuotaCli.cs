@@ -92,7 +92,7 @@ public sealed class QuotaCli(string url, string? token = null)
                 : throw new InvalidOperationException($"QUOTA_CLI_DLL names '{overridden}', which does not exist.");
         }
 
-        var (root, configuration, framework) = SiloFixture.Build();
+        var (root, configuration, framework) = Quota.Testing.SiloProcess.Build();
         var dll = Path.Combine(root, "client", "bin", configuration, framework, "quota.dll");
         return File.Exists(dll)
             ? dll

@@ -1,0 +1,150 @@
+using Quota.Algorithms.Limiting;
+
+namespace Quota.Grains.Storage;
+
+/// <summary>What a subject checkpoints: per durable policy, its period and a count it has certainly not exceeded.</summary>
+[GenerateSerializer, Alias("quota.UsageCheckpointState")]
+public sealed class UsageCheckpointState
+{
+    /// <summary>By policy name.</summary>
+    [Id(0)] public Dictionary<string, CounterCheckpoint> Counters { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One durable counter's checkpoint.</summary>
+/// <param name="PeriodStartTicks">The start (UTC ticks) of the period the count belongs to.</param>
+/// <param name="Claimed">
+/// A count at least as high as what the period had admitted when this was written, plus a claim on what it may
+/// admit before the next write (see <see cref="DurableCounters"/>). After an unclean stop the counter resumes from
+/// here.
+/// </param>
+[GenerateSerializer, Immutable, Alias("quota.CounterCheckpoint")]
+public sealed record CounterCheckpoint([property: Id(0)] long PeriodStartTicks, [property: Id(1)] long Claimed);
+
+/// <summary>
+/// The durable counters of one subject (calendar quotas, and fixed windows of an hour or more) and the claims
+/// written for them. Owned by one grain, like its limiters; not thread-safe.
+/// </summary>
+/// <remarks>
+/// <para><b>Write-behind with claims.</b> A checkpoint does not record what was admitted: it records a ceiling, the
+/// count plus a <em>claim</em> of one percent of the limit (at least 1) that the subject may admit before writing
+/// again. After an unclean stop the counter resumes from the ceiling, so the permits admitted after the last write
+/// are already counted: the unflushed interval is assumed to have used its whole claim. A new checkpoint is written
+/// when the count comes within half a claim of the ceiling (before it is reached, one write at a time, off the
+/// decision path), and at the latest <see cref="DurabilityOptions.CheckpointInterval"/> after any change. A clean
+/// deactivation writes the exact count.</para>
+/// <para><b>The bound.</b> A crash can over-admit only what was admitted beyond the last written ceiling: nothing,
+/// unless more than half a claim was admitted while one write was in flight, or the database was failing writes
+/// (decisions then continue from memory and their permits are at risk until a write succeeds). It can under-admit
+/// at most the unused claim, one percent of the limit, for the rest of that period.</para>
+/// </remarks>
+public sealed class DurableCounters
+{
+    /// <summary>Fixed windows at least this long are checkpointed; shorter ones refill before a restart matters.</summary>
+    public static readonly TimeSpan MinimumFixedWindow = TimeSpan.FromHours(1);
+
+    private readonly Dictionary<string, CounterCheckpoint> _written = new(StringComparer.Ordinal);
+
+    /// <summary>Whether the limiter's counter is checkpointed.</summary>
+    public static bool IsDurable(Limiter limiter) => limiter switch
+    {
+        CalendarQuotaLimiter => true,
+        FixedWindowLimiter => limiter.Policy.Window >= MinimumFixedWindow,
+        _ => false,
+    };
+
+    /// <summary>The claim written ahead for a limit: one percent of it, at least 1.</summary>
+    public static long ClaimFor(long limit) => Math.Max(1, limit / 100);
+
+    /// <summary>Applies the saved checkpoints to the live limiters; returns how many applied to a current period.</summary>
+    public int Restore(UsageCheckpointState saved, IEnumerable<Limiter> limiters, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(saved);
+        var restored = 0;
+        foreach (var limiter in limiters)
+        {
+            if (IsDurable(limiter) && saved.Counters.TryGetValue(limiter.Policy.Name, out var checkpoint))
+            {
+                _written[limiter.Policy.Name] = checkpoint;
+                if (((PeriodLimiter)limiter).Restore(checkpoint.PeriodStartTicks, checkpoint.Claimed, now))
+                {
+                    restored++;
+                }
+            }
+        }
+
+        return restored;
+    }
+
+    /// <summary>
+    /// Whether a write should start now rather than at the next interval: some durable counter has come within half
+    /// a claim of its written ceiling, or has moved into a period with no checkpoint.
+    /// </summary>
+    public bool NeedsWriteNow(IEnumerable<Limiter> limiters, DateTimeOffset now)
+    {
+        foreach (var limiter in limiters)
+        {
+            if (!IsDurable(limiter))
+            {
+                continue;
+            }
+
+            var period = (PeriodLimiter)limiter;
+            var used = limiter.GetUsage(now).Used;
+            if (used == 0)
+            {
+                continue;
+            }
+
+            if (!_written.TryGetValue(limiter.Policy.Name, out var written) || written.PeriodStartTicks != period.PeriodStartTicks)
+            {
+                return true;
+            }
+
+            if (used > written.Claimed - ((ClaimFor(limiter.Policy.Limit) + 1) / 2))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The checkpoint to write now: every durable counter with its ceiling, the exact count when
+    /// <paramref name="exact"/> (a clean stop), else the count plus its claim (never above the limit unless
+    /// already there). Counters of removed policies are dropped.
+    /// </summary>
+    public UsageCheckpointState Next(IEnumerable<Limiter> limiters, DateTimeOffset now, bool exact)
+    {
+        var next = new UsageCheckpointState();
+        foreach (var limiter in limiters)
+        {
+            if (!IsDurable(limiter))
+            {
+                continue;
+            }
+
+            var usage = limiter.GetUsage(now);
+            var ceiling = exact ? usage.Used : Math.Min(SaturatingAdd(usage.Used, ClaimFor(usage.Limit)), Math.Max(usage.Limit, usage.Used));
+            next.Counters[limiter.Policy.Name] = new CounterCheckpoint(((PeriodLimiter)limiter).PeriodStartTicks, ceiling);
+        }
+
+        return next;
+    }
+
+    /// <summary>Records that <paramref name="state"/> is now what the database holds.</summary>
+    public void Written(UsageCheckpointState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        _written.Clear();
+        foreach (var (name, checkpoint) in state.Counters)
+        {
+            _written[name] = checkpoint;
+        }
+    }
+
+    /// <summary>Whether any limiter is durable.</summary>
+    public static bool Any(IEnumerable<Limiter> limiters) => limiters.Any(IsDurable);
+
+    private static long SaturatingAdd(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
+}

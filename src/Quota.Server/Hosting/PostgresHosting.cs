@@ -1,0 +1,136 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Orleans.Configuration;
+using Quota.Grains.Storage;
+using Quota.Grains.Subjects;
+using Quota.Storage;
+
+namespace Quota.Server.Hosting;
+
+/// <summary>
+/// The PostgreSQL mode: Orleans ADO.NET clustering, grain storage and reminders (invariant <c>Npgsql</c>) on the
+/// database named by <c>ConnectionStrings:Quota</c>, the schema applied at start, usage history in the database.
+/// </summary>
+internal static class PostgresHosting
+{
+    /// <summary>The ADO.NET invariant name Orleans uses for Npgsql.</summary>
+    public const string Invariant = "Npgsql";
+
+    /// <summary>The connection string's configuration key.</summary>
+    public const string ConnectionStringKey = "ConnectionStrings:Quota";
+
+    /// <summary>The connection string, or a clear error naming the setting.</summary>
+    public static string ConnectionString(IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString("Quota");
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new InvalidOperationException(
+                $"{QuotaStorageOptions.SectionName}:Provider is 'postgres' but {ConnectionStringKey} is empty. Set it (environment: "
+                + "ConnectionStrings__Quota) to an Npgsql connection string, e.g. Host=db;Port=5432;Database=quota;Username=quota;Password=….");
+        }
+
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException($"{ConnectionStringKey} is not a valid Npgsql connection string: {e.Message}", e);
+        }
+
+        return connectionString;
+    }
+
+    /// <summary>Where the connection string points, without its password: for messages.</summary>
+    public static string Describe(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        return $"{builder.Host}:{builder.Port}/{builder.Database} as {builder.Username}";
+    }
+
+    /// <summary>Registers the schema migration to run before Orleans starts (it needs the membership table).</summary>
+    public static void AddMigrationOnStart(IServiceCollection services, string connectionString) =>
+        services.AddHostedService(provider => new SchemaMigrationOnStart(connectionString, provider.GetRequiredService<ILogger<SchemaMigrationOnStart>>()));
+
+    /// <summary>Configures the silo's clustering, storage and reminders on PostgreSQL.</summary>
+    public static void Configure(ISiloBuilder silo, QuotaClusterOptions cluster, string connectionString)
+    {
+        var advertised = ParseAddress(cluster.AdvertisedAddress, "AdvertisedAddress");
+        var listen = cluster.ListenAddress is { Length: > 0 } listenText ? ParseAddress(listenText, "ListenAddress") : advertised;
+        silo.Configure<ClusterOptions>(options =>
+        {
+            options.ClusterId = cluster.ClusterId;
+            options.ServiceId = cluster.ServiceId;
+        });
+        silo.Configure<EndpointOptions>(options =>
+        {
+            options.AdvertisedIPAddress = advertised;
+            options.SiloPort = cluster.SiloPort;
+            options.GatewayPort = cluster.GatewayPort;
+            options.SiloListeningEndpoint = new IPEndPoint(listen, cluster.SiloPort);
+            options.GatewayListeningEndpoint = new IPEndPoint(listen, cluster.GatewayPort);
+        });
+        silo.UseAdoNetClustering(options =>
+        {
+            options.Invariant = Invariant;
+            options.ConnectionString = connectionString;
+        });
+        silo.AddAdoNetGrainStorage(QuotaStorage.Name, options =>
+        {
+            options.Invariant = Invariant;
+            options.ConnectionString = connectionString;
+            options.GrainStorageSerializer = new JsonGrainStateSerializer();
+        });
+        silo.UseAdoNetReminderService(options =>
+        {
+            options.Invariant = Invariant;
+            options.ConnectionString = connectionString;
+        });
+        silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
+        silo.Services.AddSingleton<IUsageHistoryStore, PostgresUsageHistoryStore>();
+    }
+
+    private static IPAddress ParseAddress(string text, string setting) =>
+        IPAddress.TryParse(text, out var address)
+            ? address
+            : throw new InvalidOperationException(
+                $"{QuotaClusterOptions.SectionName}:{setting} is '{text}', which is not an IP address; use the address other silos reach this one at (e.g. 10.0.0.5), or 0.0.0.0 to listen on every interface.");
+}
+
+/// <summary>Applies the schema's pending migrations before the silo joins its cluster.</summary>
+internal sealed partial class SchemaMigrationOnStart(string connectionString, ILogger<SchemaMigrationOnStart> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        MigrationReport report;
+        try
+        {
+            report = await SchemaMigrator.MigrateAsync(connectionString, cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or SchemaMismatchException or TimeoutException)
+        {
+            throw new InvalidOperationException(
+                $"Could not apply Quota's schema to {PostgresHosting.Describe(connectionString)}: {e.Message} "
+                + $"Check that the database is reachable and the user may create tables, or set {QuotaStorageOptions.SectionName}:MigrateOnStart=false and run `quota db migrate`.", e);
+        }
+
+        LogMigrated(logger, PostgresHosting.Describe(connectionString), report.Applied.Count, report.AlreadyApplied.Count);
+        if (report.Unknown.Count > 0)
+        {
+            LogNewerSchema(logger, string.Join(", ", report.Unknown));
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Schema on {Database}: {Applied} migrations applied now, {Already} already present")]
+    private static partial void LogMigrated(ILogger logger, string database, int applied, int already);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The database has schema versions this build does not know ({Versions}): a newer Quota migrated it")]
+    private static partial void LogNewerSchema(ILogger logger, string versions);
+}
