@@ -132,6 +132,14 @@ public sealed class DurableCounters
         return next;
     }
 
+    /// <summary>Whether <paramref name="state"/> differs from what was last written (or read back).</summary>
+    public bool DiffersFromWritten(UsageCheckpointState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return state.Counters.Count != _written.Count
+            || state.Counters.Any(c => !_written.TryGetValue(c.Key, out var written) || written != c.Value);
+    }
+
     /// <summary>Records that <paramref name="state"/> is now what the database holds.</summary>
     public void Written(UsageCheckpointState state)
     {

@@ -128,9 +128,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             await inFlight;
         }
 
-        if (_checkpointDirty)
+        if (_services.Durability.Checkpoints
+            && (_checkpointDirty || _durable.DiffersFromWritten(_durable.Next(_limiters, _time.GetUtcNow(), exact: true))))
         {
-            // A clean stop: write the exact counts, so the next activation resumes without the claims.
+            // A clean stop: write the exact counts, so the next activation resumes without the unused claims.
             await WriteCheckpointAsync(exact: true);
         }
 
