@@ -8,7 +8,10 @@ using Quota.Grains.Subjects;
 
 namespace Quota.Grains;
 
-/// <summary>Registers what Quota's grains need in a silo: options (validated at start), the policy catalog, the key hasher, the clock.</summary>
+/// <summary>
+/// Registers what Quota's grains need in a silo: options (validated at start), the policy catalog, the key hasher,
+/// the secret protector, the clock.
+/// </summary>
 public static class QuotaGrainsServiceCollectionExtensions
 {
     /// <summary>Adds Quota's grain services, bound to <paramref name="configuration"/>.</summary>
@@ -26,6 +29,10 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SecretOptions>, SecretOptionsValidator>());
         services.TryAddSingleton(QuotaTime.System);
         services.TryAddSingleton<ApiKeyHasher>();
+
+        // Built from Quota:Secrets:MasterKeys even when that is empty (the embedded default): it constructs and throws
+        // only when asked for a secret. A host that wants the development key registers ForDevelopment() first.
+        services.TryAddSingleton<SecretProtector>();
         services.AddMetrics();
         services.TryAddSingleton<QuotaInstruments>();
         services.AddOptions<DurabilityOptions>().Bind(configuration.GetSection(DurabilityOptions.SectionName));

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Quota.Abstractions;
 using Quota.Algorithms.Limiting;
+using Quota.Grains.Storage;
 
 namespace Quota.Grains.Configuration;
 
@@ -248,11 +249,18 @@ internal sealed class DecisionOptionsValidator : IValidateOptions<DecisionOption
     }
 }
 
-/// <summary>Checks the pepper at start without ever printing it.</summary>
+/// <summary>Checks the pepper and the master keys at start, listing every problem, without ever printing either.</summary>
 internal sealed class SecretOptionsValidator : IValidateOptions<SecretOptions>
 {
-    public ValidateOptionsResult Validate(string? name, SecretOptions options) =>
-        options.Pepper is { Length: > 0 and < 16 }
-            ? ValidateOptionsResult.Fail($"{SecretOptions.SectionName}:Pepper: is too short; use at least 16 random characters (e.g. `openssl rand -base64 32`).")
-            : ValidateOptionsResult.Success;
+    public ValidateOptionsResult Validate(string? name, SecretOptions options)
+    {
+        var errors = new List<string>();
+        if (options.Pepper is { Length: > 0 and < 16 })
+        {
+            errors.Add($"{SecretOptions.SectionName}:Pepper: is too short; use at least 16 random characters (e.g. `openssl rand -base64 32`).");
+        }
+
+        SecretProtector.ParseMasterKeys(options.MasterKeys, errors);
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
 }

@@ -69,4 +69,13 @@ public sealed class SecretOptions
     /// embedded default then uses a fixed development pepper and says so at start. Never logged.
     /// </summary>
     public string? Pepper { get; set; }
+
+    /// <summary>
+    /// The master keys that encrypt stored secrets (such as upstream tokens) at rest: each the base64 of exactly
+    /// 32 random bytes (<c>openssl rand -base64 32</c>), newest first (<c>Quota:Secrets:MasterKeys:0</c>,
+    /// <c>:1</c>, …). The first encrypts; every listed key decrypts, so an older key stays listed after the newest
+    /// until its secrets are re-encrypted. Default: none; protecting or reading a secret then fails, and the
+    /// PostgreSQL mode refuses to start. Never logged.
+    /// </summary>
+    public List<string> MasterKeys { get; set; } = [];
 }
