@@ -8,6 +8,8 @@ using Quota.Client;
 using Quota.Grains;
 using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
+using Quota.Grains.Configuration;
+using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 using Quota.Server.Admin;
 
@@ -46,6 +48,13 @@ public static class QuotaSiloHostingExtensions
         }
 
         var connectionString = postgres ? PostgresHosting.ConnectionString(configuration) : null;
+        var secrets = configuration.GetSection(SecretOptions.SectionName).Get<SecretOptions>() ?? new SecretOptions();
+        if (SecretRequirements.Missing(secrets, durable: postgres) is { Count: > 0 } missing)
+        {
+            throw new InvalidOperationException(
+                $"The silo will not start in the PostgreSQL mode without its secrets:{Environment.NewLine}- {string.Join($"{Environment.NewLine}- ", missing)}");
+        }
+
         if (postgres && storage.MigrateOnStart)
         {
             // Registered before Orleans: hosted services start in order, and clustering needs the schema.
