@@ -93,6 +93,7 @@ internal static class QuotaCommandLine
         root.Subcommands.Add(AdminCommands.Resources(globals));
         root.Subcommands.Add(AdminCommands.Changes(globals));
         root.Subcommands.Add(AdminCommands.Apply(globals));
+        root.Subcommands.Add(DbCommands.Db(globals));
         return root;
     }
 

@@ -22,7 +22,8 @@ public sealed class CrashBoundTests(PostgresFixture postgres)
         var silos = new[] { await cluster.StartSiloAsync(), await cluster.StartSiloAsync(), await cluster.StartSiloAsync() };
         for (var u = 0; u < Users; u++)
         {
-            await DurableCluster.SetUserPoliciesAsync(silos[0].Http, $"crash-{u}", new { name = "daily", algorithm = "calendar", limit = Limit, period = "day", timeZone = "UTC" });
+            // Through each silo in turn: a grain is activated where it is first called, so each silo hosts a third.
+            await DurableCluster.SetUserPoliciesAsync(silos[u % 3].Http, $"crash-{u}", new { name = "daily", algorithm = "calendar", limit = Limit, period = "day", timeZone = "UTC" });
         }
 
         var admitted = new int[Users];
