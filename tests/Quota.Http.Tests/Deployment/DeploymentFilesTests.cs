@@ -37,7 +37,7 @@ public sealed partial class DeploymentFilesTests
     /// </summary>
     private static readonly string[] ListKeysNotYetReflected = ["Quota:Secrets:MasterKeys"];
 
-    private static readonly string Root = SiloProcessFixture.Build().Root;
+    private static readonly string Root = SiloProcess.Build().Root;
 
     // Lazy, so a file that cannot be read fails the tests that read it, with its own message.
     private static readonly Lazy<ComposeFile> ComposeFromDisk = new(() => ComposeFile.Load(Path.Combine(Root, "docker-compose.yml")));
