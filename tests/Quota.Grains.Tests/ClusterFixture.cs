@@ -47,6 +47,19 @@ public sealed class ClusterFixture : IAsyncLifetime
         ["Quota:Policies:Resources:2:Policies:0:Algorithm"] = "fixed-window",
         ["Quota:Policies:Resources:2:Policies:0:Limit"] = "100",
         ["Quota:Policies:Resources:2:Policies:0:Window"] = "01:00:00",
+        ["Quota:Policies:Resources:3:Name"] = "daily:*",
+        ["Quota:Policies:Resources:3:Policies:0:Name"] = "daily",
+        ["Quota:Policies:Resources:3:Policies:0:Algorithm"] = "calendar",
+        ["Quota:Policies:Resources:3:Policies:0:Limit"] = "1000",
+        ["Quota:Policies:Resources:3:Policies:0:Period"] = "day",
+        ["Quota:Policies:Resources:3:Policies:0:TimeZone"] = "UTC",
+        ["Quota:Policies:Resources:3:Policies:1:Name"] = "per-minute",
+        ["Quota:Policies:Resources:3:Policies:1:Algorithm"] = "fixed-window",
+        ["Quota:Policies:Resources:3:Policies:1:Limit"] = "500",
+        ["Quota:Policies:Resources:3:Policies:1:Window"] = "00:01:00",
+
+        // Checkpoints as in the PostgreSQL mode, here to memory storage.
+        ["Quota:Storage:CheckpointCounters"] = "true",
     };
 
     public async ValueTask InitializeAsync()

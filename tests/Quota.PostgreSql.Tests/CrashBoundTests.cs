@@ -27,6 +27,7 @@ public sealed class CrashBoundTests(PostgresFixture postgres)
         }
 
         var admitted = new int[Users];
+        var ambiguous = new int[Users];
         var deniedInARow = new int[Users];
         var failures = 0;
         var total = 0;
@@ -59,6 +60,7 @@ public sealed class CrashBoundTests(PostgresFixture postgres)
                 {
                     // Calls in flight to the killed silo, or to grains it hosted until it is declared dead.
                     Interlocked.Increment(ref failures);
+                    Interlocked.Increment(ref ambiguous[user]);
                     errors.Enqueue(e.Message);
                 }
 
@@ -79,9 +81,13 @@ public sealed class CrashBoundTests(PostgresFixture postgres)
             + $"{failures} calls failed during failover; {total} requests");
         Assert.False(stop.IsCancellationRequested, "the load did not finish within 5 minutes");
         Assert.Equal(1, Volatile.Read(ref killed));
-        Assert.All(admitted, a => Assert.InRange(a, Limit - DurableCountersClaim, Limit));
-    }
 
-    // One claim of a 300 limit (1%, see DurableCounters.ClaimFor): what a crash may leave unused.
-    private const int DurableCountersClaim = 3;
+        // The bound: no quota admits more than its limit. Below it: the unused claims of the killed silo's counters
+        // (1% of the limit, more for a subject busy while its write was in flight), and calls whose answers were lost
+        // with the silo (the permit may have been taken, the caller never learned).
+        Assert.All(admitted, a => Assert.True(a <= Limit, $"a quota admitted {a} of {Limit}"));
+        for (var u = 0; u < Users; u++)
+        {
+            Assert.InRange(admitted[u], Limit - (Limit / 10) - ambiguous[u], Limit);
+        }
 }

@@ -26,16 +26,17 @@ public sealed record CounterCheckpoint([property: Id(0)] long PeriodStartTicks, 
 /// </summary>
 /// <remarks>
 /// <para><b>Write-behind with claims.</b> A checkpoint does not record what was admitted: it records a ceiling, the
-/// count plus a <em>claim</em> of one percent of the limit (at least 1) that the subject may admit before writing
-/// again. After an unclean stop the counter resumes from the ceiling, so the permits admitted after the last write
-/// are already counted: the unflushed interval is assumed to have used its whole claim. A new checkpoint is written
+/// count plus a <em>claim</em> that the subject may admit before writing again: one percent of the limit (at least
+/// 1), or twice the permits the subject admitted while its previous checkpoint write was in flight, whichever is
+/// larger (so a busy subject on a slow database claims enough to cover the next write). After an unclean stop the
+/// counter resumes from the ceiling, so the permits admitted after the last write are already counted: the unflushed interval is assumed to have used its whole claim. A new checkpoint is written
 /// when the count comes within half a claim of the ceiling (before it is reached, one write at a time, off the
 /// decision path), and at the latest <see cref="DurabilityOptions.CheckpointInterval"/> after any change. A clean
 /// deactivation writes the exact count.</para>
 /// <para><b>The bound.</b> A crash can over-admit only what was admitted beyond the last written ceiling: nothing,
 /// unless more than half a claim was admitted while one write was in flight, or the database was failing writes
 /// (decisions then continue from memory and their permits are at risk until a write succeeds). It can under-admit
-/// at most the unused claim, one percent of the limit, for the rest of that period.</para>
+/// at most the unused claim for the rest of that period.</para>
 /// </remarks>
 public sealed class DurableCounters
 {
@@ -43,6 +44,11 @@ public sealed class DurableCounters
     public static readonly TimeSpan MinimumFixedWindow = TimeSpan.FromHours(1);
 
     private readonly Dictionary<string, CounterCheckpoint> _written = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _writtenClaims = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _pendingClaims = new(StringComparer.Ordinal);
+
+    /// <summary>Permits admitted while the previous checkpoint write was in flight; the next claims cover twice that.</summary>
+    public long PermitsDuringLastWrite { get; set; }
 
     /// <summary>Whether the limiter's counter is checkpointed.</summary>
     public static bool IsDurable(Limiter limiter) => limiter switch
@@ -52,8 +58,11 @@ public sealed class DurableCounters
         _ => false,
     };
 
-    /// <summary>The claim written ahead for a limit: one percent of it, at least 1.</summary>
+    /// <summary>The least claim written ahead for a limit: one percent of it, at least 1.</summary>
     public static long ClaimFor(long limit) => Math.Max(1, limit / 100);
+
+    /// <summary>The claim the next checkpoint writes for <paramref name="limit"/>, given the recent write latency's load.</summary>
+    public long NextClaim(long limit) => Math.Max(ClaimFor(limit), PermitsDuringLastWrite > long.MaxValue / 2 ? long.MaxValue : 2 * PermitsDuringLastWrite);
 
     /// <summary>Applies the saved checkpoints to the live limiters; returns how many applied to a current period.</summary>
     public int Restore(UsageCheckpointState saved, IEnumerable<Limiter> limiters, DateTimeOffset now)
@@ -100,7 +109,8 @@ public sealed class DurableCounters
                 return true;
             }
 
-            if (used > written.Claimed - ((ClaimFor(limiter.Policy.Limit) + 1) / 2))
+            var claim = _writtenClaims.TryGetValue(limiter.Policy.Name, out var c) ? c : ClaimFor(limiter.Policy.Limit);
+            if (used > written.Claimed - ((claim + 1) / 2))
             {
                 return true;
             }
@@ -117,6 +127,7 @@ public sealed class DurableCounters
     public UsageCheckpointState Next(IEnumerable<Limiter> limiters, DateTimeOffset now, bool exact)
     {
         var next = new UsageCheckpointState();
+        _pendingClaims.Clear();
         foreach (var limiter in limiters)
         {
             if (!IsDurable(limiter))
@@ -125,7 +136,9 @@ public sealed class DurableCounters
             }
 
             var usage = limiter.GetUsage(now);
-            var ceiling = exact ? usage.Used : Math.Min(SaturatingAdd(usage.Used, ClaimFor(usage.Limit)), Math.Max(usage.Limit, usage.Used));
+            var claim = exact ? 0 : NextClaim(usage.Limit);
+            _pendingClaims[limiter.Policy.Name] = claim;
+            var ceiling = exact ? usage.Used : Math.Min(SaturatingAdd(usage.Used, claim), Math.Max(usage.Limit, usage.Used));
             next.Counters[limiter.Policy.Name] = new CounterCheckpoint(((PeriodLimiter)limiter).PeriodStartTicks, ceiling);
         }
 
@@ -145,9 +158,14 @@ public sealed class DurableCounters
     {
         ArgumentNullException.ThrowIfNull(state);
         _written.Clear();
+        _writtenClaims.Clear();
         foreach (var (name, checkpoint) in state.Counters)
         {
             _written[name] = checkpoint;
+            if (_pendingClaims.TryGetValue(name, out var claim))
+            {
+                _writtenClaims[name] = claim;
+            }
         }
     }
 

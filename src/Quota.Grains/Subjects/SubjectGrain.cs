@@ -60,6 +60,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     // Checkpoints: at most one write in flight; another requested meanwhile follows it.
     private bool _checkpointDirty;
     private bool _checkpointAgain;
+    private long _permitsWhileWriting;
     private Task? _checkpointing;
     private ITimer? _checkpointTimer;
 
@@ -241,7 +242,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
         }
 
-        CountersChanged(now);
+        CountersChanged(now, 0);
         ProcessWaiters(now);
         return Task.FromResult(LeaseOutcome.Done);
     }
@@ -336,7 +337,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// A durable counter may have moved: write a checkpoint now if a counter nears its written claim, else at the
     /// latest one checkpoint interval from now. Never waits: the write runs beside the decisions.
     /// </summary>
-    private void CountersChanged(DateTimeOffset now)
+    private void CountersChanged(DateTimeOffset now, long permits)
     {
         if (!_services.Durability.Checkpoints || !DurableCounters.Any(_limiters))
         {
@@ -344,6 +345,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _checkpointDirty = true;
+        if (_checkpointing is not null)
+        {
+            _permitsWhileWriting += permits;
+        }
+
         if (_durable.NeedsWriteNow(_limiters, now))
         {
             StartCheckpoint();
@@ -404,6 +410,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         var now = _time.GetUtcNow();
         var next = _durable.Next(_limiters, now, exact);
         _checkpointDirty = false;
+        _permitsWhileWriting = 0;
         _checkpoint.State = next;
         try
         {
@@ -420,6 +427,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
 
             _durable.Written(next);
+            _durable.PermitsDuringLastWrite = _permitsWhileWriting;
             _services.Health.CheckpointWritten(this);
             _instruments.CheckpointWritten(ok: true);
             return true;
@@ -561,7 +569,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         if (grants.Count > 0)
         {
-            CountersChanged(now);
+            CountersChanged(now, request.Cost);
         }
 
         var readings = Readings(now);
