@@ -90,4 +90,5 @@ public sealed class CrashBoundTests(PostgresFixture postgres)
         {
             Assert.InRange(admitted[u], Limit - (Limit / 10) - ambiguous[u], Limit);
         }
+    }
 }
