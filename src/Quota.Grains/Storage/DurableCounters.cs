@@ -33,10 +33,14 @@ public sealed record CounterCheckpoint([property: Id(0)] long PeriodStartTicks, 
 /// when the count comes within half a claim of the ceiling (before it is reached, one write at a time, off the
 /// decision path), and at the latest <see cref="DurabilityOptions.CheckpointInterval"/> after any change. A clean
 /// deactivation writes the exact count.</para>
-/// <para><b>The bound.</b> A crash can over-admit only what was admitted beyond the last written ceiling: nothing,
-/// unless more than half a claim was admitted while one write was in flight, or the database was failing writes
-/// (decisions then continue from memory and their permits are at risk until a write succeeds). It can under-admit
-/// at most the unused claim for the rest of that period.</para>
+/// <para><b>Holding at the ceiling.</b> A request that would take a counter past its written ceiling (a burst that
+/// outran the claim, or the first request of a period) waits for the next checkpoint, which claims enough for it;
+/// decisions wait for the database only then, for one write.</para>
+/// <para><b>The bound.</b> While the database takes writes, nothing is admitted beyond a written ceiling, so a crash
+/// over-admits nothing. While it fails writes, decisions continue from memory past the ceiling, and what they admit
+/// is at risk until a write succeeds. A crash can under-admit at most the unused claim for the rest of that period.
+/// Waiters granted from a subject's queue are not held (they are rare on calendar quotas, whose retry-after is the
+/// period's end).</para>
 /// </remarks>
 public sealed class DurableCounters
 {
@@ -61,8 +65,47 @@ public sealed class DurableCounters
     /// <summary>The least claim written ahead for a limit: one percent of it, at least 1.</summary>
     public static long ClaimFor(long limit) => Math.Max(1, limit / 100);
 
-    /// <summary>The claim the next checkpoint writes for <paramref name="limit"/>, given the recent write latency's load.</summary>
-    public long NextClaim(long limit) => Math.Max(ClaimFor(limit), PermitsDuringLastWrite > long.MaxValue / 2 ? long.MaxValue : 2 * PermitsDuringLastWrite);
+    /// <summary>Permits requests are holding for until the next checkpoint raises the ceiling; the next claim covers them.</summary>
+    public long Demand { get; set; }
+
+    /// <summary>The claim the next checkpoint writes for <paramref name="limit"/>, given the recent load.</summary>
+    public long NextClaim(long limit) =>
+        Math.Max(Math.Max(ClaimFor(limit), Demand), PermitsDuringLastWrite > long.MaxValue / 2 ? long.MaxValue : 2 * PermitsDuringLastWrite);
+
+    /// <summary>
+    /// Whether admitting <paramref name="cost"/> now would take some durable counter past its written ceiling (or
+    /// count in a period with no checkpoint yet), where the counter itself would admit it: such a request waits
+    /// for the next checkpoint instead, so that a crash cannot forget it.
+    /// </summary>
+    public bool WouldPassCeiling(IEnumerable<Limiter> limiters, long cost, DateTimeOffset now)
+    {
+        foreach (var limiter in limiters)
+        {
+            if (!IsDurable(limiter))
+            {
+                continue;
+            }
+
+            var usage = limiter.GetUsage(now);
+            if (cost > usage.Remaining)
+            {
+                // The counter denies it anyway.
+                continue;
+            }
+
+            if (!_written.TryGetValue(limiter.Policy.Name, out var written) || written.PeriodStartTicks != ((PeriodLimiter)limiter).PeriodStartTicks)
+            {
+                return true;
+            }
+
+            if (usage.Used + cost > written.Claimed)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Applies the saved checkpoints to the live limiters; returns how many applied to a current period.</summary>
     public int Restore(UsageCheckpointState saved, IEnumerable<Limiter> limiters, DateTimeOffset now)
@@ -142,6 +185,7 @@ public sealed class DurableCounters
             next.Counters[limiter.Policy.Name] = new CounterCheckpoint(((PeriodLimiter)limiter).PeriodStartTicks, ceiling);
         }
 
+        Demand = 0;
         return next;
     }
 

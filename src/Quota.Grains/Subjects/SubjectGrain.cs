@@ -61,6 +61,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private bool _checkpointDirty;
     private bool _checkpointAgain;
     private long _permitsWhileWriting;
+    private bool _checkpointFailing;
     private Task? _checkpointing;
     private ITimer? _checkpointTimer;
 
@@ -160,6 +161,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         var now = _time.GetUtcNow();
         SweepHeld(now);
+        if (request.Cost > 0 && MustHoldForCeiling(request.Cost, now))
+        {
+            await HoldForCeilingAsync(request.Cost);
+            now = _time.GetUtcNow();
+            SweepHeld(now);
+        }
+
         if (!HasWaiterAtOrAbove(request.Priority))
         {
             // Latency is measured on the real clock: it is a metric, not quota time.
@@ -323,6 +331,31 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         return _checkpointing ?? Task.CompletedTask;
     }
 
+    private bool MustHoldForCeiling(long cost, DateTimeOffset now) =>
+        _services.Durability.Checkpoints && !_checkpointFailing && _durable.WouldPassCeiling(_limiters, cost, now);
+
+    /// <summary>
+    /// Waits for checkpoints until the written ceiling covers <paramref name="cost"/> (at most three writes), or
+    /// a write fails: then the decision goes ahead from memory.
+    /// </summary>
+    private async Task HoldForCeilingAsync(long cost)
+    {
+        for (var round = 0; round < 3; round++)
+        {
+            _durable.Demand += cost;
+            StartCheckpoint();
+            if (_checkpointing is { } writing)
+            {
+                await writing;
+            }
+
+            if (_checkpointFailing || !_durable.WouldPassCeiling(_limiters, cost, _time.GetUtcNow()))
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>Counts one decision in the metrics and the usage history.</summary>
     private void Decided(SubjectDecision decision, long cost, DateTimeOffset now, TimeSpan latency)
     {
@@ -428,6 +461,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
             _durable.Written(next);
             _durable.PermitsDuringLastWrite = _permitsWhileWriting;
+            _checkpointFailing = false;
             _services.Health.CheckpointWritten(this);
             _instruments.CheckpointWritten(ok: true);
             return true;
@@ -435,6 +469,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             _checkpointDirty = true;
+            _checkpointFailing = true;
             _services.Health.CheckpointFailed(this, e, now);
             _instruments.CheckpointWritten(ok: false);
             LogCheckpointFailed(_logger, _label, e.GetType().Name, e.Message);

@@ -149,4 +149,32 @@ public sealed class DurableCountersTests
         daily.Acquire(1, Noon);
         Assert.True(counters.NeedsWriteNow([daily], Noon));
     }
+
+    [Fact]
+    public void A_request_past_the_written_ceiling_or_in_an_unwritten_period_must_wait_for_a_checkpoint()
+    {
+        var daily = Daily(1000);
+        var counters = new DurableCounters();
+        Assert.True(counters.WouldPassCeiling([daily], 1, Noon));
+
+        daily.Acquire(100, Noon);
+        counters.Written(counters.Next([daily], Noon, exact: false));
+
+        // Ceiling 110: up to 10 more fit; 11 do not; a request the quota denies anyway is not held.
+        Assert.False(counters.WouldPassCeiling([daily], 10, Noon));
+        Assert.True(counters.WouldPassCeiling([daily], 11, Noon));
+        Assert.False(counters.WouldPassCeiling([daily], 901, Noon));
+        Assert.True(counters.WouldPassCeiling([daily], 1, Noon.AddDays(1)));
+    }
+
+    [Fact]
+    public void Held_demand_is_claimed_by_the_next_checkpoint_and_then_forgotten()
+    {
+        var daily = Daily(1000);
+        var counters = new DurableCounters { Demand = 50 };
+
+        Assert.Equal(50, counters.Next([daily], Noon, exact: false).Counters["daily"].Claimed);
+        Assert.Equal(0, counters.Demand);
+        Assert.Equal(10, counters.Next([daily], Noon, exact: false).Counters["daily"].Claimed);
+    }
 }
