@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Quota.PostgreSql.Tests.Infrastructure;
 
@@ -32,6 +34,14 @@ public sealed class OutageTests
         var degraded = await WaitForReadinessAsync(silo.Http, text => text.StartsWith("degraded:", StringComparison.Ordinal));
         Assert.Contains("decisions continue from memory", degraded, StringComparison.Ordinal);
 
+        // A subject not active yet cannot read its configuration: a clear 503, not a 500, and nothing half-done.
+        using (var fresh = await silo.Http.PostAsJsonAsync(new Uri("/v1/acquire", UriKind.Relative), new { user = "frank" }))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, fresh.StatusCode);
+            Assert.Equal("1", fresh.Headers.GetValues("Retry-After").Single());
+            Assert.Contains("the database is unreachable", await fresh.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
         await server.StartAgainAsync();
         var ready = await WaitForReadinessAsync(silo.Http, text => text == "ready\n");
         Assert.Equal("ready\n", ready);
@@ -41,6 +51,7 @@ public sealed class OutageTests
         Assert.Equal(30, history.GetProperty("allowed").GetInt64());
         Assert.True(await CheckpointAsync(cluster.ConnectionString) >= 30);
         Assert.Equal(70, await DurableCluster.RemainingAsync(silo.Http, "erin", "daily"));
+        Assert.True(await DurableCluster.AcquireAsync(silo.Http, new { user = "frank" }));
     }
 
     /// <summary>Polls readiness (the silo's own report of an observable state) until it says what is expected, for up to 60 s.</summary>

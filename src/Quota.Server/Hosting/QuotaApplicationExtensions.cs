@@ -18,6 +18,7 @@ public static class QuotaApplicationExtensions
     public static WebApplication UseQuota(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseQuotaFailures();
         app.UseWhen(
             context => context.Request.Path.StartsWithSegments("/v1/admin") || context.Request.Path.StartsWithSegments("/dashboard"),
             branch => branch.UseMiddleware<AdminGate>());

@@ -1,0 +1,62 @@
+using System.Data.Common;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Quota.Server.Http;
+
+/// <summary>
+/// What a caller hears when a request fails inside the silo: a problem document, never a stack trace or a
+/// connection string. A database that cannot be reached while a subject is activated (it reads its stored
+/// configuration first) is a <c>503</c> with <c>Retry-After</c>; a cluster that does not answer in time is a
+/// <c>503</c>; anything else is a <c>500</c> whose details stay in the silo's log.
+/// </summary>
+internal static partial class Failures
+{
+    /// <summary>Maps unhandled exceptions to problem details.</summary>
+    public static WebApplication UseQuotaFailures(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = HandleAsync, SuppressDiagnosticsCallback = _ => true });
+        return app;
+    }
+
+    private static async Task HandleAsync(HttpContext context)
+    {
+        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Quota.Http");
+        var (status, title, detail) = Classify(error);
+        LogFailed(logger, context.Request.Method, context.Request.Path, status, error?.GetType().Name ?? "unknown", error);
+        if (status == StatusCodes.Status503ServiceUnavailable)
+        {
+            context.Response.Headers.RetryAfter = "1";
+        }
+
+        await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(context);
+    }
+
+    private static (int Status, string Title, string Detail) Classify(Exception? error)
+    {
+        for (var e = error; e is not null; e = e.InnerException)
+        {
+            if (e is DbException or Orleans.Storage.InconsistentStateException || e.GetType().Namespace?.StartsWith("Npgsql", StringComparison.Ordinal) == true)
+            {
+                return (StatusCodes.Status503ServiceUnavailable, "Storage unavailable",
+                    "A subject named in the request could not read its stored configuration: the database is unreachable. "
+                    + "Subjects already active keep deciding from memory; retry this one shortly.");
+            }
+
+            if (e is TimeoutException)
+            {
+                return (StatusCodes.Status503ServiceUnavailable, "The cluster did not answer in time",
+                    "A grain did not answer within the response timeout (a silo may be failing over); retry shortly.");
+            }
+        }
+
+        return (StatusCodes.Status500InternalServerError, "Internal error", "The request failed inside the silo; its log has the details.");
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Method} {Path} failed with {Status} ({ErrorType})")]
+    private static partial void LogFailed(ILogger logger, string method, string path, int status, string errorType, Exception? error);
+}
