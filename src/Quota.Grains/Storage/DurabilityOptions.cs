@@ -21,10 +21,14 @@ public sealed class DurabilityOptions
     public bool Checkpoints => CheckpointCounters ?? string.Equals(Provider, "postgres", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
-    /// The longest a changed calendar quota or long fixed window waits before its counter is checkpointed
-    /// (write-behind, off the decision path). It bounds what a crash can lose: see the README's crash bound.
-    /// Default: 1 second.
+    /// How long a subject waits before it retries a checkpoint write that failed (the database is down or slow).
+    /// Decisions continue from memory meanwhile. Default: 1 second.
     /// </summary>
+    /// <remarks>
+    /// Checkpoints are not written on a timer: a subject writes when a counter comes within half a claim of its
+    /// written ceiling (see <c>DurableCounters</c>), so what a crash can cost is bounded in permits, not in time.
+    /// A timer would cost one write per active subject per interval whatever the traffic.
+    /// </remarks>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How often the per-minute usage history is written to the database, in batches. Default: 5 seconds.</summary>

@@ -25,8 +25,9 @@ namespace Quota.Grains.Subjects;
 /// Longer windows (daily and monthly quotas, hour-long windows) keep the activation alive with
 /// <c>DelayDeactivation</c> until they are back to full.</para>
 /// <para><b>What survives a restart.</b> With checkpoints on (the PostgreSQL mode), calendar quotas and fixed windows
-/// of an hour or more are checkpointed write-behind with claims (see <see cref="DurableCounters"/>) and restored on
-/// activation; a clean deactivation writes the exact counts. Sliding windows, token buckets, concurrency leases and
+/// of an hour or more are checkpointed write-behind with claims (see <see cref="DurableCounters"/>: a write when a
+/// counter nears its written ceiling, not on a timer) and restored on activation; a clean deactivation writes the
+/// exact counts. Sliding windows, token buckets, concurrency leases and
 /// waiters live in memory only: a crash forgets them (they refill within their window).</para>
 /// </remarks>
 [Reentrant]
@@ -367,8 +368,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <summary>
-    /// A durable counter may have moved: write a checkpoint now if a counter nears its written claim, else at the
-    /// latest one checkpoint interval from now. Never waits: the write runs beside the decisions.
+    /// A durable counter may have moved: start a checkpoint if a counter nears its written ceiling. Never waits:
+    /// the write runs beside the decisions. While writes fail, only the retry timer tries again.
     /// </summary>
     private void CountersChanged(DateTimeOffset now, long permits)
     {
@@ -383,13 +384,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _permitsWhileWriting += permits;
         }
 
-        if (_durable.NeedsWriteNow(_limiters, now))
+        if (!_checkpointFailing && _durable.NeedsWriteNow(_limiters, now))
         {
             StartCheckpoint();
-        }
-        else if (_checkpointing is null)
-        {
-            ArmCheckpointTimer(_services.Durability.CheckpointInterval);
         }
     }
 
@@ -419,17 +416,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 _checkpointAgain = false;
                 if (!await WriteCheckpointAsync(exact: false))
                 {
-                    // The database is failing: try again an interval later; decisions continue meanwhile.
+                    // The database is failing: try again a retry interval later; decisions continue meanwhile.
                     ArmCheckpointTimer(_services.Durability.CheckpointInterval);
                     return;
                 }
             }
             while (_checkpointAgain || (_checkpointDirty && _durable.NeedsWriteNow(_limiters, _time.GetUtcNow())));
-
-            if (_checkpointDirty)
-            {
-                ArmCheckpointTimer(_services.Durability.CheckpointInterval);
-            }
         }
         finally
         {
