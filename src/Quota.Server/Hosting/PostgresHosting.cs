@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Storage;
 using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 using Quota.Storage;
@@ -19,6 +20,9 @@ internal static class PostgresHosting
 {
     /// <summary>The ADO.NET invariant name Orleans uses for Npgsql.</summary>
     public const string Invariant = "Npgsql";
+
+    /// <summary>The ADO.NET grain storage's own name; grains reach it through <see cref="TypeScopedGrainStorage"/>.</summary>
+    public const string DatabaseStorageName = "quota-db";
 
     /// <summary>The connection string's configuration key.</summary>
     public const string ConnectionStringKey = "ConnectionStrings:Quota";
@@ -80,12 +84,16 @@ internal static class PostgresHosting
             options.Invariant = Invariant;
             options.ConnectionString = connectionString;
         });
-        silo.AddAdoNetGrainStorage(QuotaStorage.Name, options =>
+        silo.AddAdoNetGrainStorage(DatabaseStorageName, options =>
         {
             options.Invariant = Invariant;
             options.ConnectionString = connectionString;
             options.GrainStorageSerializer = new JsonGrainStateSerializer();
         });
+
+        // Grains use the "quota" storage: the database one, with rows scoped to the grain type and key.
+        silo.Services.AddKeyedSingleton<IGrainStorage>(QuotaStorage.Name, (provider, _) =>
+            new TypeScopedGrainStorage(provider.GetRequiredKeyedService<IGrainStorage>(DatabaseStorageName)));
         silo.UseAdoNetReminderService(options =>
         {
             options.Invariant = Invariant;
