@@ -42,9 +42,10 @@ internal static class DbCommands
             var builder = new NpgsqlConnectionStringBuilder(connectionString);
             where = $"{builder.Host}:{builder.Port}/{builder.Database}";
         }
-        catch (ArgumentException e)
+        catch (ArgumentException)
         {
-            output.Error.WriteLine($"quota: --connection is not an Npgsql connection string: {e.Message}");
+            // Not the parser's message: it can quote part of a value, and values include the password.
+            output.Error.WriteLine("quota: --connection is not an Npgsql connection string: write Key=Value pairs separated by ';' (Host, Port, Database, Username, Password), and quote a value that contains ';' or '=' in double quotes.");
             return ExitCodes.Error;
         }
 

@@ -40,7 +40,6 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<UsageRecorder>();
         services.TryAddSingleton<IUsageHistoryStore, MemoryUsageHistoryStore>();
         services.TryAddSingleton<UsageHistoryWriter>();
-        services.AddHostedService(provider => provider.GetRequiredService<UsageHistoryWriter>());
         services.TryAddSingleton<SubjectServices>();
         services.TryAddSingleton(provider =>
         {

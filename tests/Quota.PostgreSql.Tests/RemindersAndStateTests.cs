@@ -23,7 +23,7 @@ public sealed class RemindersAndStateTests(PostgresFixture postgres)
         await using (var first = await StartAsync(connection))
         {
             // Due well after the restart, so it cannot fire before the first cluster is gone.
-            await first.Client.GetGrain<IReminderProbeGrain>(id).RegisterAsync(TimeSpan.FromSeconds(5));
+            await first.Client.GetGrain<IReminderProbeGrain>(id).RegisterAsync(TimeSpan.FromSeconds(20));
             await first.StopAllSilosAsync();
         }
 

@@ -41,8 +41,10 @@ public sealed record CounterCheckpoint([property: Id(0)] long PeriodStartTicks, 
 /// <para><b>The bound.</b> While the database takes writes, nothing is admitted beyond a written ceiling, so a crash
 /// over-admits nothing. While it fails writes, decisions continue from memory past the ceiling, and what they admit
 /// is at risk until a write succeeds. A crash can under-admit at most the unused claim for the rest of that period.
-/// Waiters granted from a subject's queue are not held (they are rare on calendar quotas, whose retry-after is the
-/// period's end).</para>
+/// Two exceptions are not held: waiters granted from a subject's queue (for instance waiting on a per-minute window
+/// beside a daily quota) and settlement top-ups; the permits they take past the ceiling are covered by the write
+/// their grant starts, and a crash before it lands can forget them. A held request's cost is reserved in the claim
+/// until it is served, so a crash right then can under-admit up to the largest held cost.</para>
 /// </remarks>
 public sealed class DurableCounters
 {
@@ -72,7 +74,7 @@ public sealed class DurableCounters
 
     /// <summary>The claim the next checkpoint writes for <paramref name="limit"/>, given the recent load.</summary>
     public long NextClaim(long limit) =>
-        Math.Max(Math.Max(ClaimFor(limit), Demand), PermitsDuringLastWrite > long.MaxValue / 2 ? long.MaxValue : 2 * PermitsDuringLastWrite);
+        SaturatingAdd(Math.Max(ClaimFor(limit), PermitsDuringLastWrite > long.MaxValue / 2 ? long.MaxValue : 2 * PermitsDuringLastWrite), Math.Max(0, Demand));
 
     /// <summary>
     /// Whether admitting <paramref name="cost"/> now would take some durable counter past its written ceiling (or
@@ -155,6 +157,12 @@ public sealed class DurableCounters
             }
 
             var claim = _writtenClaims.TryGetValue(limiter.Policy.Name, out var c) ? c : ClaimFor(limiter.Policy.Limit);
+            if (written.Claimed >= limiter.Policy.Limit && used <= written.Claimed)
+            {
+                // The written ceiling already reaches the limit: nothing the counter admits can pass it.
+                continue;
+            }
+
             if (used > written.Claimed - ((claim + 1) / 2))
             {
                 return true;
@@ -184,11 +192,37 @@ public sealed class DurableCounters
             var claim = exact ? 0 : NextClaim(usage.Limit);
             _pendingClaims[limiter.Policy.Name] = claim;
             var ceiling = exact ? usage.Used : Math.Min(SaturatingAdd(usage.Used, claim), Math.Max(usage.Limit, usage.Used));
+            if (!exact && _written.TryGetValue(limiter.Policy.Name, out var written) && written.PeriodStartTicks == ((PeriodLimiter)limiter).PeriodStartTicks)
+            {
+                // Never below what was written: requests admitted under that ceiling while this write is in flight
+                // must stay covered whatever this write's claim.
+                ceiling = Math.Max(ceiling, written.Claimed);
+            }
+
             next.Counters[limiter.Policy.Name] = new CounterCheckpoint(((PeriodLimiter)limiter).PeriodStartTicks, ceiling);
         }
 
-        Demand = 0;
         return next;
+    }
+
+    /// <summary>
+    /// What covers both <paramref name="stored"/> and <paramref name="next"/>, counter by counter: the same period
+    /// keeps the higher ceiling, different periods the later one.
+    /// </summary>
+    public static UsageCheckpointState Merge(UsageCheckpointState? stored, UsageCheckpointState next)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        var merged = new UsageCheckpointState();
+        foreach (var (name, mine) in next.Counters)
+        {
+            merged.Counters[name] = stored?.Counters.TryGetValue(name, out var theirs) == true
+                ? theirs.PeriodStartTicks == mine.PeriodStartTicks
+                    ? mine with { Claimed = Math.Max(mine.Claimed, theirs.Claimed) }
+                    : theirs.PeriodStartTicks > mine.PeriodStartTicks ? theirs : mine
+                : mine;
+        }
+
+        return merged;
     }
 
     /// <summary>Whether <paramref name="state"/> differs from what was last written (or read back).</summary>

@@ -11,6 +11,7 @@ public sealed class StorageHealth
     private readonly HashSet<object> _checkpointsAtRisk = new(ReferenceEqualityComparer.Instance);
     private DateTimeOffset? _failingSince;
     private string? _reason;
+    private string? _errorType;
     private bool _historyFailing;
     private int _historyRowsWaiting;
 
@@ -22,7 +23,7 @@ public sealed class StorageHealth
             lock (_gate)
             {
                 return _failingSince is { } since && (_checkpointsAtRisk.Count > 0 || _historyFailing)
-                    ? new StorageProblem(since, _reason ?? "writes fail", _checkpointsAtRisk.Count, _historyRowsWaiting)
+                    ? new StorageProblem(since, _reason ?? "writes fail", _errorType ?? "unknown", _checkpointsAtRisk.Count, _historyRowsWaiting)
                     : null;
             }
         }
@@ -81,6 +82,7 @@ public sealed class StorageHealth
 
         // The exception's type and message only: database errors name the host and port, never the password.
         _reason = $"{error.GetType().Name}: {error.Message}";
+        _errorType = error.GetType().Name;
     }
 
     private void Recovered()
@@ -89,13 +91,15 @@ public sealed class StorageHealth
         {
             _failingSince = null;
             _reason = null;
+            _errorType = null;
         }
     }
 }
 
 /// <summary>Durable writes failing since <paramref name="Since"/>.</summary>
 /// <param name="Since">When the first of the current failures happened.</param>
-/// <param name="Reason">The latest error's type and message.</param>
+/// <param name="Reason">The latest error's type and message (for logs: it can name the database's host).</param>
+/// <param name="ErrorType">The latest error's type alone (for unauthenticated answers such as <c>/readyz</c>).</param>
 /// <param name="CheckpointsWaiting">Subjects whose counters have changes not yet written.</param>
 /// <param name="HistoryRowsWaiting">Usage-history rows kept for the next attempt.</param>
-public sealed record StorageProblem(DateTimeOffset Since, string Reason, int CheckpointsWaiting, int HistoryRowsWaiting);
+public sealed record StorageProblem(DateTimeOffset Since, string Reason, string ErrorType, int CheckpointsWaiting, int HistoryRowsWaiting);

@@ -78,7 +78,7 @@ public sealed class UsageRecorder(Microsoft.Extensions.Options.IOptions<Durabili
                 _live.TryRemove(key, out _);
             }
 
-            if (allowed == 0 && denied == 0)
+            if (allowed == 0 && denied == 0 && permits == 0)
             {
                 continue;
             }
@@ -133,7 +133,8 @@ public sealed class UsageRecorder(Microsoft.Extensions.Options.IOptions<Durabili
 
         foreach (var ((s, minute), counts) in _live)
         {
-            if (s == subject && minute >= from.UtcTicks && minute < to.UtcTicks && (Volatile.Read(ref counts.Allowed) | Volatile.Read(ref counts.Denied)) != 0)
+            if (s == subject && minute >= from.UtcTicks && minute < to.UtcTicks
+                && (Volatile.Read(ref counts.Allowed) | Volatile.Read(ref counts.Denied) | Volatile.Read(ref counts.Permits)) != 0)
             {
                 var row = new UsageRow(s, new DateTimeOffset(minute, TimeSpan.Zero), Volatile.Read(ref counts.Allowed), Volatile.Read(ref counts.Denied), Volatile.Read(ref counts.Permits));
                 rows[minute] = rows.TryGetValue(minute, out var earlier) ? Add(earlier, row) : row;

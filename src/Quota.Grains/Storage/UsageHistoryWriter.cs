@@ -17,14 +17,20 @@ public sealed partial class UsageHistoryWriter(
     IOptions<DurabilityOptions> options,
     ILogger<UsageHistoryWriter> logger) : BackgroundService
 {
-    /// <summary>Writes what is waiting now; false when the store refused it (the rows are kept).</summary>
+    /// <summary>How long the last write at shutdown may take.</summary>
+    private static readonly TimeSpan FinalWriteTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Writes what is waiting now; false when the store refused it (the rows are kept for the next attempt).</summary>
+    /// <remarks>
+    /// The store adds rows up, so a batch the database committed but whose answer was lost is added again by the
+    /// retry: such a batch (rare: it takes a connection lost at the moment of commit) is counted twice.
+    /// </remarks>
     public async Task<bool> FlushAsync(CancellationToken cancellationToken)
     {
         var now = time.Provider.GetUtcNow();
         var batch = recorder.TakeBatch(now);
         if (batch.Count == 0)
         {
-            health.HistoryWritten();
             return true;
         }
 
@@ -34,7 +40,7 @@ public sealed partial class UsageHistoryWriter(
             health.HistoryWritten();
             return true;
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception e)
         {
             var kept = recorder.PutBack(batch);
             health.HistoryFailed(e, kept, now);
@@ -44,10 +50,15 @@ public sealed partial class UsageHistoryWriter(
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Registered before the silo, so it stops after it: decisions made while the silo drains are in the last batch,
+    /// which gets its own time limit rather than the host's (possibly spent) shutdown token.
+    /// </remarks>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await FlushAsync(cancellationToken);
+        using var last = new CancellationTokenSource(FinalWriteTimeout);
+        await FlushAsync(last.Token);
     }
 
     /// <inheritdoc />

@@ -35,6 +35,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 {
     private static readonly TimeSpan KeepAliveThreshold = TimeSpan.FromMinutes(10);
 
+    // A request held at a durable counter's ceiling waits for at most this many checkpoints, each at most this long.
+    private const int MaxHolds = 10;
+    private static readonly TimeSpan HoldTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+
     private readonly IPersistentState<SubjectConfigState> _config;
     private readonly IPersistentState<UsageCheckpointState> _checkpoint;
     private readonly SubjectServices _services;
@@ -63,6 +68,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private bool _checkpointAgain;
     private long _permitsWhileWriting;
     private bool _checkpointFailing;
+    private bool _deactivating;
+    private TimeSpan _retryDelay;
     private Task? _checkpointing;
     private ITimer? _checkpointTimer;
 
@@ -124,6 +131,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _instruments.SubjectActive(Kind, -1);
+        _deactivating = true;
         _checkpointTimer?.Dispose();
         _checkpointTimer = null;
         if (_checkpointing is { } inFlight)
@@ -135,9 +143,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             && (_checkpointDirty || _durable.DiffersFromWritten(_durable.Next(_limiters, _time.GetUtcNow(), exact: true))))
         {
             // A clean stop: write the exact counts, so the next activation resumes without the unused claims.
-            await WriteCheckpointAsync(exact: true);
+            if (!await WriteCheckpointAsync(exact: true))
+            {
+                LogCountsAtRisk(_logger, _label);
+            }
         }
 
+        // Gone from this silo: its writes are no longer pending here.
         _services.Health.CheckpointWritten(this);
         _wakeTimer?.Dispose();
         _wakeTimer = null;
@@ -162,9 +174,23 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         var now = _time.GetUtcNow();
         SweepHeld(now);
-        if (request.Cost > 0 && MustHoldForCeiling(request.Cost, now))
+
+        // Checked again with every fresh reading of the clock, in the same step as the decision below.
+        var holds = 0;
+        while (request.Cost > 0 && MustHoldForCeiling(request.Cost, now))
         {
-            await HoldForCeilingAsync(request.Cost);
+            if (++holds > MaxHolds)
+            {
+                var refused = CeilingDenial(now);
+                Decided(refused, request.Cost, now, TimeSpan.Zero);
+                return refused;
+            }
+
+            if (!await HoldForCeilingAsync(request.Cost))
+            {
+                break;
+            }
+
             now = _time.GetUtcNow();
             SweepHeld(now);
         }
@@ -333,29 +359,48 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     private bool MustHoldForCeiling(long cost, DateTimeOffset now) =>
-        _services.Durability.Checkpoints && !_checkpointFailing && _durable.WouldPassCeiling(_limiters, cost, now);
+        _known && _services.Durability.Checkpoints && !_checkpointFailing && _durable.WouldPassCeiling(_limiters, cost, now);
 
     /// <summary>
-    /// Waits for checkpoints until the written ceiling covers <paramref name="cost"/> (at most three writes), or
-    /// a write fails: then the decision goes ahead from memory.
+    /// Waits for the checkpoint writes in flight, with <paramref name="cost"/> reserved in every claim they write.
+    /// False when the database fails or does not answer within <see cref="HoldTimeout"/>: the decision then goes
+    /// ahead from memory, as during an outage.
     /// </summary>
-    private async Task HoldForCeilingAsync(long cost)
+    private async Task<bool> HoldForCeilingAsync(long cost)
     {
-        for (var round = 0; round < 3; round++)
+        _durable.Demand += cost;
+        try
         {
-            _durable.Demand += cost;
             StartCheckpoint();
             if (_checkpointing is { } writing)
             {
-                await writing;
+                await writing.WaitAsync(HoldTimeout);
             }
 
-            if (_checkpointFailing || !_durable.WouldPassCeiling(_limiters, cost, _time.GetUtcNow()))
-            {
-                return;
-            }
+            return !_checkpointFailing;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        finally
+        {
+            _durable.Demand -= cost;
         }
     }
+
+    /// <summary>
+    /// The answer when checkpoint after checkpoint was used up by others before a held request fit under it: a
+    /// denial to retry shortly, rather than an admission a crash could forget.
+    /// </summary>
+    private SubjectDecision CeilingDenial(DateTimeOffset now) => new()
+    {
+        Outcome = DecisionOutcome.Denied,
+        LimitedBy = "checkpoint",
+        RetryAfter = TimeSpan.FromMilliseconds(100),
+        Policies = Readings(now),
+        Owner = Owner,
+    };
 
     /// <summary>Counts one decision in the metrics and the usage history.</summary>
     private void Decided(SubjectDecision decision, long cost, DateTimeOffset now, TimeSpan latency)
@@ -392,6 +437,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
     private void ArmCheckpointTimer(TimeSpan due)
     {
+        if (_deactivating)
+        {
+            return;
+        }
+
         _checkpointTimer ??= _time.CreateTimer(static state => ((SubjectGrain)state!)._self?.CheckpointAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _checkpointTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
@@ -416,8 +466,15 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 _checkpointAgain = false;
                 if (!await WriteCheckpointAsync(exact: false))
                 {
-                    // The database is failing: try again a retry interval later; decisions continue meanwhile.
-                    ArmCheckpointTimer(_services.Durability.CheckpointInterval);
+                    // The database is failing: try again later, backing off; decisions continue meanwhile, and the
+                    // subject stays active so its counts are not forgotten by idle collection.
+                    _retryDelay = _retryDelay == TimeSpan.Zero ? _services.Durability.CheckpointInterval : TimeSpan.FromTicks(Math.Min(_retryDelay.Ticks * 2, MaxRetryDelay.Ticks));
+                    ArmCheckpointTimer(_retryDelay * (0.8 + (0.4 * Random.Shared.NextDouble())));
+                    if (!_deactivating)
+                    {
+                        DelayDeactivation(MaxRetryDelay * 2);
+                    }
+
                     return;
                 }
             }
@@ -445,13 +502,16 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
             catch (Orleans.Storage.InconsistentStateException)
             {
-                // An earlier write went through but its answer was lost: take the stored version and write again.
+                // An earlier write went through but its answer was lost (or another activation wrote): take the
+                // stored version and write what covers both, counter by counter.
                 await _checkpoint.ReadStateAsync();
+                next = DurableCounters.Merge(_checkpoint.State, next);
                 _checkpoint.State = next;
                 await _checkpoint.WriteStateAsync();
             }
 
             _durable.Written(next);
+            _retryDelay = TimeSpan.Zero;
             _durable.PermitsDuringLastWrite = _permitsWhileWriting;
             _checkpointFailing = false;
             _services.Health.CheckpointWritten(this);
@@ -850,6 +910,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Subject}: {Count} durable counters restored from their checkpoint")]
     private static partial void LogRestored(ILogger logger, string subject, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Subject}: deactivated while its checkpoint could not be written; what it admitted since its last checkpoint may be admitted again after it is reactivated")]
+    private static partial void LogCountsAtRisk(ILogger logger, string subject);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subject}: checkpoint write failed ({ErrorType}: {Error}); decisions continue from memory and the write is retried")]
     private static partial void LogCheckpointFailed(ILogger logger, string subject, string errorType, string error);

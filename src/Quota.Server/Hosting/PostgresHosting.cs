@@ -42,9 +42,12 @@ internal static class PostgresHosting
         {
             _ = new NpgsqlConnectionStringBuilder(connectionString);
         }
-        catch (ArgumentException e)
+        catch (ArgumentException)
         {
-            throw new InvalidOperationException($"{ConnectionStringKey} is not a valid Npgsql connection string: {e.Message}", e);
+            // Not the parser's message: it can quote part of a value, and values include the password.
+            throw new InvalidOperationException(
+                $"{ConnectionStringKey} is not a valid Npgsql connection string: write Key=Value pairs separated by ';' "
+                + "(Host, Port, Database, Username, Password), and quote a value that contains ';' or '=' in double quotes.");
         }
 
         return connectionString;

@@ -43,7 +43,7 @@ public static class QuotaApplicationExtensions
             if (answer == probe && storage.Problem is { } problem)
             {
                 return Results.Text(
-                    $"degraded: durable writes have failed since {problem.Since:O} ({problem.Reason}); decisions continue from memory; "
+                    $"degraded: durable writes have failed since {problem.Since:O} ({problem.ErrorType}; the silo's log has the details); decisions continue from memory; "
                     + $"{problem.CheckpointsWaiting} subjects' checkpoints and {problem.HistoryRowsWaiting} usage-history rows wait to be written\n");
             }
 

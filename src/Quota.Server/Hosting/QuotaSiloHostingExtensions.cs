@@ -61,6 +61,10 @@ public static class QuotaSiloHostingExtensions
             PostgresHosting.AddMigrationOnStart(builder.Services, connectionString!);
         }
 
+        // Before Orleans: hosted services stop in reverse order, so the usage history's last batch is written after
+        // the silo has drained.
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<UsageHistoryWriter>());
+
         builder.UseOrleans(silo =>
         {
             if (postgres)

@@ -47,6 +47,10 @@ internal static class UsageHistory
             {
                 problems.Add(new("to", "must be later than from."));
             }
+            else if (t > DateTimeOffset.MaxValue.AddMinutes(-1))
+            {
+                problems.Add(new("to", "is too far in the future; give an instant before 9999-12-31T23:59:00Z."));
+            }
             else if (t - f > MaxSpan)
             {
                 problems.Add(new("to", $"spans more than {MaxSpan.TotalDays} days from from; read longer spans in several requests."));
@@ -108,7 +112,7 @@ internal static class UsageHistory
 
         if (context.Request.Query.ContainsKey(name))
         {
-            problems.Add(new(name, $"'{text}' is not an ISO 8601 instant with its offset; write e.g. 2026-11-23T00:00:00Z."));
+            problems.Add(new(name, $"'{text}' is not an ISO 8601 instant with its offset; write e.g. 2026-11-23T00:00:00Z (in a URL a '+' offset is written %2B)."));
         }
 
         return null;

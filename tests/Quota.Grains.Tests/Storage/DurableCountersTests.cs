@@ -168,13 +168,61 @@ public sealed class DurableCountersTests
     }
 
     [Fact]
-    public void Held_demand_is_claimed_by_the_next_checkpoint_and_then_forgotten()
+    public void Held_demand_is_added_to_the_claim_while_it_is_held()
     {
         var daily = Daily(1000);
         var counters = new DurableCounters { Demand = 50 };
 
-        Assert.Equal(50, counters.Next([daily], Noon, exact: false).Counters["daily"].Claimed);
-        Assert.Equal(0, counters.Demand);
+        Assert.Equal(60, counters.Next([daily], Noon, exact: false).Counters["daily"].Claimed);
+
+        counters.Demand = 0;
         Assert.Equal(10, counters.Next([daily], Noon, exact: false).Counters["daily"].Claimed);
+    }
+
+    [Fact]
+    public void A_later_checkpoint_never_writes_a_lower_ceiling_for_the_same_period()
+    {
+        // Found in review: a write with a large held demand, then a smaller claim, must not lower the ceiling that
+        // requests admitted meanwhile were checked against.
+        var daily = Daily(1000);
+        var counters = new DurableCounters { Demand = 50 };
+        counters.Written(counters.Next([daily], Noon, exact: false));
+        counters.Demand = 0;
+        daily.Acquire(30, Noon);
+
+        Assert.Equal(60, counters.Next([daily], Noon, exact: false).Counters["daily"].Claimed);
+        Assert.Equal(30, counters.Next([daily], Noon, exact: true).Counters["daily"].Claimed);
+        Assert.Equal(10, counters.Next([daily], Noon.AddDays(1), exact: false).Counters["daily"].Claimed);
+    }
+
+    [Fact]
+    public void No_write_is_needed_once_the_written_ceiling_reaches_the_limit()
+    {
+        var daily = Daily(100);
+        daily.Acquire(99, Noon);
+        var counters = new DurableCounters();
+        counters.Written(counters.Next([daily], Noon, exact: false));
+
+        daily.Acquire(1, Noon);
+
+        Assert.False(counters.NeedsWriteNow([daily], Noon));
+    }
+
+    [Fact]
+    public void Merging_keeps_the_higher_ceiling_of_a_period_and_the_later_period()
+    {
+        var stored = new UsageCheckpointState();
+        stored.Counters["daily"] = new CounterCheckpoint(100, 70);
+        stored.Counters["monthly"] = new CounterCheckpoint(200, 5);
+        var next = new UsageCheckpointState();
+        next.Counters["daily"] = new CounterCheckpoint(100, 60);
+        next.Counters["monthly"] = new CounterCheckpoint(100, 900);
+        next.Counters["hourly"] = new CounterCheckpoint(100, 3);
+
+        var merged = DurableCounters.Merge(stored, next);
+
+        Assert.Equal(new CounterCheckpoint(100, 70), merged.Counters["daily"]);
+        Assert.Equal(new CounterCheckpoint(200, 5), merged.Counters["monthly"]);
+        Assert.Equal(new CounterCheckpoint(100, 3), merged.Counters["hourly"]);
     }
 }
