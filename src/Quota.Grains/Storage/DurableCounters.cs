@@ -41,10 +41,9 @@ public sealed record CounterCheckpoint([property: Id(0)] long PeriodStartTicks, 
 /// <para><b>The bound.</b> While the database takes writes, nothing is admitted beyond a written ceiling, so a crash
 /// over-admits nothing. While it fails writes, decisions continue from memory past the ceiling, and what they admit
 /// is at risk until a write succeeds. A crash can under-admit at most the unused claim for the rest of that period.
-/// Two exceptions are not held: waiters granted from a subject's queue (for instance waiting on a per-minute window
-/// beside a daily quota) and settlement top-ups; the permits they take past the ceiling are covered by the write
-/// their grant starts, and a crash before it lands can forget them. A held request's cost is reserved in the claim
-/// until it is served, so a crash right then can under-admit up to the largest held cost.</para>
+/// Waiters at the head of a subject's queue are held the same way (the queue waits behind them), and a settlement
+/// whose top-up passes the ceiling answers once the checkpoint covering it is written. A held request's cost is
+/// reserved in the claim until it is served, so a crash right then can under-admit up to the held costs.</para>
 /// </remarks>
 public sealed class DurableCounters
 {
@@ -72,9 +71,12 @@ public sealed class DurableCounters
     /// <summary>Permits requests are holding for until the next checkpoint raises the ceiling; the next claim covers them.</summary>
     public long Demand { get; set; }
 
+    /// <summary>The cost of a head waiter held at the ceiling; the next claim covers it too.</summary>
+    public long WaiterDemand { get; set; }
+
     /// <summary>The claim the next checkpoint writes for <paramref name="limit"/>, given the recent load.</summary>
     public long NextClaim(long limit) =>
-        SaturatingAdd(Math.Max(ClaimFor(limit), PermitsDuringLastWrite > long.MaxValue / 2 ? long.MaxValue : 2 * PermitsDuringLastWrite), Math.Max(0, Demand));
+        SaturatingAdd(Math.Max(ClaimFor(limit), PermitsDuringLastWrite > long.MaxValue / 2 ? long.MaxValue : 2 * PermitsDuringLastWrite), Math.Max(0, Demand) + Math.Max(0, WaiterDemand));
 
     /// <summary>
     /// Whether admitting <paramref name="cost"/> now would take some durable counter past its written ceiling (or

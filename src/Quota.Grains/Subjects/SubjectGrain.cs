@@ -40,6 +40,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private static readonly TimeSpan HoldTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
 
+    // A head waiter held at a ceiling is served when its checkpoint lands; this wake-up is only a fallback.
+    private static readonly TimeSpan CeilingRecheck = TimeSpan.FromMilliseconds(100);
+
     private readonly IPersistentState<SubjectConfigState> _config;
     private readonly IPersistentState<UsageCheckpointState> _checkpoint;
     private readonly SubjectServices _services;
@@ -69,6 +72,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private long _permitsWhileWriting;
     private bool _checkpointFailing;
     private bool _deactivating;
+
+    // Completed and replaced each time a checkpoint write finishes (successfully or not).
+    private TaskCompletionSource _writeFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TimeSpan _retryDelay;
     private Task? _checkpointing;
     private ITimer? _checkpointTimer;
@@ -252,7 +258,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <inheritdoc />
-    public Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost)
+    public async Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost)
     {
         ArgumentNullException.ThrowIfNull(leaseId);
         ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
@@ -260,7 +266,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         SweepHeld(now);
         if (!_held.Remove(leaseId, out var held))
         {
-            return Task.FromResult(LeaseOutcome.NotFound);
+            return LeaseOutcome.NotFound;
         }
 
         for (var i = 0; i < held.Grants.Length; i++)
@@ -279,7 +285,15 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         CountersChanged(now, 0);
         ProcessWaiters(now);
-        return Task.FromResult(LeaseOutcome.Done);
+
+        // A top-up is taken whatever the limit (the work is done); if it went past the written ceiling, the answer
+        // waits for the checkpoint that covers it, so a crash cannot forget it.
+        if (MustHoldForCeiling(0, now))
+        {
+            await HoldForCeilingAsync(0);
+        }
+
+        return LeaseOutcome.Done;
     }
 
     /// <inheritdoc />
@@ -358,8 +372,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         return _checkpointing ?? Task.CompletedTask;
     }
 
+    /// <summary>
+    /// Whether a request for <paramref name="cost"/> must wait for a checkpoint: every policy would admit it now
+    /// (a request another policy denies is answered at once, and holds nothing), and it would take a durable
+    /// counter past its written ceiling while the database takes writes.
+    /// </summary>
     private bool MustHoldForCeiling(long cost, DateTimeOffset now) =>
-        _known && _services.Durability.Checkpoints && !_checkpointFailing && _durable.WouldPassCeiling(_limiters, cost, now);
+        _known && _services.Durability.Checkpoints && !_checkpointFailing
+        && _durable.WouldPassCeiling(_limiters, cost, now) && _limiters.TrueForAll(l => l.GetUsage(now).Remaining >= cost);
 
     /// <summary>
     /// Waits for the checkpoint writes in flight, with <paramref name="cost"/> reserved in every claim they write.
@@ -371,12 +391,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _durable.Demand += cost;
         try
         {
-            StartCheckpoint();
-            if (_checkpointing is { } writing)
-            {
-                await writing.WaitAsync(HoldTimeout);
-            }
-
+            await WaitForCeilingAsync(cost).WaitAsync(HoldTimeout);
             return !_checkpointFailing;
         }
         catch (TimeoutException)
@@ -387,6 +402,20 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             _durable.Demand -= cost;
         }
+    }
+
+    /// <summary>
+    /// Waits write by write until the written ceiling covers <paramref name="cost"/> or a write fails. A write
+    /// already in flight may have been computed without this cost; the one after it claims it.
+    /// </summary>
+    private async Task WaitForCeilingAsync(long cost)
+    {
+        do
+        {
+            StartCheckpoint();
+            await _writeFinished.Task;
+        }
+        while (!_checkpointFailing && _durable.WouldPassCeiling(_limiters, cost, _time.GetUtcNow()));
     }
 
     /// <summary>
@@ -477,6 +506,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
                     return;
                 }
+
+                if (_durable.WaiterDemand > 0 && !_deactivating)
+                {
+                    // A head waiter held at the ceiling may fit under the new one.
+                    ProcessWaiters(_time.GetUtcNow());
+                }
             }
             while (_checkpointAgain || (_checkpointDirty && _durable.NeedsWriteNow(_limiters, _time.GetUtcNow())));
         }
@@ -526,6 +561,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _instruments.CheckpointWritten(ok: false);
             LogCheckpointFailed(_logger, _label, e.GetType().Name, e.Message);
             return false;
+        }
+        finally
+        {
+            var finished = _writeFinished;
+            _writeFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            finished.SetResult();
         }
     }
 
@@ -754,6 +795,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         TimeSpan? headRetry = null;
+        long ceilingDemand = 0;
         foreach (var waiter in _waiters.ToArray())
         {
             if (waiter.IsCompleted)
@@ -761,6 +803,22 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 // Cancelled by its caller.
                 _waiters.Remove(waiter);
                 _instruments.Waiting(-1);
+                continue;
+            }
+
+            if (headRetry is null && waiter.Request.Cost > 0 && MustHoldForCeiling(waiter.Request.Cost, now))
+            {
+                // The head would pass a durable counter's written ceiling: it waits for the checkpoint started
+                // below (whose claim covers it), and everyone behind it waits too.
+                if (now >= waiter.Deadline)
+                {
+                    _waiters.Remove(waiter);
+                    Complete(waiter, CeilingDenial(now), now);
+                    continue;
+                }
+
+                ceilingDemand = waiter.Request.Cost;
+                headRetry = CeilingRecheck;
                 continue;
             }
 
@@ -795,6 +853,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
 
             headRetry ??= decision.RetryAfter;
+        }
+
+        _durable.WaiterDemand = ceilingDemand;
+        if (ceilingDemand > 0)
+        {
+            StartCheckpoint();
         }
 
         _headReadyAt = now + (headRetry ?? TimeSpan.Zero);
