@@ -251,8 +251,5 @@ public sealed class DurableCounters
         }
     }
 
-    /// <summary>Whether any limiter is durable.</summary>
-    public static bool Any(IEnumerable<Limiter> limiters) => limiters.Any(IsDurable);
-
     private static long SaturatingAdd(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
 }

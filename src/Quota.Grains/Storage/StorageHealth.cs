@@ -10,7 +10,6 @@ public sealed class StorageHealth
     private readonly Lock _gate = new();
     private readonly HashSet<object> _checkpointsAtRisk = new(ReferenceEqualityComparer.Instance);
     private DateTimeOffset? _failingSince;
-    private string? _reason;
     private string? _errorType;
     private bool _historyFailing;
     private int _historyRowsWaiting;
@@ -23,7 +22,7 @@ public sealed class StorageHealth
             lock (_gate)
             {
                 return _failingSince is { } since && (_checkpointsAtRisk.Count > 0 || _historyFailing)
-                    ? new StorageProblem(since, _reason ?? "writes fail", _errorType ?? "unknown", _checkpointsAtRisk.Count, _historyRowsWaiting)
+                    ? new StorageProblem(since, _errorType ?? "unknown", _checkpointsAtRisk.Count, _historyRowsWaiting)
                     : null;
             }
         }
@@ -80,8 +79,8 @@ public sealed class StorageHealth
     {
         _failingSince ??= now;
 
-        // The exception's type and message only: database errors name the host and port, never the password.
-        _reason = $"{error.GetType().Name}: {error.Message}";
+        // The type only: this is answered to unauthenticated callers, and a database error's message names its host.
+        // The writers log the message.
         _errorType = error.GetType().Name;
     }
 
@@ -90,7 +89,6 @@ public sealed class StorageHealth
         if (_checkpointsAtRisk.Count == 0 && !_historyFailing)
         {
             _failingSince = null;
-            _reason = null;
             _errorType = null;
         }
     }
@@ -98,8 +96,7 @@ public sealed class StorageHealth
 
 /// <summary>Durable writes failing since <paramref name="Since"/>.</summary>
 /// <param name="Since">When the first of the current failures happened.</param>
-/// <param name="Reason">The latest error's type and message (for logs: it can name the database's host).</param>
-/// <param name="ErrorType">The latest error's type alone (for unauthenticated answers such as <c>/readyz</c>).</param>
+/// <param name="ErrorType">The latest error's type (its message is in the log).</param>
 /// <param name="CheckpointsWaiting">Subjects whose counters have changes not yet written.</param>
 /// <param name="HistoryRowsWaiting">Usage-history rows kept for the next attempt.</param>
-public sealed record StorageProblem(DateTimeOffset Since, string Reason, string ErrorType, int CheckpointsWaiting, int HistoryRowsWaiting);
+public sealed record StorageProblem(DateTimeOffset Since, string ErrorType, int CheckpointsWaiting, int HistoryRowsWaiting);

@@ -73,6 +73,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private bool _checkpointFailing;
     private bool _deactivating;
 
+    // Whether any policy's counter is checkpointed; set with the limiters, read on every grant.
+    private bool _hasDurable;
+
     // Completed and replaced each time a checkpoint write finishes (successfully or not).
     private TaskCompletionSource _writeFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TimeSpan _retryDelay;
@@ -447,7 +450,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private void CountersChanged(DateTimeOffset now, long permits)
     {
-        if (!_services.Durability.Checkpoints || !DurableCounters.Any(_limiters))
+        if (!_services.Durability.Checkpoints || !_hasDurable)
         {
             return;
         }
@@ -606,6 +609,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _limiters = next;
+        _hasDurable = next.Exists(DurableCounters.IsDurable);
         ProcessWaiters(now);
     }
 
