@@ -182,13 +182,14 @@ public sealed class HeldCheckpointTests(GatedClusterFixture fixture)
         var writes = 0;
         while (!all.IsCompleted)
         {
-            var next = fixture.Storage.Writes.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask();
-            if (await Task.WhenAny(next, all).WaitAsync(Patience) != next)
+            // Wait for a write without taking it: a read left pending when the calls finish would swallow the next
+            // test's first write.
+            var ready = fixture.Storage.Writes.Reader.WaitToReadAsync(TestContext.Current.CancellationToken).AsTask();
+            if (await Task.WhenAny(ready, all).WaitAsync(Patience) != ready || !fixture.Storage.Writes.Reader.TryRead(out var write))
             {
-                break;
+                continue;
             }
 
-            var write = await next;
             if (write.Grain != Grain(name))
             {
                 write.Released.TrySetResult();
