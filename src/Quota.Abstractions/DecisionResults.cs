@@ -18,7 +18,6 @@ public sealed record SubjectAnswer(SubjectKind Kind, string Id, string Field, Su
 public static class DecisionResults
 {
     /// <summary>The grain of a subject.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Tenants and upstream tokens are not subjects of this kind of call yet.</exception>
     public static ISubjectGrain Grain(IGrainFactory grains, SubjectKind kind, string id)
     {
         ArgumentNullException.ThrowIfNull(grains);
@@ -27,7 +26,9 @@ public static class DecisionResults
             SubjectKind.User => grains.GetGrain<IUserGrain>(id),
             SubjectKind.ApiKey => grains.GetGrain<IApiKeyGrain>(id),
             SubjectKind.Resource => grains.GetGrain<IResourceGrain>(id),
-            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Tenants and upstream tokens are decided through tenancy."),
+            SubjectKind.Tenant => grains.GetGrain<ITenantGrain>(id),
+            SubjectKind.Upstream => grains.GetGrain<IUpstreamTokenGrain>(id),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Not a kind of subject."),
         };
     }
 

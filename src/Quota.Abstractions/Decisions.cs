@@ -13,10 +13,10 @@ public sealed record AcquireRequest
     /// <summary>The raw inbound API key; it counts against the key's policies and its owner's.</summary>
     [Id(1)] public string? ApiKey { get; init; }
 
-    /// <summary>Tenant id (arrives with tenancy).</summary>
+    /// <summary>Tenant id: its reserve and lease apply, and a token is chosen from its upstream.</summary>
     [Id(2)] public string? Tenant { get; init; }
 
-    /// <summary>Upstream name (arrives with tenancy).</summary>
+    /// <summary>Upstream name: a token of it is chosen (implied by the tenant when omitted).</summary>
     [Id(3)] public string? Upstream { get; init; }
 
     /// <summary>Resource names, e.g. <c>telegram</c>, <c>telegram:chat:-1001</c>.</summary>
@@ -33,6 +33,12 @@ public sealed record AcquireRequest
 
     /// <summary>Reserve: the cost is an estimate to be settled with the actual cost later.</summary>
     [Id(8)] public bool Reserve { get; init; }
+
+    /// <summary>
+    /// With an upstream: answer the chosen token's decrypted secret as well as its id. Only admin-scoped callers may
+    /// ask (over HTTP, those the admin gate admits); others receive the token id.
+    /// </summary>
+    [Id(9)] public bool IncludeSecret { get; init; }
 }
 
 /// <summary>What a decision came to.</summary>
@@ -81,7 +87,7 @@ public sealed record PolicyState
     [Id(6)] public long ResetAfterMs { get; init; }
 }
 
-/// <summary>An upstream credential chosen for the caller (arrives with tenancy).</summary>
+/// <summary>An upstream credential chosen for the caller.</summary>
 [GenerateSerializer, Immutable, Alias("quota.UpstreamToken")]
 public sealed record UpstreamToken
 {
@@ -90,6 +96,9 @@ public sealed record UpstreamToken
 
     /// <summary>The upstream it belongs to.</summary>
     [Id(1)] public required string Upstream { get; init; }
+
+    /// <summary>The decrypted credential, only when the request asked for it (admin-scoped callers).</summary>
+    [Id(2)] public string? Secret { get; init; }
 }
 
 /// <summary>
@@ -119,7 +128,7 @@ public sealed record AcquireResult
     /// <summary>0 when allowed; otherwise the exact milliseconds until the same request would be admitted (rounded up); -1 when never.</summary>
     [Id(6)] public long RetryAfterMs { get; init; }
 
-    /// <summary>The chosen upstream token (tenancy).</summary>
+    /// <summary>The chosen upstream token, when the request named a tenant or an upstream.</summary>
     [Id(7)] public UpstreamToken? Token { get; init; }
 
     /// <summary>Identifies a reservation or concurrency lease to settle or release; null when there is none.</summary>

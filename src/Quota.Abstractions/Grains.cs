@@ -23,6 +23,9 @@ public sealed record SubjectAcquire
 
     /// <summary>Whether the caller needs the grants back to refund them (several subjects in one request).</summary>
     [Id(5)] public bool ReturnGrants { get; init; }
+
+    /// <summary>Upstream tokens only: answer the decrypted secret with a grant (admin-scoped callers).</summary>
+    [Id(6)] public bool IncludeSecret { get; init; }
 }
 
 /// <summary>One policy's state as a subject reports it to its caller; the caller names the subject.</summary>
@@ -95,6 +98,9 @@ public sealed record SubjectDecision
 
     /// <summary>The lease the grant is filed under when <see cref="Held"/>: the caller's, or one the subject made.</summary>
     [Id(10)] public string? LeaseNonce { get; init; }
+
+    /// <summary>Upstream tokens only: the decrypted secret, when asked for and granted.</summary>
+    [Id(11)] public string? Secret { get; init; }
 }
 
 /// <summary>A subject's policies as configured now.</summary>

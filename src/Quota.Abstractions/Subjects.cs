@@ -10,10 +10,10 @@ public enum SubjectKind
     /// <summary>An inbound API key, keyed by its peppered hash.</summary>
     ApiKey = 1,
 
-    /// <summary>A tenant (arrives with tenancy).</summary>
+    /// <summary>A tenant: its reserve and lease from its upstream's pool.</summary>
     Tenant = 2,
 
-    /// <summary>An upstream credential (arrives with tenancy).</summary>
+    /// <summary>An upstream credential, keyed <c>{upstream}/{tokenId}</c>.</summary>
     Upstream = 3,
 
     /// <summary>A configured resource such as <c>telegram</c> or <c>telegram:chat:-1001</c>.</summary>

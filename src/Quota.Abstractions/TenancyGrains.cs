@@ -1,0 +1,176 @@
+namespace Quota.Abstractions;
+
+/// <summary>What a token grain is configured with (silo-internal: it carries the secret's envelope, never the secret).</summary>
+[GenerateSerializer, Immutable, Alias("quota.TokenSetup")]
+public sealed record TokenSetup
+{
+    /// <summary>The token as shown.</summary>
+    [Id(0)] public required TokenView Token { get; init; }
+
+    /// <summary>The policies it enforces: the configured ones less the buffer.</summary>
+    [Id(1)] public PolicySpec[] Enforced { get; init; } = [];
+
+    /// <summary>The encrypted secret; null when none is stored.</summary>
+    [Id(2)] public string? SecretEnvelope { get; init; }
+}
+
+/// <summary>What a pool grain is configured with.</summary>
+[GenerateSerializer, Immutable, Alias("quota.PoolSetup")]
+public sealed record PoolSetup
+{
+    /// <summary>The upstream with its capacity and tokens.</summary>
+    [Id(0)] public required UpstreamView Upstream { get; init; }
+
+    /// <summary>The tenants that borrow from the pool (shared and hybrid).</summary>
+    [Id(1)] public TenantView[] Tenants { get; init; } = [];
+}
+
+/// <summary>
+/// The tenancy configuration of the cluster: upstreams, their tokens and the tenants. One per cluster, persisted.
+/// Every change is validated whole (the reservation rule, references, policies) and then pushed to the pool,
+/// tenant and token grains it concerns. Not on the request path.
+/// </summary>
+[Alias("quota.ITenancyGrain")]
+public interface ITenancyGrain : IGrainWithIntegerKey
+{
+    /// <summary>Validates <paramref name="change"/> against the whole configuration; applies it unless a problem is found or <paramref name="dryRun"/>.</summary>
+    [Alias("Change")]
+    Task<TenancyOutcome> ChangeAsync(TenancyChange change, bool dryRun);
+
+    /// <summary>Every upstream, sorted by name.</summary>
+    [Alias("Upstreams")]
+    Task<UpstreamView[]> GetUpstreamsAsync();
+
+    /// <summary>Every tenant, sorted by id.</summary>
+    [Alias("Tenants")]
+    Task<TenantView[]> GetTenantsAsync();
+
+    /// <summary>One upstream, or null.</summary>
+    [Alias("Upstream")]
+    Task<UpstreamView?> GetUpstreamAsync(string name);
+
+    /// <summary>One tenant, or null.</summary>
+    [Alias("Tenant")]
+    Task<TenantView?> GetTenantAsync(string id);
+
+    /// <summary>What a token grain needs, or null when the token is not configured.</summary>
+    [Alias("TokenSetup")]
+    Task<TokenSetup?> GetTokenSetupAsync(string upstream, string id);
+
+    /// <summary>What a pool grain needs, or null when the upstream is not configured.</summary>
+    [Alias("PoolSetup")]
+    Task<PoolSetup?> GetPoolSetupAsync(string upstream);
+
+    /// <summary>
+    /// The tokens an acquisition naming <paramref name="tenant"/> and/or <paramref name="upstream"/> may use, or a
+    /// problem naming the field (unknown tenant or upstream, a tenant of another upstream).
+    /// </summary>
+    [Alias("Route")]
+    Task<RouteAnswer> GetRouteAsync(string? tenant, string? upstream);
+}
+
+/// <summary>A route, or why there is none.</summary>
+[GenerateSerializer, Immutable, Alias("quota.RouteAnswer")]
+public sealed record RouteAnswer
+{
+    /// <summary>The route; null with <see cref="Problem"/>.</summary>
+    [Id(0)] public TokenRoute? Route { get; init; }
+
+    /// <summary>Why there is no route.</summary>
+    [Id(1)] public FieldProblem? Problem { get; init; }
+
+    /// <summary>Whether the problem is an unknown subject (404) rather than a bad request (400).</summary>
+    [Id(2)] public bool Unknown { get; init; }
+}
+
+/// <summary>
+/// An upstream's shared pool: lends what its pooled tokens allow beyond the tenants' reserves, as leases computed by
+/// weighted max-min fairness over the tenants' reported demand. Never lends more than it has: after it moves or
+/// restarts it relearns what tenants hold before lending more.
+/// </summary>
+[Alias("quota.IPoolGrain")]
+public interface IPoolGrain : IGrainWithStringKey
+{
+    /// <summary>Replaces the lease a tenant holds with a new one for its demand.</summary>
+    [Alias("Refresh")]
+    Task<LeaseGrant> RefreshAsync(LeaseRequest request);
+
+    /// <summary>The allocation now, with each token's use and health; null when the upstream is not configured.</summary>
+    [Alias("Allocation")]
+    Task<AllocationReport?> GetAllocationAsync();
+
+    /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the upstream was removed.</summary>
+    [Alias("Configure")]
+    Task ConfigureAsync(PoolSetup? setup);
+}
+
+/// <summary>A tenant's lease state as it reports it.</summary>
+[GenerateSerializer, Immutable, Alias("quota.TenantLeaseState")]
+public sealed record TenantLeaseState
+{
+    /// <summary>Whether the tenant is configured.</summary>
+    [Id(0)] public bool Known { get; init; }
+
+    /// <summary>Its reserve.</summary>
+    [Id(1)] public long Reserved { get; init; }
+
+    /// <summary>The lease it holds.</summary>
+    [Id(2)] public long Lease { get; init; }
+
+    /// <summary>Milliseconds until that lease expires.</summary>
+    [Id(3)] public long LeaseTtlMs { get; init; }
+
+    /// <summary>Its demand as last measured.</summary>
+    [Id(4)] public long Demand { get; init; }
+
+    /// <summary>Permits it took in the current window.</summary>
+    [Id(5)] public long Used { get; init; }
+}
+
+/// <summary>
+/// A tenant: serves requests from its reserve and its lease locally (a sliding window of reserve + lease per
+/// upstream window) and refreshes the lease with its measured demand on its own timer.
+/// </summary>
+[Alias("quota.ITenantGrain")]
+public interface ITenantGrain : ISubjectGrain
+{
+    /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the tenant was removed.</summary>
+    [Alias("ConfigureTenant")]
+    Task ConfigureAsync(TenantView? tenant);
+
+    /// <summary>Reports demand to the pool and takes the lease it answers (the tenant's timer calls this).</summary>
+    [Alias("RefreshLease")]
+    Task<TenantLeaseState> RefreshLeaseAsync();
+
+    /// <summary>The pool lowers the lease (fairness moved capacity to others); never raises it.</summary>
+    [Alias("ReviseLease")]
+    Task ReviseLeaseAsync(long amount);
+
+    /// <summary>The lease state now.</summary>
+    [Alias("LeaseState")]
+    Task<TenantLeaseState> GetLeaseStateAsync();
+}
+
+/// <summary>
+/// An upstream credential, keyed <c>{upstream}/{tokenId}</c>: enforces the upstream's limits for it (less the
+/// buffer) as a hard ceiling whatever tenants were granted, and keeps its circuit breaker.
+/// </summary>
+[Alias("quota.IUpstreamTokenGrain")]
+public interface IUpstreamTokenGrain : ISubjectGrain
+{
+    /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the token was removed.</summary>
+    [Alias("ConfigureToken")]
+    Task ConfigureAsync(TokenSetup? setup);
+
+    /// <summary>
+    /// Records what the upstream answered on this token; answers the breaker's state after it, or null when the
+    /// token is not configured. Failures are statuses 0 (no answer) and 500 or above; 429 is rate limiting, not a
+    /// failure; anything else is a success.
+    /// </summary>
+    [Alias("Report")]
+    Task<TokenHealth?> ReportAsync(UpstreamFeedback feedback);
+
+    /// <summary>The token's use and health now; null when it is not configured.</summary>
+    [Alias("Status")]
+    Task<TokenAllocation?> GetStatusAsync();
+}
