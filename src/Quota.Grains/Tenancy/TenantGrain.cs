@@ -8,8 +8,8 @@ using Quota.Grains.Subjects;
 namespace Quota.Grains.Tenancy;
 
 /// <summary>
-/// A tenant: a subject with one policy, <c>allowance</c>, a sliding window of its reserve plus its lease per upstream
-/// window, so requests are served here without calling the pool. Its own timer renews the lease with the demand it
+/// A tenant: a subject with one policy, <c>allowance</c>, its reserve plus its lease per upstream window (an exact
+/// sliding log up to 10,000 permits, a sliding window above), so requests are served here without calling the pool. Its own timer renews the lease with the demand it
 /// measured; see <see cref="ITenantGrain"/>.
 /// </summary>
 /// <remarks>
@@ -151,7 +151,10 @@ public sealed partial class TenantGrain(
         : [new PolicyDefinition
         {
             Name = AllowancePolicy,
-            Algorithm = AlgorithmKind.SlidingWindow,
+
+            // Exact (at most the allowance in any window) where a log is affordable; the weighted two-bucket
+            // estimate under-admits bursty demand by several percent, which would leave the pool's capacity unused.
+            Algorithm = Allowance <= PolicyDefinition.MaxSlidingLogLimit ? AlgorithmKind.SlidingLog : AlgorithmKind.SlidingWindow,
 
             // A policy needs a limit of at least 1; an allowance of 0 is denied by the gate instead.
             Limit = Math.Max(1, Allowance),
