@@ -356,6 +356,9 @@ public sealed record AllocationReport
 
     /// <summary>Every token of the upstream.</summary>
     [Id(9)] public TokenAllocation[] Tokens { get; init; } = [];
+
+    /// <summary>The silo the pool runs on now (its leases live in that silo's memory).</summary>
+    [Id(10)] public string? Silo { get; init; }
 }
 
 /// <summary>A client's report of what an upstream answered on a token (<c>POST /v1/feedback</c>).</summary>

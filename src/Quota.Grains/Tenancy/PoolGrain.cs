@@ -17,16 +17,21 @@ namespace Quota.Grains.Tenancy;
 /// answering) and counts a lowered lease only once acknowledged; a tenant that does not answer keeps its lease in the
 /// count until it expires. So capacity moves to where demand is within one refresh of the tenant that asks.</para>
 /// <para><b>Learning.</b> Leases live only in this activation's memory. A new activation (the grain moved, its silo
-/// died, it was collected) does not know what its predecessor lent, so for one lease lifetime it only renews: a
-/// tenant gets at most what it reports holding (and its fair share), and a tenant holding nothing gets nothing.
-/// Every lease granted before is expired by the end of it, and from then on the count is complete again.</para>
+/// died, it was collected) does not know what its predecessor lent, so until every lease its predecessor may have
+/// granted has expired it only renews: a tenant gets at most what it reports holding (and its fair share), and a
+/// tenant holding nothing gets nothing. How long that is comes from a time the pool persists before it answers any
+/// lease that would outlive it ("leases may be outstanding until"), written ahead by two lease lifetimes so it costs
+/// one write per lifetime; learning lasts until that time (plus a second for clocks that differ between silos), at
+/// most one lease lifetime, and not at all on a cold start. From then on the count is complete again.</para>
 /// </remarks>
 [GrainType("pool")]
 public sealed partial class PoolGrain(
+    [PersistentState("pool", Subjects.QuotaStorage.Name)] IPersistentState<PoolState> state,
     IOptions<TenancyOptions> options,
     QuotaTime clock,
     ILogger<PoolGrain> logger) : Grain, IPoolGrain
 {
+    private static readonly TimeSpan ClockMargin = TimeSpan.FromSeconds(1);
     private readonly TenancyOptions _options = options.Value;
     private readonly TimeProvider _time = clock.Provider;
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
@@ -38,7 +43,10 @@ public sealed partial class PoolGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _learningUntil = _time.GetUtcNow() + _options.LeaseTtl;
+        var now = _time.GetUtcNow();
+        var outstanding = state.RecordExists ? state.State.LeasesUntil + ClockMargin : now;
+        var longest = now + _options.LeaseTtl;
+        _learningUntil = outstanding < longest ? outstanding : longest;
         _setup = await GrainFactory.GetGrain<ITenancyGrain>(0).GetPoolSetupAsync(this.GetPrimaryKeyString());
     }
 
@@ -90,6 +98,13 @@ public sealed partial class PoolGrain(
         }
 
         amount = Math.Max(0, amount);
+        if (amount > 0 && state.State.LeasesUntil < now + _options.LeaseTtl)
+        {
+            // Recorded before the lease is answered, so a successor knows how long to relearn.
+            state.State.LeasesUntil = now + (2 * _options.LeaseTtl);
+            await state.WriteStateAsync();
+        }
+
         member.Lease = amount;
         member.Expires = now + _options.LeaseTtl;
         return Grant(amount, now);
@@ -136,6 +151,7 @@ public sealed partial class PoolGrain(
                 };
             })],
             Tokens = [.. statuses.OfType<TokenAllocation>()],
+            Silo = RuntimeIdentity,
         };
     }
 
@@ -256,4 +272,12 @@ public sealed partial class PoolGrain(
         /// <summary>Whether this activation has heard from the tenant (its lease is in the count).</summary>
         public bool Counted { get; set; }
     }
+}
+
+/// <summary>What a pool persists: only how long leases it granted may be outstanding.</summary>
+[GenerateSerializer, Alias("quota.PoolState")]
+public sealed class PoolState
+{
+    /// <summary>No lease granted by this pool expires after this.</summary>
+    [Id(0)] public DateTimeOffset LeasesUntil { get; set; }
 }
