@@ -411,7 +411,7 @@ internal static class TenancyCommands
         {
             var health = token["health"];
             var utilisation = token["utilisation"] is JsonValue u && u.TryGetValue<double>(out var fraction)
-                ? fraction.ToString("P0", CultureInfo.InvariantCulture)
+                ? (fraction * 100).ToString("0", CultureInfo.InvariantCulture) + "%"
                 : null;
             Output.Row(
                 tokenTable,
