@@ -225,11 +225,22 @@ internal static class TenancyEndpoints
     internal static IResult Rejected(TenancyOutcome outcome, string prefix, string routeField) =>
         HttpJson.Problem(StatusCodes.Status400BadRequest, [.. outcome.Problems.Select(p => p with { Field = Relative(p.Field, prefix, routeField) })]);
 
-    internal static string Relative(string field, string prefix, string routeField) =>
-        field == prefix ? routeField
-        : field.Length > prefix.Length + 1 && field.StartsWith(prefix, StringComparison.Ordinal) && field[prefix.Length] == '.'
-            ? field[(prefix.Length + 1)..]
-            : field;
+    internal static string Relative(string field, string prefix, string routeField)
+    {
+        if (field == prefix)
+        {
+            return routeField;
+        }
+
+        if (field.Length <= prefix.Length + 1 || !field.StartsWith(prefix, StringComparison.Ordinal) || field[prefix.Length] != '.')
+        {
+            return field;
+        }
+
+        // An upstream's tokens are entries of their own, not fields of the upstream's body.
+        var rest = field[(prefix.Length + 1)..];
+        return rest.StartsWith("tokens.", StringComparison.Ordinal) ? field : rest;
+    }
 
     private static IResult? CheckNames(params (string Field, string Value)[] names)
     {
