@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Quota.Abstractions;
 
 /// <summary>What a token grain is configured with (silo-internal: it carries the secret's envelope, never the secret).</summary>
@@ -38,34 +40,34 @@ public interface ITenancyGrain : IGrainWithIntegerKey
     Task<TenancyOutcome> ChangeAsync(TenancyChange change, bool dryRun);
 
     /// <summary>Every upstream, sorted by name.</summary>
-    [Alias("Upstreams")]
+    [AlwaysInterleave, Alias("Upstreams")]
     Task<UpstreamView[]> GetUpstreamsAsync();
 
     /// <summary>Every tenant, sorted by id.</summary>
-    [Alias("Tenants")]
+    [AlwaysInterleave, Alias("Tenants")]
     Task<TenantView[]> GetTenantsAsync();
 
     /// <summary>One upstream, or null.</summary>
-    [Alias("Upstream")]
+    [AlwaysInterleave, Alias("Upstream")]
     Task<UpstreamView?> GetUpstreamAsync(string name);
 
     /// <summary>One tenant, or null.</summary>
-    [Alias("Tenant")]
+    [AlwaysInterleave, Alias("Tenant")]
     Task<TenantView?> GetTenantAsync(string id);
 
     /// <summary>What a token grain needs, or null when the token is not configured.</summary>
-    [Alias("TokenSetup")]
+    [AlwaysInterleave, Alias("TokenSetup")]
     Task<TokenSetup?> GetTokenSetupAsync(string upstream, string id);
 
     /// <summary>What a pool grain needs, or null when the upstream is not configured.</summary>
-    [Alias("PoolSetup")]
+    [AlwaysInterleave, Alias("PoolSetup")]
     Task<PoolSetup?> GetPoolSetupAsync(string upstream);
 
     /// <summary>
     /// The tokens an acquisition naming <paramref name="tenant"/> and/or <paramref name="upstream"/> may use, or a
     /// problem naming the field (unknown tenant or upstream, a tenant of another upstream).
     /// </summary>
-    [Alias("Route")]
+    [AlwaysInterleave, Alias("Route")]
     Task<RouteAnswer> GetRouteAsync(string? tenant, string? upstream);
 }
 
@@ -96,7 +98,7 @@ public interface IPoolGrain : IGrainWithStringKey
     Task<LeaseGrant> RefreshAsync(LeaseRequest request);
 
     /// <summary>The allocation now, with each token's use and health; null when the upstream is not configured.</summary>
-    [Alias("Allocation")]
+    [AlwaysInterleave, Alias("Allocation")]
     Task<AllocationReport?> GetAllocationAsync();
 
     /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the upstream was removed.</summary>
@@ -145,6 +147,10 @@ public interface ITenantGrain : ISubjectGrain
     /// <summary>The pool lowers the lease (fairness moved capacity to others); never raises it.</summary>
     [Alias("ReviseLease")]
     Task ReviseLeaseAsync(long amount);
+
+    /// <summary>The tenant's own timer: expires a lapsed lease and refreshes when due.</summary>
+    [OneWay, Alias("TenantTick")]
+    Task TickAsync();
 
     /// <summary>The lease state now.</summary>
     [Alias("LeaseState")]

@@ -5,6 +5,8 @@ using Microsoft.Extensions.Options;
 using Quota.Grains.Configuration;
 using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
+using Quota.Grains.Tenancy;
+using Quota.Grains.Upstreams;
 
 namespace Quota.Grains;
 
@@ -27,6 +29,9 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PolicyOptions>, PolicyOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DecisionOptions>, DecisionOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SecretOptions>, SecretOptionsValidator>());
+        services.AddOptions<TenancyOptions>().Bind(configuration.GetSection(TenancyOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TenancyOptions>, TenancyOptionsValidator>());
+        services.TryAddSingleton<TokenChooser>();
         services.TryAddSingleton(QuotaTime.System);
         services.TryAddSingleton<ApiKeyHasher>();
 

@@ -4,6 +4,7 @@ using Orleans.Placement;
 using Quota.Abstractions;
 using Quota.Grains.Configuration;
 using Quota.Grains.Subjects;
+using Quota.Grains.Upstreams;
 
 namespace Quota.Grains.Decisions;
 
@@ -28,7 +29,8 @@ public sealed class DecisionGrain(
     IGrainFactory grains,
     ApiKeyHasher hasher,
     IOptions<DecisionOptions> options,
-    QuotaTime clock) : Grain, IDecisionGrain
+    QuotaTime clock,
+    TokenChooser chooser) : Grain, IDecisionGrain
 {
     private readonly DecisionOptions _options = options.Value;
     private readonly TimeProvider _time = clock.Provider;
@@ -43,15 +45,29 @@ public sealed class DecisionGrain(
             return DecisionResults.Invalid(problems[0]);
         }
 
+        TokenRoute? route = null;
         if (request.Tenant is not null || request.Upstream is not null)
         {
-            var field = request.Tenant is not null ? "tenant" : "upstream";
-            return new AcquireResult
+            var answer = await chooser.RouteAsync(request.Tenant, request.Upstream);
+            if (answer.Route is not { } found)
             {
-                Outcome = DecisionOutcome.UnknownSubject,
-                RetryAfterMs = -1,
-                Problem = new FieldProblem(field, $"no {field}s are configured on this cluster yet."),
-            };
+                return answer.Unknown
+                    ? new AcquireResult { Outcome = DecisionOutcome.UnknownSubject, RetryAfterMs = -1, Problem = answer.Problem }
+                    : DecisionResults.Invalid(answer.Problem!);
+            }
+
+            if (found.Dedicated.Length == 0 && found.Pooled.Length == 0)
+            {
+                var field = request.Tenant is not null ? "tenant" : "upstream";
+                return new AcquireResult
+                {
+                    Outcome = DecisionOutcome.UnknownSubject,
+                    RetryAfterMs = -1,
+                    Problem = new FieldProblem(field, $"upstream '{found.Upstream}' has no token this {field} may use; add one with PUT /v1/admin/upstreams/{found.Upstream}/tokens/{{id}}."),
+                };
+            }
+
+            route = found;
         }
 
         var subjects = new List<Subject>();
@@ -76,11 +92,20 @@ public sealed class DecisionGrain(
 
         var nonce = Guid.NewGuid().ToString("N");
         var deadline = _time.GetUtcNow() + TimeSpan.FromMilliseconds(request.MaxWaitMs);
-        var ask = new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, LeaseId = nonce, Reserve = request.Reserve, ReturnGrants = true };
+        var ask = new SubjectAcquire
+        {
+            Cost = request.Cost,
+            Priority = request.Priority,
+            LeaseId = nonce,
+            Reserve = request.Reserve,
+            ReturnGrants = true,
+            IncludeSecret = request.IncludeSecret,
+        };
+        var plan = route is null ? null : new TokenPlan(route, request.Tenant);
         Subject? waitAt = null;
         while (true)
         {
-            var (answers, final) = await RoundAsync(subjects, ask, waitAt, deadline, cancellationToken);
+            var (answers, final, token) = await RoundAsync(subjects, plan, ask, waitAt, deadline, cancellationToken);
             if (final is not null)
             {
                 return final;
@@ -88,7 +113,7 @@ public sealed class DecisionGrain(
 
             if (answers.TrueForAll(a => a.Decision.Allowed))
             {
-                return DecisionResults.Allowed(answers, nonce);
+                return DecisionResults.Allowed(answers, nonce) with { Token = token };
             }
 
             // The caller hears of a denial only once nothing of it is held anywhere, and with the states after the
@@ -107,7 +132,7 @@ public sealed class DecisionGrain(
             }
 
             var longest = answers.Where(a => !a.Decision.Allowed).MaxBy(a => a.Decision.RetryAfter)!;
-            waitAt = subjects.Find(s => s.Field == longest.Field);
+            waitAt = new Subject(longest.Kind, longest.Id, longest.Field);
         }
     }
 
@@ -119,22 +144,28 @@ public sealed class DecisionGrain(
     }
 
     /// <summary>
-    /// One attempt: the subject to wait at first (with the remaining wait), else the key first, then everyone else
-    /// at once. Returns every answer, or a final answer when the key's owner contradicts the request.
+    /// One attempt: the subject to wait at first (with the remaining wait), else the key first; then a token when the
+    /// request names a tenant or upstream; then everyone else at once. Returns every answer and the chosen token, or
+    /// a final answer when the key's owner contradicts the request.
     /// </summary>
-    private async Task<(List<SubjectAnswer> Answers, AcquireResult? Final)> RoundAsync(
-        List<Subject> subjects, SubjectAcquire ask, Subject? waitAt, DateTimeOffset deadline, CancellationToken cancellationToken)
+    private async Task<(List<SubjectAnswer> Answers, AcquireResult? Final, UpstreamToken? Token)> RoundAsync(
+        List<Subject> subjects, TokenPlan? plan, SubjectAcquire ask, Subject? waitAt, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        var answers = new List<SubjectAnswer>(subjects.Count + 1);
-        var first = waitAt ?? (subjects[0].Kind == SubjectKind.ApiKey ? subjects[0] : null);
+        var answers = new List<SubjectAnswer>(subjects.Count + 2);
+        var first = waitAt ?? (subjects.Count > 0 && subjects[0].Kind == SubjectKind.ApiKey ? subjects[0] : null);
         if (first is not null)
         {
             var waitMs = waitAt is null ? 0 : Math.Max(0, (long)Math.Ceiling((deadline - _time.GetUtcNow()).TotalMilliseconds));
             var decision = await Grain(first).AcquireAsync(ask with { MaxWaitMs = waitMs }, cancellationToken);
+            if (first.Kind == SubjectKind.Upstream)
+            {
+                Observe(first.Id, decision);
+            }
+
             answers.Add(new SubjectAnswer(first.Kind, first.Id, first.Field, decision));
             if (!decision.Allowed)
             {
-                return (answers, null);
+                return (answers, null, null);
             }
 
             if (first.Kind == SubjectKind.ApiKey)
@@ -147,8 +178,18 @@ public sealed class DecisionGrain(
                 else if (named.Id != decision.Owner)
                 {
                     _ = await RefundAsync(answers, ask.LeaseId);
-                    return (answers, DecisionResults.Invalid(new FieldProblem("apiKey", "the key belongs to a different user than the request names; omit user or name the key's owner.")));
+                    return (answers, DecisionResults.Invalid(new FieldProblem("apiKey", "the key belongs to a different user than the request names; omit user or name the key's owner.")), null);
                 }
+            }
+        }
+
+        UpstreamToken? token = null;
+        if (plan is not null)
+        {
+            token = await ChooseTokenAsync(plan, ask, answers);
+            if (token is null)
+            {
+                return (answers, null, null);
             }
         }
 
@@ -179,8 +220,113 @@ public sealed class DecisionGrain(
             answers.Add(new SubjectAnswer(rest[i].Kind, rest[i].Id, rest[i].Field, calls[i].Result));
         }
 
-        return (answers, null);
+        return (answers, null, token);
     }
+
+    /// <summary>
+    /// Chooses a token and adds its grant (and, for a pooled token, the tenant's) to <paramref name="answers"/>:
+    /// the tenant's dedicated tokens first, then the tenant's allowance and the pooled tokens, each group least
+    /// utilised first. Answers null when none admits, with the denial to report (and wait at) added: the tenant's, or
+    /// the token that would admit soonest. A token granted by a wait (the first answer) is taken as the choice.
+    /// </summary>
+    private async Task<UpstreamToken?> ChooseTokenAsync(TokenPlan plan, SubjectAcquire ask, List<SubjectAnswer> answers)
+    {
+        var upstream = plan.Route.Upstream;
+        var now = ask with { MaxWaitMs = 0 };
+        var tenantAnswer = answers.Find(a => a.Kind == SubjectKind.Tenant);
+        if (answers.Count > 0 && answers[0].Kind == SubjectKind.Upstream)
+        {
+            var waited = answers[0];
+            var name = waited.Id[(upstream.Length + 1)..];
+            if (plan.Route.Pooled.Contains(name) && plan.Tenant is not null)
+            {
+                var allowance = await AskAsync(new Subject(SubjectKind.Tenant, plan.Tenant, "tenant"), now);
+                answers.Add(allowance);
+                if (!allowance.Decision.Allowed)
+                {
+                    return null;
+                }
+            }
+
+            return Chosen(upstream, name, waited.Decision);
+        }
+
+        SubjectAnswer? best = null;
+        foreach (var name in chooser.Order(upstream, plan.Route.Dedicated))
+        {
+            var answer = await AskTokenAsync(upstream, name, now);
+            if (answer.Decision.Allowed)
+            {
+                if (tenantAnswer is not null)
+                {
+                    // Waited at the tenant, but a dedicated token is free now: the tenant's grant goes back.
+                    answers.Remove(tenantAnswer);
+                    await RefundAsync([tenantAnswer], ask.LeaseId);
+                }
+
+                answers.Add(answer);
+                return Chosen(upstream, name, answer.Decision);
+            }
+
+            best = Sooner(best, answer);
+        }
+
+        if (plan.Route.Pooled.Length > 0)
+        {
+            if (plan.Tenant is not null && tenantAnswer is null)
+            {
+                tenantAnswer = await AskAsync(new Subject(SubjectKind.Tenant, plan.Tenant, "tenant"), now);
+                answers.Add(tenantAnswer);
+                if (!tenantAnswer.Decision.Allowed)
+                {
+                    return null;
+                }
+            }
+
+            foreach (var name in chooser.Order(upstream, plan.Route.Pooled))
+            {
+                var answer = await AskTokenAsync(upstream, name, now);
+                if (answer.Decision.Allowed)
+                {
+                    answers.Add(answer);
+                    return Chosen(upstream, name, answer.Decision);
+                }
+
+                best = Sooner(best, answer);
+            }
+        }
+
+        answers.Add(best!);
+        return null;
+    }
+
+    private async Task<SubjectAnswer> AskAsync(Subject subject, SubjectAcquire ask) =>
+        new(subject.Kind, subject.Id, subject.Field, await Grain(subject).AcquireAsync(ask, CancellationToken.None));
+
+    private async Task<SubjectAnswer> AskTokenAsync(string upstream, string token, SubjectAcquire ask)
+    {
+        var answer = await AskAsync(new Subject(SubjectKind.Upstream, TokenChooser.Key(upstream, token), "upstream"), ask);
+        chooser.Observe(upstream, token, answer.Decision);
+        return answer;
+    }
+
+    private void Observe(string key, SubjectDecision decision)
+    {
+        var slash = key.IndexOf('/', StringComparison.Ordinal);
+        chooser.Observe(key[..slash], key[(slash + 1)..], decision);
+    }
+
+    /// <summary>Of two token denials, the one to report: an unknown token or one that can never admit the cost last, then the sooner retry.</summary>
+    private static SubjectAnswer Sooner(SubjectAnswer? best, SubjectAnswer answer)
+    {
+        static int Rank(SubjectAnswer a) => a.Decision.Outcome == DecisionOutcome.Denied ? 0 : 1;
+        return best is null || Rank(answer) < Rank(best) || (Rank(answer) == Rank(best) && answer.Decision.RetryAfter < best.Decision.RetryAfter)
+            ? answer
+            : best;
+    }
+
+    private static UpstreamToken Chosen(string upstream, string token, SubjectDecision decision) =>
+        new() { Id = token, Upstream = upstream, Secret = decision.Secret };
 
     /// <summary>Refunds every subject that granted; answers the answers with those subjects' states after the refund.</summary>
     private async Task<List<SubjectAnswer>> RefundAsync(List<SubjectAnswer> answers, string? leaseId)
@@ -199,4 +345,7 @@ public sealed class DecisionGrain(
     private ISubjectGrain Grain(Subject subject) => DecisionResults.Grain(grains, subject.Kind, subject.Id);
 
     private sealed record Subject(SubjectKind Kind, string Id, string Field);
+
+    /// <summary>The tokens a request may use and the tenant whose allowance the pooled ones count against.</summary>
+    private sealed record TokenPlan(TokenRoute Route, string? Tenant);
 }

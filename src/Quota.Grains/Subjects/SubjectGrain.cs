@@ -115,6 +115,38 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <summary>The user an answer names as owner (API keys only).</summary>
     private protected virtual string? Owner => null;
 
+    /// <summary>
+    /// Whether the subject's policies come from <see cref="CurrentDefinitions"/> (tenants and tokens, configured through
+    /// tenancy) rather than its own stored policies or the configured defaults.
+    /// </summary>
+    private protected virtual bool OwnsDefinitions => false;
+
+    /// <summary>The policies in force when <see cref="OwnsDefinitions"/>; null when the subject is not configured.</summary>
+    private protected virtual IReadOnlyList<PolicyDefinition>? CurrentDefinitions() => null;
+
+    /// <summary>
+    /// A denial that comes before the policies (a token's open circuit): the name it is reported under and when to
+    /// retry; null to let the policies decide. Called once per attempt, waiters included.
+    /// </summary>
+    private protected virtual (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now) => null;
+
+    /// <summary>Adds to an allowed answer (a token's secret when asked for); the default answers it unchanged.</summary>
+    private protected virtual SubjectDecision Granted(SubjectAcquire request, SubjectDecision decision) => decision;
+
+    /// <summary>Notes a request as it arrives, before any decision (a tenant measures its demand).</summary>
+    private protected virtual void Arrived(SubjectAcquire request)
+    {
+    }
+
+    /// <summary>The quota clock.</summary>
+    private protected TimeProvider Time => _time;
+
+    /// <summary>Every policy's state now.</summary>
+    private protected PolicyReading[] CurrentReadings() => _known ? Readings(_time.GetUtcNow()) : [];
+
+    /// <summary>Rebuilds the limiters from the configuration now, keeping usage by policy name, and serves waiters.</summary>
+    private protected void Reconfigure() => Reload(_time.GetUtcNow());
+
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -181,6 +213,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return new SubjectDecision { Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfter = TimeSpan.MaxValue };
         }
 
+        Arrived(request);
         var now = _time.GetUtcNow();
         SweepHeld(now);
 
@@ -591,7 +624,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private void Reload(DateTimeOffset now)
     {
         IReadOnlyList<PolicyDefinition>? definitions = null;
-        if (_config.State.Policies is { } own)
+        if (OwnsDefinitions)
+        {
+            definitions = CurrentDefinitions();
+        }
+        else if (_config.State.Policies is { } own)
         {
             definitions = PolicySpec.ToDefinitions(own, "policies", out var errors);
             if (definitions is null)
@@ -600,7 +637,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
         }
 
-        definitions ??= _catalog.DefaultsFor(Kind, Id);
+        if (!OwnsDefinitions)
+        {
+            definitions ??= _catalog.DefaultsFor(Kind, Id);
+        }
+
         _known = IsKnown(definitions is not null);
         var next = new List<Limiter>(definitions?.Count ?? 0);
         foreach (var definition in definitions ?? [])
@@ -632,6 +673,18 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         if (!_known)
         {
             return new SubjectDecision { Outcome = DecisionOutcome.UnknownSubject };
+        }
+
+        if (Gate(request, now) is { } gate)
+        {
+            return new SubjectDecision
+            {
+                Outcome = DecisionOutcome.Denied,
+                LimitedBy = gate.Policy,
+                RetryAfter = gate.RetryAfter,
+                Policies = Readings(now),
+                Owner = Owner,
+            };
         }
 
         var grants = new List<PolicyGrant>(_limiters.Count);
@@ -706,7 +759,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         var readings = Readings(now);
         KeepAliveForLongWindows(readings);
-        return new SubjectDecision
+        return Granted(request, new SubjectDecision
         {
             Allowed = true,
             Outcome = DecisionOutcome.Allowed,
@@ -715,7 +768,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             Held = heldAs is not null,
             LeaseNonce = heldAs,
             Owner = Owner,
-        };
+        });
     }
 
     private void ReturnGrants(IEnumerable<PolicyGrant> grants, DateTimeOffset now)

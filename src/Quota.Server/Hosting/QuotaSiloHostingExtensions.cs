@@ -55,6 +55,13 @@ public static class QuotaSiloHostingExtensions
                 $"The silo will not start in the PostgreSQL mode without its secrets:{Environment.NewLine}- {string.Join($"{Environment.NewLine}- ", missing)}");
         }
 
+        if (!postgres && secrets.MasterKeys.Count == 0)
+        {
+            // Memory storage keeps nothing at rest, so the built-in development key costs nothing here, and upstream
+            // tokens can be given secrets in the embedded default. The PostgreSQL mode requires real master keys.
+            builder.Services.AddSingleton(SecretProtector.ForDevelopment());
+        }
+
         if (postgres && storage.MigrateOnStart)
         {
             // Registered before Orleans: hosted services start in order, and clustering needs the schema.

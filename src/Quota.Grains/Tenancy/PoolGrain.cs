@@ -1,0 +1,259 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Algorithms.Allocation;
+
+namespace Quota.Grains.Tenancy;
+
+/// <summary>
+/// An upstream's shared pool; see <see cref="IPoolGrain"/>. Lends <c>capacity − reserves</c> as leases: each
+/// tenant's fair share is weighted max-min fairness (<see cref="FairShare"/>) over the demands tenants reported within
+/// the last lease lifetime, higher service classes first.
+/// </summary>
+/// <remarks>
+/// <para><b>Never more than it has.</b> A tenant is granted at most its fair share and at most what the other
+/// tenants' unexpired leases leave. When that is less than its share because others hold more than theirs, the pool
+/// first lowers those others' leases (<see cref="ITenantGrain.ReviseLeaseAsync"/>, which they apply before
+/// answering) and counts a lowered lease only once acknowledged; a tenant that does not answer keeps its lease in the
+/// count until it expires. So capacity moves to where demand is within one refresh of the tenant that asks.</para>
+/// <para><b>Learning.</b> Leases live only in this activation's memory. A new activation (the grain moved, its silo
+/// died, it was collected) does not know what its predecessor lent, so for one lease lifetime it only renews: a
+/// tenant gets at most what it reports holding (and its fair share), and a tenant holding nothing gets nothing.
+/// Every lease granted before is expired by the end of it, and from then on the count is complete again.</para>
+/// </remarks>
+[GrainType("pool")]
+public sealed partial class PoolGrain(
+    IOptions<TenancyOptions> options,
+    QuotaTime clock,
+    ILogger<PoolGrain> logger) : Grain, IPoolGrain
+{
+    private readonly TenancyOptions _options = options.Value;
+    private readonly TimeProvider _time = clock.Provider;
+    private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
+    private PoolSetup? _setup;
+    private DateTimeOffset _learningUntil;
+
+    private long Lendable => _setup is null ? 0 : Math.Max(0, _setup.Upstream.Capacity - _setup.Upstream.Reserved);
+
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _learningUntil = _time.GetUtcNow() + _options.LeaseTtl;
+        _setup = await GrainFactory.GetGrain<ITenancyGrain>(0).GetPoolSetupAsync(this.GetPrimaryKeyString());
+    }
+
+    /// <inheritdoc />
+    public async Task<LeaseGrant> RefreshAsync(LeaseRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var now = _time.GetUtcNow();
+        Expire(now);
+        var tenant = _setup?.Tenants.FirstOrDefault(t => t.Id == request.Tenant);
+        if (tenant is null)
+        {
+            _members.Remove(request.Tenant);
+            return Grant(0, now);
+        }
+
+        if (!_members.TryGetValue(request.Tenant, out var member))
+        {
+            _members[request.Tenant] = member = new Member();
+        }
+
+        member.Demand = request.Demand;
+        member.Used = request.Used;
+        member.ReportedAt = now;
+        var learning = now < _learningUntil;
+        if (learning && !member.Counted && request.Holding > 0)
+        {
+            // What a predecessor lent: counted until it expires, as the tenant reports it.
+            member.Lease = request.Holding;
+            member.Expires = now + TimeSpan.FromMilliseconds(request.HoldingTtlMs);
+        }
+
+        member.Counted = true;
+        var shares = Shares(now);
+        var share = shares.GetValueOrDefault(request.Tenant);
+        long amount;
+        if (learning)
+        {
+            amount = Math.Min(share, member.Lease);
+        }
+        else
+        {
+            amount = Math.Min(share, Lendable - Leased(now, except: request.Tenant));
+            if (amount < share)
+            {
+                await ReclaimAsync(shares, now, except: request.Tenant);
+                amount = Math.Min(share, Lendable - Leased(now, except: request.Tenant));
+            }
+        }
+
+        amount = Math.Max(0, amount);
+        member.Lease = amount;
+        member.Expires = now + _options.LeaseTtl;
+        return Grant(amount, now);
+    }
+
+    /// <inheritdoc />
+    public async Task<AllocationReport?> GetAllocationAsync()
+    {
+        if (_setup is not { } setup)
+        {
+            return null;
+        }
+
+        var now = _time.GetUtcNow();
+        Expire(now);
+        var shares = Shares(now);
+        var statuses = await Task.WhenAll(setup.Upstream.Tokens.Select(t => GrainFactory.GetGrain<IUpstreamTokenGrain>($"{setup.Upstream.Name}/{t.Id}").GetStatusAsync()));
+        return new AllocationReport
+        {
+            Upstream = setup.Upstream.Name,
+            WindowSeconds = setup.Upstream.WindowSeconds,
+            Capacity = setup.Upstream.Capacity,
+            Reserved = setup.Upstream.Reserved,
+            Lendable = Lendable,
+            Leased = Leased(now, except: null),
+            Learning = now < _learningUntil,
+            LearningEndsInMs = now < _learningUntil ? DecisionResults.CeilingMilliseconds(_learningUntil - now) : 0,
+            Tenants = [.. setup.Tenants.Select(t =>
+            {
+                var member = _members.GetValueOrDefault(t.Id);
+                return new TenantAllocation
+                {
+                    Tenant = t.Id,
+                    Tier = t.Tier,
+                    Weight = t.Weight,
+                    Priority = t.Priority,
+                    Reserved = t.Reserved,
+                    Burst = t.Burst,
+                    Demand = member?.Demand ?? 0,
+                    FairShare = shares.GetValueOrDefault(t.Id),
+                    Lease = member?.Lease ?? 0,
+                    LeaseTtlMs = member is { Lease: > 0 } ? DecisionResults.CeilingMilliseconds(member.Expires - now) : 0,
+                    Used = member?.Used ?? 0,
+                };
+            })],
+            Tokens = [.. statuses.OfType<TokenAllocation>()],
+        };
+    }
+
+    /// <inheritdoc />
+    public async Task ConfigureAsync(PoolSetup? setup)
+    {
+        _setup = setup;
+        var now = _time.GetUtcNow();
+        foreach (var id in _members.Keys.Where(id => setup?.Tenants.Any(t => t.Id == id) != true).ToList())
+        {
+            // A tenant that left the pool stops using its lease when it is reconfigured; the tenancy grain tells it.
+            _members.Remove(id);
+        }
+
+        // Less to lend (a token removed, a reserve raised): lower whoever now holds more than its share.
+        if (now >= _learningUntil && Leased(now, except: null) > Lendable)
+        {
+            await ReclaimAsync(Shares(now), now, except: null);
+        }
+    }
+
+    /// <summary>Each tenant's fair share of what the pool lends, over the demands reported within a lease lifetime.</summary>
+    private Dictionary<string, long> Shares(DateTimeOffset now)
+    {
+        var tenants = _setup?.Tenants ?? [];
+        var requests = new ShareRequest[tenants.Length];
+        for (var i = 0; i < tenants.Length; i++)
+        {
+            var member = _members.GetValueOrDefault(tenants[i].Id);
+            var demand = member is not null && now - member.ReportedAt < _options.LeaseTtl ? member.Demand : 0;
+            requests[i] = new ShareRequest(demand, tenants[i].Weight, tenants[i].Priority);
+        }
+
+        var shares = FairShare.Allocate(Lendable, requests);
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < tenants.Length; i++)
+        {
+            result[tenants[i].Id] = shares[i];
+        }
+
+        return result;
+    }
+
+    /// <summary>Lowers, and waits for, every lease above its share; a tenant that does not acknowledge keeps its lease counted.</summary>
+    private async Task ReclaimAsync(Dictionary<string, long> shares, DateTimeOffset now, string? except)
+    {
+        var over = _members
+            .Where(m => m.Key != except && m.Value.Lease > 0 && m.Value.Expires > now && m.Value.Lease > shares.GetValueOrDefault(m.Key))
+            .Select(m => (Tenant: m.Key, Member: m.Value, Share: shares.GetValueOrDefault(m.Key)))
+            .ToList();
+        var revisions = over.Select(o => GrainFactory.GetGrain<ITenantGrain>(o.Tenant).ReviseLeaseAsync(o.Share)).ToArray();
+        try
+        {
+            await Task.WhenAll(revisions);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogReviseFailed(logger, this.GetPrimaryKeyString(), e.GetType().Name);
+        }
+
+        for (var i = 0; i < over.Count; i++)
+        {
+            if (revisions[i].IsCompletedSuccessfully)
+            {
+                over[i].Member.Lease = Math.Min(over[i].Member.Lease, over[i].Share);
+            }
+        }
+    }
+
+    private long Leased(DateTimeOffset now, string? except)
+    {
+        long sum = 0;
+        foreach (var (tenant, member) in _members)
+        {
+            if (tenant != except && member.Expires > now)
+            {
+                sum += member.Lease;
+            }
+        }
+
+        return sum;
+    }
+
+    private void Expire(DateTimeOffset now)
+    {
+        foreach (var member in _members.Values)
+        {
+            if (member.Expires <= now)
+            {
+                member.Lease = 0;
+            }
+        }
+    }
+
+    private LeaseGrant Grant(long amount, DateTimeOffset now) => new()
+    {
+        Amount = amount,
+        TtlMs = (long)_options.LeaseTtl.TotalMilliseconds,
+        RefreshMs = (long)_options.LeaseRefresh.TotalMilliseconds,
+        Learning = now < _learningUntil,
+    };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pool {Upstream} could not lower a lease ({ErrorType}); it stays counted until it expires.")]
+    private static partial void LogReviseFailed(ILogger logger, string upstream, string errorType);
+
+    private sealed class Member
+    {
+        public long Demand { get; set; }
+
+        public long Used { get; set; }
+
+        public DateTimeOffset ReportedAt { get; set; }
+
+        public long Lease { get; set; }
+
+        public DateTimeOffset Expires { get; set; }
+
+        /// <summary>Whether this activation has heard from the tenant (its lease is in the count).</summary>
+        public bool Counted { get; set; }
+    }
+}

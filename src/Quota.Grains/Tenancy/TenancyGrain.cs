@@ -1,0 +1,325 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Grains.Storage;
+using Quota.Grains.Subjects;
+
+namespace Quota.Grains.Tenancy;
+
+/// <summary>
+/// The cluster's tenancy configuration; see <see cref="ITenancyGrain"/>. A change is applied to a copy, the copy is
+/// validated whole (every problem at once), then written, then pushed to the pool, token and tenant grains whose
+/// configuration it changed, and recorded in the change log. Nothing of a rejected change is applied.
+/// </summary>
+/// <remarks>
+/// Reads interleave with a change in progress (they are marked so on the interface): a grain activated by a push asks
+/// for its configuration while the push is awaited. They then see the new configuration, which is the one being
+/// pushed. A push that fails (a silo died) is logged; the grain reads the stored configuration when it next activates.
+/// </remarks>
+[GrainType("tenancy")]
+public sealed partial class TenancyGrain(
+    [PersistentState("tenancy", QuotaStorage.Name)] IPersistentState<TenancyState> state,
+    IOptions<TenancyOptions> options,
+    SecretProtector secrets,
+    QuotaTime clock,
+    ILogger<TenancyGrain> logger) : Grain, ITenancyGrain
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly TenancyOptions _options = options.Value;
+
+    private TenancyModel Model => new(state.State, _options);
+
+    /// <inheritdoc />
+    public async Task<TenancyOutcome> ChangeAsync(TenancyChange change, bool dryRun)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var before = Model;
+        var next = new TenancyModel(Copy(state.State), _options);
+        var problems = new List<FieldProblem>();
+        var secretChanged = new HashSet<string>(StringComparer.Ordinal);
+        Apply(change, next.State, problems, secretChanged);
+        if (problems.Count == 0)
+        {
+            problems.AddRange(next.Validate());
+        }
+
+        if (problems.Count > 0)
+        {
+            return new TenancyOutcome { Problems = [.. problems] };
+        }
+
+        var changes = Diff(before, next, secretChanged);
+        if (dryRun || changes.Count == 0)
+        {
+            return new TenancyOutcome { Changes = [.. changes] };
+        }
+
+        var previous = state.State;
+        state.State = next.State;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = previous;
+            throw;
+        }
+
+        await PushAsync(before, next);
+        await GrainFactory.GetGrain<IChangeLogGrain>(0).RecordAsync([.. changes.Select(c => new ChangeRecord
+        {
+            At = clock.Provider.GetUtcNow(),
+            Subject = c.Subject,
+            Action = c.Action,
+            Old = c.Old,
+            New = c.New,
+            Source = change.Source,
+        })]);
+        return new TenancyOutcome { Changes = [.. changes] };
+    }
+
+    /// <inheritdoc />
+    public Task<UpstreamView[]> GetUpstreamsAsync() => Task.FromResult(Model.Upstreams());
+
+    /// <inheritdoc />
+    public Task<TenantView[]> GetTenantsAsync() => Task.FromResult(Model.Tenants());
+
+    /// <inheritdoc />
+    public Task<UpstreamView?> GetUpstreamAsync(string name) => Task.FromResult(Model.Upstream(name));
+
+    /// <inheritdoc />
+    public Task<TenantView?> GetTenantAsync(string id) => Task.FromResult(Model.Tenant(id));
+
+    /// <inheritdoc />
+    public Task<TokenSetup?> GetTokenSetupAsync(string upstream, string id) => Task.FromResult(Model.TokenSetup(upstream, id));
+
+    /// <inheritdoc />
+    public Task<PoolSetup?> GetPoolSetupAsync(string upstream) => Task.FromResult(Model.PoolSetup(upstream));
+
+    /// <inheritdoc />
+    public Task<RouteAnswer> GetRouteAsync(string? tenant, string? upstream) => Task.FromResult(Model.Route(tenant, upstream));
+
+    private static TenancyState Copy(TenancyState source) =>
+        JsonSerializer.Deserialize<TenancyState>(JsonSerializer.Serialize(source, Json), Json)!;
+
+    /// <summary>Applies the change to <paramref name="target"/>; problems that stop it from being applied at all go to <paramref name="problems"/>.</summary>
+    private void Apply(TenancyChange change, TenancyState target, List<FieldProblem> problems, HashSet<string> secretChanged)
+    {
+        foreach (var (name, spec) in change.Upstreams)
+        {
+            if (spec is null)
+            {
+                if (target.Upstreams.ContainsKey(name))
+                {
+                    var users = target.Tenants.Where(t => t.Value.Upstream == name).Select(t => t.Key).Order(StringComparer.Ordinal).ToList();
+                    if (users.Count > 0)
+                    {
+                        problems.Add(new($"upstreams.{name}", $"tenants {string.Join(", ", users)} use this upstream; remove them or move them to another upstream first."));
+                    }
+
+                    target.Upstreams.Remove(name);
+                }
+            }
+            else if (target.Upstreams.TryGetValue(name, out var existing))
+            {
+                existing.Spec = spec;
+            }
+            else
+            {
+                target.Upstreams[name] = new StoredUpstream { Spec = spec };
+            }
+        }
+
+        foreach (var token in change.Tokens)
+        {
+            var path = $"upstreams.{token.Upstream}.tokens.{token.Id}";
+            if (!target.Upstreams.TryGetValue(token.Upstream, out var upstream))
+            {
+                if (token.Spec is not null)
+                {
+                    problems.Add(new(path, $"no upstream '{token.Upstream}' is configured; create it first."));
+                }
+
+                continue;
+            }
+
+            if (token.Spec is null)
+            {
+                upstream.Tokens.Remove(token.Id);
+                continue;
+            }
+
+            upstream.Tokens.TryGetValue(token.Id, out var existing);
+            var stored = new StoredToken
+            {
+                Policies = token.Spec.Policies ?? [],
+                DedicatedTo = token.Spec.DedicatedTo,
+                SecretEnvelope = existing?.SecretEnvelope,
+            };
+            if (token.Spec.Policies is null)
+            {
+                problems.Add(new($"{path}.policies", "are required: the upstream's limits for this token, e.g. [{ \"name\": \"per-minute\", \"algorithm\": \"sliding-window\", \"limit\": 100, \"window\": \"00:01:00\" }]."));
+            }
+
+            if (token.Spec.Secret is { } secret)
+            {
+                Seal(stored, secret, TenancyModel.SecretPurpose(token.Upstream, token.Id), $"{path}.secret", problems, secretChanged, path);
+            }
+
+            upstream.Tokens[token.Id] = stored;
+        }
+
+        foreach (var (id, spec) in change.Tenants)
+        {
+            if (spec is not null)
+            {
+                target.Tenants[id] = spec;
+                continue;
+            }
+
+            if (target.Tenants.Remove(id))
+            {
+                var dedicated = target.Upstreams.SelectMany(u => u.Value.Tokens.Where(t => t.Value.DedicatedTo == id).Select(t => $"{u.Key}/{t.Key}")).ToList();
+                if (dedicated.Count > 0)
+                {
+                    problems.Add(new($"tenants.{id}", $"tokens {string.Join(", ", dedicated)} are dedicated to this tenant; pool them (dedicatedTo null) or remove them first."));
+                }
+            }
+        }
+    }
+
+    /// <summary>Seals a new secret, keeping the stored envelope when it already holds the same secret (an apply repeated).</summary>
+    private void Seal(StoredToken stored, string secret, string purpose, string field, List<FieldProblem> problems, HashSet<string> secretChanged, string tokenPath)
+    {
+        if (secret.Length == 0)
+        {
+            problems.Add(new(field, "must not be empty; omit it to keep the stored secret."));
+            return;
+        }
+
+        try
+        {
+            if (stored.SecretEnvelope is { } envelope && !secrets.NeedsRotation(envelope) && secrets.Unprotect(envelope, purpose) == secret)
+            {
+                return;
+            }
+        }
+        catch (SecretUnavailableException)
+        {
+            // The stored envelope does not open (a master key was removed): the new secret replaces it below.
+        }
+
+        try
+        {
+            stored.SecretEnvelope = secrets.Protect(secret, purpose);
+            secretChanged.Add(tokenPath);
+        }
+        catch (SecretUnavailableException e)
+        {
+            problems.Add(new(field, $"cannot be stored: {e.Message}"));
+        }
+    }
+
+    private static List<TenancyChanged> Diff(TenancyModel before, TenancyModel after, HashSet<string> secretChanged)
+    {
+        var changes = new List<TenancyChanged>();
+        foreach (var name in before.State.Upstreams.Keys.Union(after.State.Upstreams.Keys).Order(StringComparer.Ordinal))
+        {
+            before.State.Upstreams.TryGetValue(name, out var old);
+            after.State.Upstreams.TryGetValue(name, out var now);
+            Compare(changes, $"upstream:{name}", old is null ? null : UpstreamJson(old), now is null ? null : UpstreamJson(now), false);
+            foreach (var id in TokenIds(old).Union(TokenIds(now)).Order(StringComparer.Ordinal))
+            {
+                var oldToken = old?.Tokens.GetValueOrDefault(id);
+                var newToken = now?.Tokens.GetValueOrDefault(id);
+                Compare(changes, $"token:{name}/{id}", oldToken is null ? null : TokenJson(oldToken), newToken is null ? null : TokenJson(newToken), secretChanged.Contains($"upstreams.{name}.tokens.{id}"));
+            }
+        }
+
+        foreach (var id in before.State.Tenants.Keys.Union(after.State.Tenants.Keys).Order(StringComparer.Ordinal))
+        {
+            Compare(changes, $"tenant:{id}", ViewJson(before.Tenant(id)), ViewJson(after.Tenant(id)), false);
+        }
+
+        return changes;
+    }
+
+    private static IEnumerable<string> TokenIds(StoredUpstream? upstream) => upstream?.Tokens.Keys ?? Enumerable.Empty<string>();
+
+    private static void Compare(List<TenancyChanged> changes, string subject, string? old, string? now, bool secretReplaced)
+    {
+        if (old == now && !secretReplaced)
+        {
+            return;
+        }
+
+        var action = old is null ? "create" : now is null ? "remove" : "update";
+        changes.Add(new TenancyChanged(subject, action, old, now));
+    }
+
+    private static string UpstreamJson(StoredUpstream upstream) => JsonSerializer.Serialize(new
+    {
+        bufferPercent = TenancyModel.Buffer(upstream.Spec),
+        window = TenancyModel.Window(upstream.Spec),
+    }, Json);
+
+    /// <summary>A token's change-log form: never the secret, only whether one is stored.</summary>
+    private static string TokenJson(StoredToken token) => JsonSerializer.Serialize(new
+    {
+        policies = token.Policies,
+        dedicatedTo = token.DedicatedTo,
+        hasSecret = token.SecretEnvelope is not null,
+    }, Json);
+
+    private static string? ViewJson(object? view) => view is null ? null : JsonSerializer.Serialize(view, view.GetType(), Json);
+
+    /// <summary>Tells every pool, token and tenant grain whose configuration changed; failures are logged, not thrown.</summary>
+    private async Task PushAsync(TenancyModel before, TenancyModel after)
+    {
+        var pushes = new List<(string Grain, Task Push)>();
+        foreach (var name in before.State.Upstreams.Keys.Union(after.State.Upstreams.Keys))
+        {
+            var setup = after.PoolSetup(name);
+            if (ViewJson(before.PoolSetup(name)) != ViewJson(setup))
+            {
+                pushes.Add(($"pool:{name}", GrainFactory.GetGrain<IPoolGrain>(name).ConfigureAsync(setup)));
+            }
+
+            var tokens = TokenIds(before.State.Upstreams.GetValueOrDefault(name)).Union(TokenIds(after.State.Upstreams.GetValueOrDefault(name)));
+            foreach (var id in tokens)
+            {
+                var token = after.TokenSetup(name, id);
+                if (ViewJson(before.TokenSetup(name, id)) != ViewJson(token))
+                {
+                    pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<IUpstreamTokenGrain>($"{name}/{id}").ConfigureAsync(token)));
+                }
+            }
+        }
+
+        foreach (var id in before.State.Tenants.Keys.Union(after.State.Tenants.Keys))
+        {
+            var tenant = after.Tenant(id);
+            if (ViewJson(before.Tenant(id)) != ViewJson(tenant))
+            {
+                pushes.Add(($"tenant:{id}", GrainFactory.GetGrain<ITenantGrain>(id).ConfigureAsync(tenant)));
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll(pushes.Select(p => p.Push));
+        }
+        catch
+        {
+            foreach (var (grain, push) in pushes.Where(p => p.Push.IsFaulted))
+            {
+                LogPushFailed(logger, grain, push.Exception!.InnerException!.GetType().Name);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Tenancy change stored but not delivered to {Grain} ({ErrorType}); it takes effect there when the grain next activates.")]
+    private static partial void LogPushFailed(ILogger logger, string grain, string errorType);
+}

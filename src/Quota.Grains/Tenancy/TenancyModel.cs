@@ -1,0 +1,380 @@
+using Quota.Abstractions;
+using Quota.Algorithms.Limiting;
+
+namespace Quota.Grains.Tenancy;
+
+/// <summary>The persisted tenancy configuration: upstreams with their tokens, and tenants, as written.</summary>
+[GenerateSerializer, Alias("quota.TenancyState")]
+public sealed class TenancyState
+{
+    /// <summary>Upstreams by name.</summary>
+    [Id(0)] public Dictionary<string, StoredUpstream> Upstreams { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Tenants by id, as written (defaults resolved when read).</summary>
+    [Id(1)] public Dictionary<string, TenantSpec> Tenants { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>An upstream as stored.</summary>
+[GenerateSerializer, Alias("quota.StoredUpstream")]
+public sealed class StoredUpstream
+{
+    /// <summary>Its settings as written.</summary>
+    [Id(0)] public UpstreamSpec Spec { get; set; } = new();
+
+    /// <summary>Its tokens by id.</summary>
+    [Id(1)] public Dictionary<string, StoredToken> Tokens { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>A token as stored: the secret only as an envelope.</summary>
+[GenerateSerializer, Alias("quota.StoredToken")]
+public sealed class StoredToken
+{
+    /// <summary>The upstream's limits for it.</summary>
+    [Id(0)] public PolicySpec[] Policies { get; set; } = [];
+
+    /// <summary>The tenant it is dedicated to.</summary>
+    [Id(1)] public string? DedicatedTo { get; set; }
+
+    /// <summary>The encrypted secret (<see cref="Storage.SecretProtector"/>), purpose <see cref="TenancyModel.SecretPurpose"/>.</summary>
+    [Id(2)] public string? SecretEnvelope { get; set; }
+}
+
+/// <summary>
+/// Reads and checks a <see cref="TenancyState"/>: resolves tier defaults, measures tokens (limit per upstream window,
+/// what is usable after the buffer, the policies a token enforces) and pools, answers routes, and lists every
+/// problem of a whole configuration.
+/// </summary>
+public sealed class TenancyModel(TenancyState state, TenancyOptions options)
+{
+    /// <summary>Strategies.</summary>
+    public static readonly IReadOnlyList<string> Strategies = ["shared", "dedicated", "hybrid"];
+
+    private static readonly TimeSpan DefaultWindow = TimeSpan.FromMinutes(1);
+    private const double DefaultBuffer = 5;
+
+    /// <summary>The state read.</summary>
+    public TenancyState State { get; } = state;
+
+    /// <summary>What a token's secret envelope is bound to.</summary>
+    public static string SecretPurpose(string upstream, string id) => $"upstream-token:{upstream}/{id}";
+
+    /// <summary>The upstream's buffer in percent.</summary>
+    public static double Buffer(UpstreamSpec spec) => spec.BufferPercent ?? DefaultBuffer;
+
+    /// <summary>The upstream's window.</summary>
+    public static TimeSpan Window(UpstreamSpec spec) => spec.Window ?? DefaultWindow;
+
+    /// <summary>One upstream with its numbers, or null.</summary>
+    public UpstreamView? Upstream(string name)
+    {
+        if (!State.Upstreams.TryGetValue(name, out var upstream))
+        {
+            return null;
+        }
+
+        var tokens = upstream.Tokens.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => Token(name, upstream, t.Key, t.Value)).ToArray();
+        var tenants = TenantsOf(name).ToArray();
+        return new UpstreamView
+        {
+            Name = name,
+            BufferPercent = Buffer(upstream.Spec),
+            WindowSeconds = (long)Window(upstream.Spec).TotalSeconds,
+            Capacity = tokens.Where(t => t.DedicatedTo is null).Sum(t => t.Usable),
+            Reserved = tenants.Where(UsesPool).Sum(t => t.Reserved),
+            Tokens = tokens,
+            Tenants = [.. tenants.Select(t => t.Id)],
+        };
+    }
+
+    /// <summary>Every upstream, by name.</summary>
+    public UpstreamView[] Upstreams() => [.. State.Upstreams.Keys.Order(StringComparer.Ordinal).Select(n => Upstream(n)!)];
+
+    /// <summary>One tenant with its defaults resolved, or null.</summary>
+    public TenantView? Tenant(string id)
+    {
+        if (!State.Tenants.TryGetValue(id, out var spec))
+        {
+            return null;
+        }
+
+        var tier = (spec.Tier ?? "standard").ToLowerInvariant();
+        var defaults = options.For(tier);
+        var strategy = (spec.Strategy ?? "shared").ToLowerInvariant();
+        var upstream = spec.Upstream ?? string.Empty;
+        var window = State.Upstreams.TryGetValue(upstream, out var stored) ? Window(stored.Spec) : DefaultWindow;
+        return new TenantView
+        {
+            Id = id,
+            Tier = tier,
+            Upstream = upstream,
+            Reserved = strategy == "dedicated" ? 0 : spec.Reserved ?? defaults.Reserved ?? 0,
+            Burst = spec.Burst ?? defaults.Burst,
+            Weight = spec.Weight ?? defaults.Weight ?? 1,
+            Strategy = strategy,
+            Priority = spec.Priority ?? defaults.Priority ?? 0,
+            WindowSeconds = (long)window.TotalSeconds,
+            DedicatedTokens = stored is null ? [] : [.. stored.Tokens.Where(t => t.Value.DedicatedTo == id).Select(t => t.Key).Order(StringComparer.Ordinal)],
+        };
+    }
+
+    /// <summary>Every tenant, by id.</summary>
+    public TenantView[] Tenants() => [.. State.Tenants.Keys.Order(StringComparer.Ordinal).Select(id => Tenant(id)!)];
+
+    /// <summary>What a token grain needs, or null.</summary>
+    public TokenSetup? TokenSetup(string upstream, string id)
+    {
+        if (!State.Upstreams.TryGetValue(upstream, out var stored) || !stored.Tokens.TryGetValue(id, out var token))
+        {
+            return null;
+        }
+
+        var buffer = Buffer(stored.Spec);
+        return new TokenSetup
+        {
+            Token = Token(upstream, stored, id, token),
+            Enforced = [.. token.Policies.Select(p => Enforced(p, buffer))],
+            SecretEnvelope = token.SecretEnvelope,
+        };
+    }
+
+    /// <summary>What a pool grain needs, or null.</summary>
+    public PoolSetup? PoolSetup(string upstream) => Upstream(upstream) is { } view
+        ? new PoolSetup { Upstream = view, Tenants = [.. TenantsOf(upstream).Where(UsesPool)] }
+        : null;
+
+    /// <summary>The tokens an acquisition may use, or the problem with its names.</summary>
+    public RouteAnswer Route(string? tenant, string? upstream)
+    {
+        if (tenant is not null)
+        {
+            if (Tenant(tenant) is not { } t)
+            {
+                return new RouteAnswer { Unknown = true, Problem = new("tenant", $"no tenant '{tenant}' is configured; create it with PUT /v1/admin/tenants/{tenant}.") };
+            }
+
+            if (upstream is not null && upstream != t.Upstream)
+            {
+                return new RouteAnswer { Problem = new("upstream", $"tenant '{tenant}' uses upstream '{t.Upstream}', not '{upstream}'; omit upstream or name '{t.Upstream}'.") };
+            }
+
+            var pooled = t.Strategy == "dedicated" ? [] : PooledTokens(t.Upstream);
+            return new RouteAnswer
+            {
+                Route = new TokenRoute { Upstream = t.Upstream, Dedicated = t.Strategy == "shared" ? [] : t.DedicatedTokens, Pooled = pooled },
+            };
+        }
+
+        return upstream is null || !State.Upstreams.ContainsKey(upstream)
+            ? new RouteAnswer { Unknown = true, Problem = new("upstream", $"no upstream '{upstream}' is configured; create it with PUT /v1/admin/upstreams/{upstream}.") }
+            : new RouteAnswer { Route = new TokenRoute { Upstream = upstream, Pooled = PooledTokens(upstream) } };
+    }
+
+    /// <summary>Every problem of the whole configuration, each naming its path.</summary>
+    public List<FieldProblem> Validate()
+    {
+        var problems = new List<FieldProblem>();
+        foreach (var (name, upstream) in State.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal))
+        {
+            ValidateUpstream(problems, name, upstream);
+        }
+
+        foreach (var (id, spec) in State.Tenants.OrderBy(t => t.Key, StringComparer.Ordinal))
+        {
+            ValidateTenant(problems, id, spec);
+        }
+
+        // The reservation rule, per upstream: reserves of the tenants that use its pool together within 80% of it.
+        foreach (var name in State.Upstreams.Keys.Order(StringComparer.Ordinal))
+        {
+            var view = Upstream(name)!;
+            var limit = (long)Math.Floor(view.Capacity * TenancyOptions.MaxReservedShare);
+            if (view.Reserved > limit)
+            {
+                var holders = TenantsOf(name).Where(t => UsesPool(t) && t.Reserved > 0).OrderByDescending(t => t.Reserved).ThenBy(t => t.Id, StringComparer.Ordinal);
+                problems.Add(new($"upstreams.{name}.reserved",
+                    $"the tenants' reserves on upstream '{name}' add up to {view.Reserved} per window "
+                    + $"({string.Join(", ", holders.Select(t => $"{t.Id} {t.Reserved}"))}), more than 80% of its pool capacity of {view.Capacity} ({limit}); "
+                    + "lower the reserves or add pooled tokens."));
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>A token's numbers: the tightest rate policy per upstream window, before and after the buffer.</summary>
+    private static TokenView Token(string upstream, StoredUpstream stored, string id, StoredToken token)
+    {
+        var window = Window(stored.Spec);
+        var buffer = Buffer(stored.Spec);
+        return new TokenView
+        {
+            Id = id,
+            Upstream = upstream,
+            Policies = token.Policies,
+            DedicatedTo = token.DedicatedTo,
+            HasSecret = token.SecretEnvelope is not null,
+            Limit = PerWindow(token.Policies, window),
+            Usable = PerWindow([.. token.Policies.Select(p => Enforced(p, buffer))], window),
+        };
+    }
+
+    /// <summary>A policy as a token enforces it: rate limits less the buffer (rounded down); concurrency as configured.</summary>
+    public static PolicySpec Enforced(PolicySpec policy, double bufferPercent)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        if (PolicySpec.Algorithms.TryGetValue(policy.Algorithm ?? string.Empty, out var kind) && kind == AlgorithmKind.Concurrency)
+        {
+            return policy;
+        }
+
+        var keep = (100 - bufferPercent) / 100;
+        return policy with
+        {
+            Limit = (long)Math.Floor(policy.Limit * keep),
+            Burst = policy.Burst is { } burst ? (long)Math.Floor(burst * keep) : null,
+        };
+    }
+
+    /// <summary>The tightest rate policy's permits per <paramref name="window"/>, rounded down; 0 when none is valid.</summary>
+    private static long PerWindow(IEnumerable<PolicySpec> policies, TimeSpan window)
+    {
+        long? tightest = null;
+        foreach (var policy in policies)
+        {
+            if (policy.ToDefinition("p", out _) is not { } definition || definition.Algorithm == AlgorithmKind.Concurrency)
+            {
+                continue;
+            }
+
+            // A calendar period counts at its longest (a month as 31 days), so the pool never counts on more.
+            var span = definition.Algorithm == AlgorithmKind.Calendar
+                ? definition.Period switch { CalendarPeriod.Day => TimeSpan.FromDays(1), CalendarPeriod.Week => TimeSpan.FromDays(7), _ => TimeSpan.FromDays(31) }
+                : definition.Window;
+            var exact = (Int128)definition.Limit * window.Ticks / span.Ticks;
+            var perWindow = exact > long.MaxValue ? long.MaxValue : (long)exact;
+            tightest = Math.Min(tightest ?? long.MaxValue, perWindow);
+        }
+
+        return tightest ?? 0;
+    }
+
+    private static bool UsesPool(TenantView tenant) => tenant.Strategy != "dedicated";
+
+    private IEnumerable<TenantView> TenantsOf(string upstream) =>
+        State.Tenants.Where(t => t.Value.Upstream == upstream).Select(t => t.Key).Order(StringComparer.Ordinal).Select(id => Tenant(id)!);
+
+    private string[] PooledTokens(string upstream) => State.Upstreams.TryGetValue(upstream, out var stored)
+        ? [.. stored.Tokens.Where(t => t.Value.DedicatedTo is null).Select(t => t.Key).Order(StringComparer.Ordinal)]
+        : [];
+
+    private void ValidateUpstream(List<FieldProblem> problems, string name, StoredUpstream upstream)
+    {
+        var path = $"upstreams.{name}";
+        CheckId(problems, path, name);
+        if (upstream.Spec.BufferPercent is { } buffer && (!double.IsFinite(buffer) || buffer is < 0 or > 50))
+        {
+            problems.Add(new($"{path}.bufferPercent", $"must be from 0 to 50 (got {buffer}); the default is {DefaultBuffer}."));
+        }
+
+        if (upstream.Spec.Window is { } window && (window < TimeSpan.FromSeconds(1) || window > TimeSpan.FromDays(1) || window.Ticks % TimeSpan.TicksPerSecond != 0))
+        {
+            problems.Add(new($"{path}.window", $"must be whole seconds from 00:00:01 to 1.00:00:00 (got {window}); the default is 00:01:00."));
+        }
+
+        foreach (var (id, token) in upstream.Tokens.OrderBy(t => t.Key, StringComparer.Ordinal))
+        {
+            var tokenPath = $"{path}.tokens.{id}";
+            CheckId(problems, tokenPath, id);
+            var definitions = PolicySpec.ToDefinitions(token.Policies, $"{tokenPath}.policies", out var errors);
+            problems.AddRange(errors.Select(e => e.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0
+                ? new FieldProblem(e[..colon], e[(colon + 2)..])
+                : new FieldProblem($"{tokenPath}.policies", e)));
+            if (definitions is not null)
+            {
+                if (definitions.All(d => d.Algorithm == AlgorithmKind.Concurrency))
+                {
+                    problems.Add(new($"{tokenPath}.policies", "needs at least one rate policy (token-bucket, sliding-window, sliding-log, fixed-window or calendar): the upstream's limit per window."));
+                }
+                else if (Token(name, upstream, id, token).Usable < 1)
+                {
+                    problems.Add(new($"{tokenPath}.policies", $"allow less than one request per upstream window ({Window(upstream.Spec)}) once the {Buffer(upstream.Spec)}% buffer is kept; raise the limit or lengthen the upstream's window."));
+                }
+            }
+
+            if (token.DedicatedTo is { } owner)
+            {
+                if (!State.Tenants.TryGetValue(owner, out var tenant))
+                {
+                    problems.Add(new($"{tokenPath}.dedicatedTo", $"no tenant '{owner}' is configured; create the tenant first, or omit dedicatedTo to pool the token."));
+                }
+                else if (tenant.Upstream != name)
+                {
+                    problems.Add(new($"{tokenPath}.dedicatedTo", $"tenant '{owner}' uses upstream '{tenant.Upstream}', not '{name}'."));
+                }
+                else if ((tenant.Strategy ?? "shared").Equals("shared", StringComparison.OrdinalIgnoreCase))
+                {
+                    problems.Add(new($"{tokenPath}.dedicatedTo", $"tenant '{owner}' has the shared strategy and would never use it; give the tenant the dedicated or hybrid strategy."));
+                }
+            }
+        }
+    }
+
+    private void ValidateTenant(List<FieldProblem> problems, string id, TenantSpec spec)
+    {
+        var path = $"tenants.{id}";
+        CheckId(problems, path, id);
+        if (spec.Upstream is null)
+        {
+            problems.Add(new($"{path}.upstream", "is required: the upstream whose tokens the tenant uses."));
+        }
+        else if (!State.Upstreams.ContainsKey(spec.Upstream))
+        {
+            problems.Add(new($"{path}.upstream", $"no upstream '{spec.Upstream}' is configured; create it first."));
+        }
+
+        if (spec.Tier is { } tier && !TenancyOptions.TierNames.Contains(tier, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add(new($"{path}.tier", $"'{tier}' is not a tier; use premium, standard or basic."));
+        }
+
+        if (spec.Strategy is { } strategy && !Strategies.Contains(strategy, StringComparer.OrdinalIgnoreCase))
+        {
+            problems.Add(new($"{path}.strategy", $"'{strategy}' is not a strategy; use shared, dedicated or hybrid."));
+        }
+        else if (spec.Strategy is not null && spec.Strategy.Equals("dedicated", StringComparison.OrdinalIgnoreCase) && spec.Reserved is > 0)
+        {
+            problems.Add(new($"{path}.reserved", "does not apply to a dedicated tenant, which uses only its own tokens; omit it or choose hybrid."));
+        }
+
+        if (spec.Reserved is < 0)
+        {
+            problems.Add(new($"{path}.reserved", $"must be at least 0 (got {spec.Reserved})."));
+        }
+
+        if (spec.Burst is < 0)
+        {
+            problems.Add(new($"{path}.burst", $"must be at least 0 (got {spec.Burst}); omit it for the tier's default."));
+        }
+
+        if (spec.Weight is { } weight && (!double.IsFinite(weight) || weight <= 0 || weight > 1000))
+        {
+            problems.Add(new($"{path}.weight", $"must be more than 0 and at most 1000 (got {weight})."));
+        }
+
+        if (spec.Priority is < 0 or > 9)
+        {
+            problems.Add(new($"{path}.priority", $"must be from 0 to 9 (got {spec.Priority})."));
+        }
+    }
+
+    private static void CheckId(List<FieldProblem> problems, string path, string id)
+    {
+        var named = new List<FieldProblem>();
+        RequestRules.CheckName(named, path, id);
+        problems.AddRange(named);
+        if (id.Contains('/', StringComparison.Ordinal))
+        {
+            problems.Add(new(path, $"'{id}' contains '/'; names of upstreams, tokens and tenants may not."));
+        }
+    }
+}

@@ -1,0 +1,274 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Algorithms.Limiting;
+using Quota.Grains.Storage;
+using Quota.Grains.Subjects;
+
+namespace Quota.Grains.Tenancy;
+
+/// <summary>
+/// A tenant: a subject with one policy, <c>allowance</c>, its reserve plus its lease per upstream window (an exact
+/// sliding log up to 10,000 permits, a sliding window above), so requests are served here without calling the pool. Its own timer renews the lease with the demand it
+/// measured; see <see cref="ITenantGrain"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Demand</b> is what arrived here (granted or not) per upstream window since the last refresh, less the
+/// reserve, capped at the burst. Callers that retry a denial count again; that only makes a tenant look hungrier,
+/// and max-min fairness gives nobody more than an equal share for it.</para>
+/// <para><b>Safety.</b> The lease's expiry is counted from before the refresh was sent, so the tenant stops using it
+/// no later than the pool counts it as returned. When the lease lapses (the pool did not answer) the allowance falls
+/// back to the reserve at the expiry instant, by timer.</para>
+/// <para>A tenant with nothing to serve (no reserve, no lease) denies with <c>allowance</c> until its lease arrives;
+/// such a denial asks for a lease at once, at most once per second, instead of waiting for the next refresh.</para>
+/// </remarks>
+[GrainType("tenant")]
+public sealed partial class TenantGrain(
+    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
+    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
+    SubjectServices services,
+    IOptions<TenancyOptions> options,
+    ILogger<TenantGrain> logger)
+    : SubjectGrain(config, usage, services, logger), ITenantGrain
+{
+    /// <summary>The tenant's one policy.</summary>
+    public const string AllowancePolicy = "allowance";
+
+    private static readonly TimeSpan EarlyRefreshSpacing = TimeSpan.FromSeconds(1);
+    private readonly TenancyOptions _options = options.Value;
+    private TenantView? _tenant;
+    private long _lease;
+    private DateTimeOffset _leaseExpires;
+    private long _arrived;
+    private DateTimeOffset _measuredSince;
+    private long _demand;
+    private DateTimeOffset _nextRefresh;
+    private DateTimeOffset _lastRefreshStarted = DateTimeOffset.MinValue;
+    private Task<TenantLeaseState>? _refreshing;
+    private ITimer? _timer;
+    private ITenantGrain? _self;
+
+    private protected override SubjectKind Kind => SubjectKind.Tenant;
+
+    private protected override bool OwnsDefinitions => true;
+
+    private bool BorrowsFromPool => _tenant is { Strategy: not "dedicated" };
+
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _self = this.AsReference<ITenantGrain>();
+        _tenant = await GrainFactory.GetGrain<ITenancyGrain>(0).GetTenantAsync(Id);
+        _measuredSince = Time.GetUtcNow();
+        await base.OnActivateAsync(cancellationToken);
+        _timer = Time.CreateTimer(static state => ((TenantGrain)state!)._self?.TickAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
+        // The first lease is asked for at once.
+        _nextRefresh = Time.GetUtcNow();
+        Arm();
+    }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _timer?.Dispose();
+        _timer = null;
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ConfigureAsync(TenantView? tenant)
+    {
+        _tenant = tenant;
+        if (!BorrowsFromPool)
+        {
+            _lease = 0;
+        }
+
+        Reconfigure();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<TenantLeaseState> RefreshLeaseAsync()
+    {
+        // One refresh at a time: the timer, an early refresh and a caller may ask together.
+        if (_refreshing is { IsCompleted: false } running)
+        {
+            return running;
+        }
+
+        _refreshing = RefreshCoreAsync();
+        return _refreshing;
+    }
+
+    /// <inheritdoc />
+    public Task ReviseLeaseAsync(long amount)
+    {
+        if (amount < _lease)
+        {
+            _lease = Math.Max(0, amount);
+            Reconfigure();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task TickAsync()
+    {
+        var now = Time.GetUtcNow();
+        if (_lease > 0 && now >= _leaseExpires)
+        {
+            _lease = 0;
+            Reconfigure();
+        }
+
+        if (now >= _nextRefresh)
+        {
+            try
+            {
+                await RefreshLeaseAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The pool did not answer: keep what is held until it expires, and try again at the next refresh.
+                LogRefreshFailed(logger, Id, e.GetType().Name);
+                _nextRefresh = Time.GetUtcNow() + _options.LeaseRefresh;
+            }
+        }
+
+        Arm();
+    }
+
+    /// <inheritdoc />
+    public Task<TenantLeaseState> GetLeaseStateAsync() => Task.FromResult(State(Time.GetUtcNow()));
+
+    private protected override bool IsKnown(bool hasPolicies) => _tenant is not null;
+
+    private protected override IReadOnlyList<PolicyDefinition>? CurrentDefinitions() => _tenant is null
+        ? null
+        : [new PolicyDefinition
+        {
+            Name = AllowancePolicy,
+
+            // Exact (at most the allowance in any window) where a log is affordable; the weighted two-bucket
+            // estimate under-admits bursty demand by several percent, which would leave the pool's capacity unused.
+            Algorithm = Allowance <= PolicyDefinition.MaxSlidingLogLimit ? AlgorithmKind.SlidingLog : AlgorithmKind.SlidingWindow,
+
+            // A policy needs a limit of at least 1; an allowance of 0 is denied by the gate instead.
+            Limit = Math.Max(1, Allowance),
+            Window = TimeSpan.FromSeconds(_tenant.WindowSeconds),
+        }];
+
+    private protected override (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
+    {
+        if (Allowance > 0 || request.Cost == 0)
+        {
+            return null;
+        }
+
+        // Nothing to serve from until a lease arrives: ask for one now rather than at the next refresh.
+        if (BorrowsFromPool && now - _lastRefreshStarted >= EarlyRefreshSpacing)
+        {
+            _nextRefresh = now;
+            _self?.TickAsync();
+        }
+
+        return (AllowancePolicy, _nextRefresh > now ? _nextRefresh - now : EarlyRefreshSpacing);
+    }
+
+    private protected override void Arrived(SubjectAcquire request) => _arrived += Math.Max(0, request.Cost);
+
+    private long Allowance => _tenant is null ? 0 : _tenant.Reserved + _lease;
+
+    private async Task<TenantLeaseState> RefreshCoreAsync()
+    {
+        var now = Time.GetUtcNow();
+        _lastRefreshStarted = now;
+        _nextRefresh = now + _options.LeaseRefresh;
+        if (_tenant is null || !BorrowsFromPool)
+        {
+            return State(now);
+        }
+
+        MeasureDemand(now);
+        var tenant = _tenant;
+        var grant = await GrainFactory.GetGrain<IPoolGrain>(tenant.Upstream).RefreshAsync(new LeaseRequest
+        {
+            Tenant = Id,
+            Demand = _demand,
+            Used = Used(),
+            Holding = now < _leaseExpires ? _lease : 0,
+            HoldingTtlMs = now < _leaseExpires ? DecisionResults.CeilingMilliseconds(_leaseExpires - now) : 0,
+        });
+        if (!ReferenceEquals(tenant, _tenant))
+        {
+            // Reconfigured while the refresh was out (moved to another upstream, removed): the answer is stale.
+            return State(Time.GetUtcNow());
+        }
+
+        _lease = grant.Amount;
+        _leaseExpires = now + TimeSpan.FromMilliseconds(grant.TtlMs);
+        _nextRefresh = now + TimeSpan.FromMilliseconds(Math.Max(1, grant.RefreshMs));
+        Reconfigure();
+        Arm();
+        return State(Time.GetUtcNow());
+    }
+
+    /// <summary>Demand per upstream window from what arrived since the last measurement; kept when too little time has passed to tell.</summary>
+    private void MeasureDemand(DateTimeOffset now)
+    {
+        var elapsed = now - _measuredSince;
+        if (elapsed < EarlyRefreshSpacing && _demand > 0)
+        {
+            return;
+        }
+
+        var window = TimeSpan.FromSeconds(_tenant!.WindowSeconds);
+        var rate = elapsed <= TimeSpan.Zero ? _arrived : (long)Math.Ceiling(_arrived * (window.Ticks / (double)elapsed.Ticks));
+        var beyond = Math.Max(0, rate - _tenant.Reserved);
+        _demand = _tenant.Burst is { } burst ? Math.Min(burst, beyond) : beyond;
+        _arrived = 0;
+        _measuredSince = now;
+    }
+
+    private long Used()
+    {
+        foreach (var reading in CurrentReadings())
+        {
+            if (reading.Policy == AllowancePolicy)
+            {
+                return Math.Max(0, reading.Limit - reading.Remaining);
+            }
+        }
+
+        return 0;
+    }
+
+    private TenantLeaseState State(DateTimeOffset now) => new()
+    {
+        Known = _tenant is not null,
+        Reserved = _tenant?.Reserved ?? 0,
+        Lease = _lease,
+        LeaseTtlMs = _lease > 0 && now < _leaseExpires ? DecisionResults.CeilingMilliseconds(_leaseExpires - now) : 0,
+        Demand = _demand,
+        Used = Used(),
+    };
+
+    /// <summary>Wakes at the next refresh or the lease's expiry, whichever is first.</summary>
+    private void Arm()
+    {
+        if (_timer is null || !BorrowsFromPool)
+        {
+            return;
+        }
+
+        var now = Time.GetUtcNow();
+        var next = _lease > 0 && _leaseExpires < _nextRefresh ? _leaseExpires : _nextRefresh;
+        _timer.Change(next > now ? next - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Tenant {Tenant} could not refresh its lease ({ErrorType}); it keeps what it holds until that expires.")]
+    private static partial void LogRefreshFailed(ILogger logger, string tenant, string errorType);
+}

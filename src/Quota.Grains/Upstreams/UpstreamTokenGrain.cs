@@ -1,0 +1,172 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Algorithms.Health;
+using Quota.Algorithms.Limiting;
+using Quota.Grains.Storage;
+using Quota.Grains.Subjects;
+using Quota.Grains.Tenancy;
+
+namespace Quota.Grains.Upstreams;
+
+/// <summary>
+/// An upstream credential, keyed <c>{upstream}/{tokenId}</c>: a subject whose policies are the upstream's limits for
+/// the token less the upstream's buffer, enforced as a hard ceiling whatever tenants were granted, with a circuit
+/// breaker fed by <see cref="ReportAsync"/>. Its configuration comes from the tenancy grain.
+/// </summary>
+/// <remarks>
+/// The breaker lives in memory: a token activated afresh (after idle collection or a restart) starts closed. The
+/// secret is opened once, when first asked for, and kept in memory for later grants; it is never logged.
+/// </remarks>
+[GrainType("token")]
+public sealed class UpstreamTokenGrain(
+    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
+    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
+    SubjectServices services,
+    SecretProtector secrets,
+    IOptions<TenancyOptions> options,
+    ILogger<UpstreamTokenGrain> logger)
+    : SubjectGrain(config, usage, services, logger), IUpstreamTokenGrain
+{
+    /// <summary>The name a denial for an open circuit is reported under: <c>token:{upstream}/{id}/circuit</c>.</summary>
+    public const string CircuitPolicy = "circuit";
+
+    /// <summary>The name a denial for a secret that cannot be opened is reported under.</summary>
+    public const string SecretPolicy = "secret";
+
+    private readonly CircuitBreaker _breaker = new(options.Value.Breaker);
+    private TokenSetup? _setup;
+    private IReadOnlyList<PolicyDefinition>? _definitions;
+    private string? _secret;
+
+    private protected override SubjectKind Kind => SubjectKind.Upstream;
+
+    private protected override bool OwnsDefinitions => true;
+
+    private (string Upstream, string Token) Name => Id.IndexOf('/', StringComparison.Ordinal) is var slash and > 0
+        ? (Id[..slash], Id[(slash + 1)..])
+        : (Id, string.Empty);
+
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var (upstream, token) = Name;
+        Take(await GrainFactory.GetGrain<ITenancyGrain>(0).GetTokenSetupAsync(upstream, token));
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task ConfigureAsync(TokenSetup? setup)
+    {
+        Take(setup);
+        Reconfigure();
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<TokenHealth?> ReportAsync(UpstreamFeedback feedback)
+    {
+        ArgumentNullException.ThrowIfNull(feedback);
+        if (_setup is null)
+        {
+            return Task.FromResult<TokenHealth?>(null);
+        }
+
+        var now = Time.GetUtcNow();
+        if (feedback.Status == 0 || feedback.Status >= 500)
+        {
+            _breaker.RecordFailure(now);
+        }
+        else if (feedback.Status != 429)
+        {
+            _breaker.RecordSuccess(now);
+        }
+
+        return Task.FromResult<TokenHealth?>(Health(now));
+    }
+
+    /// <inheritdoc />
+    public Task<TokenAllocation?> GetStatusAsync()
+    {
+        if (_setup is null)
+        {
+            return Task.FromResult<TokenAllocation?>(null);
+        }
+
+        // The most used rate policy, measured against the upstream's own limit for it (not the buffered one).
+        var readings = CurrentReadings();
+        long used = 0;
+        var utilisation = 0.0;
+        foreach (var reading in readings)
+        {
+            var configured = _setup.Token.Policies.FirstOrDefault(p => p.Name == reading.Policy)?.Limit ?? reading.Limit;
+            var taken = reading.Limit - reading.Remaining;
+            if (configured > 0 && (double)taken / configured >= utilisation)
+            {
+                utilisation = (double)taken / configured;
+                used = taken;
+            }
+        }
+
+        return Task.FromResult<TokenAllocation?>(new TokenAllocation
+        {
+            Id = _setup.Token.Id,
+            DedicatedTo = _setup.Token.DedicatedTo,
+            Limit = _setup.Token.Limit,
+            Usable = _setup.Token.Usable,
+            Used = used,
+            Utilisation = utilisation,
+            Health = Health(Time.GetUtcNow()),
+        });
+    }
+
+    private protected override bool IsKnown(bool hasPolicies) => _setup is not null && hasPolicies;
+
+    private protected override IReadOnlyList<PolicyDefinition>? CurrentDefinitions() => _definitions;
+
+    private protected override (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
+    {
+        if (request.IncludeSecret && _setup?.SecretEnvelope is { } envelope && _secret is null)
+        {
+            try
+            {
+                var (upstream, token) = Name;
+                _secret = secrets.Unprotect(envelope, TenancyModel.SecretPurpose(upstream, token));
+            }
+            catch (SecretUnavailableException)
+            {
+                // Not a "not now": the stored secret does not open under the configured master keys.
+                return (SecretPolicy, Decision.Never);
+            }
+        }
+
+        return _breaker.TryPass(now, out var retryAfter) ? null : (CircuitPolicy, retryAfter);
+    }
+
+    private protected override SubjectDecision Granted(SubjectAcquire request, SubjectDecision decision) =>
+        request.IncludeSecret && _secret is not null ? decision with { Secret = _secret } : decision;
+
+    private void Take(TokenSetup? setup)
+    {
+        if (setup?.SecretEnvelope != _setup?.SecretEnvelope)
+        {
+            _secret = null;
+        }
+
+        _setup = setup;
+        _definitions = setup is null ? null : PolicySpec.ToDefinitions(setup.Enforced, "policies", out _);
+    }
+
+    private TokenHealth Health(DateTimeOffset now)
+    {
+        var snapshot = _breaker.Snapshot(now);
+        var retry = snapshot.State == CircuitState.Open && snapshot.HalfOpenAt is { } at ? at - now : TimeSpan.Zero;
+        return new TokenHealth
+        {
+            Circuit = snapshot.State switch { CircuitState.Open => "open", CircuitState.HalfOpen => "half-open", _ => "closed" },
+            ConsecutiveFailures = snapshot.ConsecutiveFailures,
+            RetryAfterMs = DecisionResults.CeilingMilliseconds(retry),
+            TimesOpened = snapshot.TimesOpened,
+        };
+    }
+}
