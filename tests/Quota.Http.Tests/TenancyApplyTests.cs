@@ -120,7 +120,7 @@ public sealed class TenancyApplyTests(AdminSilo host) : HostTest(host)
     [InlineData("{\"tenants\":{\"t\":null}}", "tenants.t")]
     [InlineData("{\"upstreams\":{\"u\":null}}", "upstreams.u")]
     [InlineData("{\"upstreams\":{\"u\":{\"tokens\":{\"k\":null}}}}", "upstreams.u.tokens.k")]
-    [InlineData("{\"upstreams\":{\"u\":{\"buffer\":5}}}", "upstreams.u")]
+    [InlineData("{\"upstreams\":{\"u\":{\"buffer\":5}}}", "upstreams.u.buffer")]
     [InlineData("{\"tenants\":{\"t\":{\"reserved\":\"many\"}}}", "tenants.t.reserved")]
     public async Task Malformed_tenancy_entries_are_named_by_their_path(string document, string field)
     {

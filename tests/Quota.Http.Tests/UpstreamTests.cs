@@ -74,9 +74,9 @@ public sealed class UpstreamTests(AdminSilo host) : HostTest(host)
 
         var opened = (await app.Feedback(new { upstream, token = "t1", status = 0 })).Expect(HttpStatusCode.OK).Json["health"]!;
         Assert.Equal("open", opened["circuit"]!.GetValue<string>());
-        Assert.Equal(5, opened["consecutiveFailures"]!.GetValue<int>());
+        Assert.Equal(0, opened["consecutiveFailures"]!.GetValue<int>()); // counted while closed only
         Assert.Equal(1, opened["timesOpened"]!.GetValue<long>());
-        Assert.True(opened["retryAfterMs"]!.GetValue<long>() > 0, $"an open circuit says when it probes: {opened.ToJsonString()}");
+        Assert.InRange(opened["retryAfterMs"]!.GetValue<long>(), 1, 30_000); // the default open duration, 30 s
 
         // Least-utilised choice would alternate; the open token is skipped instead.
         for (var i = 0; i < 4; i++)
@@ -185,11 +185,13 @@ public sealed class UpstreamTests(AdminSilo host) : HostTest(host)
 
         var twoSegments = (await Api.Get($"/v1/usage/token/{upstream}/t1")).Expect(HttpStatusCode.OK);
         var escaped = (await Api.Usage("token", $"{upstream}/t1")).Expect(HttpStatusCode.OK);
-        Assert.Equal($"token:{upstream}/t1", twoSegments.Json["subject"]!.GetValue<string>());
-        Assert.Equal(twoSegments.Body, escaped.Body);
-        var policy = Reply.Policy(twoSegments.Json, $"token:{upstream}/t1", "per-minute");
-        Assert.Equal(100, policy["limit"]!.GetValue<long>());
-        Assert.Equal(99, policy["remaining"]!.GetValue<long>());
+        foreach (var usage in new[] { twoSegments.Json, escaped.Json })
+        {
+            Assert.Equal($"token:{upstream}/t1", usage["subject"]!.GetValue<string>());
+            var policy = Reply.Policy(usage, $"token:{upstream}/t1", "per-minute");
+            Assert.Equal(100, policy["limit"]!.GetValue<long>());
+            Assert.Equal(99, policy["remaining"]!.GetValue<long>());
+        }
 
         (await Api.Get($"/v1/usage/token/{upstream}/t9")).ExpectProblem(HttpStatusCode.NotFound, "id");
         (await Api.Usage("tenant", Ids.New("missing-"))).ExpectProblem(HttpStatusCode.NotFound, "id");
