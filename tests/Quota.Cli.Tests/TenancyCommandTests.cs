@@ -108,7 +108,8 @@ public sealed class TenancyCommandTests(OpenSilo host) : CliTest(host)
 
         var acquired = Exits(0, await Cli.Run("acquire", "--tenant", tenant));
         HasLine(acquired.Stdout, $@"^token:\s+t1 \(upstream {name}\)$", acquired);
-        HasLine(acquired.Stdout, $@"^subject:\s+tenant:{tenant}$", Exits(0, await Cli.Run("usage", "tenant", tenant)));
+        var tenantUsage = Exits(0, await Cli.Run("usage", "tenant", tenant));
+        HasLine(tenantUsage.Stdout, $@"^subject:\s+tenant:{tenant}$", tenantUsage);
         var tokenUsage = Exits(0, await Cli.Run("usage", "token", $"{name}/t1"));
         HasLine(tokenUsage.Stdout, $@"^subject:\s+token:{name}/t1$", tokenUsage);
 
