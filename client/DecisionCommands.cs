@@ -107,7 +107,7 @@ internal static class DecisionCommands
                         ("retry after", allowed ? null : Output.Ms(Output.Number(decision["retryAfterMs"]))),
                         ("lease", Output.Str(decision["leaseId"])),
                         ("token", decision["token"] is JsonObject chosen ? $"{Output.Str(chosen["id"])} (upstream {Output.Str(chosen["upstream"])})" : null),
-                        ("secret", Output.Str(decision["token"]?["secret"])));
+                        ("secret", Output.Str(decision["token"]?["secret"]) ?? (parse.GetValue(includeSecret) && decision["token"] is JsonObject ? "none stored for this token" : null)));
                     output.States(decision["policies"]);
                 }
 

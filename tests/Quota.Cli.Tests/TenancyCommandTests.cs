@@ -146,6 +146,40 @@ public sealed class TenancyCommandTests(OpenSilo host) : CliTest(host)
     }
 
     [Fact]
+    public async Task Apply_takes_upstreams_and_tenants_and_is_idempotent()
+    {
+        var (name, tenant, secret) = (Ids.New("up-"), Ids.New("ten-"), Ids.New("doc-secret-"));
+        var file = TempFile("tenancy.yaml", $$"""
+            upstreams:
+              {{name}}:
+                bufferPercent: 0
+                tokens:
+                  t1:
+                    secret: "{{secret}}"
+                    policies:
+                      - { name: per-minute, algorithm: fixed-window, limit: 100, window: "00:01:00" }
+            tenants:
+              {{tenant}}: { upstream: {{name}}, reserved: 20 }
+            """);
+
+        var plan = Exits(0, await Cli.Run("apply", "-f", file, "--dry-run"));
+        Assert.Equal(new[] { $"upstream:{name}", "create" }, Row(plan, $"upstream:{name}"));
+        Assert.Equal(new[] { $"token:{name}/t1", "create" }, Row(plan, $"token:{name}/t1"));
+        Assert.Equal(new[] { $"tenant:{tenant}", "create" }, Row(plan, $"tenant:{tenant}"));
+        Assert.Equal("dry run, nothing applied: 3 create", plan.Lines[^1]);
+        Exits(2, await Cli.Run("upstreams", "get", name));
+
+        Assert.Equal("applied: 3 create", Exits(0, await Cli.Run("apply", "-f", file)).Lines[^1]);
+        Assert.Equal("applied: nothing to do", Exits(0, await Cli.Run("apply", "-f", file)).Lines[^1]);
+        var got = Exits(0, await Cli.Run("tenants", "get", tenant));
+        HasLine(got.Stdout, @"^reserved:\s+20$", got);
+
+        var rejected = Exits(2, await Cli.Run("apply", "-f", TempFile("bad.yaml", $"tenants:\n  {tenant}: {{ upstream: {name}, reserved: 90 }}\n")));
+        HasLine(rejected.Stderr, $@"^  upstreams\.{name}\.reserved: .*{tenant} 90", rejected);
+        Assert.DoesNotContain(secret, plan.Stdout + rejected.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Feedback_reports_failures_until_the_circuit_opens()
     {
         var name = Ids.New("up-");
