@@ -39,10 +39,7 @@ public sealed partial class TenancyGrain(
         var problems = new List<FieldProblem>();
         var secretChanged = new HashSet<string>(StringComparer.Ordinal);
         Apply(change, next.State, problems, secretChanged);
-        if (problems.Count == 0)
-        {
-            problems.AddRange(next.Validate());
-        }
+        problems.AddRange(next.Validate());
 
         if (problems.Count > 0)
         {
@@ -104,7 +101,11 @@ public sealed partial class TenancyGrain(
     private static TenancyState Copy(TenancyState source) =>
         JsonSerializer.Deserialize<TenancyState>(JsonSerializer.Serialize(source, Json), Json)!;
 
-    /// <summary>Applies the change to <paramref name="target"/>; problems that stop it from being applied at all go to <paramref name="problems"/>.</summary>
+    /// <summary>
+    /// Applies the change to <paramref name="target"/>. Entries that cannot be applied at all (a token of an upstream
+    /// that does not exist, one without policies) are left out with their problem, so the checks of the whole that
+    /// follow report everything else and nothing twice.
+    /// </summary>
     private void Apply(TenancyChange change, TenancyState target, List<FieldProblem> problems, HashSet<string> secretChanged)
     {
         foreach (var (name, spec) in change.Upstreams)
@@ -160,7 +161,9 @@ public sealed partial class TenancyGrain(
             };
             if (token.Spec.Policies is null)
             {
+                // Not stored, so the checks of the whole below do not report it twice.
                 problems.Add(new($"{path}.policies", "are required: the upstream's limits for this token, e.g. [{ \"name\": \"per-minute\", \"algorithm\": \"sliding-window\", \"limit\": 100, \"window\": \"00:01:00\" }]."));
+                continue;
             }
 
             if (token.Spec.Secret is { } secret)

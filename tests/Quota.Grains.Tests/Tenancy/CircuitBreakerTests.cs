@@ -1,0 +1,81 @@
+using Quota.Abstractions;
+
+namespace Quota.Grains.Tests.Tenancy;
+
+/// <summary>
+/// A token's circuit breaker through the decision path: failures reported open it (threshold 3 in this cluster),
+/// open tokens are skipped, a probe goes through after 30 seconds, two successes close it.
+/// </summary>
+[Collection(TenancyCollection.Name)]
+public sealed class CircuitBreakerTests(TenancyFixture fixture)
+{
+    [Fact]
+    public async Task FailuresOpenATokenItIsSkippedAProbeFollowsAndSuccessesCloseIt()
+    {
+        var upstream = TenancyFixture.Unique("cb");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100));
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+
+        // 429 is rate limiting, not a failure; two failures are below the threshold; the third opens it.
+        Assert.Equal("closed", (await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 1000 }))!.Circuit);
+        await t1.ReportAsync(new UpstreamFeedback { Status = 503 });
+        Assert.Equal("closed", (await t1.ReportAsync(new UpstreamFeedback { Status = 0 }))!.Circuit);
+        var open = (await t1.ReportAsync(new UpstreamFeedback { Status = 500 }))!;
+        Assert.Equal("open", open.Circuit);
+        Assert.Equal(30_000, open.RetryAfterMs);
+
+        // t1 is the least used (both are unused, t1 first), yet every request goes to t2 while it is open.
+        var chosen = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            chosen.Add((await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Token!.Id);
+        }
+
+        Assert.Equal(["t2", "t2", "t2", "t2"], chosen);
+        var status = (await t1.GetStatusAsync())!;
+        Assert.Equal(0, status.Used);
+        Assert.Equal("open", status.Health.Circuit);
+
+        // After the open period one probe goes to t1 (now the least used); while it is out, t1 lets nothing else through.
+        fixture.Time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal("t1", (await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Token!.Id);
+        Assert.Equal("half-open", (await t1.GetStatusAsync())!.Health.Circuit);
+        var blocked = await t1.AcquireAsync(new SubjectAcquire());
+        Assert.Equal("circuit", blocked.LimitedBy);
+        Assert.Equal("t2", (await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Token!.Id);
+
+        // The probe succeeded: the next probe may go; its success closes the circuit.
+        Assert.Equal("half-open", (await t1.ReportAsync(new UpstreamFeedback { Status = 200 }))!.Circuit);
+        Assert.True((await t1.AcquireAsync(new SubjectAcquire())).Allowed);
+        var closed = (await t1.ReportAsync(new UpstreamFeedback { Status = 204 }))!;
+        Assert.Equal("closed", closed.Circuit);
+        Assert.Equal(1, closed.TimesOpened);
+        Assert.True((await t1.AcquireAsync(new SubjectAcquire())).Allowed);
+        Assert.True((await t1.AcquireAsync(new SubjectAcquire())).Allowed);
+    }
+
+    [Fact]
+    public async Task WhenEveryTokenIsOpenTheRequestIsDeniedUntilTheFirstProbe()
+    {
+        var upstream = TenancyFixture.Unique("cball");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100));
+        foreach (var id in new[] { "t1", "t2" })
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/{id}").ReportAsync(new UpstreamFeedback { Status = 502 });
+            }
+
+            fixture.Time.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        // t1 opened 10 seconds before t2: it probes first, in 10 seconds.
+        var denied = await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream });
+        Assert.Equal(DecisionOutcome.Denied, denied.Outcome);
+        Assert.Equal($"token:{upstream}/t1/circuit", denied.LimitedBy);
+        Assert.Equal(10_000, denied.RetryAfterMs);
+
+        // Unknown tokens are unknown.
+        Assert.Null(await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t9").ReportAsync(new UpstreamFeedback { Status = 500 }));
+    }
+}

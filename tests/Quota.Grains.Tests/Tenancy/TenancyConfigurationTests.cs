@@ -1,0 +1,166 @@
+using Quota.Abstractions;
+
+namespace Quota.Grains.Tests.Tenancy;
+
+[Collection(TenancyCollection.Name)]
+public sealed class TenancyConfigurationTests(TenancyFixture fixture)
+{
+    [Fact]
+    public async Task AnInvalidConfigurationIsRejectedWholeWithEveryProblem()
+    {
+        var upstream = TenancyFixture.Unique("bad");
+        var good = TenancyFixture.Unique("good");
+        var change = new TenancyChange
+        {
+            Upstreams = new() { [upstream] = new UpstreamSpec { BufferPercent = 60, Window = TimeSpan.FromMilliseconds(500) } },
+            Tokens =
+            [
+                new TokenChange(upstream, "t1", new TokenSpec { Policies = [new PolicySpec { Name = "p", Algorithm = "sliding-window", Limit = 0, Window = TimeSpan.FromMinutes(1) }] }),
+                new TokenChange(upstream, "t2", new TokenSpec { Policies = [TenancyFixture.PerMinute(100)], DedicatedTo = "nobody" }),
+                new TokenChange(upstream, "t3", new TokenSpec()),
+                new TokenChange("missing", "t1", new TokenSpec { Policies = [TenancyFixture.PerMinute(100)] }),
+            ],
+            Tenants = new()
+            {
+                [good] = new TenantSpec { Upstream = upstream },
+                ["a/b"] = new TenantSpec { Upstream = upstream },
+                [TenancyFixture.Unique("t")] = new TenantSpec { Upstream = "nowhere", Tier = "gold", Strategy = "random", Reserved = -1, Burst = -2, Weight = 0, Priority = 10 },
+            },
+        };
+
+        var outcome = await fixture.Tenancy.ChangeAsync(change, dryRun: false);
+
+        var fields = outcome.Problems.Select(p => p.Field).ToList();
+        var tenant = change.Tenants.Keys.Single(k => k.StartsWith("t-", StringComparison.Ordinal));
+        Assert.Equal(
+        [
+            $"upstreams.{upstream}.tokens.t3.policies",
+            "upstreams.missing.tokens.t1",
+            $"upstreams.{upstream}.bufferPercent",
+            $"upstreams.{upstream}.window",
+            $"upstreams.{upstream}.tokens.t1.policies[0].limit",
+            $"upstreams.{upstream}.tokens.t2.policies",
+            $"upstreams.{upstream}.tokens.t2.dedicatedTo",
+            "tenants.a/b",
+            $"tenants.{tenant}.upstream",
+            $"tenants.{tenant}.tier",
+            $"tenants.{tenant}.strategy",
+            $"tenants.{tenant}.reserved",
+            $"tenants.{tenant}.burst",
+            $"tenants.{tenant}.weight",
+            $"tenants.{tenant}.priority",
+        ], fields);
+        Assert.Empty(outcome.Changes);
+
+        // Nothing of it was applied.
+        Assert.Null(await fixture.Tenancy.GetUpstreamAsync(upstream));
+        Assert.Null(await fixture.Tenancy.GetTenantAsync(good));
+    }
+
+    [Fact]
+    public async Task ReservesAboveEightyPercentOfThePoolAreRejectedNamingTheTenantsAndTheNumbers()
+    {
+        var upstream = TenancyFixture.Unique("res");
+        var (a, b) = (TenancyFixture.Unique("a"), TenancyFixture.Unique("b"));
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with
+        {
+            Tenants = new() { [a] = new TenantSpec { Upstream = upstream, Reserved = 100 } },
+        });
+
+        // 2 x 95 = 190; 80% is 152. 100 + 60 = 160 is too much.
+        var outcome = await fixture.Tenancy.ChangeAsync(new TenancyChange { Tenants = new() { [b] = new TenantSpec { Upstream = upstream, Reserved = 60 } } }, dryRun: false);
+
+        var problem = Assert.Single(outcome.Problems);
+        Assert.Equal($"upstreams.{upstream}.reserved", problem.Field);
+        Assert.Contains($"add up to 160 per window ({a} 100, {b} 60)", problem.Detail, StringComparison.Ordinal);
+        Assert.Contains("pool capacity of 190 (152)", problem.Detail, StringComparison.Ordinal);
+        Assert.Null(await fixture.Tenancy.GetTenantAsync(b));
+
+        // Removing a token that the reserves depend on is refused the same way, and 52 fits.
+        outcome = await fixture.Tenancy.ChangeAsync(new TenancyChange { Tokens = [new TokenChange(upstream, "t2", null)] }, dryRun: false);
+        Assert.Contains("pool capacity of 95 (76)", Assert.Single(outcome.Problems).Detail, StringComparison.Ordinal);
+        await fixture.ChangeAsync(new TenancyChange { Tenants = new() { [b] = new TenantSpec { Upstream = upstream, Reserved = 52 } } });
+        Assert.Equal(152, (await fixture.Tenancy.GetUpstreamAsync(upstream))!.Reserved);
+    }
+
+    [Fact]
+    public async Task SecretsAreSealedNeverShownAndAnsweredOnlyWhenAskedFor()
+    {
+        var upstream = TenancyFixture.Unique("sec");
+        var outcome = await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 1, 100));
+
+        var view = (await fixture.Tenancy.GetUpstreamAsync(upstream))!;
+        Assert.True(view.Tokens.Single().HasSecret);
+        var setup = (await fixture.Tenancy.GetTokenSetupAsync(upstream, "t1"))!;
+        Assert.StartsWith("v1.", setup.SecretEnvelope, StringComparison.Ordinal);
+        Assert.DoesNotContain($"secret-{upstream}-1", setup.SecretEnvelope, StringComparison.Ordinal);
+        Assert.All(outcome.Changes, c => Assert.DoesNotContain($"secret-{upstream}-1", c.New ?? string.Empty, StringComparison.Ordinal));
+
+        var plain = await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream });
+        Assert.Null(plain.Token!.Secret);
+        var withSecret = await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream, IncludeSecret = true });
+        Assert.Equal($"secret-{upstream}-1", withSecret.Token!.Secret);
+
+        // The same document again changes nothing (the stored secret is the same); a new secret is a change.
+        Assert.Empty((await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 1, 100))).Changes);
+        var rotated = await fixture.ChangeAsync(new TenancyChange { Tokens = [new TokenChange(upstream, "t1", new TokenSpec { Policies = [TenancyFixture.PerMinute(100)], Secret = "rotated" })] });
+        Assert.Equal([$"token:{upstream}/t1"], rotated.Changes.Select(c => c.Subject));
+        Assert.Equal("rotated", (await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream, IncludeSecret = true })).Token!.Secret);
+    }
+
+    [Fact]
+    public async Task HybridTenantsUseTheirOwnTokensFirstThenThePoolAndDedicatedOnesOnlyTheirOwn()
+    {
+        var upstream = TenancyFixture.Unique("hy");
+        var (hybrid, dedicated, shared) = (TenancyFixture.Unique("hyb"), TenancyFixture.Unique("ded"), TenancyFixture.Unique("sha"));
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 1, 100) with
+        {
+            Tenants = new()
+            {
+                [hybrid] = new TenantSpec { Upstream = upstream, Strategy = "hybrid", Reserved = 10 },
+                [dedicated] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" },
+                [shared] = new TenantSpec { Upstream = upstream, Reserved = 10 },
+            },
+        });
+        await fixture.ChangeAsync(new TenancyChange
+        {
+            Tokens =
+            [
+                new TokenChange(upstream, "own-h", new TokenSpec { Policies = [TenancyFixture.PerMinute(3)], DedicatedTo = hybrid }),
+                new TokenChange(upstream, "own-d", new TokenSpec { Policies = [TenancyFixture.PerMinute(3)], DedicatedTo = dedicated }),
+            ],
+        });
+
+        // 3 per minute less 5% is 2 (rounded down): the hybrid tenant's own token twice, then the pool (its reserve).
+        var hybridTokens = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            hybridTokens.Add((await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = hybrid })).Token!.Id);
+        }
+
+        Assert.Equal(["own-h", "own-h", "t1", "t1"], hybridTokens);
+        Assert.Equal(2, (await fixture.Grains.GetGrain<ITenantGrain>(hybrid).GetUsageAsync()).Policies.Single().Limit - (await fixture.Grains.GetGrain<ITenantGrain>(hybrid).GetUsageAsync()).Policies.Single().Remaining);
+
+        // The dedicated tenant: its own token only, then denied by it.
+        var d = new List<AcquireResult>();
+        for (var i = 0; i < 3; i++)
+        {
+            d.Add(await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = dedicated }));
+        }
+
+        Assert.Equal(["own-d", "own-d"], d.Take(2).Select(r => r.Token!.Id));
+        Assert.Equal($"token:{upstream}/own-d/per-minute", d[2].LimitedBy);
+
+        // A shared tenant never gets another tenant's token.
+        var s = await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = shared });
+        Assert.Equal("t1", s.Token!.Id);
+
+        // Naming an upstream the tenant does not use is a bad request; an unknown tenant is unknown.
+        var wrong = await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = shared, Upstream = "elsewhere" });
+        Assert.Equal(DecisionOutcome.Invalid, wrong.Outcome);
+        Assert.Equal("upstream", wrong.Problem!.Field);
+        var unknown = await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = TenancyFixture.Unique("ghost") });
+        Assert.Equal(DecisionOutcome.UnknownSubject, unknown.Outcome);
+        Assert.Equal("tenant", unknown.Problem!.Field);
+    }
+}
