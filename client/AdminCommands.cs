@@ -285,7 +285,8 @@ internal static class AdminCommands
     {
         var file = new Option<string>("--file", "-f")
         {
-            Description = "The document, JSON or YAML: { users: { id: { policies } }, resources: { name: { policies } }, keys: [ { user, key | keyId, policies } ] } ('-' reads stdin).",
+            Description = "The document, JSON or YAML: { users: { id: { policies } }, resources: { name: { policies } }, keys: [ { user, key | keyId, policies } ], "
+                + "upstreams: { name: { bufferPercent, window, tokens: { id: { secret, policies, dedicatedTo } } } }, tenants: { id: { tier, upstream, reserved, ... } } } ('-' reads stdin).",
             HelpName = "FILE",
             Required = true,
         };

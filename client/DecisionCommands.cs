@@ -11,6 +11,9 @@ internal static class DecisionCommands
     {
         var user = new Option<string?>("--user", "-u") { Description = "The user asking; its limits apply across all its keys.", HelpName = "USER" };
         var key = new Option<string?>("--key", "-k") { Description = "A registered API key (the raw key).", HelpName = "KEY" };
+        var tenant = new Option<string?>("--tenant") { Description = "A tenant: its reserve and lease apply, and a token of its upstream is chosen.", HelpName = "TENANT" };
+        var upstream = new Option<string?>("--upstream") { Description = "An upstream: a token of it is chosen (implied by --tenant when omitted).", HelpName = "NAME" };
+        var includeSecret = new Option<bool>("--include-secret") { Description = "Print the chosen token's secret too (admin-scoped callers only: QUOTA_TOKEN, or on the service's machine without one)." };
         var resources = new Option<string[]>("--resource", "-r") { Description = "A resource to take permits from; repeat for several.", HelpName = "NAME" };
         var cost = new Option<long?>("--cost", "-c") { Description = "Permits to take (default 1; 0 peeks without consuming).", HelpName = "N" };
         var priority = new Option<string?>("--priority", "-p") { Description = "Order among waiting callers.", HelpName = "PRIORITY" };
@@ -20,7 +23,7 @@ internal static class DecisionCommands
 
         var command = new Command("acquire", "Ask for permits now. Exit code 0 when allowed, 1 when denied.")
         {
-            user, key, resources, cost, priority, wait, reserve,
+            user, key, tenant, upstream, resources, cost, priority, wait, reserve, includeSecret,
         };
         command.Runs(
             globals,
@@ -35,6 +38,21 @@ internal static class DecisionCommands
                 if (parse.GetValue(key) is { } k)
                 {
                     body["apiKey"] = k;
+                }
+
+                if (parse.GetValue(tenant) is { } t)
+                {
+                    body["tenant"] = t;
+                }
+
+                if (parse.GetValue(upstream) is { } up)
+                {
+                    body["upstream"] = up;
+                }
+
+                if (parse.GetValue(includeSecret))
+                {
+                    body["includeSecret"] = true;
                 }
 
                 if (parse.GetValue(resources) is { Length: > 0 } r)
@@ -62,9 +80,9 @@ internal static class DecisionCommands
                     body["reserve"] = true;
                 }
 
-                if (!(body.ContainsKey("user") || body.ContainsKey("apiKey") || body.ContainsKey("resources")))
+                if (!(body.ContainsKey("user") || body.ContainsKey("apiKey") || body.ContainsKey("tenant") || body.ContainsKey("upstream") || body.ContainsKey("resources")))
                 {
-                    throw new UsageException("name at least one subject: --user, --key or --resource.");
+                    throw new UsageException("name at least one subject: --user, --key, --tenant, --upstream or --resource.");
                 }
 
                 var response = await session.SendJsonAsync(HttpMethod.Post, "v1/acquire", body, ct);
@@ -87,7 +105,9 @@ internal static class DecisionCommands
                         ("remaining", $"{Output.Str(decision["remaining"])}/{Output.Str(decision["limit"])}"),
                         ("reset after", Output.Ms(Output.Number(decision["resetAfterMs"]))),
                         ("retry after", allowed ? null : Output.Ms(Output.Number(decision["retryAfterMs"]))),
-                        ("lease", Output.Str(decision["leaseId"])));
+                        ("lease", Output.Str(decision["leaseId"])),
+                        ("token", decision["token"] is JsonObject chosen ? $"{Output.Str(chosen["id"])} (upstream {Output.Str(chosen["upstream"])})" : null),
+                        ("secret", Output.Str(decision["token"]?["secret"]) ?? (parse.GetValue(includeSecret) && decision["token"] is JsonObject ? "none stored for this token" : null)));
                     output.States(decision["policies"]);
                 }
 
@@ -130,9 +150,9 @@ internal static class DecisionCommands
 
     public static Command Usage(GlobalOptions globals)
     {
-        var kind = new Argument<string>("kind") { Description = "user, key or resource." };
-        kind.AcceptOnlyFromAmong("user", "key", "resource");
-        var id = new Argument<string>("id") { Description = "The user id, the key id (64 hex digits, never the raw key) or the resource name." };
+        var kind = new Argument<string>("kind") { Description = "user, key, tenant, token or resource." };
+        kind.AcceptOnlyFromAmong("user", "key", "tenant", "token", "resource");
+        var id = new Argument<string>("id") { Description = "The user id, the key id (64 hex digits, never the raw key), the tenant id, the token as UPSTREAM/ID, or the resource name." };
         var command = new Command("usage", "Show a subject's policies and what is left of each, without consuming anything.") { kind, id };
         command.Runs(globals, async (session, parse, ct) =>
         {

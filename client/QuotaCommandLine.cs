@@ -78,7 +78,7 @@ internal static class QuotaCommandLine
     {
         var globals = new GlobalOptions();
         var root = new RootCommand(
-            "quota: ask a Quota service for permits and administer its users, keys and resources over its HTTP API." + Environment.NewLine +
+            "quota: ask a Quota service for permits and administer its users, keys, resources, upstreams and tenants over its HTTP API." + Environment.NewLine +
             "Exit codes: 0 done (acquire: allowed), 1 acquire denied, 2 error, 3 the service cannot be reached.");
         root.Options.Add(globals.Url);
         root.Options.Add(globals.Token);
@@ -88,9 +88,12 @@ internal static class QuotaCommandLine
         root.Subcommands.Add(DecisionCommands.Settle(globals));
         root.Subcommands.Add(DecisionCommands.Release(globals));
         root.Subcommands.Add(DecisionCommands.Usage(globals));
+        root.Subcommands.Add(TenancyCommands.Feedback(globals));
         root.Subcommands.Add(AdminCommands.Users(globals));
         root.Subcommands.Add(AdminCommands.Keys(globals));
         root.Subcommands.Add(AdminCommands.Resources(globals));
+        root.Subcommands.Add(TenancyCommands.Tenants(globals));
+        root.Subcommands.Add(TenancyCommands.Upstreams(globals));
         root.Subcommands.Add(AdminCommands.Changes(globals));
         root.Subcommands.Add(AdminCommands.Apply(globals));
         root.Subcommands.Add(DbCommands.Db(globals));

@@ -78,11 +78,6 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
     public Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
-        if (kind is SubjectKind.Tenant or SubjectKind.Upstream)
-        {
-            return Task.FromResult(new UsageReport { Subject = SubjectNames.Label(kind, id), Known = false });
-        }
-
         return DecisionResults.Grain(grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken);
     }
 

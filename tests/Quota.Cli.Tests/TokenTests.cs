@@ -65,4 +65,28 @@ public sealed class TokenTests(TokenSilo host) : CliTest(host), IClassFixture<To
         Exits(0, await Cli.Run("acquire", "--user", user));
         Exits(0, await Cli.Run("usage", "user", user));
     }
+
+    [Fact]
+    public async Task Include_secret_needs_the_admin_token()
+    {
+        var admin = Cli.WithToken(TokenSilo.Token);
+        var name = Ids.New("up-");
+        var secret = Ids.New("secret-");
+        Exits(0, await admin.Run("upstreams", "set", name));
+        Exits(0, await admin.Run(
+            "upstreams", "tokens", "set", name, "t1", "--policy", Policy("per-minute", "fixed-window", 100, "00:01:00"),
+            "--secret-file", TempFile("secret", secret)));
+
+        var refused = Exits(2, await Cli.Run("acquire", "--upstream", name, "--include-secret"));
+        var lines = refused.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("quota: Forbidden (HTTP 403)", lines[0]);
+        Assert.StartsWith("  includeSecret: only admin-scoped callers may receive secrets", lines[1], StringComparison.Ordinal);
+
+        var plain = Exits(0, await Cli.Run("acquire", "--upstream", name));
+        HasLine(plain.Stdout, $@"^token:\s+t1 \(upstream {name}\)$", plain);
+        Assert.DoesNotContain(secret, plain.Stdout, StringComparison.Ordinal);
+
+        var granted = Exits(0, await admin.Run("acquire", "--upstream", name, "--include-secret"));
+        HasLine(granted.Stdout, $@"^secret:\s+{secret}$", granted);
+    }
 }

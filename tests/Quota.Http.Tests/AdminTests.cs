@@ -243,24 +243,6 @@ public sealed partial class AdminTests(AdminSilo host) : HostTest(host)
         Assert.Equal($"{{\"user\":\"{user}\",\"keys\":[]}}", (await Api.Get($"/v1/admin/users/{user}/keys")).Expect(HttpStatusCode.OK).Body);
     }
 
-    [Theory]
-    [InlineData("GET", "/v1/admin/tenants")]
-    [InlineData("GET", "/v1/admin/tenants/acme")]
-    [InlineData("PUT", "/v1/admin/tenants/acme")]
-    [InlineData("GET", "/v1/admin/upstreams/openai")]
-    [InlineData("DELETE", "/v1/admin/upstreams/openai/keys/1")]
-    public async Task Tenants_and_upstreams_are_501_problem_details(string method, string path)
-    {
-        var reply = await Api.Send(new HttpMethod(method), path);
-
-        Assert.Equal(HttpStatusCode.NotImplemented, reply.Status);
-        Assert.Equal("application/problem+json", reply.MediaType);
-        Assert.Equal(501, reply.Json["status"]!.GetValue<int>());
-        Assert.Equal("Not implemented yet", reply.Json["title"]!.GetValue<string>());
-        var area = path.Split('/')[3];
-        Assert.Equal($"{area} are not part of this build yet; users, keys and resources are.", reply.Json["detail"]!.GetValue<string>());
-    }
-
     internal static string View(string id, string kind, bool own, string policies) =>
         $"{{\"id\":\"{id}\",\"subject\":\"{kind}:{id}\",\"own\":{(own ? "true" : "false")},\"policies\":{policies}}}";
 

@@ -22,6 +22,9 @@ public sealed class AuthTests(AdminSilo host) : HostTest(host)
         { "GET", "/v1/admin/changes" },
         { "POST", "/v1/admin/apply" },
         { "GET", "/v1/admin/tenants/acme" },
+        { "PUT", "/v1/admin/upstreams/acme" },
+        { "DELETE", "/v1/admin/upstreams/acme/tokens/t1" },
+        { "GET", "/v1/upstreams/acme/allocation" },
         { "GET", "/v1/admin/no-such-route" },
         { "POST", "/dashboard/" },
     };

@@ -114,9 +114,9 @@ public sealed class UsageTests(ConfiguredSilo host) : HostTest(host)
     [Theory]
     [InlineData("tenant")]
     [InlineData("token")]
-    public async Task Tenants_and_tokens_are_not_known_yet(string kind)
+    public async Task Unconfigured_tenants_and_tokens_are_404_on_id(string kind)
     {
-        (await Api.Usage(kind, "acme")).ExpectProblem(HttpStatusCode.NotFound, "id");
+        (await Api.Usage(kind, kind == "token" ? "no-such-upstream/t1" : "no-such-tenant")).ExpectProblem(HttpStatusCode.NotFound, "id");
     }
 
     [Fact]

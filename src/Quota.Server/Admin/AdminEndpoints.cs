@@ -14,7 +14,8 @@ using Quota.Server.Http;
 namespace Quota.Server.Admin;
 
 /// <summary>
-/// The admin API under <c>/v1/admin</c>: users, keys, resources, the change log and declarative apply. Guarded by
+/// The admin API under <c>/v1/admin</c>: users, keys, resources, tenancy (see <see cref="TenancyEndpoints"/>), the
+/// change log and declarative apply. Guarded by
 /// <see cref="AdminGate"/>. Every change takes effect on live subjects at once, keeps current usage, and is recorded.
 /// </summary>
 public static class AdminEndpoints
@@ -57,13 +58,7 @@ public static class AdminEndpoints
         admin.MapGet("/changes", GetChangesAsync);
         admin.MapPost("/apply", ApplyAsync);
 
-        foreach (var area in new[] { "tenants", "upstreams" })
-        {
-            admin.Map($"/{area}/{{**rest}}", () => Results.Problem(
-                statusCode: StatusCodes.Status501NotImplemented,
-                title: "Not implemented yet",
-                detail: $"{area} are not part of this build yet; users, keys and resources are."));
-        }
+        admin.MapTenancy();
 
         return app;
     }
@@ -239,7 +234,7 @@ public static class AdminEndpoints
         var text = await reader.ReadToEndAsync(context.RequestAborted);
         if (string.IsNullOrWhiteSpace(text))
         {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON or YAML document with users, resources or keys.")]);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON or YAML document with users, resources, keys, upstreams or tenants.")]);
         }
 
         var document = ApplyPlanner.Parse(text, out var parseProblem);
@@ -248,19 +243,18 @@ public static class AdminEndpoints
             return HttpJson.Problem(StatusCodes.Status400BadRequest, [parseProblem!]);
         }
 
-        var problems = await planner.ValidateAsync(document);
-        if (problems.Count > 0)
+        var outcome = await planner.RunAsync(document, dryRun == true);
+        if (outcome.Problems.Count > 0)
         {
             // Rejected whole: nothing of an invalid document is applied.
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, outcome.Problems);
         }
 
-        var changes = dryRun == true ? await planner.PlanAsync(document) : await planner.ApplyAsync(document);
         return Results.Json(new
         {
             dryRun = dryRun == true,
-            changes,
-            summary = changes.GroupBy(c => c.Action).ToDictionary(g => g.Key, g => g.Count()),
+            changes = outcome.Changes,
+            summary = outcome.Changes.GroupBy(c => c.Action).ToDictionary(g => g.Key, g => g.Count()),
         }, HttpJson.ResponseOptions);
     }
 

@@ -108,6 +108,17 @@ internal sealed class AdminGate(RequestDelegate next, IOptions<AdminOptions> opt
         return true;
     }
 
+    /// <summary>
+    /// Whether the caller of <paramref name="context"/> would pass the gate by its <c>Authorization</c> header (or,
+    /// without a token configured, by being on this machine): for endpoints outside <c>/v1/admin</c> that give
+    /// admin-scoped callers more, such as a token's secret with <c>POST /v1/acquire</c>.
+    /// </summary>
+    internal static bool Admits(HttpContext context, AdminOptions options) =>
+        Decide(
+            string.IsNullOrEmpty(options.Token) ? null : Encoding.UTF8.GetBytes(options.Token),
+            context.Request.Headers.Authorization.ToString(),
+            context.Connection.RemoteIpAddress) is null;
+
     /// <summary>Null to let the request through; otherwise the status and why.</summary>
     internal static (int Status, string Title, string Detail)? Decide(byte[]? token, string authorization, IPAddress? remote)
     {

@@ -22,6 +22,8 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
 
     private IRegistryGrain Registry => grains.GetGrain<IRegistryGrain>(0);
 
+    private ITenancyGrain Tenancy => grains.GetGrain<ITenancyGrain>(0);
+
     /// <summary>A user's or resource's policies now.</summary>
     public Task<SubjectPolicies> GetAsync(SubjectKind kind, string id) => DecisionResults.Grain(grains, kind, id).GetPoliciesAsync();
 
@@ -112,6 +114,36 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
         await RecordAsync(SubjectNames.Label(SubjectKind.ApiKey, keyId), "revoke", Json(before), null, source);
         return true;
     }
+
+    /// <summary>
+    /// Validates a tenancy change whole and, unless a problem is found or <paramref name="dryRun"/>, applies it. The
+    /// tenancy grain records what changed in the change log; this counts it in the admin metrics.
+    /// </summary>
+    public async Task<TenancyOutcome> ChangeTenancyAsync(TenancyChange change, bool dryRun)
+    {
+        var outcome = await Tenancy.ChangeAsync(change, dryRun);
+        if (!dryRun && outcome.Problems.Length == 0)
+        {
+            foreach (var changed in outcome.Changes)
+            {
+                instruments.AdminChanged(changed.Action);
+            }
+        }
+
+        return outcome;
+    }
+
+    /// <summary>Every upstream, sorted by name.</summary>
+    public Task<UpstreamView[]> UpstreamsAsync() => Tenancy.GetUpstreamsAsync();
+
+    /// <summary>One upstream with its tokens, or null.</summary>
+    public Task<UpstreamView?> UpstreamAsync(string name) => Tenancy.GetUpstreamAsync(name);
+
+    /// <summary>Every tenant, sorted by id.</summary>
+    public Task<TenantView[]> TenantsAsync() => Tenancy.GetTenantsAsync();
+
+    /// <summary>One tenant, or null.</summary>
+    public Task<TenantView?> TenantAsync(string id) => Tenancy.GetTenantAsync(id);
 
     /// <summary>Recorded changes, newest first.</summary>
     public Task<ChangeRecord[]> ChangesAsync(int limit, string? subject) => Log.ListAsync(limit, subject);

@@ -11,7 +11,10 @@ namespace Quota.Server.Admin;
 /// <summary>
 /// A whole declarative configuration document (JSON or YAML):
 /// <c>{ "users": { id: { "policies": [...] } }, "resources": { name: { "policies": [...] } },
-/// "keys": [ { "user", "key" | "keyId", "policies" } ] }</c>. Subjects the document does not name are left alone.
+/// "keys": [ { "user", "key" | "keyId", "policies" } ],
+/// "upstreams": { name: { "bufferPercent", "window", "tokens": { id: { "secret", "policies", "dedicatedTo" } } } },
+/// "tenants": { id: { "tier", "upstream", "reserved", ... } } }</c>. Subjects, upstreams, tokens and tenants the
+/// document does not name are left alone.
 /// </summary>
 public sealed class ApplyDocument
 {
@@ -23,6 +26,28 @@ public sealed class ApplyDocument
 
     /// <summary>API keys: registered by raw key (hashed, never stored) or updated by key id.</summary>
     public List<KeyBody?>? Keys { get; set; }
+
+    /// <summary>Upstreams and their tokens (tokens an upstream's entry does not name are left alone).</summary>
+    public Dictionary<string, UpstreamBody?>? Upstreams { get; set; }
+
+    /// <summary>Tenants.</summary>
+    public Dictionary<string, TenantSpec?>? Tenants { get; set; }
+
+    /// <summary>Whether the document names anything of the tenancy configuration.</summary>
+    public bool HasTenancy => Upstreams is { Count: > 0 } || Tenants is { Count: > 0 };
+}
+
+/// <summary>An upstream in a document: <see cref="UpstreamSpec"/>'s fields and its tokens.</summary>
+public sealed class UpstreamBody
+{
+    /// <summary>Safety margin in percent; omitted: the default.</summary>
+    public double? BufferPercent { get; set; }
+
+    /// <summary>The window leases and reserves are counted in; omitted: the default.</summary>
+    public TimeSpan? Window { get; set; }
+
+    /// <summary>Tokens to set, by id.</summary>
+    public Dictionary<string, TokenSpec?>? Tokens { get; set; }
 }
 
 /// <summary>A subject's policies in an admin body or document.</summary>
@@ -49,11 +74,19 @@ public sealed class KeyBody
 }
 
 /// <summary>One planned change of an apply: what the subject has, what it will have, and what happens.</summary>
-/// <param name="Subject">The subject's label.</param>
-/// <param name="Action"><c>create</c>, <c>update</c>, <c>register</c> or <c>unchanged</c>.</param>
-/// <param name="Old">The current policies (null when none of its own).</param>
-/// <param name="New">The document's policies.</param>
-public sealed record PlannedChange(string Subject, string Action, PolicySpec[]? Old, PolicySpec[]? New);
+/// <param name="Subject">The subject's label (for tenancy, as the tenancy configuration names it).</param>
+/// <param name="Action">
+/// <c>create</c>, <c>update</c>, <c>register</c> or <c>unchanged</c> for users, resources and keys; for tenancy, the
+/// action the tenancy configuration names (it lists only what changes).
+/// </param>
+/// <param name="Old">The current value as JSON (a subject's own policies; null when none).</param>
+/// <param name="New">The document's value as JSON (never a secret).</param>
+public sealed record PlannedChange(string Subject, string Action, JsonNode? Old, JsonNode? New);
+
+/// <summary>What applying (or planning) a document came to: every problem (then nothing was applied), or the changes.</summary>
+/// <param name="Problems">Every problem with its path; empty when the document was accepted.</param>
+/// <param name="Changes">The changes made, or on a dry run those that would be made.</param>
+public sealed record ApplyOutcome(List<FieldProblem> Problems, List<PlannedChange> Changes);
 
 /// <summary>Parses, validates (every error with its path), diffs and applies <see cref="ApplyDocument"/>s.</summary>
 public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
@@ -75,7 +108,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             var document = JsonSerializer.Deserialize<ApplyDocument>(json, DocumentJson);
             if (document is null)
             {
-                problem = new FieldProblem("body", "is empty; send a document with users, resources or keys.");
+                problem = new FieldProblem("body", "is empty; send a document with users, resources, keys, upstreams or tenants.");
             }
 
             return document;
@@ -83,7 +116,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         catch (JsonException e)
         {
             problem = e.Message.Contains("could not be mapped", StringComparison.Ordinal)
-                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); use users, resources and keys.")
+                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); see the API reference (users, resources, keys, upstreams, tenants).")
                 : new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } path ? path : "body", "has the wrong type or is malformed; see the API reference.");
         }
         catch (YamlException e)
@@ -94,9 +127,107 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         return null;
     }
 
-    /// <summary>Every problem in the document, each with its path; empty when it may be applied.</summary>
+    /// <summary>
+    /// Validates the whole document and, unless it has a problem or <paramref name="dryRun"/>, applies it. All or
+    /// nothing: the tenancy part is validated whole by the tenancy configuration (a dry run of the same change) and its
+    /// problems join the others; an invalid document changes nothing. The tenancy part is applied first, as one change,
+    /// so a configuration changed by someone else in between is refused before any subject is touched.
+    /// </summary>
+    public async Task<ApplyOutcome> RunAsync(ApplyDocument document, bool dryRun)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        var problems = await ValidateAsync(document);
+        var tenancy = TenancyOf(document, problems);
+        TenancyOutcome? preview = null;
+        if (tenancy is not null)
+        {
+            preview = await admin.ChangeTenancyAsync(tenancy, dryRun: true);
+            problems.AddRange(preview.Problems);
+        }
+
+        if (problems.Count > 0)
+        {
+            return new ApplyOutcome(problems, []);
+        }
+
+        if (dryRun)
+        {
+            return new ApplyOutcome([], [.. await PlanAsync(document), .. Planned(preview)]);
+        }
+
+        TenancyOutcome? applied = null;
+        if (tenancy is not null)
+        {
+            applied = await admin.ChangeTenancyAsync(tenancy, dryRun: false);
+            if (applied.Problems.Length > 0)
+            {
+                return new ApplyOutcome([.. applied.Problems], []);
+            }
+        }
+
+        return new ApplyOutcome([], [.. await ApplyAsync(document), .. Planned(applied)]);
+    }
+
+    /// <summary>
+    /// The document's tenancy part as one change (null when it names none), from <c>apply</c>. An entry written as
+    /// null is a problem rather than a removal: a document says what should exist; removing is the admin API's DELETE.
+    /// </summary>
+    internal static TenancyChange? TenancyOf(ApplyDocument document, List<FieldProblem> problems)
+    {
+        if (!document.HasTenancy)
+        {
+            return null;
+        }
+
+        var change = new TenancyChange { Source = "apply" };
+        var tokens = new List<TokenChange>();
+        foreach (var (name, body) in document.Upstreams ?? [])
+        {
+            if (body is null)
+            {
+                problems.Add(new($"upstreams.{name}", "an upstream's fields are required here ({} for the defaults); a document cannot remove one, DELETE /v1/admin/upstreams/{name} does."));
+                continue;
+            }
+
+            change.Upstreams[name] = new UpstreamSpec { BufferPercent = body.BufferPercent, Window = body.Window };
+            foreach (var (id, token) in body.Tokens ?? [])
+            {
+                if (token is null)
+                {
+                    problems.Add(new($"upstreams.{name}.tokens.{id}", "a token's fields are required here (its policies); a document cannot remove one, DELETE /v1/admin/upstreams/{name}/tokens/{id} does."));
+                    continue;
+                }
+
+                tokens.Add(new TokenChange(name, id, token));
+            }
+        }
+
+        foreach (var (id, tenant) in document.Tenants ?? [])
+        {
+            if (tenant is null)
+            {
+                problems.Add(new($"tenants.{id}", "a tenant's fields are required here (at least its upstream); a document cannot remove one, DELETE /v1/admin/tenants/{id} does."));
+                continue;
+            }
+
+            change.Tenants[id] = tenant;
+        }
+
+        return change with { Tokens = [.. tokens] };
+    }
+
+    private static IEnumerable<PlannedChange> Planned(TenancyOutcome? outcome) =>
+        outcome?.Changes.Select(c => new PlannedChange(c.Subject, c.Action, Node(c.Old), Node(c.New))) ?? [];
+
+    private static JsonNode? Node(string? json) => json is null ? null : JsonNode.Parse(json);
+
+    private static JsonNode? Node(PolicySpec[]? policies) =>
+        policies is null ? null : JsonSerializer.SerializeToNode(policies, Http.HttpJson.ResponseOptions);
+
+    /// <summary>Every problem with the document's users, resources and keys, each with its path.</summary>
     public async Task<List<FieldProblem>> ValidateAsync(ApplyDocument document)
     {
+        ArgumentNullException.ThrowIfNull(document);
         var problems = new List<FieldProblem>();
         foreach (var (id, body) in document.Users ?? [])
         {
@@ -182,7 +313,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         return problems;
     }
 
-    /// <summary>What applying the (valid) document would change.</summary>
+    /// <summary>What applying the (valid) document would change to users, resources and keys.</summary>
     public async Task<List<PlannedChange>> PlanAsync(ApplyDocument document)
     {
         var changes = new List<PlannedChange>();
@@ -193,7 +324,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
                 var current = await admin.GetAsync(kind, id);
                 var desired = Normalize(body!.Policies!);
                 var action = !current.Own ? "create" : current.Policies.SequenceEqual(desired) ? "unchanged" : "update";
-                changes.Add(new PlannedChange(SubjectNames.Label(kind, id), action, current.Own ? current.Policies : null, desired));
+                changes.Add(new PlannedChange(SubjectNames.Label(kind, id), action, Node(current.Own ? current.Policies : null), Node(desired)));
             }
         }
 
@@ -203,13 +334,13 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             var current = await admin.GetKeyAsync(keyId);
             var desired = key.Policies is null ? [] : Normalize(key.Policies);
             var action = current is null ? "register" : current.Policies.SequenceEqual(desired) ? "unchanged" : "update";
-            changes.Add(new PlannedChange(SubjectNames.Label(SubjectKind.ApiKey, keyId), action, current?.Policies, desired));
+            changes.Add(new PlannedChange(SubjectNames.Label(SubjectKind.ApiKey, keyId), action, Node(current?.Policies), Node(desired)));
         }
 
         return changes;
     }
 
-    /// <summary>Applies the (valid) document; answers the changes made (unchanged subjects are not touched).</summary>
+    /// <summary>Applies the (valid) document's users, resources and keys; answers the changes made (unchanged subjects are not touched).</summary>
     public async Task<List<PlannedChange>> ApplyAsync(ApplyDocument document)
     {
         var plan = await PlanAsync(document);

@@ -13,14 +13,17 @@ public static class QuotaApplicationExtensions
 {
     /// <summary>
     /// Adds the admin gate and maps everything: <c>/v1/…</c> decisions, <c>/v1/admin/…</c>, <c>/dashboard</c>,
-    /// <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and <c>/</c>.
+    /// <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and <c>/</c>. <c>/v1/upstreams/…</c> (an upstream's allocation)
+    /// is behind the gate too: it names every tenant of the upstream with its usage.
     /// </summary>
     public static WebApplication UseQuota(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseQuotaFailures();
         app.UseWhen(
-            context => context.Request.Path.StartsWithSegments("/v1/admin") || context.Request.Path.StartsWithSegments("/dashboard"),
+            context => context.Request.Path.StartsWithSegments("/v1/admin")
+                || context.Request.Path.StartsWithSegments("/v1/upstreams")
+                || context.Request.Path.StartsWithSegments("/dashboard"),
             branch => branch.UseMiddleware<AdminGate>());
         app.MapQuotaApi();
         app.MapQuotaAdmin();

@@ -85,6 +85,7 @@ internal static partial class HttpJson
             statusCode: status,
             title: status switch
             {
+                StatusCodes.Status403Forbidden => "Forbidden",
                 StatusCodes.Status404NotFound => "Unknown subject",
                 StatusCodes.Status409Conflict => "Conflict",
                 _ => "Invalid request",

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -7,13 +8,14 @@ using Quota.Abstractions;
 using Quota.Client;
 using Quota.Grains.Configuration;
 using Quota.Grains.Subjects;
+using Quota.Server.Admin;
 using Quota.Server.Hosting;
 
 namespace Quota.Server.Http;
 
 /// <summary>
-/// The HTTP v1 decision endpoints: <c>POST /v1/acquire</c>, <c>/v1/settle</c>, <c>/v1/release</c> and
-/// <c>GET /v1/usage/{kind}/{id}</c>. 200 allowed, 429 denied (with <c>Retry-After</c>), rate-limit headers on
+/// The HTTP v1 decision endpoints: <c>POST /v1/acquire</c>, <c>/v1/settle</c>, <c>/v1/release</c>,
+/// <c>GET /v1/usage/{kind}/{id}</c>, and the upstream ones of <see cref="UpstreamEndpoints"/>. 200 allowed, 429 denied (with <c>Retry-After</c>), rate-limit headers on
 /// every decision, and RFC 9457 problem details naming the field for anything else.
 /// </summary>
 public static class QuotaHttpEndpoints
@@ -27,13 +29,18 @@ public static class QuotaHttpEndpoints
         v1.MapPost("/settle", SettleAsync);
         v1.MapPost("/release", ReleaseAsync);
         v1.MapGet("/usage/{kind}/{id}", UsageAsync);
+
+        // A token's id is "{upstream}/{tokenId}": this route spells it as two segments (the one above takes it with %2F).
+        v1.MapGet("/usage/token/{upstream}/{id}", (string upstream, string id, IQuotaClient quota, HttpContext context) =>
+            UsageAsync("token", $"{HttpJson.RouteName(upstream)}/{HttpJson.RouteName(id)}", quota, context));
+        v1.MapUpstreams();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/", () => Results.Json(new
         {
             service = "Quota",
             description = "Distributed quotas and rate limits: may I do this now?",
-            decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to=" },
-            admin = "/v1/admin (users, keys, resources, changes, apply)",
+            decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "POST /v1/feedback", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to=" },
+            admin = "/v1/admin (users, keys, resources, upstreams, tenants, changes, apply); GET /v1/upstreams/{name}/allocation",
             dashboard = "/dashboard",
             metrics = "/metrics",
             health = "/healthz",
@@ -43,7 +50,7 @@ public static class QuotaHttpEndpoints
         return app;
     }
 
-    private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions)
+    private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions, IOptions<AdminOptions> admin)
     {
         var (body, problem) = await HttpJson.ReadAsync<AcquireBody>(context, http.Value.MaxBodyBytes);
         if (problem is not null)
@@ -69,11 +76,18 @@ public static class QuotaHttpEndpoints
             Priority = priority,
             MaxWaitMs = body.MaxWaitMs ?? 0,
             Reserve = body.Reserve ?? false,
+            IncludeSecret = body.IncludeSecret ?? false,
         };
         problems.AddRange(RequestRules.Validate(request, decisions.Value.MaxWait));
         if (problems.Count > 0)
         {
             return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        // Decided before anything is consumed: a refused secret costs the caller no permit.
+        if (request.IncludeSecret && !AdminGate.Admits(context, admin.Value))
+        {
+            return HttpJson.Problem(StatusCodes.Status403Forbidden, [new("includeSecret", "only admin-scoped callers may receive secrets; omit it to receive the token id.")]);
         }
 
         var result = await quota.AcquireAsync(request, context.RequestAborted);
@@ -96,7 +110,7 @@ public static class QuotaHttpEndpoints
             result.Limit,
             result.ResetAfterMs,
             result.RetryAfterMs,
-            result.Token is { } token ? new TokenResponse(token.Id, token.Upstream) : null,
+            result.Token is { } token ? new TokenResponse(token.Id, token.Upstream, request.IncludeSecret ? token.Secret : null) : null,
             result.LeaseId,
             result.Policies);
         return Results.Json(response, HttpJson.ResponseOptions, statusCode: result.Allowed ? StatusCodes.Status200OK : StatusCodes.Status429TooManyRequests);
@@ -179,7 +193,7 @@ public static class QuotaHttpEndpoints
         var usage = await quota.GetUsageAsync(subjectKind, id, context.RequestAborted);
         return usage.Known
             ? Results.Json(usage, HttpJson.ResponseOptions)
-            : HttpJson.Problem(StatusCodes.Status404NotFound, [new("id", $"{usage.Subject} is not known: no such registered key or configured resource.")]);
+            : HttpJson.Problem(StatusCodes.Status404NotFound, [new("id", $"{usage.Subject} is not known: no such registered key, configured resource, tenant or token.")]);
     }
 
     private static IResult LeaseResult(LeaseOutcome outcome, string leaseId, string verb) => outcome switch
@@ -204,13 +218,15 @@ public static class QuotaHttpEndpoints
         long? Cost,
         string? Priority,
         long? MaxWaitMs,
-        bool? Reserve);
+        bool? Reserve,
+        bool? IncludeSecret);
 
     private sealed record SettleBody(string? LeaseId, long? ActualCost);
 
     private sealed record ReleaseBody(string? LeaseId);
 
-    private sealed record TokenResponse(string Id, string Upstream);
+    /// <summary>The chosen token; <c>secret</c> only when asked for and granted, never written as null.</summary>
+    private sealed record TokenResponse(string Id, string Upstream, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Secret);
 
     private sealed record AcquireResponse(
         bool Allowed,

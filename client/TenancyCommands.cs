@@ -1,0 +1,481 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace Quota.Cli;
+
+/// <summary>
+/// Tenancy: <c>tenants</c>, <c>upstreams</c> (with their <c>tokens</c> and <c>allocation</c>) over
+/// <c>/v1/admin</c>, and <c>feedback</c> over <c>POST /v1/feedback</c>. A token's secret is read from a file or an
+/// environment variable, never from an argument (arguments show in the process list), and never printed.
+/// </summary>
+internal static class TenancyCommands
+{
+    private const string Admin = "v1/admin/";
+
+    public static Command Tenants(GlobalOptions globals)
+    {
+        var list = new Command("list", "List tenants with their resolved settings.");
+        list.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync(Admin + "tenants", ct);
+            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            {
+                var tenants = Objects(body?["tenants"]);
+                if (tenants.Count == 0)
+                {
+                    session.Output.Line("no tenants are configured.");
+                    return;
+                }
+
+                var table = session.Output.Table("TENANT", "TIER", "UPSTREAM", "STRATEGY", "RESERVED", "BURST", "WEIGHT", "PRIORITY");
+                foreach (var tenant in tenants)
+                {
+                    Output.Row(
+                        table,
+                        Output.Str(tenant["id"]),
+                        Output.Str(tenant["tier"]),
+                        Output.Str(tenant["upstream"]),
+                        Output.Str(tenant["strategy"]),
+                        Output.Str(tenant["reserved"]),
+                        Output.Str(tenant["burst"]) ?? "unbounded",
+                        Output.Str(tenant["weight"]),
+                        Output.Str(tenant["priority"]));
+                }
+
+                session.Output.Write(table);
+            });
+        });
+
+        var getId = TenantId();
+        var get = new Command("get", "Show a tenant with every default resolved.") { getId };
+        get.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync($"{Admin}tenants/{Session.Segment(parse.GetValue(getId)!)}", ct);
+            return response.IsSuccess ? session.Output.Done(response, body => ShowTenant(session.Output, body)) : session.Output.Fail(response, session);
+        });
+
+        var setId = TenantId();
+        var tier = new Option<string?>("--tier") { Description = "premium, standard or basic (default standard); omitted settings take the tier's.", HelpName = "TIER" };
+        var upstream = new Option<string?>("--upstream") { Description = "The upstream whose tokens the tenant uses (required).", HelpName = "NAME" };
+        var reserved = new Option<long?>("--reserved") { Description = "Guaranteed permits per upstream window.", HelpName = "N" };
+        var burst = new Option<long?>("--burst") { Description = "The most it may borrow from the pool per window beyond its reserve.", HelpName = "N" };
+        var weight = new Option<double?>("--weight") { Description = "Its relative share when the pool is short (positive).", HelpName = "W" };
+        var strategy = new Option<string?>("--strategy") { Description = "shared (the pool), dedicated (its own tokens) or hybrid (its own, then the pool).", HelpName = "STRATEGY" };
+        var priority = new Option<int?>("--priority") { Description = "Service class when the pool is short, 0 to 9 (higher first).", HelpName = "N" };
+        var set = new Command("set", "Create or replace a tenant; options not given take their defaults (as with PUT).") { setId, tier, upstream, reserved, burst, weight, strategy, priority };
+        set.Runs(globals, async (session, parse, ct) =>
+        {
+            var body = new JsonObject();
+            Put(body, "tier", parse.GetValue(tier));
+            Put(body, "upstream", parse.GetValue(upstream));
+            Put(body, "reserved", parse.GetValue(reserved));
+            Put(body, "burst", parse.GetValue(burst));
+            Put(body, "weight", parse.GetValue(weight));
+            Put(body, "strategy", parse.GetValue(strategy));
+            Put(body, "priority", parse.GetValue(priority));
+            var response = await session.SendJsonAsync(HttpMethod.Put, $"{Admin}tenants/{Session.Segment(parse.GetValue(setId)!)}", body, ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, answer =>
+                {
+                    session.Output.Line($"set tenant {Output.Str(answer?["id"])}");
+                    ShowTenant(session.Output, answer);
+                })
+                : session.Output.Fail(response, session);
+        });
+
+        var deleteId = TenantId();
+        var delete = new Command("delete", "Remove a tenant: its reserve goes back to the pool.") { deleteId };
+        delete.Runs(globals, async (session, parse, ct) =>
+        {
+            var id = parse.GetValue(deleteId)!;
+            var response = await session.DeleteAsync($"{Admin}tenants/{Session.Segment(id)}", ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, _ => session.Output.Line($"deleted tenant {id}"))
+                : session.Output.Fail(response, session);
+        });
+
+        return new Command("tenants", "Tenants: reserved quota, burst, weight and strategy on an upstream's shared pool.") { list, get, set, delete };
+    }
+
+    private static Argument<string> TenantId() => new("id") { Description = "The tenant's id." };
+
+    private static void ShowTenant(Output output, JsonNode? body)
+    {
+        var dedicated = Strings(body?["dedicatedTokens"]);
+        output.Fields(
+            ("tenant", Output.Str(body?["id"])),
+            ("tier", Output.Str(body?["tier"])),
+            ("upstream", Output.Str(body?["upstream"])),
+            ("strategy", Output.Str(body?["strategy"])),
+            ("reserved", Output.Str(body?["reserved"])),
+            ("burst", Output.Str(body?["burst"]) ?? "unbounded"),
+            ("weight", Output.Str(body?["weight"])),
+            ("priority", Output.Str(body?["priority"])),
+            ("window", Output.Number(body?["windowSeconds"]) is { } seconds ? $"{seconds} s" : null),
+            ("dedicated tokens", dedicated.Count == 0 ? "none" : string.Join(", ", dedicated)));
+    }
+
+    public static Command Upstreams(GlobalOptions globals)
+    {
+        var list = new Command("list", "List upstreams: buffer, window, pool capacity and reserves.");
+        list.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync(Admin + "upstreams", ct);
+            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            {
+                var upstreams = Objects(body?["upstreams"]);
+                if (upstreams.Count == 0)
+                {
+                    session.Output.Line("no upstreams are configured.");
+                    return;
+                }
+
+                var table = session.Output.Table("UPSTREAM", "BUFFER %", "WINDOW", "CAPACITY", "RESERVED", "TOKENS", "TENANTS");
+                foreach (var upstream in upstreams)
+                {
+                    Output.Row(
+                        table,
+                        Output.Str(upstream["name"]),
+                        Output.Str(upstream["bufferPercent"]),
+                        Seconds(upstream["windowSeconds"]),
+                        Output.Str(upstream["capacity"]),
+                        Output.Str(upstream["reserved"]),
+                        Objects(upstream["tokens"]).Count.ToString(CultureInfo.InvariantCulture),
+                        Strings(upstream["tenants"]).Count.ToString(CultureInfo.InvariantCulture));
+                }
+
+                session.Output.Write(table);
+            });
+        });
+
+        var getName = UpstreamName();
+        var get = new Command("get", "Show an upstream with its tokens (never their secrets).") { getName };
+        get.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync($"{Admin}upstreams/{Session.Segment(parse.GetValue(getName)!)}", ct);
+            return response.IsSuccess ? session.Output.Done(response, body => ShowUpstream(session.Output, body)) : session.Output.Fail(response, session);
+        });
+
+        var setName = UpstreamName();
+        var buffer = new Option<double?>("--buffer-percent") { Description = "Safety margin kept unused on every token, 0 to 50 (default 5).", HelpName = "PERCENT" };
+        var window = new Option<string?>("--window") { Description = "The window reserves and leases are counted in, e.g. 00:01:00 (default one minute).", HelpName = "HH:MM:SS" };
+        var set = new Command("set", "Create or replace an upstream's settings (its tokens stay); options not given take their defaults.") { setName, buffer, window };
+        set.Runs(globals, async (session, parse, ct) =>
+        {
+            var body = new JsonObject();
+            Put(body, "bufferPercent", parse.GetValue(buffer));
+            Put(body, "window", parse.GetValue(window));
+            var response = await session.SendJsonAsync(HttpMethod.Put, $"{Admin}upstreams/{Session.Segment(parse.GetValue(setName)!)}", body, ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, answer =>
+                {
+                    session.Output.Line($"set upstream {Output.Str(answer?["name"])}");
+                    ShowUpstream(session.Output, answer);
+                })
+                : session.Output.Fail(response, session);
+        });
+
+        var deleteName = UpstreamName();
+        var delete = new Command("delete", "Remove an upstream and its tokens (refused while tenants use it).") { deleteName };
+        delete.Runs(globals, async (session, parse, ct) =>
+        {
+            var name = parse.GetValue(deleteName)!;
+            var response = await session.DeleteAsync($"{Admin}upstreams/{Session.Segment(name)}", ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, _ => session.Output.Line($"deleted upstream {name}"))
+                : session.Output.Fail(response, session);
+        });
+
+        return new Command("upstreams", "Upstream APIs: their credentials (tokens), safety buffer and shared pool.")
+        {
+            list, get, set, delete, Tokens(globals), Allocation(globals),
+        };
+    }
+
+    private static Argument<string> UpstreamName() => new("name") { Description = "The upstream's name." };
+
+    private static void ShowUpstream(Output output, JsonNode? body)
+    {
+        var tenants = Strings(body?["tenants"]);
+        output.Fields(
+            ("upstream", Output.Str(body?["name"])),
+            ("buffer", Output.Str(body?["bufferPercent"]) is { } percent ? percent + " %" : null),
+            ("window", Seconds(body?["windowSeconds"])),
+            ("capacity", Output.Str(body?["capacity"])),
+            ("reserved", Output.Str(body?["reserved"])),
+            ("tenants", tenants.Count == 0 ? "none" : string.Join(", ", tenants)));
+        TokenTable(output, body?["tokens"]);
+    }
+
+    private static void TokenTable(Output output, JsonNode? tokens)
+    {
+        var list = Objects(tokens);
+        if (list.Count == 0)
+        {
+            output.Line("no tokens.");
+            return;
+        }
+
+        var table = output.Table("TOKEN", "LIMIT", "USABLE", "DEDICATED TO", "SECRET", "POLICIES");
+        foreach (var token in list)
+        {
+            var policies = Objects(token["policies"]).Select(p => Output.Str(p["name"])).ToList();
+            Output.Row(
+                table,
+                Output.Str(token["id"]),
+                Output.Str(token["limit"]),
+                Output.Str(token["usable"]),
+                Output.Str(token["dedicatedTo"]) ?? "pool",
+                Output.Flag(token["hasSecret"]) ? "stored" : "none",
+                policies.Count == 0 ? "-" : string.Join(", ", policies));
+        }
+
+        output.Write(table);
+    }
+
+    private static Command Tokens(GlobalOptions globals)
+    {
+        var listName = UpstreamName();
+        var list = new Command("list", "List an upstream's tokens (never their secrets).") { listName };
+        list.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync($"{Admin}upstreams/{Session.Segment(parse.GetValue(listName)!)}/tokens", ct);
+            return response.IsSuccess ? session.Output.Done(response, body => TokenTable(session.Output, body?["tokens"])) : session.Output.Fail(response, session);
+        });
+
+        var (getName, getId) = (UpstreamName(), TokenId());
+        var get = new Command("get", "Show a token: its limits, buffer-adjusted usable permits and whether a secret is stored.") { getName, getId };
+        get.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync(TokenPath(parse.GetValue(getName)!, parse.GetValue(getId)!), ct);
+            return response.IsSuccess ? session.Output.Done(response, body => ShowToken(session.Output, body)) : session.Output.Fail(response, session);
+        });
+
+        var (setName, setId) = (UpstreamName(), TokenId());
+        var file = PolicyInput.File("A JSON file { \"policies\": [...] } with the upstream's limits for the token ('-' reads stdin).");
+        var policy = PolicyInput.Policy();
+        var dedicatedTo = new Option<string?>("--dedicated-to") { Description = "Reserve the token for this tenant (dedicated and hybrid strategies); omitted: the pool.", HelpName = "TENANT" };
+        var secretFile = new Option<string?>("--secret-file") { Description = "Read the credential from this file (one trailing newline is dropped); '-' reads stdin.", HelpName = "PATH" };
+        var secretEnv = new Option<string?>("--secret-env") { Description = "Read the credential from this environment variable.", HelpName = "VAR" };
+        var set = new Command(
+            "set",
+            "Create or replace a token. The secret is encrypted at rest and never shown; without --secret-file or --secret-env the stored one is kept.")
+        {
+            setName, setId, file, policy, dedicatedTo, secretFile, secretEnv,
+        };
+        set.Runs(globals, async (session, parse, ct) =>
+        {
+            if (parse.GetValue(secretFile) is not null && parse.GetValue(secretEnv) is not null)
+            {
+                throw new UsageException("give the secret either with --secret-file or with --secret-env, not both.");
+            }
+
+            if (parse.GetValue(secretFile) == "-" && parse.GetValue(file) == "-")
+            {
+                throw new UsageException("only one of -f and --secret-file can read stdin.");
+            }
+
+            var body = await PolicyInput.ReadAsync(parse.GetValue(file), parse.GetValue(policy), ct)
+                ?? throw new UsageException("give the token's limits with -f FILE or --policy JSON (repeat for several).");
+            Put(body, "dedicatedTo", parse.GetValue(dedicatedTo));
+            if (await SecretAsync(parse.GetValue(secretFile), parse.GetValue(secretEnv), ct) is { } secret)
+            {
+                body["secret"] = secret;
+            }
+
+            var response = await session.SendJsonAsync(HttpMethod.Put, TokenPath(parse.GetValue(setName)!, parse.GetValue(setId)!), body, ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, answer =>
+                {
+                    session.Output.Line($"set token {Output.Str(answer?["id"])} of upstream {Output.Str(answer?["upstream"])}");
+                    ShowToken(session.Output, answer);
+                })
+                : session.Output.Fail(response, session);
+        });
+
+        var (deleteName, deleteId) = (UpstreamName(), TokenId());
+        var delete = new Command("delete", "Remove a token and its stored secret.") { deleteName, deleteId };
+        delete.Runs(globals, async (session, parse, ct) =>
+        {
+            var (name, id) = (parse.GetValue(deleteName)!, parse.GetValue(deleteId)!);
+            var response = await session.DeleteAsync(TokenPath(name, id), ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, _ => session.Output.Line($"deleted token {id} of upstream {name}"))
+                : session.Output.Fail(response, session);
+        });
+
+        return new Command("tokens", "An upstream's credentials: their real limits, secret and dedication.") { list, get, set, delete };
+    }
+
+    private static Argument<string> TokenId() => new("id") { Description = "The token's id within its upstream." };
+
+    private static string TokenPath(string upstream, string id) => $"{Admin}upstreams/{Session.Segment(upstream)}/tokens/{Session.Segment(id)}";
+
+    private static void ShowToken(Output output, JsonNode? body)
+    {
+        output.Fields(
+            ("token", Output.Str(body?["id"])),
+            ("upstream", Output.Str(body?["upstream"])),
+            ("limit", Output.Str(body?["limit"])),
+            ("usable", Output.Str(body?["usable"])),
+            ("dedicated to", Output.Str(body?["dedicatedTo"]) ?? "the pool"),
+            ("secret", Output.Flag(body?["hasSecret"]) ? "stored (never shown)" : "none"));
+        output.Policies(body?["policies"], "no policies.");
+    }
+
+    /// <summary>The secret from a file (or stdin) or an environment variable; null when neither is given.</summary>
+    private static async Task<string?> SecretAsync(string? file, string? variable, CancellationToken ct)
+    {
+        string secret;
+        if (file is not null)
+        {
+            // Files written with echo end with a newline that is no part of the credential.
+            secret = await PolicyInput.ReadFileAsync(file, ct);
+            secret = secret.EndsWith("\r\n", StringComparison.Ordinal) ? secret[..^2] : secret.EndsWith('\n') ? secret[..^1] : secret;
+        }
+        else if (variable is not null)
+        {
+            secret = Environment.GetEnvironmentVariable(variable)
+                ?? throw new UsageException($"the environment variable {variable} is not set.");
+        }
+        else
+        {
+            return null;
+        }
+
+        return secret.Length > 0 ? secret : throw new UsageException($"the secret in {file ?? variable} is empty.");
+    }
+
+    private static Command Allocation(GlobalOptions globals)
+    {
+        var name = UpstreamName();
+        var command = new Command("allocation", "Show an upstream's pool now: capacity, reserves, leases, each tenant's demand and share, each token's use and circuit.") { name };
+        command.Runs(globals, async (session, parse, ct) =>
+        {
+            var response = await session.GetAsync($"v1/upstreams/{Session.Segment(parse.GetValue(name)!)}/allocation", ct);
+            return response.IsSuccess ? session.Output.Done(response, body => ShowAllocation(session.Output, body)) : session.Output.Fail(response, session);
+        });
+        return command;
+    }
+
+    private static void ShowAllocation(Output output, JsonNode? body)
+    {
+        var learning = Output.Flag(body?["learning"]);
+        output.Fields(
+            ("upstream", Output.Str(body?["upstream"])),
+            ("window", Seconds(body?["windowSeconds"])),
+            ("capacity", Output.Str(body?["capacity"])),
+            ("reserved", Output.Str(body?["reserved"])),
+            ("lendable", Output.Str(body?["lendable"])),
+            ("leased", Output.Str(body?["leased"])),
+            ("learning", learning ? $"yes, for {Output.Ms(Output.Number(body?["learningEndsInMs"]))}" : "no"));
+
+        var tenants = Objects(body?["tenants"]);
+        if (tenants.Count == 0)
+        {
+            output.Line("no tenants.");
+        }
+        else
+        {
+            var table = output.Table("TENANT", "TIER", "WEIGHT", "PRIORITY", "RESERVED", "BURST", "DEMAND", "FAIR SHARE", "LEASE", "LEASE TTL", "USED");
+            foreach (var tenant in tenants)
+            {
+                Output.Row(
+                    table,
+                    Output.Str(tenant["tenant"]),
+                    Output.Str(tenant["tier"]),
+                    Output.Str(tenant["weight"]),
+                    Output.Str(tenant["priority"]),
+                    Output.Str(tenant["reserved"]),
+                    Output.Str(tenant["burst"]) ?? "unbounded",
+                    Output.Str(tenant["demand"]),
+                    Output.Str(tenant["fairShare"]),
+                    Output.Str(tenant["lease"]),
+                    Output.Ms(Output.Number(tenant["leaseTtlMs"])),
+                    Output.Str(tenant["used"]));
+            }
+
+            output.Write(table);
+        }
+
+        var tokens = Objects(body?["tokens"]);
+        if (tokens.Count == 0)
+        {
+            output.Line("no tokens.");
+            return;
+        }
+
+        var tokenTable = output.Table("TOKEN", "DEDICATED TO", "LIMIT", "USABLE", "USED", "UTILISATION", "CIRCUIT", "FAILURES", "RETRY AFTER");
+        foreach (var token in tokens)
+        {
+            var health = token["health"];
+            var utilisation = token["utilisation"] is JsonValue u && u.TryGetValue<double>(out var fraction)
+                ? (fraction * 100).ToString("0", CultureInfo.InvariantCulture) + "%"
+                : null;
+            Output.Row(
+                tokenTable,
+                Output.Str(token["id"]),
+                Output.Str(token["dedicatedTo"]) ?? "pool",
+                Output.Str(token["limit"]),
+                Output.Str(token["usable"]),
+                Output.Str(token["used"]),
+                utilisation,
+                Output.Str(health?["circuit"]),
+                Output.Str(health?["consecutiveFailures"]),
+                Output.Ms(Output.Number(health?["retryAfterMs"])));
+        }
+
+        output.Write(tokenTable);
+    }
+
+    public static Command Feedback(GlobalOptions globals)
+    {
+        var upstream = new Option<string>("--upstream") { Description = "The upstream the token belongs to.", HelpName = "NAME", Required = true };
+        var token = new Option<string>("--token") { Description = "The id of the token the upstream answered on (not the admin token).", HelpName = "ID", Required = true };
+        var status = new Option<int>("--status") { Description = "The HTTP status the upstream answered; 0 when no answer came.", HelpName = "N", Required = true };
+        var retryAfter = new Option<long?>("--retry-after-ms") { Description = "The upstream's Retry-After, in milliseconds.", HelpName = "MS" };
+        var command = new Command("feedback", "Report what an upstream answered on a token: failures (0, 5xx) open its circuit breaker, 429s shrink its limit.")
+        {
+            upstream, token, status, retryAfter,
+        };
+        command.Runs(globals, async (session, parse, ct) =>
+        {
+            var body = new JsonObject
+            {
+                ["upstream"] = parse.GetValue(upstream),
+                ["token"] = parse.GetValue(token),
+                ["status"] = parse.GetValue(status),
+            };
+            Put(body, "retryAfterMs", parse.GetValue(retryAfter));
+            var response = await session.SendJsonAsync(HttpMethod.Post, "v1/feedback", body, ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, answer =>
+                {
+                    var health = answer?["health"];
+                    session.Output.Fields(
+                        ("token", $"{Output.Str(answer?["upstream"])}/{Output.Str(answer?["token"])}"),
+                        ("circuit", Output.Str(health?["circuit"])),
+                        ("failures in a row", Output.Str(health?["consecutiveFailures"])),
+                        ("retry after", Output.Ms(Output.Number(health?["retryAfterMs"]))),
+                        ("times opened", Output.Str(health?["timesOpened"])));
+                })
+                : session.Output.Fail(response, session);
+        });
+        return command;
+    }
+
+    private static void Put<T>(JsonObject body, string name, T? value)
+    {
+        if (value is not null)
+        {
+            body[name] = JsonValue.Create(value);
+        }
+    }
+
+    private static string? Seconds(JsonNode? node) => Output.Number(node) is { } seconds ? $"{seconds} s" : null;
+
+    private static List<JsonObject> Objects(JsonNode? node) => (node as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
+
+    private static List<string> Strings(JsonNode? node) => (node as JsonArray)?.Select(Output.Str).OfType<string>().ToList() ?? [];
+}
