@@ -22,14 +22,30 @@ public interface IQuotaClient
 
     /// <summary>A subject's usage now. For a key, <paramref name="id"/> is its key id, never the raw key.</summary>
     Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reports what an upstream answered on a token Quota chose (its circuit breaker counts status 0 and 5xx as
+    /// failures). Answers the breaker's state, or null when the token is not configured.
+    /// </summary>
+    Task<TokenHealth?> ReportAsync(string upstream, string token, UpstreamFeedback feedback, CancellationToken cancellationToken = default);
+
+    /// <summary>An upstream's allocation now (capacity, reserves, each tenant's lease, each token's use and health); null when it is not configured.</summary>
+    Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default);
 }
 
 /// <summary>The <see cref="IQuotaClient"/> over any Orleans grain factory: a cluster client, or a silo's own.</summary>
 /// <remarks>
+/// <para>
 /// A request naming one user or one resource goes straight to that subject's grain: one hop, as fast as a bare
-/// grain call. Anything else (a key, several subjects) goes through a coordinator grain in the silo, which hashes
-/// keys with the silo's pepper and makes the decision all-or-nothing. Settling, releasing and usage go straight to
-/// the subjects.
+/// grain call. Anything else (a key, several subjects, a tenant or upstream) goes through a coordinator grain in the
+/// silo, which hashes keys with the silo's pepper, chooses tokens, and makes the decision all-or-nothing. Settling,
+/// releasing and usage go straight to the subjects.
+/// </para>
+/// <para>
+/// An Orleans client is inside the cluster's trust boundary: it may ask for a token's secret
+/// (<see cref="AcquireRequest.IncludeSecret"/>) and read allocations. The HTTP front door limits both to admin-scoped
+/// callers.
+/// </para>
 /// </remarks>
 public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
 {
@@ -57,6 +73,22 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
         return decision.Allowed
             ? DecisionResults.Allowed(answers, nonce: null)
             : DecisionResults.Rejected(request.Cost, answers) ?? DecisionResults.Denied(answers);
+    }
+
+    /// <inheritdoc />
+    public Task<TokenHealth?> ReportAsync(string upstream, string token, UpstreamFeedback feedback, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(upstream);
+        ArgumentException.ThrowIfNullOrEmpty(token);
+        ArgumentNullException.ThrowIfNull(feedback);
+        return grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/{token}").ReportAsync(feedback).WaitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(upstream);
+        return grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc />
