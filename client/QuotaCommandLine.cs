@@ -93,6 +93,7 @@ internal static class QuotaCommandLine
         root.Subcommands.Add(AdminCommands.Keys(globals));
         root.Subcommands.Add(AdminCommands.Resources(globals));
         root.Subcommands.Add(TenancyCommands.Tenants(globals));
+        root.Subcommands.Add(TenancyCommands.Secrets(globals));
         root.Subcommands.Add(TenancyCommands.Upstreams(globals));
         root.Subcommands.Add(AdminCommands.Changes(globals));
         root.Subcommands.Add(AdminCommands.Apply(globals));

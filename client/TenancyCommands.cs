@@ -435,7 +435,7 @@ internal static class TenancyCommands
         var token = new Option<string>("--token") { Description = "The id of the token the upstream answered on (not the admin token).", HelpName = "ID", Required = true };
         var status = new Option<int>("--status") { Description = "The HTTP status the upstream answered; 0 when no answer came.", HelpName = "N", Required = true };
         var retryAfter = new Option<long?>("--retry-after-ms") { Description = "The upstream's Retry-After, in milliseconds.", HelpName = "MS" };
-        var command = new Command("feedback", "Report what an upstream answered on a token: failures (0, 5xx) open its circuit breaker, 429s shrink its limit.")
+        var command = new Command("feedback", "Report what an upstream answered on a token: failures (0, 5xx) open its circuit breaker; a 429 is rate limiting, not a failure.")
         {
             upstream, token, status, retryAfter,
         };
@@ -463,6 +463,26 @@ internal static class TenancyCommands
                 : session.Output.Fail(response, session);
         });
         return command;
+    }
+
+    public static Command Secrets(GlobalOptions globals)
+    {
+        var reencrypt = new Command("reencrypt", "The re-encryption step of a master-key rotation: seal every stored token secret under the newest key (Quota:Secrets:MasterKeys:0). Safe to run again.");
+        reencrypt.Runs(globals, async (session, _, ct) =>
+        {
+            var response = await session.SendJsonAsync(HttpMethod.Post, "v1/admin/secrets/reencrypt", new JsonObject(), ct);
+            return response.IsSuccess
+                ? session.Output.Done(response, answer =>
+                {
+                    session.Output.Fields(
+                        ("newest key", Output.Str(answer?["keyId"])),
+                        ("re-encrypted", Output.Str(answer?["reencrypted"])),
+                        ("already current", Output.Str(answer?["current"])),
+                        ("unreadable", Strings(answer?["unreadable"]) is { Count: > 0 } bad ? string.Join("; ", bad) : "none"));
+                })
+                : session.Output.Fail(response, session);
+        });
+        return new Command("secrets", "Stored secrets (upstream token credentials).") { reencrypt };
     }
 
     private static void Put<T>(JsonObject body, string name, T? value)

@@ -64,11 +64,36 @@ public interface ITenancyGrain : IGrainWithIntegerKey
     Task<PoolSetup?> GetPoolSetupAsync(string upstream);
 
     /// <summary>
+    /// The re-encryption step of a master-key rotation: every stored token secret sealed under an older listed key is
+    /// opened and sealed again under the newest (<c>Quota:Secrets:MasterKeys:0</c>), written whole, and pushed to the
+    /// token grains. Running it again changes nothing. Secrets that cannot be opened are left as they are and named.
+    /// </summary>
+    [Alias("ReencryptSecrets")]
+    Task<SecretRotation> ReencryptSecretsAsync();
+
+    /// <summary>
     /// The tokens an acquisition naming <paramref name="tenant"/> and/or <paramref name="upstream"/> may use, or a
     /// problem naming the field (unknown tenant or upstream, a tenant of another upstream).
     /// </summary>
     [AlwaysInterleave, Alias("Route")]
     Task<RouteAnswer> GetRouteAsync(string? tenant, string? upstream);
+}
+
+/// <summary>What the re-encryption step did.</summary>
+[GenerateSerializer, Immutable, Alias("quota.SecretRotation")]
+public sealed record SecretRotation
+{
+    /// <summary>The fingerprint of the newest master key, which every re-encrypted secret is now sealed under.</summary>
+    [Id(0)] public string? KeyId { get; init; }
+
+    /// <summary>Secrets sealed again under the newest key.</summary>
+    [Id(1)] public int Reencrypted { get; init; }
+
+    /// <summary>Secrets already under the newest key.</summary>
+    [Id(2)] public int Current { get; init; }
+
+    /// <summary>Secrets that could not be opened (their key is no longer listed, or they were altered): token and why, never the secret.</summary>
+    [Id(3)] public string[] Unreadable { get; init; } = [];
 }
 
 /// <summary>A route, or why there is none.</summary>

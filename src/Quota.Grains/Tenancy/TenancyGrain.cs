@@ -78,6 +78,67 @@ public sealed partial class TenancyGrain(
     }
 
     /// <inheritdoc />
+    public async Task<SecretRotation> ReencryptSecretsAsync()
+    {
+        var before = Model;
+        var next = new TenancyModel(Copy(state.State), _options);
+        var (reencrypted, current, unreadable) = (new List<string>(), 0, new List<string>());
+        foreach (var (upstream, stored) in next.State.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal))
+        {
+            foreach (var (id, token) in stored.Tokens.OrderBy(t => t.Key, StringComparer.Ordinal))
+            {
+                if (token.SecretEnvelope is not { } envelope)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    if (!secrets.NeedsRotation(envelope))
+                    {
+                        current++;
+                        continue;
+                    }
+
+                    token.SecretEnvelope = secrets.Reencrypt(envelope, TenancyModel.SecretPurpose(upstream, id));
+                    reencrypted.Add($"token:{upstream}/{id}");
+                }
+                catch (SecretUnavailableException e)
+                {
+                    unreadable.Add($"{upstream}/{id}: {e.Message}");
+                }
+            }
+        }
+
+        if (reencrypted.Count > 0)
+        {
+            var previous = state.State;
+            state.State = next.State;
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch
+            {
+                state.State = previous;
+                throw;
+            }
+
+            await PushAsync(before, next);
+            await GrainFactory.GetGrain<IChangeLogGrain>(0).RecordAsync([.. reencrypted.Select(subject => new ChangeRecord
+            {
+                At = clock.Provider.GetUtcNow(),
+                Subject = subject,
+                Action = "reencrypt",
+                New = JsonSerializer.Serialize(new { keyId = secrets.CurrentKeyId }, Json),
+                Source = "api",
+            })]);
+        }
+
+        return new SecretRotation { KeyId = secrets.CurrentKeyId, Reencrypted = reencrypted.Count, Current = current, Unreadable = [.. unreadable] };
+    }
+
+    /// <inheritdoc />
     public Task<UpstreamView[]> GetUpstreamsAsync() => Task.FromResult(Model.Upstreams());
 
     /// <inheritdoc />

@@ -136,6 +136,9 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
     /// <summary>Every upstream, sorted by name.</summary>
     public Task<UpstreamView[]> UpstreamsAsync() => Tenancy.GetUpstreamsAsync();
 
+    /// <summary>Seals every stored secret under the newest master key; see <see cref="ITenancyGrain.ReencryptSecretsAsync"/>.</summary>
+    public Task<SecretRotation> ReencryptSecretsAsync() => Tenancy.ReencryptSecretsAsync();
+
     /// <summary>One upstream with its tokens, or null.</summary>
     public Task<UpstreamView?> UpstreamAsync(string name) => Tenancy.GetUpstreamAsync(name);
 

@@ -35,6 +35,10 @@ internal static class TenancyEndpoints
         admin.MapGet("/tenants/{id}", GetTenantAsync);
         admin.MapPut("/tenants/{id}", SetTenantAsync);
         admin.MapDelete("/tenants/{id}", DeleteTenantAsync);
+
+        // The re-encryption step of a master-key rotation (docs/operations.md, "Secrets at rest").
+        admin.MapPost("/secrets/reencrypt", async (AdminService service) =>
+            Results.Json(await service.ReencryptSecretsAsync(), HttpJson.ResponseOptions));
     }
 
     private static async Task<IResult> GetUpstreamAsync(string name, AdminService service)
