@@ -12,6 +12,24 @@ namespace Quota.Http.Tests;
 public sealed class TenancyAdminTests(AdminSilo host) : HostTest(host)
 {
     [Fact]
+    public async Task The_reencryption_step_answers_what_it_did_and_never_the_secret()
+    {
+        var name = Ids.New("up-");
+        var secret = Ids.New("raw-secret-");
+        (await Api.PutUpstream(name, new { })).Expect(HttpStatusCode.OK);
+        (await Api.PutToken(name, "t1", new { secret, policies = new[] { Policies.FixedWindow("per-minute", 100) } })).Expect(HttpStatusCode.OK);
+
+        // The embedded default seals under its one (development) key: everything is already current.
+        var reply = (await Api.Post("/v1/admin/secrets/reencrypt", string.Empty)).Expect(HttpStatusCode.OK);
+
+        Assert.DoesNotContain(secret, reply.Body, StringComparison.Ordinal);
+        Assert.Equal("72d928df37d7ca6a", reply.Json["keyId"]!.GetValue<string>());
+        Assert.Equal(0, reply.Json["reencrypted"]!.GetValue<int>());
+        Assert.True(reply.Json["current"]!.GetValue<int>() >= 1);
+        Assert.Empty(reply.Json["unreadable"]!.AsArray());
+    }
+
+    [Fact]
     public async Task Upstream_token_and_tenant_round_trip_and_delete()
     {
         var name = Ids.New("up-");
