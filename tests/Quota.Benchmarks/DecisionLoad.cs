@@ -13,7 +13,9 @@ namespace Quota.Benchmarks;
 /// <summary>
 /// Closed-loop load against a running silo from this separate process: a bare grain call (the ping grain), a
 /// decision through the Orleans client, and a decision over HTTP with keep-alive, at several numbers of callers
-/// in flight, over many users. Prints a markdown table.
+/// in flight, over many users. With <c>--tenants N</c> it also configures an upstream of four pooled tokens and N
+/// tenants over HTTP (limits far above what the machine reaches) and measures a decision naming a tenant: the
+/// tenant's allowance and the choice of a token. Prints a markdown table.
 /// </summary>
 internal static class DecisionLoad
 {
@@ -55,6 +57,17 @@ internal static class DecisionLoad
                 };
             }),
         };
+
+        var tenants = int.Parse(options["tenants"], CultureInfo.InvariantCulture);
+        if (tenants > 0)
+        {
+            var tenantNames = await ConfigureTenancyAsync(new Uri(options["http"]), tenants);
+            paths.Add(("decision with a tenant (token choice), Orleans client", _ => async i => (await quota.AcquireAsync(new AcquireRequest { Tenant = tenantNames[i % tenants] })).Token is not null));
+            foreach (var tenant in tenantNames)
+            {
+                await quota.AcquireAsync(new AcquireRequest { Tenant = tenant });
+            }
+        }
 
         // Activate every grain once first, so the table measures steady state rather than first activations. The
         // acquire takes one permit: with durable counters (PostgreSQL mode) a subject's first grant of a period waits
@@ -133,6 +146,40 @@ internal static class DecisionLoad
         return (all.Length / elapsed, Micros(0.50), Micros(0.99), (double)admitted.Sum() / all.Length);
     }
 
+    /// <summary>
+    /// One upstream, <c>bench</c>, with four pooled tokens of a billion a minute, and <paramref name="count"/> tenants
+    /// whose reserves together take 80% of the pool: every request is admitted from a reserve, so the figure is the
+    /// cost of the path, not of waiting for leases. Through the admin API on the loopback (no admin token).
+    /// </summary>
+    private static async Task<string[]> ConfigureTenancyAsync(Uri http, int count)
+    {
+        using var client = new HttpClient { BaseAddress = http };
+        async Task PutAsync(string path, string json)
+        {
+            using var content = new StringContent(json, Encoding.UTF8, "application/json");
+            using var response = await client.PutAsync(path, content);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"PUT {path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+        }
+
+        await PutAsync("/v1/admin/upstreams/bench", "{}");
+        for (var t = 1; t <= 4; t++)
+        {
+            await PutAsync($"/v1/admin/upstreams/bench/tokens/t{t}", "{\"policies\":[{\"name\":\"per-minute\",\"algorithm\":\"sliding-window\",\"limit\":1000000000,\"window\":\"00:01:00\"}]}");
+        }
+
+        var reserve = (long)(4 * 950_000_000L * 0.8) / count;
+        var names = Enumerable.Range(0, count).Select(i => $"bench-tenant-{i}").ToArray();
+        foreach (var name in names)
+        {
+            await PutAsync($"/v1/admin/tenants/{name}", $"{{\"upstream\":\"bench\",\"reserved\":{reserve}}}");
+        }
+
+        return names;
+    }
+
     private static Dictionary<string, string> Parse(string[] args)
     {
         var options = new Dictionary<string, string>
@@ -143,6 +190,7 @@ internal static class DecisionLoad
             ["seconds"] = "5",
             ["inflight"] = "1,16,64,256",
             ["rounds"] = "3",
+            ["tenants"] = "0",
         };
         for (var i = 0; i + 1 < args.Length; i += 2)
         {

@@ -186,7 +186,18 @@ public sealed class DecisionGrain(
         UpstreamToken? token = null;
         if (plan is not null)
         {
-            token = await ChooseTokenAsync(plan, ask, answers);
+            try
+            {
+                token = await ChooseTokenAsync(plan, ask, answers);
+            }
+            catch
+            {
+                // A tenant or token call failed: give back what was granted so far (the key, a waited-at subject,
+                // the tenant's allowance), then fail.
+                await RefundAsync(answers, ask.LeaseId);
+                throw;
+            }
+
             if (token is null)
             {
                 return (answers, null, null);

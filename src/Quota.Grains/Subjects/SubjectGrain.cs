@@ -644,9 +644,21 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         _known = IsKnown(definitions is not null);
         var next = new List<Limiter>(definitions?.Count ?? 0);
+        var unmatched = OwnsDefinitions ? _limiters.Where(l => definitions?.Any(d => d.Name == l.Policy.Name) != true).ToList() : [];
         foreach (var definition in definitions ?? [])
         {
-            next.Add(Find(definition.Name) is { } current ? current.Reconfigure(definition, now) : definition.CreateLimiter());
+            // Usage is kept by policy name. A subject configured through tenancy (an upstream's limits for a token)
+            // also keeps it across a rename: a policy of the same algorithm and window (else any policy it replaces)
+            // carries the count, so a hard ceiling is never reset by renaming or replacing it.
+            var current = Find(definition.Name)
+                ?? unmatched.Find(l => l.Policy.Algorithm == definition.Algorithm && l.Policy.Window == definition.Window && l.Policy.Period == definition.Period)
+                ?? unmatched.FirstOrDefault();
+            if (current is not null)
+            {
+                unmatched.Remove(current);
+            }
+
+            next.Add(current is not null ? current.Reconfigure(definition, now) : definition.CreateLimiter());
         }
 
         _limiters = next;

@@ -22,7 +22,10 @@ namespace Quota.Grains.Tenancy;
 /// tenant holding nothing gets nothing. How long that is comes from a time the pool persists before it answers any
 /// lease that would outlive it ("leases may be outstanding until"), written ahead by two lease lifetimes so it costs
 /// one write per lifetime; learning lasts until that time (plus a second for clocks that differ between silos), at
-/// most one lease lifetime, and not at all on a cold start. From then on the count is complete again.</para>
+/// most one lease lifetime, and not at all on a cold start. With it the pool persists how much may be out (the most
+/// it could lend while granting), so a pool that restarts with less to lend (a token removed meanwhile) counts what
+/// tenants not yet heard from may hold, and renews nobody beyond what is left. From then on the count is complete
+/// again.</para>
 /// </remarks>
 [GrainType("pool")]
 public sealed partial class PoolGrain(
@@ -37,6 +40,7 @@ public sealed partial class PoolGrain(
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
     private PoolSetup? _setup;
     private DateTimeOffset _learningUntil;
+    private long _predecessorBound;
 
     private long Lendable => _setup is null ? 0 : Math.Max(0, _setup.Upstream.Capacity - _setup.Upstream.Reserved);
 
@@ -47,6 +51,7 @@ public sealed partial class PoolGrain(
         var outstanding = state.RecordExists ? state.State.LeasesUntil + ClockMargin : now;
         var longest = now + _options.LeaseTtl;
         _learningUntil = outstanding < longest ? outstanding : longest;
+        _predecessorBound = _learningUntil > now ? state.State.LentBound : 0;
         _setup = await GrainFactory.GetGrain<ITenancyGrain>(0).GetPoolSetupAsync(this.GetPrimaryKeyString());
     }
 
@@ -59,7 +64,7 @@ public sealed partial class PoolGrain(
         var tenant = _setup?.Tenants.FirstOrDefault(t => t.Id == request.Tenant);
         if (tenant is null)
         {
-            _members.Remove(request.Tenant);
+            // Not (or no longer) a tenant of this pool: nothing new, and what it holds stays counted until it expires.
             return Grant(0, now);
         }
 
@@ -72,11 +77,12 @@ public sealed partial class PoolGrain(
         member.Used = request.Used;
         member.ReportedAt = now;
         var learning = now < _learningUntil;
-        if (learning && !member.Counted && request.Holding > 0)
+        if (learning && !member.Counted)
         {
             // What a predecessor lent: counted until it expires, as the tenant reports it.
             member.Lease = request.Holding;
             member.Expires = now + TimeSpan.FromMilliseconds(request.HoldingTtlMs);
+            member.ReportedHolding = request.Holding;
         }
 
         member.Counted = true;
@@ -85,7 +91,10 @@ public sealed partial class PoolGrain(
         long amount;
         if (learning)
         {
-            amount = Math.Min(share, member.Lease);
+            // Renew at most what it holds, and only within what is left once everything the predecessor may still
+            // have lent to tenants not heard from yet is counted (the persisted bound less what was reported).
+            var unheard = Math.Max(0, _predecessorBound - _members.Values.Where(m => m.Counted).Sum(m => m.ReportedHolding));
+            amount = Math.Min(Math.Min(share, member.Lease), Lendable - unheard - Leased(now, except: request.Tenant));
         }
         else
         {
@@ -98,10 +107,12 @@ public sealed partial class PoolGrain(
         }
 
         amount = Math.Max(0, amount);
-        if (amount > 0 && state.State.LeasesUntil < now + _options.LeaseTtl)
+        if (amount > 0 && (state.State.LeasesUntil < now + _options.LeaseTtl || state.State.LentBound < Lendable))
         {
-            // Recorded before the lease is answered, so a successor knows how long to relearn.
+            // Recorded before the lease is answered, so a successor knows how long to relearn and how much may be out.
+            var stillOut = state.State.LeasesUntil > now ? state.State.LentBound : 0;
             state.State.LeasesUntil = now + (2 * _options.LeaseTtl);
+            state.State.LentBound = Math.Max(stillOut, Math.Max(Lendable, _predecessorBound));
             await state.WriteStateAsync();
         }
 
@@ -160,14 +171,16 @@ public sealed partial class PoolGrain(
     {
         _setup = setup;
         var now = _time.GetUtcNow();
-        foreach (var id in _members.Keys.Where(id => setup?.Tenants.Any(t => t.Id == id) != true).ToList())
+        foreach (var (id, member) in _members.Where(m => setup?.Tenants.Any(t => t.Id == m.Key) != true).ToList())
         {
-            // A tenant that left the pool stops using its lease when it is reconfigured; the tenancy grain tells it.
-            _members.Remove(id);
+            // A tenant that left the pool (moved, removed, dedicated now) drops its lease when the tenancy grain tells
+            // it; until the lease would have expired it stays counted, in case that message is late or lost.
+            member.Demand = 0;
         }
 
-        // Less to lend (a token removed, a reserve raised): lower whoever now holds more than its share.
-        if (now >= _learningUntil && Leased(now, except: null) > Lendable)
+        // Less to lend (a token removed, a reserve raised): lower whoever now holds more than its share. While
+        // relearning, only those heard from can be asked; the rest is covered by the predecessor's bound.
+        if (Leased(now, except: null) > Lendable)
         {
             await ReclaimAsync(Shares(now), now, except: null);
         }
@@ -237,11 +250,15 @@ public sealed partial class PoolGrain(
 
     private void Expire(DateTimeOffset now)
     {
-        foreach (var member in _members.Values)
+        foreach (var (id, member) in _members.ToList())
         {
             if (member.Expires <= now)
             {
                 member.Lease = 0;
+                if (_setup?.Tenants.Any(t => t.Id == id) != true)
+                {
+                    _members.Remove(id);
+                }
             }
         }
     }
@@ -271,6 +288,9 @@ public sealed partial class PoolGrain(
 
         /// <summary>Whether this activation has heard from the tenant (its lease is in the count).</summary>
         public bool Counted { get; set; }
+
+        /// <summary>While relearning: what the tenant held from the predecessor when first heard from.</summary>
+        public long ReportedHolding { get; set; }
     }
 }
 
@@ -280,4 +300,7 @@ public sealed class PoolState
 {
     /// <summary>No lease granted by this pool expires after this.</summary>
     [Id(0)] public DateTimeOffset LeasesUntil { get; set; }
+
+    /// <summary>At most this much may be lent out until <see cref="LeasesUntil"/> (the most the pool could lend while granting).</summary>
+    [Id(1)] public long LentBound { get; set; }
 }

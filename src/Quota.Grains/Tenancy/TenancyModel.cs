@@ -79,8 +79,8 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             Name = name,
             BufferPercent = Buffer(upstream.Spec),
             WindowSeconds = (long)Window(upstream.Spec).TotalSeconds,
-            Capacity = tokens.Where(t => t.DedicatedTo is null).Sum(t => t.Usable),
-            Reserved = tenants.Where(UsesPool).Sum(t => t.Reserved),
+            Capacity = SaturatingSum(tokens.Where(t => t.DedicatedTo is null).Select(t => t.Usable)),
+            Reserved = SaturatingSum(tenants.Where(UsesPool).Select(t => t.Reserved)),
             Tokens = tokens,
             Tenants = [.. tenants.Select(t => t.Id)],
         };
@@ -258,6 +258,18 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
         return tightest ?? 0;
     }
 
+    /// <summary>A sum that stops at <see cref="long.MaxValue"/> instead of overflowing (limits and reserves may be huge).</summary>
+    private static long SaturatingSum(IEnumerable<long> values)
+    {
+        Int128 sum = 0;
+        foreach (var value in values)
+        {
+            sum += value;
+        }
+
+        return sum > long.MaxValue ? long.MaxValue : (long)sum;
+    }
+
     private static bool UsesPool(TenantView tenant) => tenant.Strategy != "dedicated";
 
     private IEnumerable<TenantView> TenantsOf(string upstream) =>
@@ -291,6 +303,20 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
                 : new FieldProblem($"{tokenPath}.policies", e)));
             if (definitions is not null)
             {
+                // Each policy as the token enforces it, less the buffer, must still be a policy.
+                var kept = Buffer(upstream.Spec);
+                for (var i = 0; i < token.Policies.Length; i++)
+                {
+                    var enforced = Enforced(token.Policies[i], kept);
+                    foreach (var (field, configured, left) in new[] { ("limit", token.Policies[i].Limit, enforced.Limit), ("burst", token.Policies[i].Burst ?? 1, enforced.Burst ?? 1) })
+                    {
+                        if (left < 1)
+                        {
+                            problems.Add(new($"{tokenPath}.policies[{i}].{field}", $"is {configured}; less the upstream's {kept}% buffer that leaves {left}, and at least 1 is needed; raise it or lower the upstream's bufferPercent."));
+                        }
+                    }
+                }
+
                 if (definitions.All(d => d.Algorithm == AlgorithmKind.Concurrency))
                 {
                     problems.Add(new($"{tokenPath}.policies", "needs at least one rate policy (token-bucket, sliding-window, sliding-log, fixed-window or calendar): the upstream's limit per window."));

@@ -79,13 +79,22 @@ public sealed partial class TenantGrain(
     /// <inheritdoc />
     public Task ConfigureAsync(TenantView? tenant)
     {
+        var before = _tenant;
         _tenant = tenant;
-        if (!BorrowsFromPool)
+        var samePool = before is not null && tenant is not null && before.Upstream == tenant.Upstream
+            && before.WindowSeconds == tenant.WindowSeconds && before.Strategy == tenant.Strategy;
+        if (!samePool)
         {
+            // A lease belongs to the pool and window it was granted for: a tenant moved to another upstream, given
+            // another window or strategy, or created afresh starts from its reserve and asks at once (the old pool
+            // keeps counting the old lease until it would have expired).
             _lease = 0;
+            _leaseExpires = DateTimeOffset.MinValue;
+            _nextRefresh = Time.GetUtcNow();
         }
 
         Reconfigure();
+        Arm();
         return Task.CompletedTask;
     }
 
@@ -178,7 +187,17 @@ public sealed partial class TenantGrain(
         return (AllowancePolicy, _nextRefresh > now ? _nextRefresh - now : EarlyRefreshSpacing);
     }
 
-    private protected override void Arrived(SubjectAcquire request) => _arrived += Math.Max(0, request.Cost);
+    private protected override void Arrived(SubjectAcquire request)
+    {
+        _arrived += Math.Max(0, request.Cost);
+
+        // The expiry timer drops a lapsed lease; should it run late, the next request does.
+        if (_lease > 0 && Time.GetUtcNow() >= _leaseExpires)
+        {
+            _lease = 0;
+            Reconfigure();
+        }
+    }
 
     private long Allowance => _tenant is null ? 0 : _tenant.Reserved + _lease;
 

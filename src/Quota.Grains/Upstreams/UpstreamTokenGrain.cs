@@ -15,8 +15,11 @@ namespace Quota.Grains.Upstreams;
 /// breaker fed by <see cref="ReportAsync"/>. Its configuration comes from the tenancy grain.
 /// </summary>
 /// <remarks>
-/// The breaker lives in memory: a token activated afresh (after idle collection or a restart) starts closed. The
-/// secret is opened once, when first asked for, and kept in memory for later grants; it is never logged.
+/// The breaker lives in memory: a token activated afresh (after idle collection or a restart) starts closed. A
+/// half-open circuit's probe slot is taken by the first request with a cost that the token is asked for; if that
+/// request is then refunded (another subject denied it) the slot frees only when the probe times out (the open
+/// duration) or a report arrives. The secret is opened once, when first asked for, and kept in memory for later
+/// grants; it is never logged.
 /// </remarks>
 [GrainType("token")]
 public sealed class UpstreamTokenGrain(
@@ -140,6 +143,13 @@ public sealed class UpstreamTokenGrain(
             }
         }
 
+        // A peek (cost 0) reaches no upstream: it must not take a half-open circuit's one probe.
+        if (request.Cost == 0)
+        {
+            var snapshot = _breaker.Snapshot(now);
+            return snapshot.State == CircuitState.Open && snapshot.HalfOpenAt is { } at ? (CircuitPolicy, at - now) : null;
+        }
+
         return _breaker.TryPass(now, out var retryAfter) ? null : (CircuitPolicy, retryAfter);
     }
 
@@ -154,7 +164,10 @@ public sealed class UpstreamTokenGrain(
         }
 
         _setup = setup;
-        _definitions = setup is null ? null : PolicySpec.ToDefinitions(setup.Enforced, "policies", out _);
+
+        // A removed token keeps its windows (it is unknown, so it admits nothing): added back within the window, it
+        // still counts what it admitted, and the upstream's limit holds across the change.
+        _definitions = setup is null ? _definitions : PolicySpec.ToDefinitions(setup.Enforced, "policies", out _);
     }
 
     private TokenHealth Health(DateTimeOffset now)

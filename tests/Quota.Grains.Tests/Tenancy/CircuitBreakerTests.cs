@@ -38,6 +38,9 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
 
         // After the open period one probe goes to t1 (now the least used); while it is out, t1 lets nothing else through.
         fixture.Time.Advance(TimeSpan.FromSeconds(30));
+
+        // A peek reaches no upstream, so it does not take the probe.
+        Assert.True((await t1.AcquireAsync(new SubjectAcquire { Cost = 0 })).Allowed);
         Assert.Equal("t1", (await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Token!.Id);
         Assert.Equal("half-open", (await t1.GetStatusAsync())!.Health.Circuit);
         var blocked = await t1.AcquireAsync(new SubjectAcquire());

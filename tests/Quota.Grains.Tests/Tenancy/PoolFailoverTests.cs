@@ -116,11 +116,60 @@ public sealed class PoolFailoverTests : IAsyncLifetime
         Assert.True(steps.Count > 40, "every refresh was checked");
     }
 
+    [Fact]
+    public async Task APoolThatRestartsWithLessToLendRenewsNobodyBeyondIt()
+    {
+        const string upstream = "shrink";
+        var outcome = await _cluster.Client.GetGrain<ITenancyGrain>(0).ChangeAsync(TenancyFixture.Upstream(upstream, 4, 100) with
+        {
+            Tenants = new() { ["x"] = new TenantSpec { Upstream = upstream }, ["y"] = new TenantSpec { Upstream = upstream } },
+        }, dryRun: false);
+        Assert.Empty(outcome.Problems);
+        var steps = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            await StepAsync(["x", "y"], steps, $"warm-up {i}", upstream, 380);
+        }
+
+        var before = await LeasesAsync(["x", "y"]);
+        Assert.Equal([190L, 190L], before);
+
+        // The pool goes away; while it is gone two tokens are removed: 190 to lend, and x and y still hold 190 each.
+        var pool = _cluster.Client.GetGrain<IPoolGrain>(upstream);
+        await _cluster.DeactivateAsync(pool);
+        outcome = await _cluster.Client.GetGrain<ITenancyGrain>(0).ChangeAsync(new TenancyChange
+        {
+            Tokens = [new TokenChange(upstream, "t3", null), new TokenChange(upstream, "t4", null)],
+        }, dryRun: false);
+        Assert.Empty(outcome.Problems);
+
+        // y, still hungry, is heard from first, before x's next refresh is due: what x may hold must be left for x.
+        for (var i = 0; i < 40; i++)
+        {
+            await _quota.AcquireAsync(new AcquireRequest { Tenant = "y" });
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        var y = await _cluster.Client.GetGrain<ITenantGrain>("y").RefreshLeaseAsync();
+        Assert.True((await pool.GetAllocationAsync())!.Learning);
+        Assert.Equal(0, y.Lease);
+        await CheckAsync(["x", "y"], steps, "y first after the shrink", upstream, 190);
+        for (var i = 0; i < 5; i++)
+        {
+            await StepAsync(["y", "x"], steps, $"after the shrink {i}", upstream, 190);
+        }
+
+        var settled = await LeasesAsync(["x", "y"]);
+        Assert.Equal(190, settled.Sum());
+    }
+
     /// <summary>
     /// Every active tenant asks 40 permits, five seconds pass, each refreshes; then what the tenants hold (their own
     /// count, the truth) and what the pool counts are checked against what it may lend.
     /// </summary>
-    private async Task StepAsync(List<string> active, List<string> log, string label)
+    private Task StepAsync(List<string> active, List<string> log, string label) => StepAsync(active, log, label, "failover", 190);
+
+    private async Task StepAsync(List<string> active, List<string> log, string label, string upstream, long lendable)
     {
         foreach (var tenant in active)
         {
@@ -134,16 +183,16 @@ public sealed class PoolFailoverTests : IAsyncLifetime
         foreach (var tenant in active)
         {
             await _cluster.Client.GetGrain<ITenantGrain>(tenant).RefreshLeaseAsync();
-            await CheckAsync(active, log, $"{label}, {tenant} refreshed");
+            await CheckAsync(active, log, $"{label}, {tenant} refreshed", upstream, lendable);
         }
     }
 
-    private async Task CheckAsync(List<string> active, List<string> log, string label)
+    private async Task CheckAsync(List<string> active, List<string> log, string label, string upstream, long lendable)
     {
         var held = (await LeasesAsync([.. active])).Sum();
-        var counted = (await _cluster.Client.GetGrain<IPoolGrain>("failover").GetAllocationAsync())!.Leased;
-        Assert.True(held <= 190, $"{label}: tenants hold {held}, over the 190 the pool may lend");
-        Assert.True(counted <= 190, $"{label}: the pool counts {counted} lent, over 190");
+        var counted = (await _cluster.Client.GetGrain<IPoolGrain>(upstream).GetAllocationAsync())!.Leased;
+        Assert.True(held <= lendable, $"{label}: tenants hold {held}, over the {lendable} the pool may lend");
+        Assert.True(counted <= lendable, $"{label}: the pool counts {counted} lent, over {lendable}");
         log.Add($"{label}: held {held}, counted {counted}");
     }
 

@@ -163,4 +163,75 @@ public sealed class TenancyConfigurationTests(TenancyFixture fixture)
         Assert.Equal(DecisionOutcome.UnknownSubject, unknown.Outcome);
         Assert.Equal("tenant", unknown.Problem!.Field);
     }
+
+    [Fact]
+    public async Task ATenantMovedToAnotherUpstreamDropsTheLeaseOfTheOldPool()
+    {
+        var (first, second) = (TenancyFixture.Unique("mv1"), TenancyFixture.Unique("mv2"));
+        var tenant = TenancyFixture.Unique("mover");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(first, 2, 100) with { Tenants = new() { [tenant] = new TenantSpec { Upstream = first } } });
+        await fixture.ChangeAsync(TenancyFixture.Upstream(second, 1, 100));
+        for (var i = 0; i < 30; i++)
+        {
+            await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = tenant });
+        }
+
+        var held = await fixture.StepAsync(TenancyFixture.Refresh, tenant);
+        Assert.Equal(190, held[0].Lease);
+
+        await fixture.ChangeAsync(new TenancyChange { Tenants = new() { [tenant] = new TenantSpec { Upstream = second } } });
+
+        // Nothing of the old pool's 190 is used against the new pool of 95: the tenant dropped it when it was moved
+        // and holds at most what the new pool lent it (it asks at once).
+        var moved = await fixture.Grains.GetGrain<ITenantGrain>(tenant).GetLeaseStateAsync();
+        Assert.InRange(moved.Lease, 0, 95);
+        var refreshed = await fixture.Grains.GetGrain<ITenantGrain>(tenant).RefreshLeaseAsync();
+        var allocation = (await fixture.Grains.GetGrain<IPoolGrain>(second).GetAllocationAsync())!;
+        Assert.Equal(refreshed.Lease, allocation.Tenants.Single().Lease);
+        Assert.InRange(refreshed.Lease, 1, 95);
+        Assert.Equal(second, (await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = tenant })).Token?.Upstream);
+    }
+
+    [Fact]
+    public async Task APolicyThatTheBufferWouldBringToZeroIsRejectedWhereItIsWritten()
+    {
+        var upstream = TenancyFixture.Unique("zero");
+        var outcome = await fixture.Tenancy.ChangeAsync(new TenancyChange
+        {
+            Upstreams = new() { [upstream] = new UpstreamSpec() },
+            Tokens =
+            [
+                new TokenChange(upstream, "t1", new TokenSpec
+                {
+                    Policies =
+                    [
+                        TenancyFixture.PerMinute(50),
+                        new PolicySpec { Name = "per-second", Algorithm = "fixed-window", Limit = 1, Window = TimeSpan.FromSeconds(1) },
+                    ],
+                }),
+            ],
+        }, dryRun: false);
+
+        var problem = Assert.Single(outcome.Problems);
+        Assert.Equal($"upstreams.{upstream}.tokens.t1.policies[1].limit", problem.Field);
+        Assert.Contains("5% buffer that leaves 0", problem.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ADedicatedTenantMadeHybridAsksThePoolForALease()
+    {
+        var upstream = TenancyFixture.Unique("d2h");
+        var tenant = TenancyFixture.Unique("d2h");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with { Tenants = new() { [tenant] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" } } });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [new TokenChange(upstream, "own", new TokenSpec { Policies = [TenancyFixture.PerMinute(3)], DedicatedTo = tenant })] });
+        await fixture.ChangeAsync(new TenancyChange { Tenants = new() { [tenant] = new TenantSpec { Upstream = upstream, Strategy = "hybrid", Reserved = 10 } } });
+
+        for (var i = 0; i < 30; i++)
+        {
+            await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = tenant });
+        }
+
+        var state = await fixture.Grains.GetGrain<ITenantGrain>(tenant).RefreshLeaseAsync();
+        Assert.True(state.Lease > 0, $"lease {state.Lease}, demand {state.Demand}");
+    }
 }

@@ -92,6 +92,28 @@ public sealed class TokenCeilingTests(TenancyFixture fixture)
         Assert.Equal("t1", granted.Token!.Id);
     }
 
+    [Fact]
+    public async Task RenamingOrRemovingAndAddingBackATokensPolicyKeepsWhatItAdmitted()
+    {
+        var upstream = TenancyFixture.Unique("ren");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 1, 20));
+        for (var i = 0; i < 19; i++)
+        {
+            Assert.True((await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Allowed);
+        }
+
+        // Renamed: the count carries over, the upstream's limit still holds within the minute.
+        var renamed = TenancyFixture.PerMinute(20) with { Name = "minute" };
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [new TokenChange(upstream, "t1", new TokenSpec { Policies = [renamed] })] });
+        var denied = await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream });
+        Assert.Equal($"token:{upstream}/t1/minute", denied.LimitedBy);
+
+        // Removed and added back within the minute: still counted.
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [new TokenChange(upstream, "t1", null)] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [new TokenChange(upstream, "t1", new TokenSpec { Policies = [renamed] })] });
+        Assert.Equal($"token:{upstream}/t1/minute", (await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).LimitedBy);
+    }
+
     private async Task WaitForWaitersAsync(string token, int count)
     {
         for (var attempt = 0; attempt < 1000; attempt++)
