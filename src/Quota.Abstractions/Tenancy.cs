@@ -240,6 +240,15 @@ public sealed record LeaseGrant
 
     /// <summary>Whether the pool is relearning outstanding leases (after it moved or restarted).</summary>
     [Id(3)] public bool Learning { get; init; }
+
+    /// <summary>Which activation of the pool granted it.</summary>
+    [Id(4)] public long Epoch { get; init; }
+
+    /// <summary>
+    /// Orders the grants and revisions of one pool activation to one tenant: messages may arrive out of order, and
+    /// a tenant applies only what is newer than what it holds.
+    /// </summary>
+    [Id(5)] public long Sequence { get; init; }
 }
 
 /// <summary>One tenant's part of an <see cref="AllocationReport"/>.</summary>

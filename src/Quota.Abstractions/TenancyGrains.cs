@@ -169,9 +169,12 @@ public interface ITenantGrain : ISubjectGrain
     [Alias("RefreshLease")]
     Task<TenantLeaseState> RefreshLeaseAsync();
 
-    /// <summary>The pool lowers the lease (fairness moved capacity to others); never raises it.</summary>
+    /// <summary>
+    /// The pool lowers the lease (fairness moved capacity to others). Applied only when newer than the grant the
+    /// tenant holds (<see cref="LeaseGrant.Sequence"/>), so a grant overtaken by a revision does not raise it again.
+    /// </summary>
     [Alias("ReviseLease")]
-    Task ReviseLeaseAsync(long amount);
+    Task ReviseLeaseAsync(LeaseGrant revision);
 
     /// <summary>The tenant's own timer: expires a lapsed lease and refreshes when due.</summary>
     [OneWay, Alias("TenantTick")]

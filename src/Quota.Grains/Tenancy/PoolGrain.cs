@@ -41,6 +41,7 @@ public sealed partial class PoolGrain(
     private PoolSetup? _setup;
     private DateTimeOffset _learningUntil;
     private long _predecessorBound;
+    private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
 
     private long Lendable => _setup is null ? 0 : Math.Max(0, _setup.Upstream.Capacity - _setup.Upstream.Reserved);
 
@@ -65,7 +66,7 @@ public sealed partial class PoolGrain(
         if (tenant is null)
         {
             // Not (or no longer) a tenant of this pool: nothing new, and what it holds stays counted until it expires.
-            return Grant(0, now);
+            return Grant(0, now, 0);
         }
 
         if (!_members.TryGetValue(request.Tenant, out var member))
@@ -118,7 +119,7 @@ public sealed partial class PoolGrain(
 
         member.Lease = amount;
         member.Expires = now + _options.LeaseTtl;
-        return Grant(amount, now);
+        return Grant(amount, now, ++member.Sequence);
     }
 
     /// <inheritdoc />
@@ -215,7 +216,8 @@ public sealed partial class PoolGrain(
             .Where(m => m.Key != except && m.Value.Lease > 0 && m.Value.Expires > now && m.Value.Lease > shares.GetValueOrDefault(m.Key))
             .Select(m => (Tenant: m.Key, Member: m.Value, Share: shares.GetValueOrDefault(m.Key)))
             .ToList();
-        var revisions = over.Select(o => GrainFactory.GetGrain<ITenantGrain>(o.Tenant).ReviseLeaseAsync(o.Share)).ToArray();
+        var revisions = over.Select(o => GrainFactory.GetGrain<ITenantGrain>(o.Tenant).ReviseLeaseAsync(
+            Grant(o.Share, now, ++o.Member.Sequence) with { TtlMs = DecisionResults.CeilingMilliseconds(o.Member.Expires - now) })).ToArray();
         try
         {
             await Task.WhenAll(revisions);
@@ -263,12 +265,14 @@ public sealed partial class PoolGrain(
         }
     }
 
-    private LeaseGrant Grant(long amount, DateTimeOffset now) => new()
+    private LeaseGrant Grant(long amount, DateTimeOffset now, long sequence) => new()
     {
         Amount = amount,
         TtlMs = (long)_options.LeaseTtl.TotalMilliseconds,
         RefreshMs = (long)_options.LeaseRefresh.TotalMilliseconds,
         Learning = now < _learningUntil,
+        Epoch = _epoch,
+        Sequence = sequence,
     };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pool {Upstream} could not lower a lease ({ErrorType}); it stays counted until it expires.")]
@@ -288,6 +292,9 @@ public sealed partial class PoolGrain(
 
         /// <summary>Whether this activation has heard from the tenant (its lease is in the count).</summary>
         public bool Counted { get; set; }
+
+        /// <summary>The last grant or revision sent to the tenant.</summary>
+        public long Sequence { get; set; }
 
         /// <summary>While relearning: what the tenant held from the predecessor when first heard from.</summary>
         public long ReportedHolding { get; set; }

@@ -38,6 +38,8 @@ public sealed partial class TenantGrain(
     private readonly TenancyOptions _options = options.Value;
     private TenantView? _tenant;
     private long _lease;
+    private long _epoch;
+    private long _sequence;
     private DateTimeOffset _leaseExpires;
     private long _arrived;
     private DateTimeOffset _measuredSince;
@@ -112,12 +114,17 @@ public sealed partial class TenantGrain(
     }
 
     /// <inheritdoc />
-    public Task ReviseLeaseAsync(long amount)
+    public Task ReviseLeaseAsync(LeaseGrant revision)
     {
-        if (amount < _lease)
+        ArgumentNullException.ThrowIfNull(revision);
+        var now = Time.GetUtcNow();
+        if (Newer(revision))
         {
-            _lease = Math.Max(0, amount);
+            // Never later than the expiry it already counts with.
+            var expires = now + TimeSpan.FromMilliseconds(revision.TtlMs);
+            Take(revision, _leaseExpires > now && _leaseExpires < expires ? _leaseExpires : expires);
             Reconfigure();
+            Arm();
         }
 
         return Task.CompletedTask;
@@ -227,12 +234,26 @@ public sealed partial class TenantGrain(
             return State(Time.GetUtcNow());
         }
 
-        _lease = grant.Amount;
-        _leaseExpires = now + TimeSpan.FromMilliseconds(grant.TtlMs);
+        // A revision sent after this grant may have arrived first: then this grant is stale.
+        if (Newer(grant))
+        {
+            Take(grant, now + TimeSpan.FromMilliseconds(grant.TtlMs));
+        }
+
         _nextRefresh = now + TimeSpan.FromMilliseconds(Math.Max(1, grant.RefreshMs));
         Reconfigure();
         Arm();
         return State(Time.GetUtcNow());
+    }
+
+    private bool Newer(LeaseGrant grant) => grant.Epoch != _epoch || grant.Sequence > _sequence;
+
+    private void Take(LeaseGrant grant, DateTimeOffset expires)
+    {
+        _epoch = grant.Epoch;
+        _sequence = grant.Sequence;
+        _lease = Math.Max(0, grant.Amount);
+        _leaseExpires = expires;
     }
 
     /// <summary>Demand per upstream window from what arrived since the last measurement; kept when too little time has passed to tell.</summary>
