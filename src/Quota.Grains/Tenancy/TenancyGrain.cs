@@ -52,20 +52,7 @@ public sealed partial class TenancyGrain(
             return new TenancyOutcome { Changes = [.. changes] };
         }
 
-        var previous = state.State;
-        state.State = next.State;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            state.State = previous;
-            throw;
-        }
-
-        await PushAsync(before, next);
-        await GrainFactory.GetGrain<IChangeLogGrain>(0).RecordAsync([.. changes.Select(c => new ChangeRecord
+        await CommitAsync(before, next, [.. changes.Select(c => new ChangeRecord
         {
             At = clock.Provider.GetUtcNow(),
             Subject = c.Subject,
@@ -112,20 +99,7 @@ public sealed partial class TenancyGrain(
 
         if (reencrypted.Count > 0)
         {
-            var previous = state.State;
-            state.State = next.State;
-            try
-            {
-                await state.WriteStateAsync();
-            }
-            catch
-            {
-                state.State = previous;
-                throw;
-            }
-
-            await PushAsync(before, next);
-            await GrainFactory.GetGrain<IChangeLogGrain>(0).RecordAsync([.. reencrypted.Select(subject => new ChangeRecord
+            await CommitAsync(before, next, [.. reencrypted.Select(subject => new ChangeRecord
             {
                 At = clock.Provider.GetUtcNow(),
                 Subject = subject,
@@ -158,6 +132,28 @@ public sealed partial class TenancyGrain(
 
     /// <inheritdoc />
     public Task<RouteAnswer> GetRouteAsync(string? tenant, string? upstream) => Task.FromResult(Model.Route(tenant, upstream));
+
+    /// <summary>
+    /// Makes <paramref name="next"/> the configuration: written first (on failure nothing changes and the error
+    /// propagates), then pushed to the grains it concerns, then recorded.
+    /// </summary>
+    private async Task CommitAsync(TenancyModel before, TenancyModel next, ChangeRecord[] records)
+    {
+        var previous = state.State;
+        state.State = next.State;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            state.State = previous;
+            throw;
+        }
+
+        await PushAsync(before, next);
+        await GrainFactory.GetGrain<IChangeLogGrain>(0).RecordAsync(records);
+    }
 
     private static TenancyState Copy(TenancyState source) =>
         JsonSerializer.Deserialize<TenancyState>(JsonSerializer.Serialize(source, Json), Json)!;
