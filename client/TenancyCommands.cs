@@ -435,7 +435,7 @@ internal static class TenancyCommands
         var token = new Option<string>("--token") { Description = "The id of the token the upstream answered on (not the admin token).", HelpName = "ID", Required = true };
         var status = new Option<int>("--status") { Description = "The HTTP status the upstream answered; 0 when no answer came.", HelpName = "N", Required = true };
         var retryAfter = new Option<long?>("--retry-after-ms") { Description = "The upstream's Retry-After, in milliseconds.", HelpName = "MS" };
-        var command = new Command("feedback", "Report what an upstream answered on a token: failures (0, 5xx) open its circuit breaker; a 429 is rate limiting, not a failure.")
+        var command = new Command("feedback", "Report what an upstream answered on a token: failures (0, 5xx) open its circuit breaker; a 429 halves its limit for a while and --retry-after-ms pauses it.")
         {
             upstream, token, status, retryAfter,
         };
@@ -458,7 +458,11 @@ internal static class TenancyCommands
                         ("circuit", Output.Str(health?["circuit"])),
                         ("failures in a row", Output.Str(health?["consecutiveFailures"])),
                         ("retry after", Output.Ms(Output.Number(health?["retryAfterMs"]))),
-                        ("times opened", Output.Str(health?["timesOpened"])));
+                        ("times opened", Output.Str(health?["timesOpened"])),
+                        ("limit in force", health?["limitFactor"] is JsonValue factor && factor.TryGetValue<double>(out var share)
+                            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{share * 100:0.#}%")
+                            : null),
+                        ("paused for", Output.Ms(Output.Number(health?["pausedForMs"]))));
                 })
                 : session.Output.Fail(response, session);
         });

@@ -330,6 +330,12 @@ public sealed record TokenHealth
 
     /// <summary>How often the circuit opened since the token was activated.</summary>
     [Id(3)] public long TimesOpened { get; init; }
+
+    /// <summary>The share of the token's limit in force now: below 1 after the upstream answered 429, recovering step by step.</summary>
+    [Id(4)] public double LimitFactor { get; init; } = 1;
+
+    /// <summary>Milliseconds the token is paused for by an upstream Retry-After; 0 when not paused.</summary>
+    [Id(5)] public long PausedForMs { get; init; }
 }
 
 /// <summary>An upstream's allocation now: capacity, reserves, each tenant's demand, share and lease, each token's use and health.</summary>

@@ -33,6 +33,18 @@ public sealed class TenancyOptions
     /// <summary>Probe successes in a row that close a half-open circuit. Default: 2.</summary>
     public int SuccessesToClose { get; set; } = 2;
 
+    /// <summary>What an upstream's 429 (<c>POST /v1/feedback</c>) multiplies a token's limit by. Default: 0.5.</summary>
+    public double RateLimitDecrease { get; set; } = 0.5;
+
+    /// <summary>The least a token's limit falls to, as a share of its configured limit. Default: 0.1.</summary>
+    public double RateLimitMinimum { get; set; } = 0.1;
+
+    /// <summary>What a token's limit regains each <see cref="RecoveryInterval"/> without a 429, as a share of its configured limit. Default: 0.05.</summary>
+    public double RecoveryStep { get; set; } = 0.05;
+
+    /// <summary>How often a shrunk limit regains a step. Default: 10 seconds.</summary>
+    public TimeSpan RecoveryInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The names of the tiers.</summary>
     public static readonly IReadOnlyList<string> TierNames = ["premium", "standard", "basic"];
 
@@ -55,6 +67,15 @@ public sealed class TenancyOptions
             }
             : builtIn;
     }
+
+    /// <summary>The 429 feedback settings.</summary>
+    public AdaptiveLimitOptions Feedback => new()
+    {
+        DecreaseFactor = RateLimitDecrease,
+        MinimumFactor = RateLimitMinimum,
+        RecoveryStep = RecoveryStep,
+        RecoveryInterval = RecoveryInterval,
+    };
 
     /// <summary>The circuit breaker settings.</summary>
     public CircuitBreakerOptions Breaker => new()
@@ -102,6 +123,9 @@ public sealed class TenancyOptionsValidator : IValidateOptions<TenancyOptions>
         }
 
         errors.AddRange(options.Breaker.Validate().Select(e => $"{S}:{e}"));
+        errors.AddRange(options.Feedback.Validate().Select(e => $"{S}:{e}"
+            .Replace("DecreaseFactor", "RateLimitDecrease", StringComparison.Ordinal)
+            .Replace("MinimumFactor", "RateLimitMinimum", StringComparison.Ordinal)));
         foreach (var (tier, defaults) in options.Tiers)
         {
             if (!TenancyOptions.TierNames.Contains(tier, StringComparer.OrdinalIgnoreCase))

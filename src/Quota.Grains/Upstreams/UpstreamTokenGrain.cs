@@ -37,7 +37,12 @@ public sealed class UpstreamTokenGrain(
     /// <summary>The name a denial for a secret that cannot be opened is reported under.</summary>
     public const string SecretPolicy = "secret";
 
+    /// <summary>The name a denial for an upstream's Retry-After is reported under.</summary>
+    public const string PausedPolicy = "paused";
+
     private readonly CircuitBreaker _breaker = new(options.Value.Breaker);
+    private readonly AdaptiveLimit _adaptive = new(options.Value.Feedback);
+    private double _appliedFactor = 1;
     private TokenSetup? _setup;
     private IReadOnlyList<PolicyDefinition>? _definitions;
     private string? _secret;
@@ -80,7 +85,13 @@ public sealed class UpstreamTokenGrain(
         {
             _breaker.RecordFailure(now);
         }
-        else if (feedback.Status != 429)
+        else if (feedback.Status == 429)
+        {
+            // Rate limited: not a failure of the credential, but its limit is less than configured for now.
+            _adaptive.RateLimited(now, feedback.RetryAfterMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null);
+            ApplyFactor(now);
+        }
+        else
         {
             _breaker.RecordSuccess(now);
         }
@@ -127,8 +138,15 @@ public sealed class UpstreamTokenGrain(
 
     private protected override IReadOnlyList<PolicyDefinition>? CurrentDefinitions() => _definitions;
 
+    private protected override void Arrived(SubjectAcquire request) => ApplyFactor(Time.GetUtcNow());
+
     private protected override (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
     {
+        if (request.Cost > 0 && _adaptive.PausedFor(now) is { } paused && paused > TimeSpan.Zero)
+        {
+            return (PausedPolicy, paused);
+        }
+
         if (request.IncludeSecret && _setup?.SecretEnvelope is { } envelope && _secret is null)
         {
             try
@@ -167,8 +185,35 @@ public sealed class UpstreamTokenGrain(
 
         // A removed token keeps its windows (it is unknown, so it admits nothing): added back within the window, it
         // still counts what it admitted, and the upstream's limit holds across the change.
-        _definitions = setup is null ? _definitions : PolicySpec.ToDefinitions(setup.Enforced, "policies", out _);
+        _definitions = setup is null ? _definitions : Scaled(setup.Enforced, _appliedFactor);
     }
+
+    /// <summary>Applies the 429 feedback's current factor to the enforced policies when it changed (keeping usage).</summary>
+    private void ApplyFactor(DateTimeOffset now)
+    {
+        var factor = _adaptive.FactorAt(now);
+        if (factor == _appliedFactor)
+        {
+            return;
+        }
+
+        _appliedFactor = factor;
+        if (_setup is not null)
+        {
+            _definitions = Scaled(_setup.Enforced, factor);
+            Reconfigure();
+        }
+    }
+
+    /// <summary>Rate policies at <paramref name="factor"/> of their limit (and burst), at least 1; concurrency as configured.</summary>
+    private static IReadOnlyList<PolicyDefinition>? Scaled(PolicySpec[] enforced, double factor) =>
+        PolicySpec.ToDefinitions([.. enforced.Select(p => factor >= 1 || p.Algorithm is "concurrency"
+            ? p
+            : p with
+            {
+                Limit = Math.Max(1, (long)Math.Floor(p.Limit * factor)),
+                Burst = p.Burst is { } burst ? Math.Max(1, (long)Math.Floor(burst * factor)) : null,
+            })], "policies", out _);
 
     private TokenHealth Health(DateTimeOffset now)
     {
@@ -180,6 +225,8 @@ public sealed class UpstreamTokenGrain(
             ConsecutiveFailures = snapshot.ConsecutiveFailures,
             RetryAfterMs = DecisionResults.CeilingMilliseconds(retry),
             TimesOpened = snapshot.TimesOpened,
+            LimitFactor = _adaptive.FactorAt(now),
+            PausedForMs = DecisionResults.CeilingMilliseconds(_adaptive.PausedFor(now)),
         };
     }
 }

@@ -81,4 +81,50 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
         // Unknown tokens are unknown.
         Assert.Null(await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t9").ReportAsync(new UpstreamFeedback { Status = 500 }));
     }
+
+    [Fact]
+    public async Task A429HalvesTheTokensLimitRetryAfterPausesItAndItRecoversStepByStep()
+    {
+        var upstream = TenancyFixture.Unique("aimd");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 1, 100));
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+
+        var health = (await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 30_000 }))!;
+        Assert.Equal("closed", health.Circuit);
+        Assert.Equal(0.5, health.LimitFactor);
+        Assert.Equal(30_000, health.PausedForMs);
+
+        // Paused until the upstream said: denied with the exact wait.
+        var paused = await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream });
+        Assert.Equal($"token:{upstream}/t1/paused", paused.LimitedBy);
+        Assert.Equal(30_000, paused.RetryAfterMs);
+
+        // 30 s later the limit has regained three steps of 5%: 65% of the 95 usable, 61 in the minute.
+        fixture.Time.Advance(TimeSpan.FromSeconds(30));
+        var admitted = 0;
+        for (var i = 0; i < 80; i++)
+        {
+            if ((await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Allowed)
+            {
+                admitted++;
+            }
+        }
+
+        Assert.Equal(61, admitted);
+        Assert.Equal(0.65, (await t1.GetStatusAsync())!.Health.LimitFactor, 10);
+
+        // Recovered to the configured limit (the ceiling) 100 s after the 429, and never above it.
+        fixture.Time.Advance(TimeSpan.FromSeconds(70));
+        admitted = 0;
+        for (var i = 0; i < 120; i++)
+        {
+            if ((await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Allowed)
+            {
+                admitted++;
+            }
+        }
+
+        Assert.Equal(95, admitted);
+        Assert.Equal(1.0, (await t1.GetStatusAsync())!.Health.LimitFactor);
+    }
 }
