@@ -159,7 +159,7 @@ public sealed class DecisionGrain(
             var decision = await Grain(first).AcquireAsync(ask with { MaxWaitMs = waitMs }, cancellationToken);
             if (first.Kind == SubjectKind.Upstream)
             {
-                Observe(first.Id, decision);
+                chooser.Observe(first.Id, decision);
             }
 
             answers.Add(new SubjectAnswer(first.Kind, first.Id, first.Field, decision));
@@ -317,14 +317,8 @@ public sealed class DecisionGrain(
     private async Task<SubjectAnswer> AskTokenAsync(string upstream, string token, SubjectAcquire ask)
     {
         var answer = await AskAsync(new Subject(SubjectKind.Upstream, TokenChooser.Key(upstream, token), "upstream"), ask);
-        chooser.Observe(upstream, token, answer.Decision);
+        chooser.Observe(answer.Id, answer.Decision);
         return answer;
-    }
-
-    private void Observe(string key, SubjectDecision decision)
-    {
-        var slash = key.IndexOf('/', StringComparison.Ordinal);
-        chooser.Observe(key[..slash], key[(slash + 1)..], decision);
     }
 
     /// <summary>Of two token denials, the one to report: an unknown token or one that can never admit the cost last, then the sooner retry.</summary>

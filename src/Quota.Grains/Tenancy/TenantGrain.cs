@@ -134,12 +134,7 @@ public sealed partial class TenantGrain(
     public async Task TickAsync()
     {
         var now = Time.GetUtcNow();
-        if (_lease > 0 && now >= _leaseExpires)
-        {
-            _lease = 0;
-            Reconfigure();
-        }
-
+        DropLapsedLease(now);
         if (now >= _nextRefresh)
         {
             try
@@ -199,7 +194,12 @@ public sealed partial class TenantGrain(
         _arrived += Math.Max(0, request.Cost);
 
         // The expiry timer drops a lapsed lease; should it run late, the next request does.
-        if (_lease > 0 && Time.GetUtcNow() >= _leaseExpires)
+        DropLapsedLease(Time.GetUtcNow());
+    }
+
+    private void DropLapsedLease(DateTimeOffset now)
+    {
+        if (_lease > 0 && now >= _leaseExpires)
         {
             _lease = 0;
             Reconfigure();

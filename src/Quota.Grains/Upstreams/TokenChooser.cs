@@ -6,7 +6,8 @@ namespace Quota.Grains.Upstreams;
 /// <summary>
 /// The silo's view of routes and tokens for the decision path: which tokens a tenant or upstream may use (asked of the
 /// tenancy grain, kept for one second of quota time) and how used and healthy each token was when last seen (from
-/// the tokens' own answers). Orders candidates least utilised first, tokens last seen with an open circuit at the end.
+/// the tokens' own answers). Orders candidates least utilised first, tokens last seen with an open circuit or paused by
+/// the upstream at the end.
 /// </summary>
 /// <remarks>
 /// The view only orders; it never admits. Each token grain decides for itself, so a stale view costs at most a
@@ -59,8 +60,8 @@ public sealed class TokenChooser(IGrainFactory grains, QuotaTime clock)
         return [.. order.Select(o => o.Token)];
     }
 
-    /// <summary>Remembers what a token answered.</summary>
-    public void Observe(string upstream, string token, SubjectDecision decision)
+    /// <summary>Remembers what a token (by its grain key, <see cref="Key"/>) answered.</summary>
+    public void Observe(string tokenKey, SubjectDecision decision)
     {
         ArgumentNullException.ThrowIfNull(decision);
         var utilisation = 0.0;
@@ -72,10 +73,11 @@ public sealed class TokenChooser(IGrainFactory grains, QuotaTime clock)
             }
         }
 
-        var open = !decision.Allowed && decision.LimitedBy == UpstreamTokenGrain.CircuitPolicy
+        // An open circuit and an upstream's Retry-After both keep the token out of use until they pass.
+        var open = !decision.Allowed && decision.LimitedBy is UpstreamTokenGrain.CircuitPolicy or UpstreamTokenGrain.PausedPolicy
             ? _time.GetUtcNow() + decision.RetryAfter
             : DateTimeOffset.MinValue;
-        _tokens[Key(upstream, token)] = new Seen(utilisation, open);
+        _tokens[tokenKey] = new Seen(utilisation, open);
     }
 
     /// <summary>The grain key of a token.</summary>

@@ -36,7 +36,7 @@ public static class AdminEndpoints
         admin.MapGet("/users/{id}/keys", async (string id, AdminService service) =>
         {
             id = HttpJson.RouteName(id);
-            return CheckId("id", id) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions);
+            return HttpJson.BadNames(("id", id)) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions);
         });
         admin.MapPost("/users/{id}/keys", RegisterKeyAsync);
         admin.MapGet("/keys", async (AdminService service) => Results.Json(new { keys = await service.ListAsync(SubjectKind.ApiKey) }, HttpJson.ResponseOptions));
@@ -79,7 +79,7 @@ public static class AdminEndpoints
     private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string id)
     {
         id = HttpJson.RouteName(id);
-        if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
+        if (HttpJson.BadNames((kind == SubjectKind.User ? "id" : "name", id)) is { } problem)
         {
             return problem;
         }
@@ -119,7 +119,7 @@ public static class AdminEndpoints
     private static async Task<IResult> ResetSubjectAsync(AdminService service, SubjectKind kind, string id)
     {
         id = HttpJson.RouteName(id);
-        if (CheckId(kind == SubjectKind.User ? "id" : "name", id) is { } problem)
+        if (HttpJson.BadNames((kind == SubjectKind.User ? "id" : "name", id)) is { } problem)
         {
             return problem;
         }
@@ -131,7 +131,7 @@ public static class AdminEndpoints
     private static async Task<IResult> RegisterKeyAsync(string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
     {
         id = HttpJson.RouteName(id);
-        if (CheckId("id", id) is { } idProblem)
+        if (HttpJson.BadNames(("id", id)) is { } idProblem)
         {
             return idProblem;
         }
@@ -284,13 +284,6 @@ public static class AdminEndpoints
         user = info.Owner,
         policies = info.Policies,
     };
-
-    private static IResult? CheckId(string field, string id)
-    {
-        var problems = new List<FieldProblem>();
-        RequestRules.CheckName(problems, field, id);
-        return problems.Count > 0 ? HttpJson.Problem(StatusCodes.Status400BadRequest, problems) : null;
-    }
 
     private static IResult? CheckKeyId(string keyId) => ApiKeyHasher.IsKeyId(keyId)
         ? null

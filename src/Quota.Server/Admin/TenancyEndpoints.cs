@@ -44,14 +44,14 @@ internal static class TenancyEndpoints
     private static async Task<IResult> GetUpstreamAsync(string name, AdminService service)
     {
         name = HttpJson.RouteName(name);
-        return CheckNames(("name", name))
+        return HttpJson.BadNames(("name", name))
             ?? (await service.UpstreamAsync(name) is { } upstream ? Results.Json(upstream, HttpJson.ResponseOptions) : UnknownUpstream(name));
     }
 
     private static async Task<IResult> SetUpstreamAsync(string name, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
     {
         name = HttpJson.RouteName(name);
-        if (CheckNames(("name", name)) is { } invalid)
+        if (HttpJson.BadNames(("name", name)) is { } invalid)
         {
             return invalid;
         }
@@ -74,7 +74,7 @@ internal static class TenancyEndpoints
     private static async Task<IResult> DeleteUpstreamAsync(string name, AdminService service)
     {
         name = HttpJson.RouteName(name);
-        if (CheckNames(("name", name)) is { } invalid)
+        if (HttpJson.BadNames(("name", name)) is { } invalid)
         {
             return invalid;
         }
@@ -91,7 +91,7 @@ internal static class TenancyEndpoints
     private static async Task<IResult> GetTokensAsync(string name, AdminService service)
     {
         name = HttpJson.RouteName(name);
-        return CheckNames(("name", name))
+        return HttpJson.BadNames(("name", name))
             ?? (await service.UpstreamAsync(name) is { } upstream
                 ? Results.Json(new { upstream = upstream.Name, tokens = upstream.Tokens }, HttpJson.ResponseOptions)
                 : UnknownUpstream(name));
@@ -100,7 +100,7 @@ internal static class TenancyEndpoints
     private static async Task<IResult> GetTokenAsync(string name, string id, AdminService service)
     {
         (name, id) = (HttpJson.RouteName(name), HttpJson.RouteName(id));
-        if (CheckNames(("name", name), ("id", id)) is { } invalid)
+        if (HttpJson.BadNames(("name", name), ("id", id)) is { } invalid)
         {
             return invalid;
         }
@@ -117,7 +117,7 @@ internal static class TenancyEndpoints
     private static async Task<IResult> SetTokenAsync(string name, string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
     {
         (name, id) = (HttpJson.RouteName(name), HttpJson.RouteName(id));
-        if (CheckNames(("name", name), ("id", id)) is { } invalid)
+        if (HttpJson.BadNames(("name", name), ("id", id)) is { } invalid)
         {
             return invalid;
         }
@@ -148,7 +148,7 @@ internal static class TenancyEndpoints
     private static async Task<IResult> DeleteTokenAsync(string name, string id, AdminService service)
     {
         (name, id) = (HttpJson.RouteName(name), HttpJson.RouteName(id));
-        if (CheckNames(("name", name), ("id", id)) is { } invalid)
+        if (HttpJson.BadNames(("name", name), ("id", id)) is { } invalid)
         {
             return invalid;
         }
@@ -171,14 +171,14 @@ internal static class TenancyEndpoints
     private static async Task<IResult> GetTenantAsync(string id, AdminService service)
     {
         id = HttpJson.RouteName(id);
-        return CheckNames(("id", id))
+        return HttpJson.BadNames(("id", id))
             ?? (await service.TenantAsync(id) is { } tenant ? Results.Json(tenant, HttpJson.ResponseOptions) : UnknownTenant(id));
     }
 
     private static async Task<IResult> SetTenantAsync(string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
     {
         id = HttpJson.RouteName(id);
-        if (CheckNames(("id", id)) is { } invalid)
+        if (HttpJson.BadNames(("id", id)) is { } invalid)
         {
             return invalid;
         }
@@ -201,7 +201,7 @@ internal static class TenancyEndpoints
     private static async Task<IResult> DeleteTenantAsync(string id, AdminService service)
     {
         id = HttpJson.RouteName(id);
-        if (CheckNames(("id", id)) is { } invalid)
+        if (HttpJson.BadNames(("id", id)) is { } invalid)
         {
             return invalid;
         }
@@ -244,17 +244,6 @@ internal static class TenancyEndpoints
         // An upstream's tokens are entries of their own, not fields of the upstream's body.
         var rest = field[(prefix.Length + 1)..];
         return rest.StartsWith("tokens.", StringComparison.Ordinal) ? field : rest;
-    }
-
-    private static IResult? CheckNames(params (string Field, string Value)[] names)
-    {
-        var problems = new List<FieldProblem>();
-        foreach (var (field, value) in names)
-        {
-            RequestRules.CheckName(problems, field, value);
-        }
-
-        return problems.Count > 0 ? HttpJson.Problem(StatusCodes.Status400BadRequest, problems) : null;
     }
 
     private static IResult UnknownUpstream(string name) =>

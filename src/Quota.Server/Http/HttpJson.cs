@@ -111,6 +111,18 @@ internal static partial class HttpJson
         return FromMessages(errors);
     }
 
+    /// <summary>A 400 naming every field whose name is not acceptable (<see cref="RequestRules.CheckName"/>); null when all are.</summary>
+    public static IResult? BadNames(params (string Field, string Value)[] names)
+    {
+        var problems = new List<FieldProblem>();
+        foreach (var (field, value) in names)
+        {
+            RequestRules.CheckName(problems, field, value);
+        }
+
+        return problems.Count > 0 ? Problem(StatusCodes.Status400BadRequest, problems) : null;
+    }
+
     /// <summary>Splits validation messages of the form "path: detail" into problems.</summary>
     public static List<FieldProblem> FromMessages(IEnumerable<string> messages) =>
         [.. messages.Select(m => m.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0

@@ -72,16 +72,9 @@ internal static class UpstreamEndpoints
     private static async Task<IResult> AllocationAsync(string name, IGrainFactory grains)
     {
         name = HttpJson.RouteName(name);
-        var problems = new List<FieldProblem>();
-        RequestRules.CheckName(problems, "name", name);
-        if (problems.Count > 0)
-        {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
-        }
-
-        return await grains.GetGrain<IPoolGrain>(name).GetAllocationAsync() is { } report
+        return HttpJson.BadNames(("name", name)) ?? (await grains.GetGrain<IPoolGrain>(name).GetAllocationAsync() is { } report
             ? Results.Json(report, HttpJson.ResponseOptions)
-            : HttpJson.Problem(StatusCodes.Status404NotFound, [new("name", $"upstream '{name}' is not configured.")]);
+            : HttpJson.Problem(StatusCodes.Status404NotFound, [new("name", $"upstream '{name}' is not configured.")]));
     }
 
     private sealed record FeedbackBody(string? Upstream, string? Token, int? Status, long? RetryAfterMs);

@@ -127,4 +127,21 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
         Assert.Equal(95, admitted);
         Assert.Equal(1.0, (await t1.GetStatusAsync())!.Health.LimitFactor);
     }
+
+    [Fact]
+    public async Task WhileATokenIsPausedEveryRequestGoesToAnother()
+    {
+        var upstream = TenancyFixture.Unique("pause");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100));
+        await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1").ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 60_000 });
+
+        var chosen = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            chosen.Add((await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Token!.Id);
+        }
+
+        Assert.Equal(["t2", "t2", "t2", "t2"], chosen);
+        Assert.Equal(0, (await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1").GetStatusAsync())!.Used);
+    }
 }
