@@ -28,6 +28,26 @@ public sealed record TenantSpec
 
     /// <summary>Service class when the pool is short: higher classes are served first (0 to 9).</summary>
     [Id(6)] public int? Priority { get; init; }
+
+    /// <summary>How the scheduler may adapt the reserve; null: adapted, without bounds beyond the rule's.</summary>
+    [Id(7)] public AdaptiveSpec? Adaptive { get; init; }
+}
+
+/// <summary>
+/// Whether and within which bounds the scheduler adapts a tenant's reserve to its use:
+/// <c>{ "enabled": true, "minimum": 20, "maximum": 80 }</c>.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("quota.AdaptiveSpec")]
+public sealed record AdaptiveSpec
+{
+    /// <summary>False opts the tenant out: its reserve stays as written. Default: true.</summary>
+    [Id(0)] public bool? Enabled { get; init; }
+
+    /// <summary>The least the scheduler lowers the reserve to (the rule's own floor of 10 applies too).</summary>
+    [Id(1)] public long? Minimum { get; init; }
+
+    /// <summary>The most the scheduler raises the reserve to; null: as far as the 80% reservation rule allows.</summary>
+    [Id(2)] public long? Maximum { get; init; }
 }
 
 /// <summary>An upstream as written: <c>{ "bufferPercent": 5, "window": "00:01:00" }</c>.</summary>
@@ -56,6 +76,12 @@ public sealed record TokenSpec
 
     /// <summary>The tenant the token is reserved for; null: in the upstream's pool.</summary>
     [Id(2)] public string? DedicatedTo { get; init; }
+
+    /// <summary>
+    /// A token of the same upstream that replaces this one: once it is live the scheduler moves this token's tenant to
+    /// it, stops routing here, and removes this token (and its secret) when its leases have ended.
+    /// </summary>
+    [Id(3)] public string? Successor { get; init; }
 }
 
 /// <summary>One token to set (or, with a null <see cref="Spec"/>, remove) in a <see cref="TenancyChange"/>.</summary>
@@ -135,8 +161,17 @@ public sealed record TenantView
     /// <summary>The upstream's window, in seconds.</summary>
     [Id(8)] public long WindowSeconds { get; init; }
 
-    /// <summary>Tokens dedicated to it.</summary>
+    /// <summary>Tokens dedicated to it and in use (a token being retired is not).</summary>
     [Id(9)] public string[] DedicatedTokens { get; init; } = [];
+
+    /// <summary>The reserve as written (or the tier's); <see cref="Reserved"/> differs when the scheduler adapted it.</summary>
+    [Id(10)] public long ConfiguredReserved { get; init; }
+
+    /// <summary>Whether the scheduler adapts the reserve, and its bounds.</summary>
+    [Id(11)] public AdaptiveSpec Adaptive { get; init; } = new() { Enabled = true };
+
+    /// <summary>When the scheduler last changed the reserve; null when it is as written.</summary>
+    [Id(12)] public DateTimeOffset? AdaptedAt { get; init; }
 }
 
 /// <summary>A token as the admin API shows it: never the secret.</summary>
@@ -163,6 +198,12 @@ public sealed record TokenView
 
     /// <summary>What Quota admits on it per upstream window: the limit less the buffer.</summary>
     [Id(6)] public long Usable { get; init; }
+
+    /// <summary>The token that replaces it, if one is named.</summary>
+    [Id(7)] public string? Successor { get; init; }
+
+    /// <summary>Since when it is being retired (no longer routed to, not counted in the pool); null when in use.</summary>
+    [Id(8)] public DateTimeOffset? RetiringSince { get; init; }
 }
 
 /// <summary>An upstream with its tokens and the numbers derived from them.</summary>
@@ -313,6 +354,9 @@ public sealed record TokenAllocation
 
     /// <summary>Its circuit breaker.</summary>
     [Id(6)] public required TokenHealth Health { get; init; }
+
+    /// <summary>Concurrency permits held on it now (requests in flight under a concurrency policy).</summary>
+    [Id(7)] public long InFlight { get; init; }
 }
 
 /// <summary>A token's circuit breaker as reported.</summary>

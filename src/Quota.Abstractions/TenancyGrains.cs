@@ -77,6 +77,18 @@ public interface ITenancyGrain : IGrainWithIntegerKey
     /// </summary>
     [AlwaysInterleave, Alias("Route")]
     Task<RouteAnswer> GetRouteAsync(string? tenant, string? upstream);
+
+    /// <summary>
+    /// Takes a scheduler run's steps in order: each is applied only when the configuration is still as the step
+    /// expects and the whole stays valid (the reservation rule, references); the changes made and their history
+    /// entries are written together, then pushed like any change.
+    /// </summary>
+    [Alias("Schedule")]
+    Task<ScheduleOutcome> ScheduleAsync(long run, SchedulerAction[] actions);
+
+    /// <summary>The scheduler's changes, newest first, optionally only those of one subject (<c>tenant:acme</c>).</summary>
+    [AlwaysInterleave, Alias("SchedulerHistory")]
+    Task<SchedulerChange[]> GetSchedulerHistoryAsync(int limit, string? subject);
 }
 
 /// <summary>What the re-encryption step did.</summary>

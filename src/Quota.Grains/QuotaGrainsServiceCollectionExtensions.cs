@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Quota.Grains.Configuration;
+using Quota.Grains.Scheduling;
 using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 using Quota.Grains.Tenancy;
@@ -31,6 +32,8 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SecretOptions>, SecretOptionsValidator>());
         services.AddOptions<TenancyOptions>().Bind(configuration.GetSection(TenancyOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TenancyOptions>, TenancyOptionsValidator>());
+        services.AddOptions<SchedulerOptions>().Bind(configuration.GetSection(SchedulerOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SchedulerOptions>, SchedulerOptionsValidator>());
         services.TryAddSingleton<TokenChooser>();
         services.TryAddSingleton(QuotaTime.System);
         services.TryAddSingleton<ApiKeyHasher>();
@@ -60,6 +63,7 @@ public static class QuotaGrainsServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddQuotaGrains(builder.Configuration);
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchedulerStarter>();
 
         // A cancelled call must still receive what the callee did: a waiter granted just as its caller gives up
         // hands the grant back to a coordinator that refunds it, instead of the answer being dropped unseen.

@@ -31,6 +31,8 @@ public sealed class QuotaInstruments
     private readonly Counter<long> _adminChanges;
     private readonly Counter<long> _usageRowsDropped;
     private readonly Counter<long> _checkpoints;
+    private readonly Counter<long> _schedulerRuns;
+    private readonly Counter<long> _schedulerChanges;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
     public QuotaInstruments(IMeterFactory meters)
@@ -45,6 +47,8 @@ public sealed class QuotaInstruments
         _usageRowsDropped = meter.CreateCounter<long>("quota.storage.usage_rows_dropped", "{row}", "Usage-history rows dropped because the write buffer was full while the database failed.");
         _checkpoints = meter.CreateCounter<long>("quota.storage.checkpoints", "{write}", "Counter checkpoint writes, by outcome (written, failed).");
         _adminChanges = meter.CreateCounter<long>("quota.admin.changes", "{change}", "Configuration changes made through the admin API or apply, by action.");
+        _schedulerRuns = meter.CreateCounter<long>("quota.scheduler.runs", "{run}", "Scheduler runs, by outcome (ok, failed).");
+        _schedulerChanges = meter.CreateCounter<long>("quota.scheduler.changes", "{change}", "Changes the scheduler made, by action (reserve, rotate, drain, retire, remove).");
     }
 
     /// <summary>Counts one subject decision and how long it took.</summary>
@@ -74,6 +78,12 @@ public sealed class QuotaInstruments
 
     /// <summary>Counts an admin change.</summary>
     public void AdminChanged(string action) => _adminChanges.Add(1, new KeyValuePair<string, object?>(ActionTag, action));
+
+    /// <summary>Counts a scheduler run that completed (<paramref name="ok"/>) or failed.</summary>
+    public void SchedulerRan(bool ok) => _schedulerRuns.Add(1, new KeyValuePair<string, object?>(OutcomeTag, ok ? "ok" : "failed"));
+
+    /// <summary>Counts a change the scheduler made, by its kind.</summary>
+    public void SchedulerChanged(string kind) => _schedulerChanges.Add(1, new KeyValuePair<string, object?>(ActionTag, kind));
 
     private static string Outcome(DecisionOutcome outcome) => outcome switch
     {

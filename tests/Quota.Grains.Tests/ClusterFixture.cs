@@ -30,6 +30,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public static Dictionary<string, string?> Settings { get; } = new()
     {
         ["Quota:Secrets:Pepper"] = Pepper,
+        ["Quota:Scheduler:Enabled"] = "false",
         ["Quota:Decisions:MaxWait"] = "00:10:00",
         ["Quota:Decisions:ReservationTtl"] = "00:05:00",
         ["Quota:Policies:Resources:0:Name"] = "one-per-minute:*",

@@ -99,6 +99,7 @@ public sealed class GatedClusterFixture : IAsyncLifetime
         var settings = new Dictionary<string, string?>
         {
             ["Quota:Secrets:Pepper"] = ClusterFixture.Pepper,
+            ["Quota:Scheduler:Enabled"] = "false",
             ["Quota:Decisions:MaxWait"] = "00:10:00",
             ["Quota:Policies:Resources:0:Name"] = "gated:*",
             ["Quota:Policies:Resources:0:Policies:0:Name"] = "daily",

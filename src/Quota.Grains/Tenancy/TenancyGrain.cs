@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Quota.Abstractions;
+using Quota.Grains.Scheduling;
 using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 
@@ -39,6 +40,7 @@ public sealed partial class TenancyGrain(
         var problems = new List<FieldProblem>();
         var secretChanged = new HashSet<string>(StringComparer.Ordinal);
         Apply(change, next.State, problems, secretChanged);
+        next.PruneAdjustments();
         problems.AddRange(next.Validate());
 
         if (problems.Count > 0)
@@ -110,6 +112,71 @@ public sealed partial class TenancyGrain(
         }
 
         return new SecretRotation { KeyId = secrets.CurrentKeyId, Reencrypted = reencrypted.Count, Current = current, Unreadable = [.. unreadable] };
+    }
+
+    /// <inheritdoc />
+    public async Task<ScheduleOutcome> ScheduleAsync(long run, SchedulerAction[] actions)
+    {
+        ArgumentNullException.ThrowIfNull(actions);
+        var before = Model;
+        var next = new TenancyModel(Copy(state.State), _options);
+        var now = clock.Provider.GetUtcNow();
+        var (applied, held) = (new List<SchedulerChange>(), new List<string>());
+        foreach (var action in actions)
+        {
+            var step = SchedulerSteps.TryApply(action, next, run, now, out var why);
+            if (step is not { } taken)
+            {
+                held.Add($"{action.Kind} {action.Tenant ?? $"{action.Upstream}/{action.Token}"}: not taken, {why}.");
+                continue;
+            }
+
+            // Each step keeps the whole valid, or is undone: the reservation rule holds after every one.
+            if (next.Validate() is [var problem, ..])
+            {
+                taken.Undo();
+                held.Add($"{action.Kind} {taken.Change.Subject}: not taken, it would break {problem.Field}: {problem.Detail}");
+                continue;
+            }
+
+            applied.Add(taken.Change);
+        }
+
+        if (applied.Count == 0)
+        {
+            return new ScheduleOutcome { Held = [.. held] };
+        }
+
+        // The history is written in the same write as the changes it records: a crash cannot part them.
+        var history = next.State.History;
+        history.AddRange(applied);
+        if (history.Count > TenancyModel.HistoryCapacity)
+        {
+            history.RemoveRange(0, history.Count - TenancyModel.HistoryCapacity);
+        }
+
+        await CommitAsync(before, next, [.. applied.Select(c => new ChangeRecord
+        {
+            At = c.At,
+            Subject = c.Subject,
+            Action = $"scheduler-{c.Kind}",
+            Old = JsonSerializer.Serialize(c.Old, Json),
+            New = JsonSerializer.Serialize(new { value = c.New, reason = c.Reason, run = c.Run }, Json),
+            Source = "scheduler",
+        })]);
+        return new ScheduleOutcome { Applied = [.. applied], Held = [.. held] };
+    }
+
+    /// <inheritdoc />
+    public Task<SchedulerChange[]> GetSchedulerHistoryAsync(int limit, string? subject)
+    {
+        IEnumerable<SchedulerChange> changes = state.State.History;
+        if (subject is not null)
+        {
+            changes = changes.Where(c => c.Subject == subject);
+        }
+
+        return Task.FromResult(changes.Reverse().Take(Math.Clamp(limit, 0, TenancyModel.HistoryCapacity)).ToArray());
     }
 
     /// <inheritdoc />
@@ -215,6 +282,10 @@ public sealed partial class TenancyGrain(
                 Policies = token.Spec.Policies ?? [],
                 DedicatedTo = token.Spec.DedicatedTo,
                 SecretEnvelope = existing?.SecretEnvelope,
+                Successor = token.Spec.Successor,
+
+                // Retirement already under way goes on while the successor stays the same.
+                RetiringSince = token.Spec.Successor is not null && token.Spec.Successor == existing?.Successor ? existing.RetiringSince : null,
             };
             if (token.Spec.Policies is null)
             {
@@ -331,6 +402,8 @@ public sealed partial class TenancyGrain(
         policies = token.Policies,
         dedicatedTo = token.DedicatedTo,
         hasSecret = token.SecretEnvelope is not null,
+        successor = token.Successor,
+        retiringSince = token.RetiringSince,
     }, Json);
 
     private static string? ViewJson(object? view) => view is null ? null : JsonSerializer.Serialize(view, view.GetType(), Json);

@@ -12,6 +12,26 @@ public sealed class TenancyState
 
     /// <summary>Tenants by id, as written (defaults resolved when read).</summary>
     [Id(1)] public Dictionary<string, TenantSpec> Tenants { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Reserves the scheduler adapted, by tenant; each holds only while the written reserve is the one it was adapted from.</summary>
+    [Id(2)] public Dictionary<string, ReserveAdjustment> Adjusted { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The scheduler's changes, oldest first, the newest <see cref="TenancyModel.HistoryCapacity"/>; written with the changes themselves.</summary>
+    [Id(3)] public List<SchedulerChange> History { get; set; } = [];
+}
+
+/// <summary>A reserve the scheduler adapted.</summary>
+[GenerateSerializer, Alias("quota.ReserveAdjustment")]
+public sealed class ReserveAdjustment
+{
+    /// <summary>The reserve in force.</summary>
+    [Id(0)] public long Reserved { get; set; }
+
+    /// <summary>The written reserve it was adapted from: when an operator writes another, theirs applies again.</summary>
+    [Id(1)] public long Configured { get; set; }
+
+    /// <summary>When the scheduler last changed it: use sampled before this does not count towards the next step.</summary>
+    [Id(2)] public DateTimeOffset At { get; set; }
 }
 
 /// <summary>An upstream as stored.</summary>
@@ -37,6 +57,12 @@ public sealed class StoredToken
 
     /// <summary>The encrypted secret (<see cref="Storage.SecretProtector"/>), purpose <see cref="TenancyModel.SecretPurpose"/>.</summary>
     [Id(2)] public string? SecretEnvelope { get; set; }
+
+    /// <summary>The token that replaces it.</summary>
+    [Id(3)] public string? Successor { get; set; }
+
+    /// <summary>Set by the scheduler once the successor took over: no longer routed to nor counted in the pool.</summary>
+    [Id(4)] public DateTimeOffset? RetiringSince { get; set; }
 }
 
 /// <summary>
@@ -48,6 +74,9 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
 {
     /// <summary>Strategies.</summary>
     public static readonly IReadOnlyList<string> Strategies = ["shared", "dedicated", "hybrid"];
+
+    /// <summary>How many scheduler changes the history keeps.</summary>
+    public const int HistoryCapacity = 1_000;
 
     private static readonly TimeSpan DefaultWindow = TimeSpan.FromMinutes(1);
     private const double DefaultBuffer = 5;
@@ -79,7 +108,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             Name = name,
             BufferPercent = Buffer(upstream.Spec),
             WindowSeconds = (long)Window(upstream.Spec).TotalSeconds,
-            Capacity = SaturatingSum(tokens.Where(t => t.DedicatedTo is null).Select(t => t.Usable)),
+            Capacity = SaturatingSum(tokens.Where(t => t.DedicatedTo is null && t.RetiringSince is null).Select(t => t.Usable)),
             Reserved = SaturatingSum(tenants.Where(UsesPool).Select(t => t.Reserved)),
             Tokens = tokens,
             Tenants = [.. tenants.Select(t => t.Id)],
@@ -102,19 +131,43 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
         var strategy = (spec.Strategy ?? "shared").ToLowerInvariant();
         var upstream = spec.Upstream ?? string.Empty;
         var window = State.Upstreams.TryGetValue(upstream, out var stored) ? Window(stored.Spec) : DefaultWindow;
+        var configured = strategy == "dedicated" ? 0 : spec.Reserved ?? defaults.Reserved ?? 0;
+        var adaptive = new AdaptiveSpec { Enabled = spec.Adaptive?.Enabled ?? true, Minimum = spec.Adaptive?.Minimum, Maximum = spec.Adaptive?.Maximum };
+        var adjusted = Adjustment(id, configured, adaptive);
         return new TenantView
         {
             Id = id,
             Tier = tier,
             Upstream = upstream,
-            Reserved = strategy == "dedicated" ? 0 : spec.Reserved ?? defaults.Reserved ?? 0,
+            Reserved = adjusted is null ? configured : Math.Clamp(adjusted.Reserved, adaptive.Minimum ?? 0, Math.Max(adaptive.Minimum ?? 0, adaptive.Maximum ?? long.MaxValue)),
+            ConfiguredReserved = configured,
+            Adaptive = adaptive,
+            AdaptedAt = adjusted?.At,
             Burst = spec.Burst ?? defaults.Burst,
             Weight = spec.Weight ?? defaults.Weight ?? 1,
             Strategy = strategy,
             Priority = spec.Priority ?? defaults.Priority ?? 0,
             WindowSeconds = (long)window.TotalSeconds,
-            DedicatedTokens = stored is null ? [] : [.. stored.Tokens.Where(t => t.Value.DedicatedTo == id).Select(t => t.Key).Order(StringComparer.Ordinal)],
+            DedicatedTokens = stored is null ? [] : [.. stored.Tokens.Where(t => t.Value.DedicatedTo == id && t.Value.RetiringSince is null).Select(t => t.Key).Order(StringComparer.Ordinal)],
         };
+    }
+
+    /// <summary>The scheduler's adjustment of a tenant's reserve, while it applies: adaptation on, adapted from the reserve written now.</summary>
+    private ReserveAdjustment? Adjustment(string id, long configured, AdaptiveSpec adaptive) =>
+        adaptive.Enabled != false && configured > 0 && State.Adjusted.TryGetValue(id, out var adjusted) && adjusted.Configured == configured
+            ? adjusted
+            : null;
+
+    /// <summary>Drops adjustments that no longer apply (tenant removed, opted out, its reserve rewritten), so a later write of the old value does not revive them.</summary>
+    public void PruneAdjustments()
+    {
+        foreach (var id in State.Adjusted.Keys.ToList())
+        {
+            if (Tenant(id) is not { } tenant || tenant.AdaptedAt is null)
+            {
+                State.Adjusted.Remove(id);
+            }
+        }
     }
 
     /// <summary>Every tenant, by id.</summary>
@@ -213,6 +266,8 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             Policies = token.Policies,
             DedicatedTo = token.DedicatedTo,
             HasSecret = token.SecretEnvelope is not null,
+            Successor = token.Successor,
+            RetiringSince = token.RetiringSince,
             Limit = PerWindow(token.Policies, window),
             Usable = PerWindow([.. token.Policies.Select(p => Enforced(p, buffer))], window),
         };
@@ -276,7 +331,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
         State.Tenants.Where(t => t.Value.Upstream == upstream).Select(t => t.Key).Order(StringComparer.Ordinal).Select(id => Tenant(id)!);
 
     private string[] PooledTokens(string upstream) => State.Upstreams.TryGetValue(upstream, out var stored)
-        ? [.. stored.Tokens.Where(t => t.Value.DedicatedTo is null).Select(t => t.Key).Order(StringComparer.Ordinal)]
+        ? [.. stored.Tokens.Where(t => t.Value.DedicatedTo is null && t.Value.RetiringSince is null).Select(t => t.Key).Order(StringComparer.Ordinal)]
         : [];
 
     private void ValidateUpstream(List<FieldProblem> problems, string name, StoredUpstream upstream)
@@ -325,6 +380,11 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
                 {
                     problems.Add(new($"{tokenPath}.policies", $"allow less than one request per upstream window ({Window(upstream.Spec)}) once the {Buffer(upstream.Spec)}% buffer is kept; raise the limit or lengthen the upstream's window."));
                 }
+            }
+
+            if (token.Successor is { } successor)
+            {
+                ValidateSuccessor(problems, upstream, tokenPath, id, token, successor);
             }
 
             if (token.DedicatedTo is { } owner)
@@ -390,6 +450,53 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
         if (spec.Priority is < 0 or > 9)
         {
             problems.Add(new($"{path}.priority", $"must be from 0 to 9 (got {spec.Priority})."));
+        }
+
+        if (spec.Adaptive is { } adaptive)
+        {
+            if (adaptive.Minimum is < 0)
+            {
+                problems.Add(new($"{path}.adaptive.minimum", $"must be at least 0 (got {adaptive.Minimum})."));
+            }
+
+            if (adaptive.Maximum is < 1)
+            {
+                problems.Add(new($"{path}.adaptive.maximum", $"must be at least 1 (got {adaptive.Maximum}); set enabled false to keep the reserve as written."));
+            }
+            else if (adaptive.Minimum is { } min && adaptive.Maximum is { } max && min > max)
+            {
+                problems.Add(new($"{path}.adaptive.minimum", $"is {min}, above the maximum of {max}."));
+            }
+        }
+    }
+
+    private static void ValidateSuccessor(List<FieldProblem> problems, StoredUpstream upstream, string tokenPath, string id, StoredToken token, string successor)
+    {
+        var path = $"{tokenPath}.successor";
+        if (successor == id)
+        {
+            problems.Add(new(path, "names the token itself; name another token of the same upstream."));
+        }
+        else if (!upstream.Tokens.TryGetValue(successor, out var next))
+        {
+            problems.Add(new(path, $"no token '{successor}' is configured on this upstream; add it first (with its secret), then name it."));
+        }
+        else if (next.DedicatedTo is { } nextOwner && nextOwner != token.DedicatedTo)
+        {
+            problems.Add(new(path, $"token '{successor}' is dedicated to tenant '{nextOwner}' and cannot take over from this one; pool it or name another."));
+        }
+        else
+        {
+            // Successors may chain (a → b → c), but not come back round.
+            var seen = new HashSet<string>(StringComparer.Ordinal) { id };
+            for (var at = successor; at is not null && upstream.Tokens.TryGetValue(at, out var step); at = step.Successor)
+            {
+                if (!seen.Add(at))
+                {
+                    problems.Add(new(path, $"successors come back round to '{at}'; a token cannot succeed itself."));
+                    break;
+                }
+            }
         }
     }
 

@@ -110,9 +110,15 @@ public sealed class UpstreamTokenGrain(
         // The most used rate policy, measured against the upstream's own limit for it (not the buffered one).
         var readings = CurrentReadings();
         long used = 0;
+        long inFlight = 0;
         var utilisation = 0.0;
         foreach (var reading in readings)
         {
+            if ((AlgorithmKind)reading.Algorithm == AlgorithmKind.Concurrency)
+            {
+                inFlight += reading.Limit - reading.Remaining;
+            }
+
             var configured = _setup.Token.Policies.FirstOrDefault(p => p.Name == reading.Policy)?.Limit ?? reading.Limit;
             var taken = reading.Limit - reading.Remaining;
             if (configured > 0 && (double)taken / configured >= utilisation)
@@ -131,6 +137,7 @@ public sealed class UpstreamTokenGrain(
             Used = used,
             Utilisation = utilisation,
             Health = Health(Time.GetUtcNow()),
+            InFlight = inFlight,
         });
     }
 

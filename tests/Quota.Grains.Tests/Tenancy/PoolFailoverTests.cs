@@ -29,6 +29,7 @@ public sealed class PoolFailoverTests : IAsyncLifetime
         builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Quota:Secrets:Pepper"] = "failover-tests-pepper-0123456789",
+            ["Quota:Scheduler:Enabled"] = "false",
             ["Quota:Tenancy:LeaseRefresh"] = "00:00:05",
             ["Quota:Tenancy:LeaseTtl"] = "00:00:15",
         }));

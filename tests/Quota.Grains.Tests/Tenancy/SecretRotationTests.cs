@@ -32,6 +32,7 @@ public sealed class SecretRotationTests : IAsyncLifetime
         builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Quota:Secrets:Pepper"] = "rotation-tests-pepper-0123456789",
+            ["Quota:Scheduler:Enabled"] = "false",
             ["Quota:Secrets:MasterKeys:0"] = NewestKey,
             ["Quota:Secrets:MasterKeys:1"] = OldKey,
         }));

@@ -38,6 +38,7 @@ public sealed class TenancyFixture : IAsyncLifetime
         builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Quota:Secrets:Pepper"] = "tenancy-tests-pepper-0123456789",
+            ["Quota:Scheduler:Enabled"] = "false",
             ["Quota:Decisions:MaxWait"] = "00:01:00",
             ["Quota:Tenancy:LeaseRefresh"] = "00:00:05",
             ["Quota:Tenancy:LeaseTtl"] = "00:00:15",

@@ -1,0 +1,259 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Grains.Subjects;
+using Quota.Grains.Tenancy;
+
+namespace Quota.Grains.Scheduling;
+
+/// <summary>The scheduler's persisted state: its run counter and the tenants' use samples.</summary>
+[GenerateSerializer, Alias("quota.SchedulerState")]
+public sealed class SchedulerState
+{
+    /// <summary>Runs started so far; a run's number is claimed by writing it before the run does anything.</summary>
+    [Id(0)] public long Runs { get; set; }
+
+    /// <summary>When the last run started (quota time).</summary>
+    [Id(1)] public DateTimeOffset? LastRunAt { get; set; }
+
+    /// <summary>Each adapting tenant's use samples since its reserve last changed, oldest first, at most the configured number.</summary>
+    [Id(2)] public Dictionary<string, List<UsageSample>> Samples { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Why the last run failed; null when it succeeded.</summary>
+    [Id(3)] public string? LastError { get; set; }
+}
+
+/// <summary>
+/// The cluster's scheduler; see <see cref="ISchedulerGrain"/>. A persisted reminder (at least a minute apart, as
+/// Orleans allows) brings it back after restarts; while active, a timer on quota time ticks at the configured
+/// interval. Each run samples the adapting tenants' use and every token's use and health, plans with
+/// <see cref="SchedulerPlanner"/>, and hands the steps to the tenancy grain, which applies those still valid together
+/// with their history entries in one write.
+/// </summary>
+/// <remarks>
+/// <para><b>One run at a time.</b> The grain does not interleave, so a tick, a reminder and an explicit run queue
+/// behind each other. A run first writes its number: should a second activation ever exist (a partition), its write
+/// fails on the stale etag and it does nothing.</para>
+/// <para><b>Crash-safe.</b> A run cut short anywhere leaves a consistent state: each step names what it expects
+/// (a replayed step finds the change made and does nothing), the changes and their history are one write, and the
+/// use sampled before a tenant's reserve last changed never counts towards its next change (the change's time is in
+/// the tenancy state, not here), so a run that changed a reserve but died before saving its samples cannot step the
+/// same tenant twice on the same evidence.</para>
+/// </remarks>
+[GrainType("scheduler")]
+public sealed partial class SchedulerGrain(
+    [PersistentState("scheduler", QuotaStorage.Name)] IPersistentState<SchedulerState> state,
+    IOptions<SchedulerOptions> options,
+    IOptions<TenancyOptions> tenancyOptions,
+    QuotaTime clock,
+    QuotaInstruments metrics,
+    ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain, IRemindable
+{
+    /// <summary>The reminder's name.</summary>
+    public const string ReminderName = "scheduler";
+
+    private readonly SchedulerOptions _options = options.Value;
+    private ITimer? _timer;
+    private ISchedulerGrain? _self;
+    private DateTimeOffset _activatedAt;
+
+    private TimeProvider Time => clock.Provider;
+
+    private DateTimeOffset NextRun => (state.State.LastRunAt ?? _activatedAt) + _options.Interval;
+
+    /// <inheritdoc />
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _self = this.AsReference<ISchedulerGrain>();
+        _activatedAt = Time.GetUtcNow();
+        if (_options.Enabled)
+        {
+            _timer = Time.CreateTimer(static grain => ((SchedulerGrain)grain!)._self?.TickAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            Arm();
+        }
+
+        return base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _timer?.Dispose();
+        _timer = null;
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task StartAsync()
+    {
+        if (_options.Enabled)
+        {
+            // Reminders tick at most once a minute; the timer gives the configured interval while active.
+            var period = _options.Interval < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : _options.Interval;
+            await this.RegisterOrUpdateReminder(ReminderName, period, period);
+        }
+        else if (await this.GetReminder(ReminderName) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task ReceiveReminder(string reminderName, TickStatus status) => TickAsync();
+
+    /// <inheritdoc />
+    public async Task TickAsync()
+    {
+        if (!_options.Enabled)
+        {
+            return;
+        }
+
+        if (Time.GetUtcNow() >= NextRun)
+        {
+            try
+            {
+                await RunCoreAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Recorded in the state and metrics by the run; the next tick tries again.
+                LogRunFailed(logger, state.State.Runs, e.GetType().Name);
+            }
+        }
+
+        Arm();
+    }
+
+    /// <inheritdoc />
+    public Task<SchedulerRun> RunAsync() => RunCoreAsync();
+
+    /// <inheritdoc />
+    public Task<SchedulerStatus> GetStatusAsync() => Task.FromResult(new SchedulerStatus
+    {
+        Enabled = _options.Enabled,
+        IntervalSeconds = _options.Interval.TotalSeconds,
+        Samples = _options.Samples,
+        Runs = state.State.Runs,
+        LastRunAt = state.State.LastRunAt,
+        NextRunAt = _options.Enabled ? NextRun : null,
+        LastError = state.State.LastError,
+    });
+
+    private async Task<SchedulerRun> RunCoreAsync()
+    {
+        var now = Time.GetUtcNow();
+        var run = state.State.Runs + 1;
+        state.State.Runs = run;
+        state.State.LastRunAt = now;
+        await state.WriteStateAsync();
+        try
+        {
+            var result = await RunStepsAsync(run, now);
+            state.State.LastError = null;
+            await state.WriteStateAsync();
+            metrics.SchedulerRan(ok: true);
+            foreach (var change in result.Changes)
+            {
+                metrics.SchedulerChanged(change.Kind);
+            }
+
+            return result;
+        }
+        catch (Exception e)
+        {
+            metrics.SchedulerRan(ok: false);
+            state.State.LastError = $"run {run} failed: {e.GetType().Name}";
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch (Exception write) when (write is not OperationCanceledException)
+            {
+                // The run's own failure is the one to report.
+                LogStateNotSaved(logger, write.GetType().Name);
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<SchedulerRun> RunStepsAsync(long run, DateTimeOffset now)
+    {
+        var tenancy = GrainFactory.GetGrain<ITenancyGrain>(0);
+        var upstreams = await tenancy.GetUpstreamsAsync();
+        var tenants = await tenancy.GetTenantsAsync();
+
+        // Use: one sample per run from each tenant whose reserve adapts (its allowance's use over the last window).
+        var adapting = tenants.Where(SchedulerPlanner.Adapts).ToArray();
+        var leases = await Task.WhenAll(adapting.Select(t => GrainFactory.GetGrain<ITenantGrain>(t.Id).GetLeaseStateAsync()));
+        var samples = new Dictionary<string, List<UsageSample>>(StringComparer.Ordinal);
+        for (var i = 0; i < adapting.Length; i++)
+        {
+            var tenant = adapting[i];
+            var kept = (state.State.Samples.GetValueOrDefault(tenant.Id) ?? [])
+                .Where(s => tenant.AdaptedAt is not { } changed || s.At > changed)
+                .ToList();
+            kept.Add(new UsageSample { At = now, Used = leases[i].Used });
+            samples[tenant.Id] = kept.TakeLast(_options.Samples).ToList();
+        }
+
+        state.State.Samples = samples;
+
+        // Tokens: use, in-flight requests and health of each.
+        var keys = upstreams.SelectMany(u => u.Tokens.Select(t => $"{u.Name}/{t.Id}")).ToArray();
+        var statuses = await Task.WhenAll(keys.Select(k => GrainFactory.GetGrain<IUpstreamTokenGrain>(k).GetStatusAsync()));
+        var tokens = new Dictionary<string, TokenAllocation>(StringComparer.Ordinal);
+        for (var i = 0; i < keys.Length; i++)
+        {
+            if (statuses[i] is { } status)
+            {
+                tokens[keys[i]] = status;
+            }
+        }
+
+        var (actions, planHeld) = SchedulerPlanner.Plan(new SchedulerInput(upstreams, tenants, samples, tokens, now, tenancyOptions.Value.LeaseTtl, _options));
+        var outcome = actions.Count > 0 ? await tenancy.ScheduleAsync(run, [.. actions]) : new ScheduleOutcome();
+        foreach (var change in outcome.Applied.Where(c => c.Kind == "reserve"))
+        {
+            // A new reserve is judged on use seen after it.
+            samples.Remove(change.Subject["tenant:".Length..]);
+        }
+
+        foreach (var change in outcome.Applied)
+        {
+            LogChange(logger, run, change.Kind, change.Subject, change.Old, change.New, change.Reason);
+        }
+
+        return new SchedulerRun
+        {
+            Run = run,
+            At = now,
+            Changes = outcome.Applied,
+            Held = [.. planHeld, .. outcome.Held],
+            TenantsSampled = adapting.Length,
+            TokensRead = tokens.Count,
+        };
+    }
+
+    /// <summary>Wakes at the next run.</summary>
+    private void Arm()
+    {
+        if (_timer is null)
+        {
+            return;
+        }
+
+        var wait = NextRun - Time.GetUtcNow();
+        _timer.Change(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Scheduler run {Run}: {Kind} {Subject} {Old} -> {New} ({Reason}).")]
+    private static partial void LogChange(ILogger logger, long run, string kind, string subject, string? old, string? @new, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Scheduler run {Run} failed ({ErrorType}); the next tick tries again.")]
+    private static partial void LogRunFailed(ILogger logger, long run, string errorType);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Scheduler could not save its state after a failed run ({ErrorType}).")]
+    private static partial void LogStateNotSaved(ILogger logger, string errorType);
+}
