@@ -163,6 +163,10 @@ public sealed partial class SchedulerGrain(
         catch (Exception e)
         {
             metrics.SchedulerRan(ok: false);
+
+            // The next run starts from what is stored, exactly as after a crash: what this run holds in memory
+            // (samples, a half-finished plan) may be ahead of or behind the store.
+            DeactivateOnIdle();
             state.State.LastError = $"run {run} failed: {e.GetType().Name}";
             try
             {

@@ -129,7 +129,7 @@ internal static class SchedulerPlanner
                 }
 
                 var why = open
-                    ? $"circuit open after {status.Health.ConsecutiveFailures} failures in a row"
+                    ? $"circuit open, next probe in {status.Health.RetryAfterMs} ms"
                     : $"used {status.Used} of its limit of {status.Limit} ({Percent(status.Utilisation)}, above {Percent(input.Options.RotateAbove)})";
                 var target = upstream.Tokens
                     .Where(t => t.DedicatedTo is null && t.RetiringSince is null && t.Successor is null && !taken.Contains($"{upstream.Name}/{t.Id}"))

@@ -26,8 +26,16 @@ public sealed class SharedStorage : IGrainStorage
         return Task.CompletedTask;
     }
 
+    /// <summary>When set and true for a write (state name, grain), that write fails as a database outage would.</summary>
+    public Func<string, GrainId, bool>? FailWrite { get; set; }
+
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        if (FailWrite?.Invoke(stateName, grainId) == true)
+        {
+            throw new InvalidOperationException($"Write of '{stateName}' failed (injected by the test).");
+        }
+
         var version = _rows.AddOrUpdate(
             (grainId, stateName),
             _ => (_serializer.Serialize(grainState.State), 1),

@@ -13,7 +13,7 @@ namespace Quota.Grains.Tests.Tenancy;
 /// that clock, so these tests advance it without disturbing the other collection. Tests use their own upstream and
 /// tenant names.
 /// </summary>
-public sealed class TenancyFixture : IAsyncLifetime
+public class TenancyFixture : IAsyncLifetime
 {
     public static readonly DateTimeOffset Start = new(2026, 3, 2, 0, 0, 0, TimeSpan.Zero);
 
@@ -50,13 +50,16 @@ public sealed class TenancyFixture : IAsyncLifetime
         {
             silo.Services.AddSingleton(new QuotaTime(Time));
             silo.Services.AddSingleton(SecretProtector.ForDevelopment());
-            silo.AddMemoryGrainStorage("quota");
+            AddStorage(silo);
             silo.AddQuotaGrains();
         });
         Cluster = builder.Build();
         await Cluster.DeployAsync();
         Quota = new QuotaClient(Cluster.Client);
     }
+
+    /// <summary>The grain storage of the cluster: memory by default.</summary>
+    protected virtual void AddStorage(ISiloBuilder silo) => silo.AddMemoryGrainStorage("quota");
 
     public async ValueTask DisposeAsync()
     {
