@@ -398,7 +398,7 @@ public sealed record AllocationReport
     /// <summary>The pool tenants' reserves.</summary>
     [Id(3)] public long Reserved { get; init; }
 
-    /// <summary>What the pool lends: capacity less reserves.</summary>
+    /// <summary>What the pool lends: capacity now less reserves.</summary>
     [Id(4)] public long Lendable { get; init; }
 
     /// <summary>The sum of unexpired leases; never above <see cref="Lendable"/>.</summary>
@@ -418,6 +418,9 @@ public sealed record AllocationReport
 
     /// <summary>The silo the pool runs on now (its leases live in that silo's memory).</summary>
     [Id(10)] public string? Silo { get; init; }
+
+    /// <summary>Pooled tokens' permits per window now: <see cref="Capacity"/> less what upstream 429s took (a shrunk or paused token).</summary>
+    [Id(11)] public long CapacityNow { get; init; }
 }
 
 /// <summary>A client's report of what an upstream answered on a token (<c>POST /v1/feedback</c>).</summary>

@@ -141,6 +141,14 @@ public interface IPoolGrain : IGrainWithStringKey
     /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the upstream was removed.</summary>
     [Alias("Configure")]
     Task ConfigureAsync(PoolSetup? setup);
+
+    /// <summary>
+    /// A pooled token tells what it admits per window now that the upstream answered 429 (its limit shrunk, or 0 while
+    /// paused by a Retry-After), and again as it recovers; null once it is back to its full limit. The pool lends that
+    /// much less, lowering leases above their new shares at once.
+    /// </summary>
+    [Alias("TokenLimit")]
+    Task TokenLimitAsync(string token, long? usableNow);
 }
 
 /// <summary>A tenant's lease state as it reports it.</summary>
@@ -219,4 +227,8 @@ public interface IUpstreamTokenGrain : ISubjectGrain
     /// <summary>The token's use and health now; null when it is not configured.</summary>
     [Alias("Status")]
     Task<TokenAllocation?> GetStatusAsync();
+
+    /// <summary>The token's own timer while its limit is shrunk or paused: tells its pool what it admits as it recovers (idempotent).</summary>
+    [Alias("LimitTick")]
+    Task LimitTickAsync();
 }

@@ -103,6 +103,27 @@ public sealed class AdaptiveLimit
     }
 
     /// <summary>
+    /// When the limit next changes by itself after <paramref name="now"/>: the end of a pause, else the next recovery
+    /// step; null when it is at the full limit and not paused.
+    /// </summary>
+    public DateTimeOffset? NextChangeAt(DateTimeOffset now)
+    {
+        now = Observe(now);
+        if (_pausedUntil > now)
+        {
+            return _pausedUntil;
+        }
+
+        if (FactorAt(now) >= 1)
+        {
+            return null;
+        }
+
+        var steps = Math.Floor((now - _decreasedAt) / _options.RecoveryInterval) + 1;
+        return _decreasedAt + (steps * _options.RecoveryInterval);
+    }
+
+    /// <summary>
     /// The upstream answered 429: shrink the limit (once per cooldown) and, with a Retry-After, pause until then
     /// (a later pause never shortens an earlier one). Answers whether the limit changed.
     /// </summary>

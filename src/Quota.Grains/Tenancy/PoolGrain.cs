@@ -43,7 +43,33 @@ public sealed partial class PoolGrain(
     private long _predecessorBound;
     private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
 
-    private long Lendable => _setup is null ? 0 : Math.Max(0, _setup.Upstream.Capacity - _setup.Upstream.Reserved);
+    /// <summary>What shrunk pooled tokens admit per window now (<see cref="TokenLimitAsync"/>), by token id.</summary>
+    private readonly Dictionary<string, long> _tokenLimits = new(StringComparer.Ordinal);
+
+    private long Lendable => _setup is null ? 0 : Math.Max(0, CapacityNow - _setup.Upstream.Reserved);
+
+    /// <summary>The pooled tokens' capacity less what upstream 429s took from it.</summary>
+    private long CapacityNow
+    {
+        get
+        {
+            if (_setup is null)
+            {
+                return 0;
+            }
+
+            var capacity = _setup.Upstream.Capacity;
+            foreach (var token in _setup.Upstream.Tokens)
+            {
+                if (token.DedicatedTo is null && token.RetiringSince is null && _tokenLimits.TryGetValue(token.Id, out var now))
+                {
+                    capacity -= Math.Max(0, token.Usable - Math.Max(0, now));
+                }
+            }
+
+            return Math.Max(0, capacity);
+        }
+    }
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -139,6 +165,7 @@ public sealed partial class PoolGrain(
             Upstream = setup.Upstream.Name,
             WindowSeconds = setup.Upstream.WindowSeconds,
             Capacity = setup.Upstream.Capacity,
+            CapacityNow = CapacityNow,
             Reserved = setup.Upstream.Reserved,
             Lendable = Lendable,
             Leased = Leased(now, except: null),
@@ -181,6 +208,27 @@ public sealed partial class PoolGrain(
 
         // Less to lend (a token removed, a reserve raised): lower whoever now holds more than its share. While
         // relearning, only those heard from can be asked; the rest is covered by the predecessor's bound.
+        await ReclaimIfShortAsync(now);
+    }
+
+    /// <inheritdoc />
+    public async Task TokenLimitAsync(string token, long? usableNow)
+    {
+        if (usableNow is { } limit)
+        {
+            _tokenLimits[token] = limit;
+        }
+        else
+        {
+            _tokenLimits.Remove(token);
+        }
+
+        await ReclaimIfShortAsync(_time.GetUtcNow());
+    }
+
+    private async Task ReclaimIfShortAsync(DateTimeOffset now)
+    {
+        Expire(now);
         if (Leased(now, except: null) > Lendable)
         {
             await ReclaimAsync(Shares(now), now, except: null);

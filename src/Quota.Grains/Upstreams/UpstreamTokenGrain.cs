@@ -22,7 +22,7 @@ namespace Quota.Grains.Upstreams;
 /// grants; it is never logged.
 /// </remarks>
 [GrainType("token")]
-public sealed class UpstreamTokenGrain(
+public sealed partial class UpstreamTokenGrain(
     [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
     [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
     SubjectServices services,
@@ -43,6 +43,10 @@ public sealed class UpstreamTokenGrain(
     private readonly CircuitBreaker _breaker = new(options.Value.Breaker);
     private readonly AdaptiveLimit _adaptive = new(options.Value.Feedback);
     private double _appliedFactor = 1;
+    private long? _toldPool;
+    private bool _poolTold = true;
+    private ITimer? _limitTimer;
+    private IUpstreamTokenGrain? _self;
     private TokenSetup? _setup;
     private IReadOnlyList<PolicyDefinition>? _definitions;
     private string? _secret;
@@ -61,6 +65,24 @@ public sealed class UpstreamTokenGrain(
         var (upstream, token) = Name;
         Take(await GrainFactory.GetGrain<ITenancyGrain>(0).GetTokenSetupAsync(upstream, token));
         await base.OnActivateAsync(cancellationToken);
+        _self = this.AsReference<IUpstreamTokenGrain>();
+        _limitTimer = Time.CreateTimer(static grain => ((UpstreamTokenGrain)grain!)._self?.LimitTickAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _limitTimer?.Dispose();
+        _limitTimer = null;
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task LimitTickAsync()
+    {
+        var now = Time.GetUtcNow();
+        ApplyFactor(now);
+        await TellPoolAsync(now);
     }
 
     /// <inheritdoc />
@@ -72,12 +94,12 @@ public sealed class UpstreamTokenGrain(
     }
 
     /// <inheritdoc />
-    public Task<TokenHealth?> ReportAsync(UpstreamFeedback feedback)
+    public async Task<TokenHealth?> ReportAsync(UpstreamFeedback feedback)
     {
         ArgumentNullException.ThrowIfNull(feedback);
         if (_setup is null)
         {
-            return Task.FromResult<TokenHealth?>(null);
+            return null;
         }
 
         var now = Time.GetUtcNow();
@@ -90,13 +112,14 @@ public sealed class UpstreamTokenGrain(
             // Rate limited: not a failure of the credential, but its limit is less than configured for now.
             _adaptive.RateLimited(now, feedback.RetryAfterMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null);
             ApplyFactor(now);
+            await TellPoolAsync(now);
         }
         else
         {
             _breaker.RecordSuccess(now);
         }
 
-        return Task.FromResult<TokenHealth?>(Health(now));
+        return Health(now);
     }
 
     /// <inheritdoc />
@@ -211,6 +234,49 @@ public sealed class UpstreamTokenGrain(
             Reconfigure();
         }
     }
+
+    /// <summary>
+    /// Tells the pool what this token admits per window now, when that changed: less after a 429, nothing while paused,
+    /// more at each recovery step, and null once recovered. A dedicated token is not the pool's. Until then, the timer
+    /// wakes it at the next change.
+    /// </summary>
+    private async Task TellPoolAsync(DateTimeOffset now)
+    {
+        if (_setup is null)
+        {
+            return;
+        }
+
+        long? usable = _adaptive.PausedFor(now) > TimeSpan.Zero ? 0
+            : _appliedFactor < 1 ? (long)Math.Floor(_setup.Token.Usable * _appliedFactor)
+            : null;
+        if (_adaptive.NextChangeAt(now) is { } next)
+        {
+            _limitTimer?.Change(next > now ? next - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        }
+
+        var pooled = _setup.Token.DedicatedTo is null && _setup.Token.RetiringSince is null;
+        if (!pooled || (_poolTold && usable == _toldPool))
+        {
+            return;
+        }
+
+        try
+        {
+            _toldPool = usable;
+            _poolTold = false;
+            await GrainFactory.GetGrain<IPoolGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable);
+            _poolTold = true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Its own ceiling holds regardless; the pool hears at the next change.
+            LogPoolNotTold(logger, Name.Upstream, e.GetType().Name);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A token of upstream {Upstream} could not tell its pool its shrunk limit ({ErrorType}); its own ceiling holds.")]
+    private static partial void LogPoolNotTold(ILogger logger, string upstream, string errorType);
 
     /// <summary>Rate policies at <paramref name="factor"/> of their limit (and burst), at least 1; concurrency as configured.</summary>
     private static IReadOnlyList<PolicyDefinition>? Scaled(PolicySpec[] enforced, double factor) =>

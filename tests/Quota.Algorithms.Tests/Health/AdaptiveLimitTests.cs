@@ -58,6 +58,20 @@ public sealed class AdaptiveLimitTests
     }
 
     [Fact]
+    public void NextChangeIsThePausesEndThenEachRecoveryStepAndNoneOnceRecovered()
+    {
+        var limit = new AdaptiveLimit(new AdaptiveLimitOptions());
+        Assert.Null(limit.NextChangeAt(T0));
+
+        limit.RateLimited(T0, TimeSpan.FromSeconds(25));
+        Assert.Equal(T0.AddSeconds(25), limit.NextChangeAt(T0));
+        Assert.Equal(T0.AddSeconds(30), limit.NextChangeAt(T0.AddSeconds(25)));
+        Assert.Equal(T0.AddSeconds(40), limit.NextChangeAt(T0.AddSeconds(30)));
+        Assert.Equal(T0.AddSeconds(100), limit.NextChangeAt(T0.AddSeconds(99.5)));
+        Assert.Null(limit.NextChangeAt(T0.AddSeconds(100)));
+    }
+
+    [Fact]
     public void InvalidOptionsAreRejectedWithEveryProblem()
     {
         var problems = new AdaptiveLimitOptions { DecreaseFactor = 1, MinimumFactor = 0, RecoveryStep = 2, RecoveryInterval = TimeSpan.Zero, DecreaseCooldown = TimeSpan.FromSeconds(-1) }.Validate();

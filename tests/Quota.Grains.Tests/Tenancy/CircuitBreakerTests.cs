@@ -129,6 +129,59 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task ThePoolLendsWhatAShrunkTokenAdmitsNowAndMoreAsItRecovers()
+    {
+        var upstream = TenancyFixture.Unique("shr");
+        var tenant = TenancyFixture.Unique("hungry");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with { Tenants = new() { [tenant] = new TenantSpec { Upstream = upstream } } });
+        var pool = fixture.Grains.GetGrain<IPoolGrain>(upstream);
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+
+        // A tenant asking far more than the pool of 190 holds all of it.
+        for (var step = 0; step < 3; step++)
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = tenant });
+            }
+
+            await fixture.StepAsync(TenancyFixture.Refresh, tenant);
+        }
+
+        Assert.Equal(190, (await fixture.Grains.GetGrain<ITenantGrain>(tenant).GetLeaseStateAsync()).Lease);
+
+        // A 429 halves t1 (95 -> 47): the pool has 142 and lowers the lease at once, before the 429's answer returns.
+        await t1.ReportAsync(new UpstreamFeedback { Status = 429 });
+        Assert.Equal((190L, 142L, 142L), await NumbersAsync(pool));
+        Assert.Equal(142, (await fixture.Grains.GetGrain<ITenantGrain>(tenant).GetLeaseStateAsync()).Lease);
+
+        // A second 429 a second later (past the one-second cooldown) quarters it, and its Retry-After of 19 s pauses
+        // it: t1 admits nothing, the pool lends only t2's 95.
+        fixture.Time.Advance(TimeSpan.FromSeconds(1));
+        await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 19_000 });
+        Assert.Equal((190L, 95L, 95L), await NumbersAsync(pool));
+        Assert.Equal(95, (await fixture.Grains.GetGrain<ITenantGrain>(tenant).GetLeaseStateAsync()).Lease);
+
+        // The token's timer wakes it when the pause ends and at each recovery step (awaited here so the test knows it
+        // ran): 19 s after the second 429, one step: 0.25 + 0.05 of 95 = 28; then 5% more every 10 s, up to all of it.
+        fixture.Time.Advance(TimeSpan.FromSeconds(19));
+        await t1.LimitTickAsync();
+        Assert.Equal((190L, 123L, 123L), await NumbersAsync(pool));
+        fixture.Time.Advance(TimeSpan.FromSeconds(10));
+        await t1.LimitTickAsync();
+        Assert.Equal((190L, 128L, 128L), await NumbersAsync(pool));
+        fixture.Time.Advance(TimeSpan.FromSeconds(150));
+        await t1.LimitTickAsync();
+        Assert.Equal((190L, 190L, 190L), await NumbersAsync(pool));
+    }
+
+    private static async Task<(long Capacity, long CapacityNow, long Lendable)> NumbersAsync(IPoolGrain pool)
+    {
+        var report = (await pool.GetAllocationAsync())!;
+        return (report.Capacity, report.CapacityNow, report.Lendable);
+    }
+
+    [Fact]
     public async Task WhileATokenIsPausedEveryRequestGoesToAnother()
     {
         var upstream = TenancyFixture.Unique("pause");
