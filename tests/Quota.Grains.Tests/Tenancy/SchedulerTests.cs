@@ -28,7 +28,7 @@ public sealed class SchedulerCollection : ICollectionFixture<SchedulerFixture>
 /// reservation rule and token ceilings holding throughout, the history, and runs cut short.
 /// </summary>
 [Collection(SchedulerCollection.Name)]
-public sealed class SchedulerTests(SchedulerFixture fixture)
+public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper output)
 {
     /// <summary>The window between use samples: a minute and two seconds, so each sample sees only its own window.</summary>
     private static readonly TimeSpan Cycle = TimeSpan.FromSeconds(62);
@@ -385,6 +385,68 @@ public sealed class SchedulerTests(SchedulerFixture fixture)
         var cycle = await fixture.Tenancy.ChangeAsync(new TenancyChange { Tokens = [Token(0, null, "t2"), Token(1, null, "t1")] }, dryRun: true);
         Assert.Equal([$"{path}.t1.successor", $"{path}.t2.successor"], cycle.Problems.Select(p => p.Field));
         Assert.All(cycle.Problems, p => Assert.StartsWith("successors come back round", p.Detail, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task UnderRandomUseFailuresAnd429sNoRunEverBreaksTheReservationRuleAPoolsCapacityOrATokensCeiling()
+    {
+        var random = new Random(7);
+        var upstream = TenancyFixture.Unique("inv");
+        var tenants = Enumerable.Range(0, 5).Select(i => TenancyFixture.Unique($"i{i}")).ToArray();
+        var change = TenancyFixture.Upstream(upstream, 6, 100);
+        await fixture.ChangeAsync(change with
+        {
+            Tenants = new()
+            {
+                [tenants[0]] = new TenantSpec { Upstream = upstream, Reserved = 60 },
+                [tenants[1]] = new TenantSpec { Upstream = upstream, Reserved = 40, Adaptive = new AdaptiveSpec { Maximum = 70 } },
+                [tenants[2]] = new TenantSpec { Upstream = upstream, Reserved = 30, Adaptive = new AdaptiveSpec { Minimum = 25 } },
+                [tenants[3]] = new TenantSpec { Upstream = upstream, Reserved = 20, Strategy = "hybrid" },
+                [tenants[4]] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" },
+            },
+        });
+        TokenChange Token(int i, string? owner, string? successor = null) => change.Tokens[i] with { Spec = change.Tokens[i].Spec! with { Secret = null, DedicatedTo = owner, Successor = successor } };
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(0, tenants[3]), Token(1, tenants[4], successor: "t6")] });
+
+        var grants = new List<(DateTimeOffset At, string Token)>();
+        var made = new List<SchedulerChange>();
+        for (var cycle = 0; cycle < 14; cycle++)
+        {
+            for (var step = 0; step < 6; step++)
+            {
+                fixture.Time.Advance(TimeSpan.FromSeconds(10));
+                await Task.WhenAll(tenants.Select(t => LoadAsync(t, random.Next(0, 25), grants)));
+                if (random.Next(6) == 0)
+                {
+                    var token = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t{random.Next(1, 7)}");
+                    await token.ReportAsync(random.Next(2) == 0
+                        ? new UpstreamFeedback { Status = 429, RetryAfterMs = random.Next(2) == 0 ? 5_000 : null }
+                        : new UpstreamFeedback { Status = 503 });
+                }
+            }
+
+            var run = await fixture.Scheduler.RunAsync();
+            made.AddRange(Mine(run.Changes, [.. tenants, upstream]));
+
+            var view = (await fixture.Tenancy.GetUpstreamAsync(upstream))!;
+            Assert.True(view.Reserved <= (long)Math.Floor(view.Capacity * 0.8), $"cycle {cycle}: reserves {view.Reserved} above 80% of {view.Capacity}");
+            var allocation = (await fixture.Grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync())!;
+            Assert.True(allocation.Leased <= allocation.Lendable, $"cycle {cycle}: {allocation.Leased} leased of {allocation.Lendable} lendable");
+            var bounded = (await fixture.Tenancy.GetTenantsAsync()).Where(t => tenants.Contains(t.Id)).ToArray();
+            Assert.InRange(bounded.Single(t => t.Id == tenants[1]).Reserved, 10, 70);
+            Assert.True(bounded.Single(t => t.Id == tenants[2]).Reserved >= 25);
+        }
+
+        // The rules did act: reserves moved, the retiring token went.
+        output.WriteLine(string.Join(Environment.NewLine, made.Select(c => $"run {c.Run} {c.Kind} {c.Subject}: {c.Old} -> {c.New} ({c.Reason})")));
+        Assert.Contains(made, c => c.Kind == "reserve");
+        Assert.Contains(made, c => c.Kind == "remove" && c.Subject == $"token:{upstream}/t2");
+        foreach (var token in grants.Select(g => g.Token).Distinct())
+        {
+            var times = grants.Where(g => g.Token == token).Select(g => g.At).Order().ToList();
+            var busiest = times.Select((at, i) => times.Skip(i).TakeWhile(x => x < at + TimeSpan.FromMinutes(1)).Count()).Max();
+            Assert.True(busiest <= 95, $"token {token} admitted {busiest} within a minute, above its 95");
+        }
     }
 
     /// <summary>Takes <paramref name="perTenant"/> permits for each tenant, waits two seconds, runs, and moves to the next window.</summary>
