@@ -266,13 +266,7 @@ internal static class AdminCommands
                 var table = session.Output.Table("SEQUENCE", "AT (UTC)", "SUBJECT", "ACTION", "SOURCE");
                 foreach (var change in changes)
                 {
-                    var at = Output.Str(change["at"]);
-                    if (DateTimeOffset.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when))
-                    {
-                        at = when.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-                    }
-
-                    Output.Row(table, Output.Str(change["sequence"]), at, Output.Str(change["subject"]), Output.Str(change["action"]), Output.Str(change["source"]));
+                    Output.Row(table, Output.Str(change["sequence"]), Output.Utc(change["at"]), Output.Str(change["subject"]), Output.Str(change["action"]), Output.Str(change["source"]));
                 }
 
                 session.Output.Write(table);
@@ -286,7 +280,8 @@ internal static class AdminCommands
         var file = new Option<string>("--file", "-f")
         {
             Description = "The document, JSON or YAML: { users: { id: { policies } }, resources: { name: { policies } }, keys: [ { user, key | keyId, policies } ], "
-                + "upstreams: { name: { bufferPercent, window, tokens: { id: { secret, policies, dedicatedTo } } } }, tenants: { id: { tier, upstream, reserved, ... } } } ('-' reads stdin).",
+                + "upstreams: { name: { bufferPercent, window, tokens: { id: { secret, policies, dedicatedTo, successor } } } }, "
+                + "tenants: { id: { tier, upstream, reserved, ..., adaptive: { enabled, minimum, maximum } } } } ('-' reads stdin).",
             HelpName = "FILE",
             Required = true,
         };

@@ -176,6 +176,15 @@ internal sealed class Output
 
     public static string Ms(long? ms) => ms is null ? "-" : $"{ms.Value.ToString(CultureInfo.InvariantCulture)} ms";
 
+    /// <summary>A timestamp from the service as <c>yyyy-MM-dd HH:mm:ss</c> in UTC; as sent when it does not parse; null for null or missing.</summary>
+    public static string? Utc(JsonNode? node)
+    {
+        var text = Str(node);
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when)
+            ? when.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)
+            : text;
+    }
+
     /// <summary>Policy definitions (as configured: name, algorithm, limit, window, ...) as a table.</summary>
     public void Policies(JsonNode? policies, string none)
     {

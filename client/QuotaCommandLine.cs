@@ -78,7 +78,7 @@ internal static class QuotaCommandLine
     {
         var globals = new GlobalOptions();
         var root = new RootCommand(
-            "quota: ask a Quota service for permits and administer its users, keys, resources, upstreams and tenants over its HTTP API." + Environment.NewLine +
+            "quota: ask a Quota service for permits and administer its users, keys, resources, upstreams, tenants and scheduler over its HTTP API." + Environment.NewLine +
             "Exit codes: 0 done (acquire: allowed), 1 acquire denied, 2 error, 3 the service cannot be reached.");
         root.Options.Add(globals.Url);
         root.Options.Add(globals.Token);
@@ -95,6 +95,7 @@ internal static class QuotaCommandLine
         root.Subcommands.Add(TenancyCommands.Tenants(globals));
         root.Subcommands.Add(TenancyCommands.Secrets(globals));
         root.Subcommands.Add(TenancyCommands.Upstreams(globals));
+        root.Subcommands.Add(SchedulerCommands.Scheduler(globals));
         root.Subcommands.Add(AdminCommands.Changes(globals));
         root.Subcommands.Add(AdminCommands.Apply(globals));
         root.Subcommands.Add(DbCommands.Db(globals));

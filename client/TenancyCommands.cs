@@ -63,7 +63,14 @@ internal static class TenancyCommands
         var weight = new Option<double?>("--weight") { Description = "Its relative share when the pool is short (positive).", HelpName = "W" };
         var strategy = new Option<string?>("--strategy") { Description = "shared (the pool), dedicated (its own tokens) or hybrid (its own, then the pool).", HelpName = "STRATEGY" };
         var priority = new Option<int?>("--priority") { Description = "Service class when the pool is short, 0 to 9 (higher first).", HelpName = "N" };
-        var set = new Command("set", "Create or replace a tenant; options not given take their defaults (as with PUT).") { setId, tier, upstream, reserved, burst, weight, strategy, priority };
+        var adaptive = new Option<string?>("--adaptive") { Description = "on (the default) lets the scheduler adapt the reserve to the tenant's use; off keeps it as written.", HelpName = "on|off" };
+        adaptive.AcceptOnlyFromAmong("on", "off");
+        var adaptiveMin = new Option<long?>("--adaptive-min") { Description = "The least the scheduler lowers the reserve to.", HelpName = "N" };
+        var adaptiveMax = new Option<long?>("--adaptive-max") { Description = "The most the scheduler raises the reserve to (default: as far as the 80% reservation rule allows).", HelpName = "N" };
+        var set = new Command("set", "Create or replace a tenant; options not given take their defaults (as with PUT).")
+        {
+            setId, tier, upstream, reserved, burst, weight, strategy, priority, adaptive, adaptiveMin, adaptiveMax,
+        };
         set.Runs(globals, async (session, parse, ct) =>
         {
             var body = new JsonObject();
@@ -74,6 +81,15 @@ internal static class TenancyCommands
             Put(body, "weight", parse.GetValue(weight));
             Put(body, "strategy", parse.GetValue(strategy));
             Put(body, "priority", parse.GetValue(priority));
+            var bounds = new JsonObject();
+            Put(bounds, "enabled", parse.GetValue(adaptive) switch { "on" => true, "off" => false, _ => (bool?)null });
+            Put(bounds, "minimum", parse.GetValue(adaptiveMin));
+            Put(bounds, "maximum", parse.GetValue(adaptiveMax));
+            if (bounds.Count > 0)
+            {
+                body["adaptive"] = bounds;
+            }
+
             var response = await session.SendJsonAsync(HttpMethod.Put, $"{Admin}tenants/{Session.Segment(parse.GetValue(setId)!)}", body, ct);
             return response.IsSuccess
                 ? session.Output.Done(response, answer =>
@@ -109,11 +125,36 @@ internal static class TenancyCommands
             ("upstream", Output.Str(body?["upstream"])),
             ("strategy", Output.Str(body?["strategy"])),
             ("reserved", Output.Str(body?["reserved"])),
+            ("configured reserve", Output.Str(body?["configuredReserved"])),
+            ("adaptive", Adaptive(body?["adaptive"])),
+            ("adapted at", Output.Utc(body?["adaptedAt"]) is { } at ? at + " UTC" : "never (the reserve is as configured)"),
             ("burst", Output.Str(body?["burst"]) ?? "unbounded"),
             ("weight", Output.Str(body?["weight"])),
             ("priority", Output.Str(body?["priority"])),
             ("window", Output.Number(body?["windowSeconds"]) is { } seconds ? $"{seconds} s" : null),
             ("dedicated tokens", dedicated.Count == 0 ? "none" : string.Join(", ", dedicated)));
+    }
+
+    /// <summary>A tenant's adaptive settings in words: <c>off</c>, <c>on</c>, <c>on, from 20 to 80</c>.</summary>
+    private static string? Adaptive(JsonNode? adaptive)
+    {
+        if (adaptive is null)
+        {
+            return null;
+        }
+
+        if (adaptive["enabled"] is JsonValue enabled && enabled.TryGetValue<bool>(out var on) && !on)
+        {
+            return "off";
+        }
+
+        return (Output.Number(adaptive["minimum"]), Output.Number(adaptive["maximum"])) switch
+        {
+            ({ } min, { } max) => $"on, from {min} to {max}",
+            ({ } min, null) => $"on, at least {min}",
+            (null, { } max) => $"on, at most {max}",
+            _ => "on",
+        };
     }
 
     public static Command Upstreams(GlobalOptions globals)
@@ -217,7 +258,7 @@ internal static class TenancyCommands
             return;
         }
 
-        var table = output.Table("TOKEN", "LIMIT", "USABLE", "DEDICATED TO", "SECRET", "POLICIES");
+        var table = output.Table("TOKEN", "LIMIT", "USABLE", "DEDICATED TO", "SECRET", "SUCCESSOR", "POLICIES");
         foreach (var token in list)
         {
             var policies = Objects(token["policies"]).Select(p => Output.Str(p["name"])).ToList();
@@ -228,6 +269,7 @@ internal static class TenancyCommands
                 Output.Str(token["usable"]),
                 Output.Str(token["dedicatedTo"]) ?? "pool",
                 Output.Flag(token["hasSecret"]) ? "stored" : "none",
+                Successor(token),
                 policies.Count == 0 ? "-" : string.Join(", ", policies));
         }
 
@@ -256,13 +298,18 @@ internal static class TenancyCommands
         var file = PolicyInput.File("A JSON file { \"policies\": [...] } with the upstream's limits for the token ('-' reads stdin).");
         var policy = PolicyInput.Policy();
         var dedicatedTo = new Option<string?>("--dedicated-to") { Description = "Reserve the token for this tenant (dedicated and hybrid strategies); omitted: the pool.", HelpName = "TENANT" };
+        var successor = new Option<string?>("--successor")
+        {
+            Description = "A token of the same upstream that replaces this one: once it is live the scheduler moves this token's tenant to it and retires this one.",
+            HelpName = "ID",
+        };
         var secretFile = new Option<string?>("--secret-file") { Description = "Read the credential from this file (one trailing newline is dropped); '-' reads stdin.", HelpName = "PATH" };
         var secretEnv = new Option<string?>("--secret-env") { Description = "Read the credential from this environment variable.", HelpName = "VAR" };
         var set = new Command(
             "set",
             "Create or replace a token. The secret is encrypted at rest and never shown; without --secret-file or --secret-env the stored one is kept.")
         {
-            setName, setId, file, policy, dedicatedTo, secretFile, secretEnv,
+            setName, setId, file, policy, dedicatedTo, successor, secretFile, secretEnv,
         };
         set.Runs(globals, async (session, parse, ct) =>
         {
@@ -279,6 +326,7 @@ internal static class TenancyCommands
             var body = await PolicyInput.ReadAsync(parse.GetValue(file), parse.GetValue(policy), ct)
                 ?? throw new UsageException("give the token's limits with -f FILE or --policy JSON (repeat for several).");
             Put(body, "dedicatedTo", parse.GetValue(dedicatedTo));
+            Put(body, "successor", parse.GetValue(successor));
             if (await SecretAsync(parse.GetValue(secretFile), parse.GetValue(secretEnv), ct) is { } secret)
             {
                 body["secret"] = secret;
@@ -305,7 +353,7 @@ internal static class TenancyCommands
                 : session.Output.Fail(response, session);
         });
 
-        return new Command("tokens", "An upstream's credentials: their real limits, secret and dedication.") { list, get, set, delete };
+        return new Command("tokens", "An upstream's credentials: their real limits, secret, dedication and successor.") { list, get, set, delete };
     }
 
     private static Argument<string> TokenId() => new("id") { Description = "The token's id within its upstream." };
@@ -320,9 +368,19 @@ internal static class TenancyCommands
             ("limit", Output.Str(body?["limit"])),
             ("usable", Output.Str(body?["usable"])),
             ("dedicated to", Output.Str(body?["dedicatedTo"]) ?? "the pool"),
-            ("secret", Output.Flag(body?["hasSecret"]) ? "stored (never shown)" : "none"));
+            ("secret", Output.Flag(body?["hasSecret"]) ? "stored (never shown)" : "none"),
+            ("successor", Output.Str(body?["successor"]) ?? "none"),
+            ("retiring since", Output.Utc(body?["retiringSince"]) is { } since ? since + " UTC" : null));
         output.Policies(body?["policies"], "no policies.");
     }
+
+    /// <summary>A token's successor for a table: its id, marked once the token is being retired; null when none.</summary>
+    private static string? Successor(JsonObject token) => Output.Str(token["successor"]) switch
+    {
+        null => null,
+        var id when token["retiringSince"] is not null => $"{id} (retiring)",
+        var id => id,
+    };
 
     /// <summary>The secret from a file (or stdin) or an environment variable; null when neither is given.</summary>
     private static async Task<string?> SecretAsync(string? file, string? variable, CancellationToken ct)

@@ -61,7 +61,7 @@ public sealed class ConnectionTests
         var result = await new QuotaCli("http://127.0.0.1:1").Run("--help");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        foreach (var command in new[] { "acquire", "settle", "release", "usage", "users", "keys", "resources", "changes", "apply" })
+        foreach (var command in new[] { "acquire", "settle", "release", "usage", "users", "keys", "resources", "tenants", "upstreams", "scheduler", "changes", "apply" })
         {
             Assert.Contains("  " + command, result.Stdout, StringComparison.Ordinal);
         }

@@ -40,8 +40,8 @@ public sealed class TenancyCommandTests(OpenSilo host) : CliTest(host)
             Assert.Equal(chosen["id"]!.GetValue<string>() == "t1" ? fileSecret : envSecret, chosen["secret"]!.GetValue<string>());
 
             var list = Exits(0, await Cli.Run("upstreams", "tokens", "list", name));
-            Assert.Equal(new[] { "t1", "100", "90", "pool", "stored", "per-minute" }, Row(list, "t1"));
-            Assert.Equal(new[] { "t2", "100", "90", "pool", "stored", "per-minute" }, Row(list, "t2"));
+            Assert.Equal(new[] { "t1", "100", "90", "pool", "stored", "-", "per-minute" }, Row(list, "t1"));
+            Assert.Equal(new[] { "t2", "100", "90", "pool", "stored", "-", "per-minute" }, Row(list, "t2"));
             results.Add(list);
 
             var get = Exits(0, await Cli.Run("upstreams", "get", name));

@@ -24,25 +24,27 @@ public sealed class ApplyDocumentTests
                 policies:
                   - { name: per-minute, algorithm: fixed-window, limit: 50, window: "00:01:00" }
                 dedicatedTo: null
+                successor: bl-1
               bl-3:
                 policies: []
                 dedicatedTo: acme
           empty: {}
         tenants:
-          acme: { tier: premium, upstream: baselinker, reserved: 30, burst: 10, weight: 1.5, strategy: hybrid, priority: 2 }
-          bare: { upstream: empty }
+          acme: { tier: premium, upstream: baselinker, reserved: 30, burst: 10, weight: 1.5, strategy: hybrid, priority: 2, adaptive: { enabled: false, minimum: 20, maximum: 60 } }
+          bare: { upstream: empty, adaptive: { enabled: True } }
         """;
 
     private const string Json = """
         { "upstreams": {
             "baselinker": { "bufferPercent": 7.5, "window": "00:02:00", "tokens": {
               "bl-1": { "secret": "s3cr3t: with a colon", "policies": [ { "name": "per-minute", "algorithm": "fixed-window", "limit": 100, "window": "00:01:00" } ] },
-              "bl-2": { "policies": [ { "name": "per-minute", "algorithm": "fixed-window", "limit": 50, "window": "00:01:00" } ], "dedicatedTo": null },
+              "bl-2": { "policies": [ { "name": "per-minute", "algorithm": "fixed-window", "limit": 50, "window": "00:01:00" } ], "dedicatedTo": null, "successor": "bl-1" },
               "bl-3": { "policies": [], "dedicatedTo": "acme" } } },
             "empty": {} },
           "tenants": {
-            "acme": { "tier": "premium", "upstream": "baselinker", "reserved": 30, "burst": 10, "weight": 1.5, "strategy": "hybrid", "priority": 2 },
-            "bare": { "upstream": "empty" } } }
+            "acme": { "tier": "premium", "upstream": "baselinker", "reserved": 30, "burst": 10, "weight": 1.5, "strategy": "hybrid", "priority": 2,
+                      "adaptive": { "enabled": false, "minimum": 20, "maximum": 60 } },
+            "bare": { "upstream": "empty", "adaptive": { "enabled": true } } } }
         """;
 
     [Fact]
@@ -60,12 +62,28 @@ public sealed class ApplyDocumentTests
         Assert.Equal("s3cr3t: with a colon", fromYaml.Tokens[0].Spec!.Secret);
         Assert.Null(fromYaml.Tokens[1].Spec!.Secret);
         Assert.Null(fromYaml.Tokens[1].Spec!.DedicatedTo);
+        Assert.Equal("bl-1", fromYaml.Tokens[1].Spec!.Successor);
+        Assert.Null(fromYaml.Tokens[0].Spec!.Successor);
         Assert.Equal("acme", fromYaml.Tokens[2].Spec!.DedicatedTo);
         Assert.Equal(100, fromYaml.Tokens[0].Spec!.Policies![0].Limit);
+        var acme = fromYaml.Tenants["acme"]!;
+        Assert.Equal(new AdaptiveSpec { Enabled = false, Minimum = 20, Maximum = 60 }, acme.Adaptive);
         Assert.Equal(
-            new TenantSpec { Tier = "premium", Upstream = "baselinker", Reserved = 30, Burst = 10, Weight = 1.5, Strategy = "hybrid", Priority = 2 },
-            fromYaml.Tenants["acme"]);
-        Assert.Equal(new TenantSpec { Upstream = "empty" }, fromYaml.Tenants["bare"]);
+            new TenantSpec { Tier = "premium", Upstream = "baselinker", Reserved = 30, Burst = 10, Weight = 1.5, Strategy = "hybrid", Priority = 2, Adaptive = acme.Adaptive },
+            acme);
+        Assert.Equal(new TenantSpec { Upstream = "empty", Adaptive = new AdaptiveSpec { Enabled = true } }, fromYaml.Tenants["bare"]);
+    }
+
+    [Theory]
+    [InlineData("tenants:\n  acme: { upstream: bl, adaptive: { enabled: sometimes } }\n", "tenants.acme.adaptive.enabled")]
+    [InlineData("{ \"tenants\": { \"acme\": { \"upstream\": \"bl\", \"adaptive\": { \"enabled\": 1 } } } }", "tenants.acme.adaptive.enabled")]
+    [InlineData("tenants:\n  acme: { upstream: bl, adaptive: { maximun: 5 } }\n", "tenants.acme.adaptive.maximun")]
+    [InlineData("upstreams:\n  bl:\n    tokens:\n      t1: { policies: [], succesor: t2 }\n", "upstreams.bl.tokens.t1.succesor")]
+    public void Unreadable_scheduler_settings_are_named_by_their_path(string text, string field)
+    {
+        Assert.Null(ApplyPlanner.Parse(text, out var problem));
+
+        Assert.Equal(field, problem!.Field);
     }
 
     [Fact]

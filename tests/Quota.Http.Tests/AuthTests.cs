@@ -25,6 +25,9 @@ public sealed class AuthTests(AdminSilo host) : HostTest(host)
         { "PUT", "/v1/admin/upstreams/acme" },
         { "DELETE", "/v1/admin/upstreams/acme/tokens/t1" },
         { "GET", "/v1/upstreams/acme/allocation" },
+        { "GET", "/v1/admin/scheduler" },
+        { "POST", "/v1/admin/scheduler/run" },
+        { "GET", "/v1/admin/scheduler/history" },
         { "GET", "/v1/admin/no-such-route" },
         { "POST", "/dashboard/" },
     };

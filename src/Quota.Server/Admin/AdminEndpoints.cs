@@ -15,7 +15,7 @@ namespace Quota.Server.Admin;
 
 /// <summary>
 /// The admin API under <c>/v1/admin</c>: users, keys, resources, tenancy (see <see cref="TenancyEndpoints"/>), the
-/// change log and declarative apply. Guarded by
+/// scheduler (see <see cref="SchedulerEndpoints"/>), the change log and declarative apply. Guarded by
 /// <see cref="AdminGate"/>. Every change takes effect on live subjects at once, keeps current usage, and is recorded.
 /// </summary>
 public static class AdminEndpoints
@@ -59,6 +59,7 @@ public static class AdminEndpoints
         admin.MapPost("/apply", ApplyAsync);
 
         admin.MapTenancy();
+        admin.MapScheduler();
 
         return app;
     }

@@ -24,6 +24,8 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
 
     private ITenancyGrain Tenancy => grains.GetGrain<ITenancyGrain>(0);
 
+    private ISchedulerGrain Scheduler => grains.GetGrain<ISchedulerGrain>(0);
+
     /// <summary>A user's or resource's policies now.</summary>
     public Task<SubjectPolicies> GetAsync(SubjectKind kind, string id) => DecisionResults.Grain(grains, kind, id).GetPoliciesAsync();
 
@@ -150,6 +152,15 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
 
     /// <summary>Recorded changes, newest first.</summary>
     public Task<ChangeRecord[]> ChangesAsync(int limit, string? subject) => Log.ListAsync(limit, subject);
+
+    /// <summary>Whether the scheduler runs by itself, how often, and what its last run did.</summary>
+    public Task<SchedulerStatus> SchedulerStatusAsync() => Scheduler.GetStatusAsync();
+
+    /// <summary>Runs the scheduler once now, whether or not it runs by itself; answers what the run did.</summary>
+    public Task<SchedulerRun> RunSchedulerAsync() => Scheduler.RunAsync();
+
+    /// <summary>The scheduler's changes, newest first, optionally only those of one subject (<c>tenant:acme</c>).</summary>
+    public Task<SchedulerChange[]> SchedulerHistoryAsync(int limit, string? subject) => Tenancy.GetSchedulerHistoryAsync(limit, subject);
 
     /// <summary>A new random API key: 32 random bytes, base64url, with a recognisable prefix.</summary>
     public static string NewKey() => "qk_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -12,9 +12,10 @@ namespace Quota.Server.Admin;
 /// A whole declarative configuration document (JSON or YAML):
 /// <c>{ "users": { id: { "policies": [...] } }, "resources": { name: { "policies": [...] } },
 /// "keys": [ { "user", "key" | "keyId", "policies" } ],
-/// "upstreams": { name: { "bufferPercent", "window", "tokens": { id: { "secret", "policies", "dedicatedTo" } } } },
-/// "tenants": { id: { "tier", "upstream", "reserved", ... } } }</c>. Subjects, upstreams, tokens and tenants the
-/// document does not name are left alone.
+/// "upstreams": { name: { "bufferPercent", "window", "tokens": { id: { "secret", "policies", "dedicatedTo", "successor" } } } },
+/// "tenants": { id: { "tier", "upstream", "reserved", ..., "adaptive": { "enabled", "minimum", "maximum" } } } }</c>.
+/// Tokens and tenants are read as <see cref="TokenSpec"/> and <see cref="TenantSpec"/>, so every field the admin API
+/// takes is taken here too. Subjects, upstreams, tokens and tenants the document does not name are left alone.
 /// </summary>
 public sealed class ApplyDocument
 {
@@ -91,11 +92,13 @@ public sealed record ApplyOutcome(List<FieldProblem> Problems, List<PlannedChang
 /// <summary>Parses, validates (every error with its path), diffs and applies <see cref="ApplyDocument"/>s.</summary>
 public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 {
+    // YAML arrives with every scalar a string (see YamlToJson): numbers and booleans are read from strings too.
     private static readonly JsonSerializerOptions DocumentJson = new(Http.HttpJson.RequestOptions)
     {
         NumberHandling = JsonNumberHandling.AllowReadingFromString,
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
+        Converters = { new ScalarBooleanConverter() },
     };
 
     /// <summary>Parses JSON (when it starts with '{') or YAML; returns null with the problem when unreadable.</summary>
@@ -410,4 +413,21 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         IList<object> list => new JsonArray([.. list.Select(ToNode)]),
         _ => JsonValue.Create(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)),
     };
+
+    /// <summary>
+    /// A boolean written as JSON's <c>true</c>/<c>false</c> or as a string holding one (any case): a YAML document's
+    /// <c>enabled: false</c> reaches the reader as the string <c>"false"</c>. Anything else is a type error naming the field.
+    /// </summary>
+    private sealed class ScalarBooleanConverter : JsonConverter<bool>
+    {
+        public override bool Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+        {
+            JsonTokenType.True => true,
+            JsonTokenType.False => false,
+            JsonTokenType.String when bool.TryParse(reader.GetString(), out var value) => value,
+            _ => throw new JsonException("Expected true or false."),
+        };
+
+        public override void Write(Utf8JsonWriter writer, bool value, JsonSerializerOptions options) => writer.WriteBooleanValue(value);
+    }
 }

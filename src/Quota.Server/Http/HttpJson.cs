@@ -66,7 +66,12 @@ internal static partial class HttpJson
     {
         if (UnmappedMember().Match(e.Message) is { Success: true } unmapped)
         {
-            return new FieldProblem(unmapped.Groups[1].Value, "is not a field of this request; check its spelling and case (JSON is camelCase).");
+            // The path says where the field is (adaptive.maximun, policies[0].limt), not only its name; a name that
+            // needs brackets in a path ($['a b']) is named alone.
+            var path = e.Path?.TrimStart('$', '.');
+            return new FieldProblem(
+                path is { Length: > 0 } && !path.StartsWith('[') ? path : unmapped.Groups[1].Value,
+                "is not a field of this request; check its spelling and case (JSON is camelCase).");
         }
 
         var field = e.Path is null or "$" ? "body" : e.Path.TrimStart('$', '.');

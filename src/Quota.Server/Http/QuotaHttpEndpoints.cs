@@ -40,7 +40,7 @@ public static class QuotaHttpEndpoints
             service = "Quota",
             description = "Distributed quotas and rate limits: may I do this now?",
             decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "POST /v1/feedback", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to=" },
-            admin = "/v1/admin (users, keys, resources, upstreams, tenants, changes, apply); GET /v1/upstreams/{name}/allocation",
+            admin = "/v1/admin (users, keys, resources, upstreams, tenants, scheduler, changes, apply); GET /v1/upstreams/{name}/allocation",
             dashboard = "/dashboard",
             metrics = "/metrics",
             health = "/healthz",
