@@ -15,6 +15,11 @@ public static class Program
             return await DecisionLoad.RunAsync(args[1..]);
         }
 
+        if (args.Length > 0 && args[0] == "memory")
+        {
+            return await MemoryLoad.RunAsync(args[1..]);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

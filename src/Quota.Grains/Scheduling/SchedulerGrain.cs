@@ -91,10 +91,21 @@ public sealed partial class SchedulerGrain(
             // Reminders tick at most once a minute; the timer gives the configured interval while active.
             var period = _options.Interval < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : _options.Interval;
             await this.RegisterOrUpdateReminder(ReminderName, period, period);
+            return;
         }
-        else if (await this.GetReminder(ReminderName) is { } reminder)
+
+        // Switched off: a reminder stored while it was on (PostgreSQL keeps it) would wake it for nothing.
+        try
         {
-            await this.UnregisterReminder(reminder);
+            if (await this.GetReminder(ReminderName) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A silo without a reminder service (a test host) has none to remove.
+            LogNoReminderService(logger, e.GetType().Name);
         }
     }
 
@@ -198,7 +209,14 @@ public sealed partial class SchedulerGrain(
             var kept = (state.State.Samples.GetValueOrDefault(tenant.Id) ?? [])
                 .Where(s => tenant.AdaptedAt is not { } changed || s.At > changed)
                 .ToList();
-            kept.Add(new UsageSample { At = now, Used = leases[i].Used });
+
+            // A sample is the use of the window before it: one per window, so runs asked for in quick succession do
+            // not count the same use again.
+            if (kept.Count == 0 || now - kept[^1].At >= TimeSpan.FromSeconds(tenant.WindowSeconds))
+            {
+                kept.Add(new UsageSample { At = now, Used = leases[i].Used });
+            }
+
             samples[tenant.Id] = kept.TakeLast(_options.Samples).ToList();
         }
 
@@ -257,6 +275,9 @@ public sealed partial class SchedulerGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Scheduler run {Run} failed ({ErrorType}); the next tick tries again.")]
     private static partial void LogRunFailed(ILogger logger, long run, string errorType);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Scheduler is off and found no reminder service to remove its reminder from ({ErrorType}).")]
+    private static partial void LogNoReminderService(ILogger logger, string errorType);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Scheduler could not save its state after a failed run ({ErrorType}).")]
     private static partial void LogStateNotSaved(ILogger logger, string errorType);

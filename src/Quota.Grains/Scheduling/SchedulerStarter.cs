@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Quota.Abstractions;
 
 namespace Quota.Grains.Scheduling;
@@ -9,17 +8,14 @@ namespace Quota.Grains.Scheduling;
 /// in memory) gets its reminder and timer without anyone asking. Every silo does it; starting is idempotent. It does
 /// not hold up the silo's start.
 /// </summary>
-internal sealed partial class SchedulerStarter(IGrainFactory grains, IOptions<SchedulerOptions> options, ILogger<SchedulerStarter> logger)
+internal sealed partial class SchedulerStarter(IGrainFactory grains, ILogger<SchedulerStarter> logger)
     : ILifecycleParticipant<ISiloLifecycle>
 {
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(SchedulerStarter), ServiceLifecycleStage.Active, cancellation =>
         {
-            if (options.Value.Enabled)
-            {
-                _ = StartAsync();
-            }
-
+            // Also when switched off: starting then removes a reminder stored while it was on.
+            _ = StartAsync();
             return Task.CompletedTask;
         });
 

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Quota.Abstractions;
+using Quota.Grains;
+
+namespace Quota.Benchmarks;
+
+/// <summary>
+/// Bytes of managed heap per idle subject grain: a silo in this process (memory storage, the scheduler off, idle
+/// collection an hour away) activates user grains with one policy (a sliding window of 100 a minute), each taking one
+/// permit so its window holds state, then measures the heap after full blocking collections. The baseline is the heap
+/// after start-up and a warm-up of 1,000 other users, so the figure is what each further grain adds: the activation
+/// (Orleans' own bookkeeping included), its two persistent-state holders, its policy and window.
+/// </summary>
+internal static class MemoryLoad
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var counts = (args.SkipWhile(a => a != "--subjects").Skip(1).FirstOrDefault() ?? "100000,1000000")
+            .Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).Order().ToArray();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Quota:Scheduler:Enabled"] = "false",
+            ["Quota:Policies:Users:0:Name"] = "per-minute",
+            ["Quota:Policies:Users:0:Algorithm"] = "sliding-window",
+            ["Quota:Policies:Users:0:Limit"] = "100",
+            ["Quota:Policies:Users:0:Window"] = "00:01:00",
+        });
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(21_113, 40_003);
+            silo.AddMemoryGrainStorage("quota");
+            silo.AddQuotaGrains();
+            silo.Configure<GrainCollectionOptions>(options => options.CollectionAge = TimeSpan.FromHours(1));
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+
+        await ActivateAsync(grains, "warm", 0, 1_000);
+        var baseline = Heap();
+        Console.WriteLine("| idle subject grains | managed heap | bytes per grain | activations/s |");
+        Console.WriteLine("|---:|---:|---:|---:|");
+        var active = 0;
+        foreach (var count in counts)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await ActivateAsync(grains, "mem", active, count);
+            var rate = (count - active) / Stopwatch.GetElapsedTime(started).TotalSeconds;
+            active = count;
+            var heap = Heap();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {count:N0} | {heap / 1048576.0:N0} MB | {(heap - baseline) / (double)count:N0} | {rate:N0} |"));
+        }
+
+        await host.StopAsync();
+        return 0;
+    }
+
+    private static Task ActivateAsync(IGrainFactory grains, string prefix, int from, int to) =>
+        Parallel.ForEachAsync(Enumerable.Range(from, to - from), new ParallelOptions { MaxDegreeOfParallelism = 256 }, async (i, _) =>
+        {
+            var decision = await grains.GetGrain<IUserGrain>($"bench-{prefix}-{i}").AcquireAsync(new SubjectAcquire { Cost = 1 });
+            if (!decision.Allowed)
+            {
+                throw new InvalidOperationException($"user {i} was denied its first permit");
+            }
+        });
+
+    private static long Heap()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+}
