@@ -43,6 +43,11 @@ internal static class MemoryLoad
         using var host = builder.Build();
         await host.StartAsync();
         var grains = host.Services.GetRequiredService<IGrainFactory>();
+        if (args.Contains("--ping"))
+        {
+            // Orleans' own cost of an activation: the smallest grain there is, for comparison.
+            Activate = (g, name, i) => g.GetGrain<IPingGrain>(name).PingAsync(i).ContinueWith(static _ => { }, TaskScheduler.Default);
+        }
 
         await ActivateAsync(grains, "warm", 0, 1_000);
         var baseline = Heap();
@@ -60,19 +65,51 @@ internal static class MemoryLoad
                 $"| {count:N0} | {heap / 1048576.0:N0} MB | {(heap - baseline) / (double)count:N0} | {rate:N0} |"));
         }
 
+        if (args.Contains("--types"))
+        {
+            PrintTypes(active);
+        }
+
         await host.StopAsync();
         return 0;
     }
 
+    /// <summary>
+    /// What the heap holds, by type, from a snapshot of this process (ClrMD): the types with at least one instance per
+    /// grain, largest first, to see where a grain's bytes go.
+    /// </summary>
+    private static void PrintTypes(int grains)
+    {
+        using var target = Microsoft.Diagnostics.Runtime.DataTarget.CreateSnapshotAndAttach(Environment.ProcessId);
+        using var runtime = target.ClrVersions[0].CreateRuntime();
+        var byType = new Dictionary<string, (long Count, long Bytes)>();
+        foreach (var item in runtime.Heap.EnumerateObjects())
+        {
+            var name = item.Type?.Name ?? "?";
+            var (count, bytes) = byType.GetValueOrDefault(name);
+            byType[name] = (count + 1, bytes + (long)item.Size);
+        }
+
+        Console.WriteLine("| type | instances per grain | bytes per grain |");
+        Console.WriteLine("|---|---:|---:|");
+        foreach (var (name, (count, bytes)) in byType.Where(t => t.Value.Count >= grains / 2).OrderByDescending(t => t.Value.Bytes).Take(40))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {count / (double)grains:F2} | {bytes / (double)grains:F0} |"));
+        }
+    }
+
+    private static Func<IGrainFactory, string, int, Task> Activate { get; set; } = async (grains, name, i) =>
+    {
+        var decision = await grains.GetGrain<IUserGrain>(name).AcquireAsync(new SubjectAcquire { Cost = 1 });
+        if (!decision.Allowed)
+        {
+            throw new InvalidOperationException($"user {name} was denied its first permit");
+        }
+    };
+
     private static Task ActivateAsync(IGrainFactory grains, string prefix, int from, int to) =>
         Parallel.ForEachAsync(Enumerable.Range(from, to - from), new ParallelOptions { MaxDegreeOfParallelism = 256 }, async (i, _) =>
-        {
-            var decision = await grains.GetGrain<IUserGrain>($"bench-{prefix}-{i}").AcquireAsync(new SubjectAcquire { Cost = 1 });
-            if (!decision.Allowed)
-            {
-                throw new InvalidOperationException($"user {i} was denied its first permit");
-            }
-        });
+            await Activate(grains, $"bench-{prefix}-{i}", i));
 
     private static long Heap()
     {
