@@ -1,0 +1,386 @@
+using Orleans.Core.Internal;
+using Quota.Abstractions;
+
+namespace Quota.Grains.Tests.Tenancy;
+
+/// <summary>
+/// Review probes for the scheduler (issue 7) and the pool's shrunk-token limits. Each asserts the correct behaviour,
+/// so a probe that fails shows a bug.
+/// </summary>
+[Collection(SchedulerCollection.Name)]
+public sealed class SchedulerProbeTests(SchedulerFixture fixture)
+{
+    private static readonly TimeSpan Cycle = TimeSpan.FromSeconds(62);
+
+    // ---------------------------------------------------------------- pool's view of shrunk tokens (_tokenLimits)
+
+    [Fact]
+    public async Task PoolCountsATokenFullyOnceItRecoveredWhileDedicatedAndIsPooledAgain()
+    {
+        var upstream = TenancyFixture.Unique("pst");
+        var owner = TenancyFixture.Unique("own");
+        var change = TenancyFixture.Upstream(upstream, 2, 100);
+        await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "hybrid" } } });
+        var pool = fixture.Grains.GetGrain<IPoolGrain>(upstream);
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+
+        // Pooled t1 paused by a Retry-After: the pool is told it admits 0.
+        await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 5_000 });
+        Assert.Equal(95, (await pool.GetAllocationAsync())!.CapacityNow);
+
+        // The operator dedicates it; it recovers fully while dedicated (so it tells the pool nothing), then is pooled again.
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, owner)] });
+        fixture.Time.Advance(TimeSpan.FromSeconds(6));
+        await t1.LimitTickAsync();
+        fixture.Time.Advance(TimeSpan.FromSeconds(200));
+        await t1.LimitTickAsync();
+        Assert.Equal(1.0, (await t1.GetStatusAsync())!.Health.LimitFactor);
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, null)] });
+
+        var report = (await pool.GetAllocationAsync())!;
+        Assert.Equal((190L, 190L), (report.Capacity, report.CapacityNow));
+    }
+
+    [Fact]
+    public async Task APausedDedicatedTokenMovedIntoThePoolIsNotLentAsIfFull()
+    {
+        var upstream = TenancyFixture.Unique("pin");
+        var owner = TenancyFixture.Unique("own");
+        var change = TenancyFixture.Upstream(upstream, 2, 100);
+        await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "hybrid" } } });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, owner)] });
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+
+        // Paused for ten minutes while dedicated, then pooled (by the operator; a drain or rotation does the same).
+        await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 600_000 });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, null)] });
+        Assert.True((await t1.GetStatusAsync())!.Health.PausedForMs > 0);
+
+        var report = (await fixture.Grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync())!;
+        Assert.Equal((190L, 95L), (report.Capacity, report.CapacityNow));
+    }
+
+    [Fact]
+    public async Task ATokenGrainDeactivatedWhileShrunkDoesNotLeaveThePoolShortForever()
+    {
+        var upstream = TenancyFixture.Unique("pde");
+        var tenant = TenancyFixture.Unique("ten");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with { Tenants = new() { [tenant] = new TenantSpec { Upstream = upstream } } });
+        var pool = fixture.Grains.GetGrain<IPoolGrain>(upstream);
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+        await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 20_000 });
+        Assert.Equal(95, (await pool.GetAllocationAsync())!.CapacityNow);
+
+        // The token grain is collected (idle: a paused token gets no requests); its 429 state lives only in memory.
+        await t1.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        fixture.Time.Advance(TimeSpan.FromMinutes(10));
+        Assert.Equal(1.0, (await t1.GetStatusAsync())!.Health.LimitFactor);
+
+        Assert.Equal(190, (await pool.GetAllocationAsync())!.CapacityNow);
+    }
+
+    [Fact]
+    public async Task APoolReactivatedWhileATokenIsPausedStillLendsWithoutIt()
+    {
+        var upstream = TenancyFixture.Unique("pra");
+        var tenant = TenancyFixture.Unique("ten");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with { Tenants = new() { [tenant] = new TenantSpec { Upstream = upstream } } });
+        var pool = fixture.Grains.GetGrain<IPoolGrain>(upstream);
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+        await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 600_000 });
+        Assert.Equal(95, (await pool.GetAllocationAsync())!.CapacityNow);
+
+        await pool.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+
+        Assert.True((await t1.GetStatusAsync())!.Health.PausedForMs > 0);
+        Assert.Equal(95, (await pool.GetAllocationAsync())!.CapacityNow);
+    }
+
+    [Fact]
+    public async Task ARetryAfterLongerThanATimerAllowsIsTakenWithoutError()
+    {
+        var upstream = TenancyFixture.Unique("pra");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100));
+        var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
+
+        // 60 days: a valid TimeSpan, accepted by POST /v1/feedback (only negatives are rejected), beyond a timer's ~49.7 days.
+        var health = await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = (long)TimeSpan.FromDays(60).TotalMilliseconds });
+
+        Assert.True(health!.PausedForMs > 0);
+        Assert.Equal(95, (await fixture.Grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync())!.CapacityNow);
+    }
+
+    // ---------------------------------------------------------------- reserves: what is recorded vs what holds
+
+    [Fact]
+    public async Task ARaiseOfATenantWhoseMinimumIsAboveItsWrittenReserveRecordsTheReserveInForce()
+    {
+        // Validation accepts a minimum above the written reserve; unadjusted, the reserve shows as written (20).
+        var upstream = TenancyFixture.Unique("mn");
+        var busy = TenancyFixture.Unique("busy");
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with
+        {
+            Tenants = new() { [busy] = new TenantSpec { Upstream = upstream, Reserved = 20, Adaptive = new AdaptiveSpec { Minimum = 40 } } },
+        });
+        Assert.Equal(20, (await fixture.Tenancy.GetTenantAsync(busy))!.Reserved);
+
+        SchedulerRun run = null!;
+        for (var i = 0; i < 5; i++)
+        {
+            run = await CycleAsync([busy], 20);
+        }
+
+        var change = Assert.Single(run.Changes, c => c.Subject == $"tenant:{busy}");
+        var view = (await fixture.Tenancy.GetTenantAsync(busy))!;
+
+        // The history must say what the reserve became, and a step is at most +10.
+        Assert.Equal(change.New, view.Reserved.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(view.Reserved - 20 <= 10, $"one step raised the reserve from 20 to {view.Reserved} (history says {change.Old} -> {change.New})");
+    }
+
+    [Fact]
+    public async Task AStaleRaiseAfterTheOperatorLoweredTheMaximumRecordsTheReserveInForce()
+    {
+        var upstream = TenancyFixture.Unique("mx");
+        var busy = TenancyFixture.Unique("busy");
+        var spec = new TenantSpec { Upstream = upstream, Reserved = 50 };
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with { Tenants = new() { [busy] = spec } });
+
+        // Planned on 50 -> 60; before the step arrives the operator caps the tenant at 55.
+        SchedulerAction[] steps = [new() { Kind = "reserve", Tenant = busy, Upstream = upstream, Old = 50, New = 60, Reason = "probe" }];
+        await fixture.ChangeAsync(new TenancyChange { Tenants = new() { [busy] = spec with { Adaptive = new AdaptiveSpec { Maximum = 55 } } } });
+        var outcome = await fixture.Tenancy.ScheduleAsync(2_000_000, steps);
+
+        var view = (await fixture.Tenancy.GetTenantAsync(busy))!;
+        foreach (var applied in outcome.Applied)
+        {
+            Assert.Equal(applied.New, view.Reserved.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        foreach (var recorded in await fixture.Tenancy.GetSchedulerHistoryAsync(10, $"tenant:{busy}"))
+        {
+            Assert.Equal(recorded.New, view.Reserved.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    // ---------------------------------------------------------------- successors and rotation
+
+    [Fact]
+    public async Task ASuccessorChainWhoseMiddleTokenRetiresFirstStillCompletes()
+    {
+        // t1 -> t2 -> t3, all pooled and live, except t2 is paused by a Retry-After in the first run: t1 waits, t2 retires.
+        var upstream = TenancyFixture.Unique("ch");
+        var change = TenancyFixture.Upstream(upstream, 3, 100);
+        await fixture.ChangeAsync(change);
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, null, "t2"), Token(change, 1, null, "t3")] });
+        await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t2").ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 20_000 });
+
+        var first = await fixture.Scheduler.RunAsync();
+        Assert.Contains(first.Changes, c => c.Kind == "retire" && c.Subject == $"token:{upstream}/t2");
+
+        // The pause ends, t2's leases end; several runs later the chain must have moved on: t2 gone, t1 retired too.
+        SchedulerRun last = first;
+        for (var i = 0; i < 4; i++)
+        {
+            fixture.Time.Advance(TimeSpan.FromSeconds(30));
+            last = await fixture.Scheduler.RunAsync();
+        }
+
+        var view = (await fixture.Tenancy.GetUpstreamAsync(upstream))!;
+        var t1 = view.Tokens.SingleOrDefault(t => t.Id == "t1");
+        Assert.True(
+            view.Tokens.All(t => t.Id != "t2") && (t1 is null || t1.RetiringSince is not null),
+            $"stuck: tokens {string.Join(", ", view.Tokens.Select(t => $"{t.Id}(successor {t.Successor}, retiring {t.RetiringSince})"))}; held: {string.Join(" | ", last.Held.Where(h => h.Contains(upstream, StringComparison.Ordinal)))}");
+    }
+
+    [Fact]
+    public async Task RotationMovesToAnotherCoolTokenWhenTheCoolestCannotTakeTheTenant()
+    {
+        // a (pooled, secret) names b (pooled, no secret yet) as successor: its retirement waits. h (no secret) is the
+        // dedicated tenant's hot token; b and c are cool pooled tokens. b cannot be dedicated while a names it.
+        var upstream = TenancyFixture.Unique("rs");
+        var owner = TenancyFixture.Unique("own");
+        TokenChange New(string id, string? secret, string? dedicatedTo = null, string? successor = null) =>
+            new(upstream, id, new TokenSpec { Policies = [TenancyFixture.PerMinute(100)], Secret = secret, DedicatedTo = dedicatedTo, Successor = successor });
+        await fixture.ChangeAsync(new TenancyChange
+        {
+            Upstreams = new() { [upstream] = new UpstreamSpec { BufferPercent = 5 } },
+            Tokens = [New("b", null), New("c", null)],
+        });
+        await fixture.ChangeAsync(new TenancyChange
+        {
+            Tokens = [New("a", "secret-a", successor: "b")],
+            Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" } },
+        });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [New("h", null, dedicatedTo: owner)] });
+
+        Assert.Equal(90, await AcquireAsync(owner, 90));
+        var run = await fixture.Scheduler.RunAsync();
+
+        Assert.Equal(["c"], (await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
+        Assert.Contains(run.Changes, c => c.Kind == "rotate" && c.Subject == $"token:{upstream}/h");
+    }
+
+    [Fact]
+    public async Task RequestsInFlightUnderAConcurrencyPolicyAreNotRateUseAndDoNotRotateAToken()
+    {
+        var upstream = TenancyFixture.Unique("cc");
+        var owner = TenancyFixture.Unique("own");
+        var change = TenancyFixture.Upstream(upstream, 2, 100);
+        await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" } } });
+        var inFlight = new PolicySpec { Name = "in-flight", Algorithm = "concurrency", Limit = 10, LeaseTtl = TimeSpan.FromMinutes(5) };
+        await fixture.ChangeAsync(new TenancyChange
+        {
+            Tokens = [change.Tokens[0] with { Spec = change.Tokens[0].Spec! with { Secret = null, DedicatedTo = owner, Policies = [TenancyFixture.PerMinute(100), inFlight] } }],
+        });
+
+        // Nine requests: 9 of 100 per minute (9%), nine of ten in flight.
+        Assert.Equal(9, await AcquireAsync(owner, 9));
+        var status = (await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1").GetStatusAsync())!;
+        Assert.Equal(9, status.InFlight);
+        Assert.True(status.Utilisation < 0.5, $"utilisation {status.Utilisation} (used {status.Used}): the rate policy is 9% used");
+
+        var run = await fixture.Scheduler.RunAsync();
+        Assert.DoesNotContain(run.Changes, c => c.Subject == $"token:{upstream}/t1");
+        Assert.Equal(["t1"], (await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
+    }
+
+    [Fact]
+    public async Task ReapplyingTheOperatorsUnchangedTokensAfterARetirementLeavesTheTenantALiveToken()
+    {
+        var upstream = TenancyFixture.Unique("ra");
+        var owner = TenancyFixture.Unique("own");
+        var change = TenancyFixture.Upstream(upstream, 3, 100);
+        await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" } } });
+
+        // The operator's document: t1 dedicated to the owner, succeeded by t3 (pooled as written).
+        TokenChange[] document = [Token(change, 0, owner, "t3"), Token(change, 2, null)];
+        await fixture.ChangeAsync(new TenancyChange { Tokens = document });
+        var run = await fixture.Scheduler.RunAsync();
+        Assert.Contains(run.Changes, c => c.Kind == "retire" && c.Subject == $"token:{upstream}/t1");
+        Assert.Equal(["t3"], (await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
+
+        // `apply -f` of the same document again (idempotent by contract).
+        await fixture.ChangeAsync(new TenancyChange { Tokens = document, Source = "apply" });
+
+        Assert.NotEmpty((await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
+        Assert.True((await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = owner })).Allowed);
+    }
+
+    // ---------------------------------------------------------------- status and records
+
+    [Fact]
+    public async Task ARunWhoseClaimWriteFailsShowsTheFailureInTheStatus()
+    {
+        await fixture.Scheduler.RunAsync();
+        Assert.Null((await fixture.Scheduler.GetStatusAsync()).LastError);
+
+        fixture.Storage.FailWrite = (name, _) => name == "scheduler";
+        try
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => fixture.Scheduler.RunAsync());
+        }
+        finally
+        {
+            fixture.Storage.FailWrite = null;
+        }
+
+        var status = await fixture.Scheduler.GetStatusAsync();
+        await fixture.Scheduler.RunAsync();
+        Assert.NotNull(status.LastError);
+    }
+
+    [Fact]
+    public async Task ARotationIsInTheChangeLogOfTheTokenThatTookTheTenant()
+    {
+        var upstream = TenancyFixture.Unique("cl");
+        var owner = TenancyFixture.Unique("own");
+        var change = TenancyFixture.Upstream(upstream, 3, 100);
+        await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" } } });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, owner)] });
+        Assert.Equal(90, await AcquireAsync(owner, 90));
+
+        var run = await fixture.Scheduler.RunAsync();
+        Assert.Contains(run.Changes, c => c.Kind == "rotate" && c.Subject == $"token:{upstream}/t1");
+        Assert.Equal(["t2"], (await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
+
+        // t2's dedicatedTo changed (null -> owner): the change log of t2 must show it.
+        var log = await fixture.Grains.GetGrain<IChangeLogGrain>(0).ListAsync(10, $"token:{upstream}/t2");
+        Assert.Contains(log, r => r.Source == "scheduler");
+    }
+
+    // ---------------------------------------------------------------- checked and fine (these pass)
+
+    [Fact]
+    public async Task AnAdjustmentDoesNotSurviveARoundTripThroughTheDedicatedStrategy()
+    {
+        var upstream = TenancyFixture.Unique("st");
+        var tenant = TenancyFixture.Unique("ten");
+        var spec = new TenantSpec { Upstream = upstream, Reserved = 50 };
+        await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100) with { Tenants = new() { [tenant] = spec } });
+        var outcome = await fixture.Tenancy.ScheduleAsync(3_000_000, [new() { Kind = "reserve", Tenant = tenant, Upstream = upstream, Old = 50, New = 55, Reason = "probe" }]);
+        Assert.Single(outcome.Applied);
+        Assert.Equal(55, (await fixture.Tenancy.GetTenantAsync(tenant))!.Reserved);
+
+        await fixture.ChangeAsync(new TenancyChange { Tenants = new() { [tenant] = spec with { Reserved = null, Strategy = "dedicated" } } });
+        Assert.Equal(0, (await fixture.Tenancy.GetTenantAsync(tenant))!.Reserved);
+        await fixture.ChangeAsync(new TenancyChange { Tenants = new() { [tenant] = spec } });
+        var back = (await fixture.Tenancy.GetTenantAsync(tenant))!;
+        Assert.Equal((50L, (DateTimeOffset?)null), (back.Reserved, back.AdaptedAt));
+    }
+
+    [Fact]
+    public void NextChangeAtIsAlwaysAfterNowAndNullOnceRecovered()
+    {
+        var limit = new Quota.Algorithms.Health.AdaptiveLimit(new Quota.Algorithms.Health.AdaptiveLimitOptions());
+        var t0 = TenancyFixture.Start;
+        Assert.Null(limit.NextChangeAt(t0));
+        limit.RateLimited(t0, TimeSpan.FromSeconds(25));
+        Assert.Equal(t0 + TimeSpan.FromSeconds(25), limit.NextChangeAt(t0));
+        for (var ms = 25_000; ms < 200_000; ms += 137)
+        {
+            var now = t0 + TimeSpan.FromMilliseconds(ms);
+            if (limit.NextChangeAt(now) is { } next)
+            {
+                Assert.True(next > now, $"at +{ms} ms the next change {next:O} is not after now");
+            }
+            else
+            {
+                Assert.Equal(1.0, limit.FactorAt(now));
+            }
+        }
+
+        Assert.Null(limit.NextChangeAt(t0 + TimeSpan.FromSeconds(200)));
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static TokenChange Token(TenancyChange change, int index, string? dedicatedTo, string? successor = null) =>
+        change.Tokens[index] with { Spec = change.Tokens[index].Spec! with { Secret = null, DedicatedTo = dedicatedTo, Successor = successor } };
+
+    private async Task<SchedulerRun> CycleAsync(string[] tenants, int perTenant)
+    {
+        foreach (var tenant in tenants)
+        {
+            Assert.Equal(perTenant, await AcquireAsync(tenant, perTenant));
+        }
+
+        fixture.Time.Advance(TimeSpan.FromSeconds(2));
+        var run = await fixture.Scheduler.RunAsync();
+        fixture.Time.Advance(Cycle - TimeSpan.FromSeconds(2));
+        return run;
+    }
+
+    private async Task<int> AcquireAsync(string tenant, int count)
+    {
+        var granted = 0;
+        for (var i = 0; i < count; i++)
+        {
+            granted += (await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = tenant })).Allowed ? 1 : 0;
+        }
+
+        return granted;
+    }
+}
