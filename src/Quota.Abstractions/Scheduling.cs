@@ -127,6 +127,9 @@ public sealed record SchedulerAction
 
     /// <summary>Why, with numbers.</summary>
     [Id(7)] public required string Reason { get; init; }
+
+    /// <summary>For <c>reserve</c>: the written reserve the plan saw (an operator's write since makes the step stale).</summary>
+    [Id(8)] public long? Configured { get; init; }
 }
 
 /// <summary>What the tenancy grain did with a run's steps.</summary>

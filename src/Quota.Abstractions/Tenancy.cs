@@ -187,7 +187,7 @@ public sealed record TokenView
     /// <summary>The upstream's limits for it, as configured.</summary>
     [Id(2)] public PolicySpec[] Policies { get; init; } = [];
 
-    /// <summary>The tenant it is dedicated to; null: pooled.</summary>
+    /// <summary>The tenant it serves now (as written, or as the scheduler moved it); null: pooled.</summary>
     [Id(3)] public string? DedicatedTo { get; init; }
 
     /// <summary>Whether a secret is stored.</summary>
@@ -204,6 +204,9 @@ public sealed record TokenView
 
     /// <summary>Since when it is being retired (no longer routed to, not counted in the pool); null when in use.</summary>
     [Id(8)] public DateTimeOffset? RetiringSince { get; init; }
+
+    /// <summary>The tenant it is dedicated to as written; <see cref="DedicatedTo"/> differs when the scheduler moved it (rotation, drain, successor).</summary>
+    [Id(9)] public string? ConfiguredDedicatedTo { get; init; }
 }
 
 /// <summary>An upstream with its tokens and the numbers derived from them.</summary>

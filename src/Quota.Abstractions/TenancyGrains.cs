@@ -144,11 +144,13 @@ public interface IPoolGrain : IGrainWithStringKey
 
     /// <summary>
     /// A pooled token tells what it admits per window now that the upstream answered 429 (its limit shrunk, or 0 while
-    /// paused by a Retry-After), and again as it recovers; null once it is back to its full limit. The pool lends that
-    /// much less, lowering leases above their new shares at once.
+    /// paused by a Retry-After), again at least every recovery interval while so, and null once it is back to its full
+    /// limit. The pool lends that much less for <paramref name="validForMs"/> (unless told again), lowering leases above
+    /// their new shares at once; a token that stops telling (its grain was collected, and with it the 429 state) counts
+    /// in full again.
     /// </summary>
     [Alias("TokenLimit")]
-    Task TokenLimitAsync(string token, long? usableNow);
+    Task TokenLimitAsync(string token, long? usableNow, long validForMs);
 }
 
 /// <summary>A tenant's lease state as it reports it.</summary>

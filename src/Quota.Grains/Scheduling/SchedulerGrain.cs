@@ -154,10 +154,25 @@ public sealed partial class SchedulerGrain(
     private async Task<SchedulerRun> RunCoreAsync()
     {
         var now = Time.GetUtcNow();
-        var run = state.State.Runs + 1;
+        var (previousRuns, previousAt) = (state.State.Runs, state.State.LastRunAt);
+        var run = previousRuns + 1;
         state.State.Runs = run;
         state.State.LastRunAt = now;
-        await state.WriteStateAsync();
+        try
+        {
+            // Claims the run's number before anything else: a second activation's write fails on the stale etag.
+            await state.WriteStateAsync();
+        }
+        catch (Exception e)
+        {
+            // Nothing of the run happened: as it was, with the failure shown in the status (kept in memory, since the
+            // store refused it).
+            metrics.SchedulerRan(ok: false);
+            (state.State.Runs, state.State.LastRunAt) = (previousRuns, previousAt);
+            state.State.LastError = $"run {run} could not start: its state could not be written ({e.GetType().Name})";
+            throw;
+        }
+
         try
         {
             var result = await RunStepsAsync(run, now);

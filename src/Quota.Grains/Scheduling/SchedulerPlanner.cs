@@ -76,10 +76,10 @@ internal static class SchedulerPlanner
                     continue;
                 }
 
-                var successor = upstream.Tokens.FirstOrDefault(t => t.Id == token.Successor);
+                // A successor already retiring hands over to its own: follow the chain to the token still in use.
+                var successor = LiveEnd(upstream, token.Successor);
                 var status = successor is null ? null : Status(input, upstream.Name, successor.Id);
-                var notLive = successor is null ? "it is not configured"
-                    : successor.RetiringSince is not null ? "it is itself retiring"
+                var notLive = successor is null ? "it is not configured, or every token after it is retiring"
                     : token.HasSecret && !successor.HasSecret ? "it has no secret stored"
                     : status is null ? "its state could not be read"
                     : status.Health.Circuit != "closed" ? $"its circuit is {status.Health.Circuit}"
@@ -87,7 +87,7 @@ internal static class SchedulerPlanner
                     : null;
                 if (notLive is not null)
                 {
-                    held.Add($"retire {label}: successor {token.Successor} is not live yet ({notLive}).");
+                    held.Add($"retire {label}: successor {successor?.Id ?? token.Successor} is not live yet ({notLive}).");
                     continue;
                 }
 
@@ -101,6 +101,22 @@ internal static class SchedulerPlanner
                 });
             }
         }
+    }
+
+    private static TokenView? LiveEnd(UpstreamView upstream, string? successor)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        while (successor is not null && seen.Add(successor) && upstream.Tokens.FirstOrDefault(t => t.Id == successor) is { } token)
+        {
+            if (token.RetiringSince is null)
+            {
+                return token;
+            }
+
+            successor = token.Successor;
+        }
+
+        return null;
     }
 
     private static void Rotate(SchedulerInput input, List<SchedulerAction> actions, List<string> held)
@@ -131,8 +147,10 @@ internal static class SchedulerPlanner
                 var why = open
                     ? $"circuit open, next probe in {status.Health.RetryAfterMs} ms"
                     : $"used {status.Used} of its limit of {status.Limit} ({Percent(status.Utilisation)}, above {Percent(input.Options.RotateAbove)})";
+                // Not a token another (in use, serving someone else) names as its successor: it could not be dedicated here.
+                var promised = upstream.Tokens.Where(t => t.Successor is not null && t.RetiringSince is null && t.DedicatedTo != tenant.Id).Select(t => t.Successor).ToHashSet(StringComparer.Ordinal);
                 var target = upstream.Tokens
-                    .Where(t => t.DedicatedTo is null && t.RetiringSince is null && t.Successor is null && !taken.Contains($"{upstream.Name}/{t.Id}"))
+                    .Where(t => t.DedicatedTo is null && t.RetiringSince is null && t.Successor is null && !promised.Contains(t.Id) && !taken.Contains($"{upstream.Name}/{t.Id}"))
                     .Where(t => t.HasSecret || !token.HasSecret)
                     .Select(t => (Token: t, Status: Status(input, upstream.Name, t.Id)))
                     .Where(c => c.Status is { Health.Circuit: "closed", Health.PausedForMs: 0 } && c.Status.Utilisation < input.Options.RotateBelow)
@@ -210,6 +228,7 @@ internal static class SchedulerPlanner
         Upstream = tenant.Upstream,
         Old = step.OldQuota,
         New = step.NewQuota,
+        Configured = tenant.ConfiguredReserved,
         Reason = reason,
     };
 

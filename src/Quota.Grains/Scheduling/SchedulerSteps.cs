@@ -26,15 +26,24 @@ internal static class SchedulerSteps
                         return null;
                     }
 
-                    if (tenant.Reserved != action.Old || tenant.Adaptive.Enabled == false || tenant.Strategy == "dedicated")
+                    if (tenant.Reserved != action.Old || tenant.Adaptive.Enabled == false || tenant.Strategy == "dedicated"
+                        || (action.Configured is { } configured && configured != tenant.ConfiguredReserved))
                     {
-                        why = $"its reserve is {tenant.Reserved} now, not {action.Old}, or it no longer adapts";
+                        why = $"its reserve is {tenant.Reserved} now, not {action.Old}, or it was rewritten or no longer adapts";
+                        return null;
+                    }
+
+                    // Bounds an operator set since the plan apply: what is recorded is what holds.
+                    var next = Math.Clamp(action.New, tenant.Adaptive.Minimum ?? 0, Math.Max(tenant.Adaptive.Minimum ?? 0, tenant.Adaptive.Maximum ?? long.MaxValue));
+                    if (next == tenant.Reserved)
+                    {
+                        why = $"its bounds ({tenant.Adaptive.Minimum ?? 0} to {(tenant.Adaptive.Maximum is { } max ? max.ToString(Invariant) : "unbounded")}) leave it at {tenant.Reserved}";
                         return null;
                     }
 
                     state.Adjusted.TryGetValue(id, out var previous);
-                    state.Adjusted[id] = new ReserveAdjustment { Reserved = action.New, Configured = tenant.ConfiguredReserved, At = now };
-                    return (Change(action, run, now, $"tenant:{id}", action.Old.ToString(Invariant), action.New.ToString(Invariant)), () =>
+                    state.Adjusted[id] = new ReserveAdjustment { Reserved = next, Configured = tenant.ConfiguredReserved, At = now, Upstream = tenant.Upstream };
+                    return (Change(action, run, now, $"tenant:{id}", action.Old.ToString(Invariant), next.ToString(Invariant)), () =>
                     {
                         if (previous is null)
                         {
@@ -55,18 +64,19 @@ internal static class SchedulerSteps
                         return null;
                     }
 
-                    if (from.DedicatedTo != action.Tenant || action.Tenant is null || from.RetiringSince is not null || to.DedicatedTo is not null || to.RetiringSince is not null)
+                    if (from.Owner != action.Tenant || action.Tenant is null || from.RetiringSince is not null || to.Owner is not null || to.RetiringSince is not null)
                     {
                         why = $"token {action.Token} is no longer dedicated to {action.Tenant}, or {action.Target} is no longer pooled";
                         return null;
                     }
 
-                    from.DedicatedTo = null;
-                    to.DedicatedTo = action.Tenant;
+                    var (fromBefore, toBefore) = (from.Assignment, to.Assignment);
+                    from.Assign(null);
+                    to.Assign(action.Tenant);
                     return (Change(action, run, now, $"token:{action.Upstream}/{action.Token}", $"dedicated to {action.Tenant}", $"pooled; {action.Target} dedicated to {action.Tenant}"), () =>
                     {
-                        from.DedicatedTo = action.Tenant;
-                        to.DedicatedTo = null;
+                        from.Assignment = fromBefore;
+                        to.Assignment = toBefore;
                     });
                 }
 
@@ -78,21 +88,21 @@ internal static class SchedulerSteps
                         return null;
                     }
 
-                    if (old.Successor != action.Target || old.RetiringSince is not null || successor.RetiringSince is not null
-                        || (successor.DedicatedTo is not null && successor.DedicatedTo != old.DedicatedTo))
+                    if (LiveEnd(state.Upstreams[action.Upstream!], old.Successor) != action.Target || old.RetiringSince is not null || successor.RetiringSince is not null
+                        || (successor.Owner is not null && successor.Owner != old.Owner))
                     {
-                        why = $"token {action.Token} no longer names {action.Target} as its successor, or is already retiring";
+                        why = $"token {action.Token}'s successors no longer lead to {action.Target}, or it is already retiring";
                         return null;
                     }
 
-                    var successorOwner = successor.DedicatedTo;
+                    var successorBefore = successor.Assignment;
                     old.RetiringSince = now;
-                    successor.DedicatedTo = old.DedicatedTo;
-                    var role = old.DedicatedTo is null ? "pooled" : $"dedicated to {old.DedicatedTo}";
+                    successor.Assign(old.Owner);
+                    var role = old.Owner is null ? "pooled" : $"dedicated to {old.Owner}";
                     return (Change(action, run, now, $"token:{action.Upstream}/{action.Token}", $"in use, {role}", $"retiring; {action.Target} took over ({role})"), () =>
                     {
                         old.RetiringSince = null;
-                        successor.DedicatedTo = successorOwner;
+                        successor.Assignment = successorBefore;
                     });
                 }
 
@@ -113,6 +123,26 @@ internal static class SchedulerSteps
                 why = $"'{action.Kind}' is not a scheduler step";
                 return null;
         }
+    }
+
+    /// <summary>
+    /// Where a chain of successors leads: past successors already retiring (they took over from someone and are being
+    /// replaced themselves) to the first one still in use; null when the chain ends or comes back round.
+    /// </summary>
+    public static string? LiveEnd(StoredUpstream upstream, string? successor)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        while (successor is not null && seen.Add(successor) && upstream.Tokens.TryGetValue(successor, out var token))
+        {
+            if (token.RetiringSince is null)
+            {
+                return successor;
+            }
+
+            successor = token.Successor;
+        }
+
+        return null;
     }
 
     private static readonly IFormatProvider Invariant = System.Globalization.CultureInfo.InvariantCulture;

@@ -43,12 +43,12 @@ public sealed partial class PoolGrain(
     private long _predecessorBound;
     private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
 
-    /// <summary>What shrunk pooled tokens admit per window now (<see cref="TokenLimitAsync"/>), by token id.</summary>
-    private readonly Dictionary<string, long> _tokenLimits = new(StringComparer.Ordinal);
+    /// <summary>What shrunk pooled tokens admit per window now (<see cref="TokenLimitAsync"/>), by token id, and until when that holds.</summary>
+    private readonly Dictionary<string, (long Usable, DateTimeOffset Until)> _tokenLimits = new(StringComparer.Ordinal);
 
     private long Lendable => _setup is null ? 0 : Math.Max(0, CapacityNow - _setup.Upstream.Reserved);
 
-    /// <summary>The pooled tokens' capacity less what upstream 429s took from it.</summary>
+    /// <summary>The pooled tokens' capacity less what upstream 429s took from it (as last told, while that holds).</summary>
     private long CapacityNow
     {
         get
@@ -58,12 +58,13 @@ public sealed partial class PoolGrain(
                 return 0;
             }
 
+            var now = _time.GetUtcNow();
             var capacity = _setup.Upstream.Capacity;
             foreach (var token in _setup.Upstream.Tokens)
             {
-                if (token.DedicatedTo is null && token.RetiringSince is null && _tokenLimits.TryGetValue(token.Id, out var now))
+                if (token.DedicatedTo is null && token.RetiringSince is null && _tokenLimits.TryGetValue(token.Id, out var told) && told.Until > now)
                 {
-                    capacity -= Math.Max(0, token.Usable - Math.Max(0, now));
+                    capacity -= Math.Max(0, token.Usable - Math.Max(0, told.Usable));
                 }
             }
 
@@ -199,6 +200,12 @@ public sealed partial class PoolGrain(
     {
         _setup = setup;
         var now = _time.GetUtcNow();
+        foreach (var token in _tokenLimits.Keys.Where(id => setup?.Upstream.Tokens.Any(t => t.Id == id && t.DedicatedTo is null && t.RetiringSince is null) != true).ToList())
+        {
+            // No longer pooled: should it come back, it tells its limit again when configured.
+            _tokenLimits.Remove(token);
+        }
+
         foreach (var (id, member) in _members.Where(m => setup?.Tenants.Any(t => t.Id == m.Key) != true).ToList())
         {
             // A tenant that left the pool (moved, removed, dedicated now) drops its lease when the tenancy grain tells
@@ -212,11 +219,11 @@ public sealed partial class PoolGrain(
     }
 
     /// <inheritdoc />
-    public async Task TokenLimitAsync(string token, long? usableNow)
+    public async Task TokenLimitAsync(string token, long? usableNow, long validForMs)
     {
         if (usableNow is { } limit)
         {
-            _tokenLimits[token] = limit;
+            _tokenLimits[token] = (limit, _time.GetUtcNow() + TimeSpan.FromMilliseconds(Math.Max(0, validForMs)));
         }
         else
         {

@@ -122,6 +122,10 @@ public sealed partial class TenancyGrain(
         var next = new TenancyModel(Copy(state.State), _options);
         var now = clock.Provider.GetUtcNow();
         var (applied, held) = (new List<SchedulerChange>(), new List<string>());
+
+        // Problems the configuration already has (tier defaults changed in the options since it was written) do not
+        // hold back steps elsewhere; a step may not add one, nor raise a reserve where the reservation rule is broken.
+        var existing = before.Validate().Select(p => p.Field).ToHashSet(StringComparer.Ordinal);
         foreach (var action in actions)
         {
             var step = SchedulerSteps.TryApply(action, next, run, now, out var why);
@@ -131,8 +135,9 @@ public sealed partial class TenancyGrain(
                 continue;
             }
 
-            // Each step keeps the whole valid, or is undone: the reservation rule holds after every one.
-            if (next.Validate() is [var problem, ..])
+            var raise = action.Kind == "reserve" && action.New > action.Old;
+            var problem = next.Validate().FirstOrDefault(p => !existing.Contains(p.Field) || (raise && p.Field == $"upstreams.{action.Upstream}.reserved"));
+            if (problem is not null)
             {
                 taken.Undo();
                 held.Add($"{action.Kind} {taken.Change.Subject}: not taken, it would break {problem.Field}: {problem.Detail}");
@@ -155,6 +160,9 @@ public sealed partial class TenancyGrain(
             history.RemoveRange(0, history.Count - TenancyModel.HistoryCapacity);
         }
 
+        // The change log gets each step with its reason, and every other entry the steps changed with it (the token
+        // that took a tenant, the tenant's list of tokens) as it does for an operator's change.
+        var named = applied.Select(c => c.Subject).ToHashSet(StringComparer.Ordinal);
         await CommitAsync(before, next, [.. applied.Select(c => new ChangeRecord
         {
             At = c.At,
@@ -162,6 +170,14 @@ public sealed partial class TenancyGrain(
             Action = $"scheduler-{c.Kind}",
             Old = JsonSerializer.Serialize(c.Old, Json),
             New = JsonSerializer.Serialize(new { value = c.New, reason = c.Reason, run = c.Run }, Json),
+            Source = "scheduler",
+        }), .. Diff(before, next, []).Where(d => !named.Contains(d.Subject)).Select(d => new ChangeRecord
+        {
+            At = now,
+            Subject = d.Subject,
+            Action = d.Action,
+            Old = d.Old,
+            New = d.New,
             Source = "scheduler",
         })]);
         return new ScheduleOutcome { Applied = [.. applied], Held = [.. held] };
@@ -284,6 +300,9 @@ public sealed partial class TenancyGrain(
                 SecretEnvelope = existing?.SecretEnvelope,
                 Successor = token.Spec.Successor,
 
+                // The scheduler's assignment holds while the written owner stays as it was made over.
+                Assignment = existing?.Assignment,
+
                 // Retirement already under way goes on while the successor stays the same.
                 RetiringSince = token.Spec.Successor is not null && token.Spec.Successor == existing?.Successor ? existing.RetiringSince : null,
             };
@@ -312,7 +331,7 @@ public sealed partial class TenancyGrain(
 
             if (target.Tenants.Remove(id))
             {
-                var dedicated = target.Upstreams.SelectMany(u => u.Value.Tokens.Where(t => t.Value.DedicatedTo == id).Select(t => $"{u.Key}/{t.Key}")).ToList();
+                var dedicated = target.Upstreams.SelectMany(u => u.Value.Tokens.Where(t => t.Value.Owner == id || t.Value.DedicatedTo == id).Select(t => $"{u.Key}/{t.Key}")).ToList();
                 if (dedicated.Count > 0)
                 {
                     problems.Add(new($"tenants.{id}", $"tokens {string.Join(", ", dedicated)} are dedicated to this tenant; pool them (dedicatedTo null) or remove them first."));
@@ -400,7 +419,8 @@ public sealed partial class TenancyGrain(
     private static string TokenJson(StoredToken token) => JsonSerializer.Serialize(new
     {
         policies = token.Policies,
-        dedicatedTo = token.DedicatedTo,
+        dedicatedTo = token.Owner,
+        configuredDedicatedTo = token.DedicatedTo,
         hasSecret = token.SecretEnvelope is not null,
         successor = token.Successor,
         retiringSince = token.RetiringSince,

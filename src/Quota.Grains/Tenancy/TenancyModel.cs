@@ -32,6 +32,9 @@ public sealed class ReserveAdjustment
 
     /// <summary>When the scheduler last changed it: use sampled before this does not count towards the next step.</summary>
     [Id(2)] public DateTimeOffset At { get; set; }
+
+    /// <summary>The upstream the tenant used then: a tenant moved elsewhere starts from its written reserve.</summary>
+    [Id(3)] public string? Upstream { get; set; }
 }
 
 /// <summary>An upstream as stored.</summary>
@@ -63,6 +66,30 @@ public sealed class StoredToken
 
     /// <summary>Set by the scheduler once the successor took over: no longer routed to nor counted in the pool.</summary>
     [Id(4)] public DateTimeOffset? RetiringSince { get; set; }
+
+    /// <summary>The scheduler's assignment (a rotation, a drain, a successor taking over), over the written <see cref="DedicatedTo"/>.</summary>
+    [Id(5)] public TokenAssignment? Assignment { get; set; }
+
+    /// <summary>
+    /// Whom the token serves: the scheduler's assignment while the written <see cref="DedicatedTo"/> is the one it was
+    /// made over (re-applying an unchanged document keeps it), else the written one (an operator's new word wins).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? Owner => Assignment is { } assigned && assigned.Over == DedicatedTo ? assigned.To : DedicatedTo;
+
+    /// <summary>Makes <paramref name="owner"/> whom the token serves, as an assignment over the written value.</summary>
+    public void Assign(string? owner) => Assignment = owner == DedicatedTo ? null : new TokenAssignment { To = owner, Over = DedicatedTo };
+}
+
+/// <summary>Whom the scheduler made a token serve, and over which written value.</summary>
+[GenerateSerializer, Alias("quota.TokenAssignment")]
+public sealed class TokenAssignment
+{
+    /// <summary>The tenant it serves; null: pooled.</summary>
+    [Id(0)] public string? To { get; set; }
+
+    /// <summary>The written <c>dedicatedTo</c> it was made over.</summary>
+    [Id(1)] public string? Over { get; set; }
 }
 
 /// <summary>
@@ -148,13 +175,14 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             Strategy = strategy,
             Priority = spec.Priority ?? defaults.Priority ?? 0,
             WindowSeconds = (long)window.TotalSeconds,
-            DedicatedTokens = stored is null ? [] : [.. stored.Tokens.Where(t => t.Value.DedicatedTo == id && t.Value.RetiringSince is null).Select(t => t.Key).Order(StringComparer.Ordinal)],
+            DedicatedTokens = stored is null ? [] : [.. stored.Tokens.Where(t => t.Value.Owner == id && t.Value.RetiringSince is null).Select(t => t.Key).Order(StringComparer.Ordinal)],
         };
     }
 
     /// <summary>The scheduler's adjustment of a tenant's reserve, while it applies: adaptation on, adapted from the reserve written now.</summary>
     private ReserveAdjustment? Adjustment(string id, long configured, AdaptiveSpec adaptive) =>
         adaptive.Enabled != false && configured > 0 && State.Adjusted.TryGetValue(id, out var adjusted) && adjusted.Configured == configured
+            && (adjusted.Upstream is null || adjusted.Upstream == State.Tenants[id].Upstream)
             ? adjusted
             : null;
 
@@ -166,6 +194,14 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             if (Tenant(id) is not { } tenant || tenant.AdaptedAt is null)
             {
                 State.Adjusted.Remove(id);
+            }
+        }
+
+        foreach (var token in State.Upstreams.Values.SelectMany(u => u.Tokens.Values))
+        {
+            if (token.Assignment is { } assigned && assigned.Over != token.DedicatedTo)
+            {
+                token.Assignment = null;
             }
         }
     }
@@ -264,7 +300,8 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             Id = id,
             Upstream = upstream,
             Policies = token.Policies,
-            DedicatedTo = token.DedicatedTo,
+            DedicatedTo = token.Owner,
+            ConfiguredDedicatedTo = token.DedicatedTo,
             HasSecret = token.SecretEnvelope is not null,
             Successor = token.Successor,
             RetiringSince = token.RetiringSince,
@@ -331,7 +368,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
         State.Tenants.Where(t => t.Value.Upstream == upstream).Select(t => t.Key).Order(StringComparer.Ordinal).Select(id => Tenant(id)!);
 
     private string[] PooledTokens(string upstream) => State.Upstreams.TryGetValue(upstream, out var stored)
-        ? [.. stored.Tokens.Where(t => t.Value.DedicatedTo is null && t.Value.RetiringSince is null).Select(t => t.Key).Order(StringComparer.Ordinal)]
+        ? [.. stored.Tokens.Where(t => t.Value.Owner is null && t.Value.RetiringSince is null).Select(t => t.Key).Order(StringComparer.Ordinal)]
         : [];
 
     private void ValidateUpstream(List<FieldProblem> problems, string name, StoredUpstream upstream)
@@ -382,12 +419,12 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
                 }
             }
 
-            if (token.Successor is { } successor)
+            if (token.Successor is { } successor && token.RetiringSince is null)
             {
                 ValidateSuccessor(problems, upstream, tokenPath, id, token, successor);
             }
 
-            if (token.DedicatedTo is { } owner)
+            if (token.Owner is { } owner)
             {
                 if (!State.Tenants.TryGetValue(owner, out var tenant))
                 {
@@ -467,6 +504,20 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             {
                 problems.Add(new($"{path}.adaptive.minimum", $"is {min}, above the maximum of {max}."));
             }
+
+            // The scheduler moves the reserve within the bounds, starting from the written one: they must include it.
+            if (Tenant(id) is { Strategy: not "dedicated" } view && adaptive.Enabled != false)
+            {
+                if (adaptive.Minimum is { } low && low > view.ConfiguredReserved)
+                {
+                    problems.Add(new($"{path}.adaptive.minimum", $"is {low}, above the reserve of {view.ConfiguredReserved}; the scheduler adapts the reserve from there within the bounds, so they must include it: lower the minimum or raise the reserve."));
+                }
+
+                if (adaptive.Maximum is { } high and >= 1 && high < view.ConfiguredReserved)
+                {
+                    problems.Add(new($"{path}.adaptive.maximum", $"is {high}, below the reserve of {view.ConfiguredReserved}; the scheduler adapts the reserve from there within the bounds, so they must include it: raise the maximum or lower the reserve."));
+                }
+            }
         }
     }
 
@@ -481,7 +532,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
         {
             problems.Add(new(path, $"no token '{successor}' is configured on this upstream; add it first (with its secret), then name it."));
         }
-        else if (next.DedicatedTo is { } nextOwner && nextOwner != token.DedicatedTo)
+        else if (next.Owner is { } nextOwner && nextOwner != token.Owner)
         {
             problems.Add(new(path, $"token '{successor}' is dedicated to tenant '{nextOwner}' and cannot take over from this one; pool it or name another."));
         }

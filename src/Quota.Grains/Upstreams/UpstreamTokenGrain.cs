@@ -43,8 +43,7 @@ public sealed partial class UpstreamTokenGrain(
     private readonly CircuitBreaker _breaker = new(options.Value.Breaker);
     private readonly AdaptiveLimit _adaptive = new(options.Value.Feedback);
     private double _appliedFactor = 1;
-    private long? _toldPool;
-    private bool _poolTold = true;
+    private bool _poolMayHold;
     private ITimer? _limitTimer;
     private IUpstreamTokenGrain? _self;
     private TokenSetup? _setup;
@@ -86,11 +85,13 @@ public sealed partial class UpstreamTokenGrain(
     }
 
     /// <inheritdoc />
-    public Task ConfigureAsync(TokenSetup? setup)
+    public async Task ConfigureAsync(TokenSetup? setup)
     {
         Take(setup);
         Reconfigure();
-        return Task.CompletedTask;
+
+        // Moved into the pool (or its limits changed) while shrunk: the pool hears what it admits now.
+        await TellPoolAsync(Time.GetUtcNow());
     }
 
     /// <inheritdoc />
@@ -139,7 +140,9 @@ public sealed partial class UpstreamTokenGrain(
         {
             if ((AlgorithmKind)reading.Algorithm == AlgorithmKind.Concurrency)
             {
+                // Requests in flight, not use of the upstream's rate: reported apart.
                 inFlight += reading.Limit - reading.Remaining;
+                continue;
             }
 
             var configured = _setup.Token.Policies.FirstOrDefault(p => p.Name == reading.Policy)?.Limit ?? reading.Limit;
@@ -236,9 +239,11 @@ public sealed partial class UpstreamTokenGrain(
     }
 
     /// <summary>
-    /// Tells the pool what this token admits per window now, when that changed: less after a 429, nothing while paused,
-    /// more at each recovery step, and null once recovered. A dedicated token is not the pool's. Until then, the timer
-    /// wakes it at the next change.
+    /// Tells the pool what this token admits per window now while a 429 shrunk it or a Retry-After paused it (nothing
+    /// while paused), and once more, null, when it is back to its full limit. It tells again at every recovery step and
+    /// at least every recovery interval (its timer), each telling valid for two intervals: a pool that restarted learns
+    /// it within an interval, and if this grain is gone (its 429 state with it) the pool counts it in full again. A
+    /// dedicated token is not the pool's.
     /// </summary>
     private async Task TellPoolAsync(DateTimeOffset now)
     {
@@ -247,30 +252,30 @@ public sealed partial class UpstreamTokenGrain(
             return;
         }
 
-        long? usable = _adaptive.PausedFor(now) > TimeSpan.Zero ? 0
-            : _appliedFactor < 1 ? (long)Math.Floor(_setup.Token.Usable * _appliedFactor)
-            : null;
+        var paused = _adaptive.PausedFor(now) > TimeSpan.Zero;
+        long? usable = paused ? 0 : _appliedFactor < 1 ? (long)Math.Floor(_setup.Token.Usable * _appliedFactor) : null;
+        var interval = options.Value.RecoveryInterval;
         if (_adaptive.NextChangeAt(now) is { } next)
         {
-            _limitTimer?.Change(next > now ? next - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+            var due = next - now;
+            _limitTimer?.Change(due <= TimeSpan.Zero ? TimeSpan.Zero : due < interval ? due : interval, Timeout.InfiniteTimeSpan);
         }
 
         var pooled = _setup.Token.DedicatedTo is null && _setup.Token.RetiringSince is null;
-        if (!pooled || (_poolTold && usable == _toldPool))
+        if (!pooled || (usable is null && !_poolMayHold))
         {
             return;
         }
 
         try
         {
-            _toldPool = usable;
-            _poolTold = false;
-            await GrainFactory.GetGrain<IPoolGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable);
-            _poolTold = true;
+            await GrainFactory.GetGrain<IPoolGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable, (long)(2 * interval).TotalMilliseconds);
+            _poolMayHold = usable is not null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // Its own ceiling holds regardless; the pool hears at the next change.
+            // Its own ceiling holds regardless; the pool hears at the next tick.
+            _poolMayHold = true;
             LogPoolNotTold(logger, Name.Upstream, e.GetType().Name);
         }
     }
