@@ -20,7 +20,7 @@ public interface ISchedulerGrain : IGrainWithIntegerKey
     [Orleans.Concurrency.OneWay, Alias("SchedulerTick")]
     Task TickAsync();
 
-    /// <summary>Whether it runs by itself, how often, and what its last run did.</summary>
+    /// <summary>Whether it runs by itself, how often, and what its last run did; registers the reminder first if it is on and none is yet.</summary>
     [Alias("SchedulerStatus")]
     Task<SchedulerStatus> GetStatusAsync();
 }
@@ -98,6 +98,9 @@ public sealed record SchedulerStatus
 
     /// <summary>Why the last run failed; null when it succeeded.</summary>
     [Id(6)] public string? LastError { get; init; }
+
+    /// <summary>The persisted reminder's period in seconds (it wakes the scheduler after restarts); null when none is registered.</summary>
+    [Id(7)] public double? ReminderPeriodSeconds { get; init; }
 }
 
 /// <summary>One step a scheduler run asks the tenancy grain to take, with what it expects to find (so a replayed or stale step changes nothing).</summary>

@@ -59,6 +59,9 @@ public sealed partial class SchedulerGrain(
 
     private TimeProvider Time => clock.Provider;
 
+    /// <summary>Reminders tick at most once a minute; the timer gives the configured interval while active.</summary>
+    private TimeSpan ReminderPeriod => _options.Interval < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : _options.Interval;
+
     private DateTimeOffset NextRun => (state.State.LastRunAt ?? _activatedAt) + _options.Interval;
 
     /// <inheritdoc />
@@ -88,9 +91,7 @@ public sealed partial class SchedulerGrain(
     {
         if (_options.Enabled)
         {
-            // Reminders tick at most once a minute; the timer gives the configured interval while active.
-            var period = _options.Interval < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : _options.Interval;
-            await this.RegisterOrUpdateReminder(ReminderName, period, period);
+            await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod, ReminderPeriod);
             return;
         }
 
@@ -140,16 +141,39 @@ public sealed partial class SchedulerGrain(
     public Task<SchedulerRun> RunAsync() => RunCoreAsync();
 
     /// <inheritdoc />
-    public Task<SchedulerStatus> GetStatusAsync() => Task.FromResult(new SchedulerStatus
+    public async Task<SchedulerStatus> GetStatusAsync()
     {
-        Enabled = _options.Enabled,
-        IntervalSeconds = _options.Interval.TotalSeconds,
-        Samples = _options.Samples,
-        Runs = state.State.Runs,
-        LastRunAt = state.State.LastRunAt,
-        NextRunAt = _options.Enabled ? NextRun : null,
-        LastError = state.State.LastError,
-    });
+        TimeSpan? reminder = null;
+        if (_options.Enabled)
+        {
+            try
+            {
+                // A silo starts it (SchedulerStarter) without waiting; asked first, the status starts it itself.
+                if (await this.GetReminder(ReminderName) is null)
+                {
+                    await StartAsync();
+                }
+
+                reminder = await this.GetReminder(ReminderName) is null ? null : ReminderPeriod;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogNoReminderService(logger, e.GetType().Name);
+            }
+        }
+
+        return new SchedulerStatus
+        {
+            Enabled = _options.Enabled,
+            IntervalSeconds = _options.Interval.TotalSeconds,
+            Samples = _options.Samples,
+            Runs = state.State.Runs,
+            LastRunAt = state.State.LastRunAt,
+            NextRunAt = _options.Enabled ? NextRun : null,
+            LastError = state.State.LastError,
+            ReminderPeriodSeconds = reminder?.TotalSeconds,
+        };
+    }
 
     private async Task<SchedulerRun> RunCoreAsync()
     {
@@ -291,7 +315,7 @@ public sealed partial class SchedulerGrain(
     [LoggerMessage(Level = LogLevel.Error, Message = "Scheduler run {Run} failed ({ErrorType}); the next tick tries again.")]
     private static partial void LogRunFailed(ILogger logger, long run, string errorType);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Scheduler is off and found no reminder service to remove its reminder from ({ErrorType}).")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Scheduler found no reminder service ({ErrorType}).")]
     private static partial void LogNoReminderService(ILogger logger, string errorType);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Scheduler could not save its state after a failed run ({ErrorType}).")]

@@ -57,6 +57,7 @@ public sealed class SchedulerTimerTests : IAsyncLifetime
         Assert.Equal((SchedulerGrain.ReminderName, TimeSpan.FromMinutes(1)), (reminder.ReminderName, reminder.Period));
 
         var before = await scheduler.GetStatusAsync();
+        Assert.Equal(60, before.ReminderPeriodSeconds);
         Assert.Equal((true, 10.0, 0L, (DateTimeOffset?)null, (DateTimeOffset?)(Start + TimeSpan.FromSeconds(10))), (before.Enabled, before.IntervalSeconds, before.Runs, before.LastRunAt, before.NextRunAt));
 
         // Ten seconds of quota time later the timer runs it; the run is observed through the silo's own metric.
