@@ -81,7 +81,7 @@ internal static class MemoryLoad
     private static void PrintTypes(int grains)
     {
         using var target = Microsoft.Diagnostics.Runtime.DataTarget.CreateSnapshotAndAttach(Environment.ProcessId);
-        using var runtime = target.ClrVersions[0].CreateRuntime();
+        using var runtime = target.ClrVersions[0].CreateRuntime(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "libmscordaccore.so"), ignoreMismatch: true);
         var byType = new Dictionary<string, (long Count, long Bytes)>();
         foreach (var item in runtime.Heap.EnumerateObjects())
         {

@@ -46,14 +46,16 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private readonly IPersistentState<SubjectConfigState> _config;
     private readonly IPersistentState<UsageCheckpointState> _checkpoint;
     private readonly SubjectServices _services;
-    private readonly DurableCounters _durable = new();
+    private DurableCounters? _durableOrNull;
     private readonly PolicyCatalog _catalog;
     private readonly TimeProvider _time;
     private readonly DecisionOptions _options;
     private readonly ILogger _logger;
     private readonly QuotaInstruments _instruments;
-    private readonly Dictionary<string, Held> _held = new(StringComparer.Ordinal);
-    private readonly SortedSet<Waiter> _waiters = new(Waiter.Order);
+    // Most subjects never hold a lease nor queue a waiter: these are made when first needed (an idle grain's memory
+    // is what a silo's capacity in subjects comes down to).
+    private Dictionary<string, Held>? _heldOrNull;
+    private SortedSet<Waiter>? _waitersOrNull;
     private List<Limiter> _limiters = [];
     private DateTimeOffset _nextHeldSweep = DateTimeOffset.MaxValue;
     private long _nextWaiterSequence;
@@ -151,13 +153,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _label = SubjectNames.Label(Kind, Id);
-        _historyName = $"{SubjectNames.Prefix(Kind)}:{Id}";
-        _self = this.AsReference<ISubjectGrain>();
+        _historyName = Kind == SubjectKind.ApiKey ? $"{SubjectNames.Prefix(Kind)}:{Id}" : _label;
         var now = _time.GetUtcNow();
         Reload(now);
         if (_services.Durability.Checkpoints && _checkpoint.RecordExists)
         {
-            var restored = _durable.Restore(_checkpoint.State, _limiters, now);
+            var restored = Durable.Restore(_checkpoint.State, _limiters, now);
             if (restored > 0)
             {
                 LogRestored(_logger, _label, restored);
@@ -181,7 +182,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         if (_services.Durability.Checkpoints
-            && (_checkpointDirty || _durable.DiffersFromWritten(_durable.Next(_limiters, _time.GetUtcNow(), exact: true))))
+            && (_checkpointDirty || Durable.DiffersFromWritten(Durable.Next(_limiters, _time.GetUtcNow(), exact: true))))
         {
             // A clean stop: write the exact counts, so the next activation resumes without the unused claims.
             if (!await WriteCheckpointAsync(exact: true))
@@ -194,13 +195,16 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _services.Health.CheckpointWritten(this);
         _wakeTimer?.Dispose();
         _wakeTimer = null;
-        foreach (var waiter in _waiters)
+        if (_waitersOrNull is { } waiters)
         {
-            waiter.TryCancel();
-        }
+            foreach (var waiter in waiters)
+            {
+                waiter.TryCancel();
+            }
 
-        _instruments.Waiting(-_waiters.Count);
-        _waiters.Clear();
+            _instruments.Waiting(-waiters.Count);
+            waiters.Clear();
+        }
     }
 
     /// <inheritdoc />
@@ -263,7 +267,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         var waiter = new Waiter(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs), _nextWaiterSequence++);
-        _waiters.Add(waiter);
+        (_waitersOrNull ??= new(Waiter.Order)).Add(waiter);
+        _self ??= this.AsReference<ISubjectGrain>();
         _instruments.Waiting(+1);
         LogWaiting(_logger, _label, request.Priority, request.MaxWaitMs);
         ProcessWaiters(now);
@@ -286,7 +291,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ReturnGrants(grants, now);
         if (leaseId is not null)
         {
-            _held.Remove(leaseId);
+            Holds.Remove(leaseId);
         }
 
         ProcessWaiters(now);
@@ -300,7 +305,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
         var now = _time.GetUtcNow();
         SweepHeld(now);
-        if (!_held.Remove(leaseId, out var held))
+        if (!Holds.Remove(leaseId, out var held))
         {
             return LeaseOutcome.NotFound;
         }
@@ -338,7 +343,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ArgumentNullException.ThrowIfNull(leaseId);
         var now = _time.GetUtcNow();
         SweepHeld(now);
-        if (!_held.Remove(leaseId, out var held))
+        if (!Holds.Remove(leaseId, out var held))
         {
             return Task.FromResult(LeaseOutcome.NotFound);
         }
@@ -364,7 +369,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             Subject = _label,
             Known = _known,
             Policies = _known ? [.. Readings(now).Select(r => r.ToState(_label))] : [],
-            Waiting = _waiters.Count(w => !w.IsCompleted),
+            Waiting = _waitersOrNull?.Count(w => !w.IsCompleted) ?? 0,
         });
     }
 
@@ -415,7 +420,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private bool MustHoldForCeiling(long cost, DateTimeOffset now) =>
         _known && _services.Durability.Checkpoints && !_checkpointFailing
-        && _durable.WouldPassCeiling(_limiters, cost, now) && _limiters.TrueForAll(l => l.GetUsage(now).Remaining >= cost);
+        && Durable.WouldPassCeiling(_limiters, cost, now) && _limiters.TrueForAll(l => l.GetUsage(now).Remaining >= cost);
 
     /// <summary>
     /// Waits for the checkpoint writes in flight, with <paramref name="cost"/> reserved in every claim they write.
@@ -424,7 +429,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private async Task<bool> HoldForCeilingAsync(long cost)
     {
-        _durable.Demand += cost;
+        Durable.Demand += cost;
         try
         {
             await WaitForCeilingAsync(cost).WaitAsync(HoldTimeout);
@@ -436,7 +441,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
         finally
         {
-            _durable.Demand -= cost;
+            Durable.Demand -= cost;
         }
     }
 
@@ -451,7 +456,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             StartCheckpoint();
             await _writeFinished.Task;
         }
-        while (!_checkpointFailing && _durable.WouldPassCeiling(_limiters, cost, _time.GetUtcNow()));
+        while (!_checkpointFailing && Durable.WouldPassCeiling(_limiters, cost, _time.GetUtcNow()));
     }
 
     /// <summary>
@@ -494,7 +499,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _permitsWhileWriting += permits;
         }
 
-        if (!_checkpointFailing && _durable.NeedsWriteNow(_limiters, now))
+        if (!_checkpointFailing && Durable.NeedsWriteNow(_limiters, now))
         {
             StartCheckpoint();
         }
@@ -507,6 +512,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return;
         }
 
+        _self ??= this.AsReference<ISubjectGrain>();
         _checkpointTimer ??= _time.CreateTimer(static state => ((SubjectGrain)state!)._self?.CheckpointAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _checkpointTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
@@ -543,13 +549,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                     return;
                 }
 
-                if (_durable.WaiterDemand > 0 && !_deactivating)
+                if (Durable.WaiterDemand > 0 && !_deactivating)
                 {
                     // A head waiter held at the ceiling may fit under the new one.
                     ProcessWaiters(_time.GetUtcNow());
                 }
             }
-            while (_checkpointAgain || (_checkpointDirty && _durable.NeedsWriteNow(_limiters, _time.GetUtcNow())));
+            while (_checkpointAgain || (_checkpointDirty && Durable.NeedsWriteNow(_limiters, _time.GetUtcNow())));
         }
         finally
         {
@@ -561,7 +567,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private async Task<bool> WriteCheckpointAsync(bool exact)
     {
         var now = _time.GetUtcNow();
-        var next = _durable.Next(_limiters, now, exact);
+        var next = Durable.Next(_limiters, now, exact);
         _checkpointDirty = false;
         _permitsWhileWriting = 0;
         _checkpoint.State = next;
@@ -581,9 +587,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 await _checkpoint.WriteStateAsync();
             }
 
-            _durable.Written(next);
+            Durable.Written(next);
             _retryDelay = TimeSpan.Zero;
-            _durable.PermitsDuringLastWrite = _permitsWhileWriting;
+            Durable.PermitsDuringLastWrite = _permitsWhileWriting;
             _checkpointFailing = false;
             _services.Health.CheckpointWritten(this);
             _instruments.CheckpointWritten(ok: true);
@@ -759,7 +765,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 }
             }
 
-            _held[leaseId] = new Held([.. grants], [.. grants.Select(g => Find(g.Policy)!)], expires);
+            Holds[leaseId] = new Held([.. grants], [.. grants.Select(g => Find(g.Policy)!)], expires);
             _nextHeldSweep = expires < _nextHeldSweep ? expires : _nextHeldSweep;
             heldAs = leaseId;
         }
@@ -814,7 +820,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ReturnGrants(alone.Grants, now);
         if (alone.LeaseNonce is { } leaseId)
         {
-            _held.Remove(leaseId);
+            Holds.Remove(leaseId);
         }
 
         return new SubjectDecision
@@ -836,12 +842,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private bool HasWaiterAtOrAbove(Priority priority)
     {
         // Enumerating even an empty SortedSet allocates; most calls find no waiters.
-        if (_waiters.Count == 0)
+        if (_waitersOrNull is not { Count: > 0 } waiters)
         {
             return false;
         }
 
-        foreach (var waiter in _waiters)
+        foreach (var waiter in waiters)
         {
             if (!waiter.IsCompleted && waiter.Request.Priority >= priority)
             {
@@ -858,19 +864,19 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private void ProcessWaiters(DateTimeOffset now)
     {
-        if (_waiters.Count == 0)
+        if (_waitersOrNull is not { Count: > 0 } waiters)
         {
             return;
         }
 
         TimeSpan? headRetry = null;
         long ceilingDemand = 0;
-        foreach (var waiter in _waiters.ToArray())
+        foreach (var waiter in waiters.ToArray())
         {
             if (waiter.IsCompleted)
             {
                 // Cancelled by its caller.
-                _waiters.Remove(waiter);
+                waiters.Remove(waiter);
                 _instruments.Waiting(-1);
                 continue;
             }
@@ -881,7 +887,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 // below (whose claim covers it), and everyone behind it waits too.
                 if (now >= waiter.Deadline)
                 {
-                    _waiters.Remove(waiter);
+                    waiters.Remove(waiter);
                     Complete(waiter, CeilingDenial(now), now);
                     continue;
                 }
@@ -897,7 +903,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             if (decision.Outcome is DecisionOutcome.CostExceedsLimit or DecisionOutcome.UnknownSubject
                 || (headRetry is null && (decision.Allowed || now >= waiter.Deadline)))
             {
-                _waiters.Remove(waiter);
+                waiters.Remove(waiter);
                 Complete(waiter, decision, now);
                 continue;
             }
@@ -908,7 +914,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 ReturnGrants(decision.Grants, now);
                 if (decision.LeaseNonce is { } leaseId)
                 {
-                    _held.Remove(leaseId);
+                    Holds.Remove(leaseId);
                 }
 
                 decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero, Grants = [], Held = false };
@@ -916,7 +922,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
             if (now >= waiter.Deadline)
             {
-                _waiters.Remove(waiter);
+                waiters.Remove(waiter);
                 Complete(waiter, decision, now);
                 continue;
             }
@@ -924,7 +930,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             headRetry ??= decision.RetryAfter;
         }
 
-        _durable.WaiterDemand = ceilingDemand;
+        Durable.WaiterDemand = ceilingDemand;
         if (ceilingDemand > 0)
         {
             StartCheckpoint();
@@ -932,7 +938,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         _headReadyAt = now + (headRetry ?? TimeSpan.Zero);
         var due = headRetry ?? Timeout.InfiniteTimeSpan;
-        foreach (var waiter in _waiters)
+        foreach (var waiter in waiters)
         {
             var untilDeadline = waiter.Deadline - now;
             if (due == Timeout.InfiniteTimeSpan || untilDeadline < due)
@@ -952,6 +958,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return;
         }
 
+        _self ??= this.AsReference<ISubjectGrain>();
         _wakeTimer ??= _time.CreateTimer(static state => ((SubjectGrain)state!)._self?.WakeAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
@@ -966,7 +973,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             ReturnGrants(decision.Grants, now);
             if (decision.LeaseNonce is { } leaseId)
             {
-                _held.Remove(leaseId);
+                Holds.Remove(leaseId);
             }
         }
     }
@@ -979,12 +986,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         var next = DateTimeOffset.MaxValue;
-        foreach (var (leaseId, held) in _held.ToArray())
+        foreach (var (leaseId, held) in Holds.ToArray())
         {
             if (held.ExpiresAt <= now)
             {
                 // An unsettled reservation keeps its estimate; concurrency permits expire in their limiter.
-                _held.Remove(leaseId);
+                Holds.Remove(leaseId);
             }
             else if (held.ExpiresAt < next)
             {
@@ -1039,6 +1046,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
     /// <summary>A grant filed under a lease, with the limiter instances that made it: a limiter rebuilt since (its
     /// policy removed and re-added) numbers its leases afresh, so an old lease must not release a new one.</summary>
+    /// <summary>The checkpoint bookkeeping, made when a subject first has durable counters to write (PostgreSQL mode).</summary>
+    private DurableCounters Durable => _durableOrNull ??= new();
+
+    private Dictionary<string, Held> Holds => _heldOrNull ??= new(StringComparer.Ordinal);
+
     private sealed record Held(PolicyGrant[] Grants, Limiter[] Owners, DateTimeOffset ExpiresAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Subject}: {Count} durable counters restored from their checkpoint")]
