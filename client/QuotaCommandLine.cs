@@ -88,6 +88,7 @@ internal static class QuotaCommandLine
         root.Subcommands.Add(DecisionCommands.Settle(globals));
         root.Subcommands.Add(DecisionCommands.Release(globals));
         root.Subcommands.Add(DecisionCommands.Usage(globals));
+        root.Subcommands.Add(BenchCommands.Bench(globals));
         root.Subcommands.Add(TenancyCommands.Feedback(globals));
         root.Subcommands.Add(AdminCommands.Users(globals));
         root.Subcommands.Add(AdminCommands.Keys(globals));

@@ -63,8 +63,10 @@ internal sealed class Session : IDisposable
         Output = output;
         Timeout = timeout;
         _http = new HttpClient { Timeout = timeout };
-        _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("quota-cli", typeof(Session).Assembly.GetName().Version?.ToString(3) ?? "0"));
+        _http.DefaultRequestHeaders.UserAgent.Add(UserAgent);
     }
+
+    private static ProductInfoHeaderValue UserAgent => new("quota-cli", typeof(Session).Assembly.GetName().Version?.ToString(3) ?? "0");
 
     /// <summary>The service's address, ending with '/'.</summary>
     public Uri BaseUrl { get; }
@@ -121,6 +123,31 @@ internal sealed class Session : IDisposable
         using var response = await _http.SendAsync(request, ct);
         var body = await response.Content.ReadAsStringAsync(ct);
         return new ApiResponse((int)response.StatusCode, response.ReasonPhrase, body, method.Method, "/" + path);
+    }
+
+    /// <summary>
+    /// A client for many requests in flight to this service at once (<c>bench</c>): keep-alive connections, up to
+    /// <paramref name="connections"/> of them, so every worker keeps its own; the same address, timeout, user agent
+    /// and admin token as this session. Requests name paths relative to <see cref="BaseUrl"/>. The caller disposes it.
+    /// </summary>
+    public HttpClient CreatePooledClient(int connections)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(connections, 1);
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = connections,
+            UseCookies = false,
+        };
+        var client = new HttpClient(handler, disposeHandler: true) { BaseAddress = BaseUrl, Timeout = Timeout };
+        client.DefaultRequestHeaders.UserAgent.Add(UserAgent);
+        client.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        client.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/problem+json"));
+        if (_token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+        }
+
+        return client;
     }
 
     /// <summary>The message when the service cannot be reached.</summary>

@@ -9,6 +9,7 @@ public sealed class ConnectionTests
     [InlineData("acquire", "--user", "alice")]
     [InlineData("users", "list")]
     [InlineData("apply", "-f", "-")]
+    [InlineData("bench", "--duration", "1s", "--warmup", "0s")]
     public async Task An_unreachable_service_exits_3_with_a_hint(params string[] args)
     {
         var port = SiloFixture.FreePorts(1)[0];
@@ -61,7 +62,7 @@ public sealed class ConnectionTests
         var result = await new QuotaCli("http://127.0.0.1:1").Run("--help");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        foreach (var command in new[] { "acquire", "settle", "release", "usage", "users", "keys", "resources", "tenants", "upstreams", "scheduler", "changes", "apply" })
+        foreach (var command in new[] { "acquire", "settle", "release", "usage", "users", "keys", "resources", "tenants", "upstreams", "scheduler", "changes", "apply", "bench" })
         {
             Assert.Contains("  " + command, result.Stdout, StringComparison.Ordinal);
         }

@@ -5,7 +5,9 @@ namespace Quota.Cli.Tests.Infrastructure;
 /// resources so decisions are exact and quick:
 /// <list type="bullet">
 /// <item><c>cli-burst:*</c>: token bucket, 2 per hour (burst 2), policy <c>per-hour</c>;</item>
-/// <item><c>cli-slots:*</c>: concurrency, 1 held at once, lease TTL 1 hour, policy <c>in-flight</c>.</item>
+/// <item><c>cli-slots:*</c>: concurrency, 1 held at once, lease TTL 1 hour, policy <c>in-flight</c>;</item>
+/// <item><c>cli-bench-*</c>: sliding log, 30 per hour, policy <c>per-hour</c>, for <c>bench --subjects 2|3</c>
+/// with <c>--prefix cli-bench-…</c>.</item>
 /// </list>
 /// Tests use the patterns with unique names so each has its own windows.
 /// </summary>
@@ -13,6 +15,8 @@ public sealed class OpenSilo : SiloFixture
 {
     public const string BurstPolicy = "per-hour";
     public const string SlotPolicy = "in-flight";
+    public const string BenchPolicy = "per-hour";
+    public const int BenchLimit = 30;
 
     protected override IEnumerable<string> Settings =>
     [
@@ -26,6 +30,11 @@ public sealed class OpenSilo : SiloFixture
         "--Quota:Policies:Resources:1:Policies:0:Algorithm=concurrency",
         "--Quota:Policies:Resources:1:Policies:0:Limit=1",
         "--Quota:Policies:Resources:1:Policies:0:LeaseTtl=01:00:00",
+        "--Quota:Policies:Resources:2:Name=cli-bench-*",
+        "--Quota:Policies:Resources:2:Policies:0:Name=" + BenchPolicy,
+        "--Quota:Policies:Resources:2:Policies:0:Algorithm=sliding-log",
+        $"--Quota:Policies:Resources:2:Policies:0:Limit={BenchLimit}",
+        "--Quota:Policies:Resources:2:Policies:0:Window=01:00:00",
     ];
 
     /// <summary>A fresh <c>cli-burst:*</c> resource: 2 permits, none used.</summary>
@@ -33,6 +42,9 @@ public sealed class OpenSilo : SiloFixture
 
     /// <summary>A fresh <c>cli-slots:*</c> resource: 1 permit, none held.</summary>
     public static string NewSlots() => Ids.New("cli-slots:");
+
+    /// <summary>A fresh bench prefix whose resources (<c>{prefix}-r0</c>, …) match <c>cli-bench-*</c>.</summary>
+    public static string NewBenchPrefix() => Ids.New("cli-bench-");
 }
 
 /// <summary>A silo started with an admin token (<c>--Quota:Admin:Token</c>): admin calls need it, decisions do not.</summary>
