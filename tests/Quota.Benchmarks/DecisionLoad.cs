@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -121,29 +120,8 @@ internal static class DecisionLoad
     private static async Task<(double Rate, double P50, double P99, double AdmittedShare)> MeasureAsync(
         Func<int, Task<bool>> call, int workers, int users, TimeSpan duration)
     {
-        var stop = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        var latencies = new List<long>[workers];
-        var admitted = new long[workers];
-        var started = Stopwatch.GetTimestamp();
-        await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
-        {
-            var random = new Random(w);
-            var mine = latencies[w] = new List<long>(1 << 16);
-            while (Stopwatch.GetTimestamp() < stop)
-            {
-                var begin = Stopwatch.GetTimestamp();
-                if (await call(random.Next(users)))
-                {
-                    admitted[w]++;
-                }
-
-                mine.Add(Stopwatch.GetTimestamp() - begin);
-            }
-        })));
-        var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var all = latencies.SelectMany(l => l).Order().ToArray();
-        double Micros(double q) => all[(int)Math.Min(all.Length - 1, q * all.Length)] * 1e6 / Stopwatch.Frequency;
-        return (all.Length / elapsed, Micros(0.50), Micros(0.99), (double)admitted.Sum() / all.Length);
+        var result = await ClosedLoop.MeasureAsync(call, workers, users, duration);
+        return (result.Rate, result.Micros(0.50), result.Micros(0.99), result.AdmittedShare);
     }
 
     /// <summary>

@@ -4,7 +4,9 @@ namespace Quota.Benchmarks;
 
 /// <summary>
 /// <c>dotnet run -c Release --project tests/Quota.Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet suites;
-/// <c>… -- decisions --gateway HOST:PORT --http URL</c> drives a running silo (see run-decisions.sh).
+/// <c>… -- decisions --gateway HOST:PORT --http URL</c> drives a running silo (see run-decisions.sh);
+/// <c>… -- compare …</c> measures Quota against Redis, PostgreSQL and System.Threading.RateLimiting (see run-compare.sh);
+/// <c>… -- memory --subjects N,M</c> measures heap bytes per idle subject grain (see run-memory.sh).
 /// </summary>
 public static class Program
 {
@@ -13,6 +15,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "decisions")
         {
             return await DecisionLoad.RunAsync(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "compare")
+        {
+            return await Compare.CompareLoad.RunAsync(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "memory")

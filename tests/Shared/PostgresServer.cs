@@ -38,6 +38,19 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>Whether the server is running (as far as this object knows).</summary>
     public bool IsRunning { get; private set; }
 
+    /// <summary>The temporary directory holding the data directory, the socket and the log; deleted on dispose.</summary>
+    public string WorkDirectory => _directory;
+
+    /// <summary>
+    /// The server's process id (the postmaster's, first line of its <c>postmaster.pid</c>) while it runs, else null: for a
+    /// caller that must be able to stop it by id should this process die before disposing it.
+    /// </summary>
+    public int? ProcessId =>
+        IsRunning && File.Exists(Path.Combine(DataDirectory, "postmaster.pid"))
+            && int.TryParse(File.ReadLines(Path.Combine(DataDirectory, "postmaster.pid")).FirstOrDefault(), out var pid)
+            ? pid
+            : null;
+
     private string DataDirectory => Path.Combine(_directory, "data");
 
     /// <summary>Creates and starts a fresh server.</summary>

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Bytes of managed heap per idle subject grain (issue 8; tests/Quota.Benchmarks MemoryLoad.cs): a silo inside the
+# harness process (memory storage, the scheduler off) activates user grains holding one sliding window each, taking one
+# permit each, and measures the heap after full blocking collections against a baseline after start-up. Its silo
+# listens on loopback ports 21113 and 40003 and ends with the process.
+# Usage: tests/Quota.Benchmarks/run-memory.sh [subjects] [--ping] [--types]
+#   subjects  comma-separated counts, measured cumulatively (default: 100000,1000000; a million subjects take several GB of heap)
+#   --ping    the same with the smallest grain there is (Orleans' own cost per activation), for comparison
+#   --types   also the heap by type at the end (a ClrMD snapshot of the process)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SUBJECTS="${1:-100000,1000000}"
+shift || true
+dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
+dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll memory --subjects "$SUBJECTS" "$@"
