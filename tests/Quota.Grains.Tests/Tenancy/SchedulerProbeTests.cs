@@ -13,8 +13,6 @@ namespace Quota.Grains.Tests.Tenancy;
 [Collection(SchedulerCollection.Name)]
 public sealed class SchedulerProbeTests(SchedulerFixture fixture)
 {
-    private static readonly TimeSpan Cycle = TimeSpan.FromSeconds(62);
-
     // ---------------------------------------------------------------- pool's view of shrunk tokens (_tokenLimits)
 
     [Fact]
@@ -32,13 +30,13 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         Assert.Equal(95, (await pool.GetAllocationAsync())!.CapacityNow);
 
         // The operator dedicates it; it recovers fully while dedicated (so it tells the pool nothing), then is pooled again.
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, owner)] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, owner)] });
         fixture.Time.Advance(TimeSpan.FromSeconds(6));
         await t1.LimitTickAsync();
         fixture.Time.Advance(TimeSpan.FromSeconds(200));
         await t1.LimitTickAsync();
         Assert.Equal(1.0, (await t1.GetStatusAsync())!.Health.LimitFactor);
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, null)] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, null)] });
 
         var report = (await pool.GetAllocationAsync())!;
         Assert.Equal((190L, 190L), (report.Capacity, report.CapacityNow));
@@ -51,12 +49,12 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         var owner = TenancyFixture.Unique("own");
         var change = TenancyFixture.Upstream(upstream, 2, 100);
         await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "hybrid" } } });
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, owner)] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, owner)] });
         var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
 
         // Paused for ten minutes while dedicated, then pooled (by the operator; a drain or rotation does the same).
         await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 600_000 });
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, null)] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, null)] });
         Assert.True((await t1.GetStatusAsync())!.Health.PausedForMs > 0);
 
         var report = (await fixture.Grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync())!;
@@ -177,7 +175,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         var upstream = TenancyFixture.Unique("ch");
         var change = TenancyFixture.Upstream(upstream, 3, 100);
         await fixture.ChangeAsync(change);
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, null, "t2"), Token(change, 1, null, "t3")] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, null, "t2"), SchedulerFixture.Token(change, 1, null, "t3")] });
         await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t2").ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 20_000 });
 
         var first = await fixture.Scheduler.RunAsync();
@@ -219,7 +217,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         });
         await fixture.ChangeAsync(new TenancyChange { Tokens = [New("h", null, dedicatedTo: owner)] });
 
-        Assert.Equal(90, await AcquireAsync(owner, 90));
+        Assert.Equal(90, await fixture.AcquireAsync(owner, 90));
         var run = await fixture.Scheduler.RunAsync();
 
         Assert.Equal(["c"], (await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
@@ -240,7 +238,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         });
 
         // Nine requests: 9 of 100 per minute (9%), nine of ten in flight.
-        Assert.Equal(9, await AcquireAsync(owner, 9));
+        Assert.Equal(9, await fixture.AcquireAsync(owner, 9));
         var status = (await fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1").GetStatusAsync())!;
         Assert.Equal(9, status.InFlight);
         Assert.True(status.Utilisation < 0.5, $"utilisation {status.Utilisation} (used {status.Used}): the rate policy is 9% used");
@@ -259,7 +257,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" } } });
 
         // The operator's document: t1 dedicated to the owner, succeeded by t3 (pooled as written).
-        TokenChange[] document = [Token(change, 0, owner, "t3"), Token(change, 2, null)];
+        TokenChange[] document = [SchedulerFixture.Token(change, 0, owner, "t3"), SchedulerFixture.Token(change, 2, null)];
         await fixture.ChangeAsync(new TenancyChange { Tokens = document });
         var run = await fixture.Scheduler.RunAsync();
         Assert.Contains(run.Changes, c => c.Kind == "retire" && c.Subject == $"token:{upstream}/t1");
@@ -302,8 +300,8 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         var owner = TenancyFixture.Unique("own");
         var change = TenancyFixture.Upstream(upstream, 3, 100);
         await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" } } });
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(change, 0, owner)] });
-        Assert.Equal(90, await AcquireAsync(owner, 90));
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, owner)] });
+        Assert.Equal(90, await fixture.AcquireAsync(owner, 90));
 
         var run = await fixture.Scheduler.RunAsync();
         Assert.Contains(run.Changes, c => c.Kind == "rotate" && c.Subject == $"token:{upstream}/t1");
@@ -356,34 +354,5 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         }
 
         Assert.Null(limit.NextChangeAt(t0 + TimeSpan.FromSeconds(200)));
-    }
-
-    // ---------------------------------------------------------------- helpers
-
-    private static TokenChange Token(TenancyChange change, int index, string? dedicatedTo, string? successor = null) =>
-        change.Tokens[index] with { Spec = change.Tokens[index].Spec! with { Secret = null, DedicatedTo = dedicatedTo, Successor = successor } };
-
-    private async Task<SchedulerRun> CycleAsync(string[] tenants, int perTenant)
-    {
-        foreach (var tenant in tenants)
-        {
-            Assert.Equal(perTenant, await AcquireAsync(tenant, perTenant));
-        }
-
-        fixture.Time.Advance(TimeSpan.FromSeconds(2));
-        var run = await fixture.Scheduler.RunAsync();
-        fixture.Time.Advance(Cycle - TimeSpan.FromSeconds(2));
-        return run;
-    }
-
-    private async Task<int> AcquireAsync(string tenant, int count)
-    {
-        var granted = 0;
-        for (var i = 0; i < count; i++)
-        {
-            granted += (await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = tenant })).Allowed ? 1 : 0;
-        }
-
-        return granted;
     }
 }

@@ -14,7 +14,40 @@ public sealed class SchedulerFixture : TenancyFixture
 
     public ISchedulerGrain Scheduler => Grains.GetGrain<ISchedulerGrain>(0);
 
+    /// <summary>The window between use samples: a minute and two seconds, so each sample sees only its own window.</summary>
+    public static readonly TimeSpan Cycle = TimeSpan.FromSeconds(62);
+
     protected override void AddStorage(ISiloBuilder silo) => silo.Services.AddKeyedSingleton<IGrainStorage>("quota", (_, _) => Storage);
+
+    /// <summary>One of <paramref name="change"/>'s tokens rewritten with an owner and successor, keeping its secret.</summary>
+    public static TokenChange Token(TenancyChange change, int index, string? dedicatedTo, string? successor = null) =>
+        change.Tokens[index] with { Spec = change.Tokens[index].Spec! with { Secret = null, DedicatedTo = dedicatedTo, Successor = successor } };
+
+    /// <summary>Takes <paramref name="perTenant"/> permits for each tenant, waits two seconds, runs, and moves to the next window.</summary>
+    public async Task<SchedulerRun> CycleAsync(string[] tenants, int perTenant)
+    {
+        foreach (var tenant in tenants)
+        {
+            Assert.Equal(perTenant, await AcquireAsync(tenant, perTenant));
+        }
+
+        Time.Advance(TimeSpan.FromSeconds(2));
+        var run = await Scheduler.RunAsync();
+        Time.Advance(Cycle - TimeSpan.FromSeconds(2));
+        return run;
+    }
+
+    /// <summary>Asks <paramref name="count"/> single permits for <paramref name="tenant"/>; answers how many were granted.</summary>
+    public async Task<int> AcquireAsync(string tenant, int count)
+    {
+        var granted = 0;
+        for (var i = 0; i < count; i++)
+        {
+            granted += (await Quota.AcquireAsync(new AcquireRequest { Tenant = tenant })).Allowed ? 1 : 0;
+        }
+
+        return granted;
+    }
 }
 
 [CollectionDefinition(Name)]
@@ -30,9 +63,6 @@ public sealed class SchedulerCollection : ICollectionFixture<SchedulerFixture>
 [Collection(SchedulerCollection.Name)]
 public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper output)
 {
-    /// <summary>The window between use samples: a minute and two seconds, so each sample sees only its own window.</summary>
-    private static readonly TimeSpan Cycle = TimeSpan.FromSeconds(62);
-
     [Fact]
     public async Task ReservesFollowUseWithinTheirBoundsAndTheHistoryRecordsEachStep()
     {
@@ -56,11 +86,11 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         // tenant needs five samples.
         for (var i = 0; i < 4; i++)
         {
-            var early = await CycleAsync(heavy, 50);
+            var early = await fixture.CycleAsync(heavy, 50);
             Assert.Empty(Mine(early.Changes, t.Values));
         }
 
-        var run = await CycleAsync(heavy, 50);
+        var run = await fixture.CycleAsync(heavy, 50);
         var changes = Mine(run.Changes, t.Values).ToDictionary(c => c.Subject);
         Assert.Equal(4, changes.Count);
         Assert.Equal(("50", "60"), Values(changes[$"tenant:{t["busy"]}"]));
@@ -83,12 +113,12 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         Assert.Equal(changes[$"tenant:{t["busy"]}"], Assert.Single(history));
 
         // A new reserve is judged on use after it: the next run, with one new sample, changes nothing.
-        var next = await CycleAsync(heavy, 50);
+        var next = await fixture.CycleAsync(heavy, 50);
         Assert.Empty(Mine(next.Changes, t.Values));
 
         // The busy tenant now gets 60 a window from its reserve: the raise is real capacity.
-        fixture.Time.Advance(Cycle);
-        Assert.Equal(60, await AcquireAsync(t["busy"], 60));
+        fixture.Time.Advance(SchedulerFixture.Cycle);
+        Assert.Equal(60, await fixture.AcquireAsync(t["busy"], 60));
 
         // An operator writing another reserve wins over the adapted one, and writing the old one back does not
         // bring the adaptation back.
@@ -118,7 +148,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         SchedulerRun run = null!;
         for (var i = 0; i < 5; i++)
         {
-            run = await CycleAsync([busy], 60);
+            run = await fixture.CycleAsync([busy], 60);
         }
 
         // +10 would be the step; the rule leaves 6.
@@ -129,7 +159,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         // Five more busy windows: it asks again and is held, naming the rule; the reserves stay at 80% exactly.
         for (var i = 0; i < 5; i++)
         {
-            run = await CycleAsync([busy], 66);
+            run = await fixture.CycleAsync([busy], 66);
         }
 
         Assert.Empty(Mine(run.Changes, [busy, other]));
@@ -153,7 +183,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
                 [shared] = new TenantSpec { Upstream = upstream },
             },
         });
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [change.Tokens[0] with { Spec = change.Tokens[0].Spec! with { DedicatedTo = owner, Secret = null } }] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, owner)] });
 
         // The owner uses 90 of t1's 100 (90%, above 85%); t2 and t3 are unused.
         var grants = new List<(DateTimeOffset At, string Token)>();
@@ -192,7 +222,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         var owner = TenancyFixture.Unique("own");
         var change = TenancyFixture.Upstream(upstream, 2, 100);
         await fixture.ChangeAsync(change with { Tenants = new() { [owner] = new TenantSpec { Upstream = upstream, Strategy = "hybrid" } } });
-        await fixture.ChangeAsync(new TenancyChange { Tokens = [change.Tokens[0] with { Spec = change.Tokens[0].Spec! with { DedicatedTo = owner, Secret = null } }] });
+        await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, owner)] });
         var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
         for (var i = 0; i < 3; i++)
         {
@@ -280,11 +310,11 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 4, 100) with { Tenants = new() { [busy] = new TenantSpec { Upstream = upstream, Reserved = 50 } } });
         for (var i = 0; i < 4; i++)
         {
-            await CycleAsync([busy], 50);
+            await fixture.CycleAsync([busy], 50);
         }
 
         // The tenancy write fails: the run fails, nothing changed, the failure is shown.
-        await AcquireAsync(busy, 50);
+        await fixture.AcquireAsync(busy, 50);
         fixture.Time.Advance(TimeSpan.FromSeconds(2));
         fixture.Storage.FailWrite = (name, _) => name == "tenancy";
         await Assert.ThrowsAnyAsync<Exception>(() => fixture.Scheduler.RunAsync());
@@ -297,8 +327,8 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         var run = await fixture.Scheduler.RunAsync();
         Assert.Equal(("50", "60"), Values(Assert.Single(Mine(run.Changes, [busy]))));
         Assert.Null((await fixture.Scheduler.GetStatusAsync()).LastError);
-        fixture.Time.Advance(Cycle - TimeSpan.FromSeconds(2));
-        var again = await CycleAsync([busy], 60);
+        fixture.Time.Advance(SchedulerFixture.Cycle - TimeSpan.FromSeconds(2));
+        var again = await fixture.CycleAsync([busy], 60);
         Assert.Empty(Mine(again.Changes, [busy]));
         Assert.Single(await fixture.Tenancy.GetSchedulerHistoryAsync(10, $"tenant:{busy}"));
     }
@@ -311,7 +341,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 4, 100) with { Tenants = new() { [idle] = new TenantSpec { Upstream = upstream, Reserved = 50 } } });
         for (var i = 0; i < 4; i++)
         {
-            await CycleAsync([], 0);
+            await fixture.CycleAsync([], 0);
         }
 
         // The run claims its number, the tenancy grain writes the cut and its history, then every later write of the
@@ -325,8 +355,8 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
 
         // Without the rule that use sampled before a change does not count, this run would see five idle samples
         // and cut again, to 40.
-        fixture.Time.Advance(Cycle);
-        var next = await CycleAsync([], 0);
+        fixture.Time.Advance(SchedulerFixture.Cycle);
+        var next = await fixture.CycleAsync([], 0);
         Assert.Empty(Mine(next.Changes, [idle]));
         Assert.Equal(45, (await fixture.Tenancy.GetTenantAsync(idle))!.Reserved);
         var history = Assert.Single(await fixture.Tenancy.GetSchedulerHistoryAsync(10, $"tenant:{idle}"));
@@ -364,8 +394,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
                 [b] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" },
             },
         });
-        TokenChange Token(int i, string? dedicatedTo, string? successor) =>
-            change.Tokens[i] with { Spec = change.Tokens[i].Spec! with { Secret = null, DedicatedTo = dedicatedTo, Successor = successor } };
+        TokenChange Token(int i, string? dedicatedTo, string? successor) => SchedulerFixture.Token(change, i, dedicatedTo, successor);
         var path = $"upstreams.{upstream}.tokens";
 
         var outcome = await fixture.Tenancy.ChangeAsync(new TenancyChange
@@ -405,7 +434,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
                 [tenants[4]] = new TenantSpec { Upstream = upstream, Strategy = "dedicated" },
             },
         });
-        TokenChange Token(int i, string? owner, string? successor = null) => change.Tokens[i] with { Spec = change.Tokens[i].Spec! with { Secret = null, DedicatedTo = owner, Successor = successor } };
+        TokenChange Token(int i, string? owner, string? successor = null) => SchedulerFixture.Token(change, i, owner, successor);
         await fixture.ChangeAsync(new TenancyChange { Tokens = [Token(0, tenants[3]), Token(1, tenants[4], successor: "t6")] });
 
         var grants = new List<(DateTimeOffset At, string Token)>();
@@ -447,32 +476,6 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
             var busiest = times.Select((at, i) => times.Skip(i).TakeWhile(x => x < at + TimeSpan.FromMinutes(1)).Count()).Max();
             Assert.True(busiest <= 95, $"token {token} admitted {busiest} within a minute, above its 95");
         }
-    }
-
-    /// <summary>Takes <paramref name="perTenant"/> permits for each tenant, waits two seconds, runs, and moves to the next window.</summary>
-    private async Task<SchedulerRun> CycleAsync(string[] tenants, int perTenant)
-    {
-        foreach (var tenant in tenants)
-        {
-            Assert.Equal(perTenant, await AcquireAsync(tenant, perTenant));
-        }
-
-        fixture.Time.Advance(TimeSpan.FromSeconds(2));
-        var run = await fixture.Scheduler.RunAsync();
-        fixture.Time.Advance(Cycle - TimeSpan.FromSeconds(2));
-        return run;
-    }
-
-    /// <summary>Asks <paramref name="count"/> single permits for <paramref name="tenant"/>; answers how many were granted.</summary>
-    private async Task<int> AcquireAsync(string tenant, int count)
-    {
-        var granted = 0;
-        for (var i = 0; i < count; i++)
-        {
-            granted += (await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = tenant })).Allowed ? 1 : 0;
-        }
-
-        return granted;
     }
 
     private async Task LoadAsync(string tenant, int count, List<(DateTimeOffset At, string Token)> grants)
