@@ -30,7 +30,7 @@ internal static partial class BenchCommands
 
         var command = new Command(
             "bench",
-            "Measure the service under load: requests in flight from many workers over many users, then decisions per second, latency percentiles and, for every subject that denied, admitted against its limit. With --json, one JSON object (its fields are in docs/benchmarks.md). Exit code 0 when any request got a decision.")
+            "Measure the service under load: requests in flight from many workers over many users, then decisions per second, latency percentiles and, for every subject that denied, admitted against its limit. With --json, one JSON object (its fields are in docs/benchmarks.md). Exit code 0 when any request got a decision and the run was not cancelled.")
         {
             workers, keys, hotShare, subjects, cost, duration, warmup, prefix,
         };

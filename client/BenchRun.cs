@@ -137,20 +137,14 @@ internal sealed class BenchSubjects
     }
 }
 
-/// <summary>One policy that denied one subject: its limit and window as the first such denial reported, and how often it denied.</summary>
+/// <summary>One policy that denied one subject: its limit and window as the first such denial reported.</summary>
 internal sealed class DenyingPolicy(string algorithm, long limit, long? windowSeconds)
 {
-    private long _denied;
-
     public string Algorithm { get; } = algorithm;
 
     public long Limit { get; } = limit;
 
     public long? WindowSeconds { get; } = windowSeconds;
-
-    public long Denied => Interlocked.Read(ref _denied);
-
-    public void Count() => Interlocked.Increment(ref _denied);
 }
 
 /// <summary>The first few distinct errors of a run, each with how often it occurred; any others are counted together.</summary>
@@ -431,12 +425,11 @@ internal sealed class BenchRun
 
                 Interlocked.Increment(ref _deniedBySlot[slot]);
                 var key = (slot, limitedBy[(label.Length + 1)..]);
-                if (!_denying.TryGetValue(key, out var policy))
+                if (!_denying.ContainsKey(key))
                 {
-                    policy = _denying.GetOrAdd(key, ReadPolicy(root, label, key.Item2));
+                    _denying.TryAdd(key, ReadPolicy(root, label, key.Item2));
                 }
 
-                policy.Count();
                 return;
             }
         }

@@ -48,6 +48,9 @@ public sealed record AdaptiveSpec
 
     /// <summary>The most the scheduler raises the reserve to; null: as far as the 80% reservation rule allows.</summary>
     [Id(2)] public long? Maximum { get; init; }
+
+    /// <summary><paramref name="reserve"/> within the bounds.</summary>
+    public long Clamp(long reserve) => Math.Clamp(reserve, Minimum ?? 0, Math.Max(Minimum ?? 0, Maximum ?? long.MaxValue));
 }
 
 /// <summary>An upstream as written: <c>{ "bufferPercent": 5, "window": "00:01:00" }</c>.</summary>

@@ -9,7 +9,10 @@
 #   --types   also the heap by type at the end (a ClrMD snapshot of the process)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SUBJECTS="${1:-100000,1000000}"
-shift || true
+SUBJECTS=100000,1000000
+if [ $# -gt 0 ] && [[ $1 != --* ]]; then
+  SUBJECTS=$1
+  shift
+fi
 dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
 dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll memory --subjects "$SUBJECTS" "$@"

@@ -57,6 +57,9 @@ public sealed partial class SchedulerGrain(
     private ISchedulerGrain? _self;
     private DateTimeOffset _activatedAt;
 
+    /// <summary>Whether this activation registered the reminder (the status says so without reading the reminder table).</summary>
+    private bool _reminderRegistered;
+
     private TimeProvider Time => clock.Provider;
 
     /// <summary>Reminders tick at most once a minute; the timer gives the configured interval while active.</summary>
@@ -92,6 +95,7 @@ public sealed partial class SchedulerGrain(
         if (_options.Enabled)
         {
             await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod, ReminderPeriod);
+            _reminderRegistered = true;
             return;
         }
 
@@ -143,18 +147,12 @@ public sealed partial class SchedulerGrain(
     /// <inheritdoc />
     public async Task<SchedulerStatus> GetStatusAsync()
     {
-        TimeSpan? reminder = null;
-        if (_options.Enabled)
+        if (_options.Enabled && !_reminderRegistered)
         {
             try
             {
                 // A silo starts it (SchedulerStarter) without waiting; asked first, the status starts it itself.
-                if (await this.GetReminder(ReminderName) is null)
-                {
-                    await StartAsync();
-                }
-
-                reminder = await this.GetReminder(ReminderName) is null ? null : ReminderPeriod;
+                await StartAsync();
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -171,7 +169,7 @@ public sealed partial class SchedulerGrain(
             LastRunAt = state.State.LastRunAt,
             NextRunAt = _options.Enabled ? NextRun : null,
             LastError = state.State.LastError,
-            ReminderPeriodSeconds = reminder?.TotalSeconds,
+            ReminderPeriodSeconds = _reminderRegistered ? ReminderPeriod.TotalSeconds : null,
         };
     }
 
@@ -238,31 +236,40 @@ public sealed partial class SchedulerGrain(
         var upstreams = await tenancy.GetUpstreamsAsync();
         var tenants = await tenancy.GetTenantsAsync();
 
-        // Use: one sample per run from each tenant whose reserve adapts (its allowance's use over the last window).
-        var adapting = tenants.Where(SchedulerPlanner.Adapts).ToArray();
-        var leases = await Task.WhenAll(adapting.Select(t => GrainFactory.GetGrain<ITenantGrain>(t.Id).GetLeaseStateAsync()));
+        // Use: a sample from each tenant whose reserve adapts, once per window of its upstream (the use of the window
+        // before it), so runs asked for in quick succession do not count the same use again. Use sampled before the
+        // tenant's reserve last changed does not count towards its next change.
         var samples = new Dictionary<string, List<UsageSample>>(StringComparer.Ordinal);
-        for (var i = 0; i < adapting.Length; i++)
+        var due = new List<TenantView>();
+        foreach (var tenant in tenants.Where(SchedulerPlanner.Adapts))
         {
-            var tenant = adapting[i];
             var kept = (state.State.Samples.GetValueOrDefault(tenant.Id) ?? [])
                 .Where(s => tenant.AdaptedAt is not { } changed || s.At > changed)
                 .ToList();
-
-            // A sample is the use of the window before it: one per window, so runs asked for in quick succession do
-            // not count the same use again.
+            samples[tenant.Id] = kept;
             if (kept.Count == 0 || now - kept[^1].At >= TimeSpan.FromSeconds(tenant.WindowSeconds))
             {
-                kept.Add(new UsageSample { At = now, Used = leases[i].Used });
+                due.Add(tenant);
             }
+        }
 
-            samples[tenant.Id] = kept.TakeLast(_options.Samples).ToList();
+        var leases = await Task.WhenAll(due.Select(t => GrainFactory.GetGrain<ITenantGrain>(t.Id).GetLeaseStateAsync()));
+        for (var i = 0; i < due.Count; i++)
+        {
+            samples[due[i].Id].Add(new UsageSample { At = now, Used = leases[i].Used });
+        }
+
+        foreach (var (id, kept) in samples)
+        {
+            samples[id] = kept.TakeLast(_options.Samples).ToList();
         }
 
         state.State.Samples = samples;
 
-        // Tokens: use, in-flight requests and health of each.
-        var keys = upstreams.SelectMany(u => u.Tokens.Select(t => $"{u.Name}/{t.Id}")).ToArray();
+        // Tokens: use, in-flight requests and health of those a rule can act on (every token of an upstream with
+        // dedicated or hybrid tenants, to rotate between; elsewhere tokens with or named as a successor). The others
+        // are not read, so idle token grains are not kept active by the scheduler.
+        var keys = upstreams.SelectMany(u => RuleTokens(u, tenants).Select(id => $"{u.Name}/{id}")).ToArray();
         var statuses = await Task.WhenAll(keys.Select(k => GrainFactory.GetGrain<IUpstreamTokenGrain>(k).GetStatusAsync()));
         var tokens = new Dictionary<string, TokenAllocation>(StringComparer.Ordinal);
         for (var i = 0; i < keys.Length; i++)
@@ -275,12 +282,6 @@ public sealed partial class SchedulerGrain(
 
         var (actions, planHeld) = SchedulerPlanner.Plan(new SchedulerInput(upstreams, tenants, samples, tokens, now, tenancyOptions.Value.LeaseTtl, _options));
         var outcome = actions.Count > 0 ? await tenancy.ScheduleAsync(run, [.. actions]) : new ScheduleOutcome();
-        foreach (var change in outcome.Applied.Where(c => c.Kind == "reserve"))
-        {
-            // A new reserve is judged on use seen after it.
-            samples.Remove(change.Subject["tenant:".Length..]);
-        }
-
         foreach (var change in outcome.Applied)
         {
             LogChange(logger, run, change.Kind, change.Subject, change.Old, change.New, change.Reason);
@@ -292,10 +293,16 @@ public sealed partial class SchedulerGrain(
             At = now,
             Changes = outcome.Applied,
             Held = [.. planHeld, .. outcome.Held],
-            TenantsSampled = adapting.Length,
+            TenantsSampled = due.Count,
             TokensRead = tokens.Count,
         };
     }
+
+    private static IEnumerable<string> RuleTokens(UpstreamView upstream, TenantView[] tenants) =>
+        tenants.Any(t => t.Upstream == upstream.Name && t.Strategy is "dedicated" or "hybrid")
+            ? upstream.Tokens.Select(t => t.Id)
+            : upstream.Tokens.Where(t => t.Successor is not null).Select(t => t.Id)
+                .Union(upstream.Tokens.Select(t => t.Successor).OfType<string>(), StringComparer.Ordinal);
 
     /// <summary>Wakes at the next run.</summary>
     private void Arm()

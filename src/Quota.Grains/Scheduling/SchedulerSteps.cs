@@ -34,7 +34,7 @@ internal static class SchedulerSteps
                     }
 
                     // Bounds an operator set since the plan apply: what is recorded is what holds.
-                    var next = Math.Clamp(action.New, tenant.Adaptive.Minimum ?? 0, Math.Max(tenant.Adaptive.Minimum ?? 0, tenant.Adaptive.Maximum ?? long.MaxValue));
+                    var next = tenant.Adaptive.Clamp(action.New);
                     if (next == tenant.Reserved)
                     {
                         why = $"its bounds ({tenant.Adaptive.Minimum ?? 0} to {(tenant.Adaptive.Maximum is { } max ? max.ToString(Invariant) : "unbounded")}) leave it at {tenant.Reserved}";

@@ -181,7 +181,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             await inFlight;
         }
 
-        if (_services.Durability.Checkpoints
+        if (_services.Durability.Checkpoints && (_hasDurable || _durableOrNull is not null)
             && (_checkpointDirty || Durable.DiffersFromWritten(Durable.Next(_limiters, _time.GetUtcNow(), exact: true))))
         {
             // A clean stop: write the exact counts, so the next activation resumes without the unused claims.
@@ -291,7 +291,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ReturnGrants(grants, now);
         if (leaseId is not null)
         {
-            Holds.Remove(leaseId);
+            _heldOrNull?.Remove(leaseId);
         }
 
         ProcessWaiters(now);
@@ -420,7 +420,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private bool MustHoldForCeiling(long cost, DateTimeOffset now) =>
         _known && _services.Durability.Checkpoints && !_checkpointFailing
-        && Durable.WouldPassCeiling(_limiters, cost, now) && _limiters.TrueForAll(l => l.GetUsage(now).Remaining >= cost);
+        && _hasDurable && Durable.WouldPassCeiling(_limiters, cost, now) && _limiters.TrueForAll(l => l.GetUsage(now).Remaining >= cost);
 
     /// <summary>
     /// Waits for the checkpoint writes in flight, with <paramref name="cost"/> reserved in every claim they write.
@@ -820,7 +820,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ReturnGrants(alone.Grants, now);
         if (alone.LeaseNonce is { } leaseId)
         {
-            Holds.Remove(leaseId);
+            _heldOrNull?.Remove(leaseId);
         }
 
         return new SubjectDecision
@@ -914,7 +914,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 ReturnGrants(decision.Grants, now);
                 if (decision.LeaseNonce is { } leaseId)
                 {
-                    Holds.Remove(leaseId);
+                    _heldOrNull?.Remove(leaseId);
                 }
 
                 decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero, Grants = [], Held = false };
@@ -930,7 +930,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             headRetry ??= decision.RetryAfter;
         }
 
-        Durable.WaiterDemand = ceilingDemand;
+        if (ceilingDemand > 0 || _durableOrNull is not null)
+        {
+            Durable.WaiterDemand = ceilingDemand;
+        }
+
         if (ceilingDemand > 0)
         {
             StartCheckpoint();
@@ -973,7 +977,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             ReturnGrants(decision.Grants, now);
             if (decision.LeaseNonce is { } leaseId)
             {
-                Holds.Remove(leaseId);
+                _heldOrNull?.Remove(leaseId);
             }
         }
     }
@@ -991,7 +995,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             if (held.ExpiresAt <= now)
             {
                 // An unsettled reservation keeps its estimate; concurrency permits expire in their limiter.
-                Holds.Remove(leaseId);
+                _heldOrNull?.Remove(leaseId);
             }
             else if (held.ExpiresAt < next)
             {

@@ -166,7 +166,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             Id = id,
             Tier = tier,
             Upstream = upstream,
-            Reserved = adjusted is null ? configured : Math.Clamp(adjusted.Reserved, adaptive.Minimum ?? 0, Math.Max(adaptive.Minimum ?? 0, adaptive.Maximum ?? long.MaxValue)),
+            Reserved = adjusted is null ? configured : adaptive.Clamp(adjusted.Reserved),
             ConfiguredReserved = configured,
             Adaptive = adaptive,
             AdaptedAt = adjusted?.At,

@@ -285,7 +285,7 @@ public sealed partial class UpstreamTokenGrain(
 
     /// <summary>Rate policies at <paramref name="factor"/> of their limit (and burst), at least 1; concurrency as configured.</summary>
     private static IReadOnlyList<PolicyDefinition>? Scaled(PolicySpec[] enforced, double factor) =>
-        PolicySpec.ToDefinitions([.. enforced.Select(p => factor >= 1 || p.Algorithm is "concurrency"
+        PolicySpec.ToDefinitions([.. enforced.Select(p => factor >= 1 || (PolicySpec.Algorithms.TryGetValue(p.Algorithm ?? string.Empty, out var kind) && kind == AlgorithmKind.Concurrency)
             ? p
             : p with
             {

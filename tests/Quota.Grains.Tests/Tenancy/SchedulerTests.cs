@@ -354,7 +354,7 @@ public sealed class SchedulerTests(SchedulerFixture fixture, ITestOutputHelper o
         Assert.Equal(45, (await fixture.Tenancy.GetTenantAsync(idle))!.Reserved);
 
         // Without the rule that use sampled before a change does not count, this run would see five idle samples
-        // and cut again, to 40.
+        // and cut again, to 41 (10% of 45, rounded down).
         fixture.Time.Advance(SchedulerFixture.Cycle);
         var next = await fixture.CycleAsync([], 0);
         Assert.Empty(Mine(next.Changes, [idle]));
