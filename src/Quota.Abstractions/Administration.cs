@@ -32,7 +32,7 @@ public interface IChangeLogGrain : IGrainWithIntegerKey
 {
     /// <summary>Appends changes in order; answers them with their sequence numbers and times.</summary>
     [Alias("Record")]
-    Task<ChangeRecord[]> RecordAsync(ChangeRecord[] changes);
+    Task<ChangeRecord[]> RecordAsync([Immutable] ChangeRecord[] changes);
 
     /// <summary>The newest changes first, at most <paramref name="limit"/>, optionally for one subject label.</summary>
     [Alias("List")]

@@ -84,7 +84,7 @@ public interface ITenancyGrain : IGrainWithIntegerKey
     /// entries are written together, then pushed like any change.
     /// </summary>
     [Alias("Schedule")]
-    Task<ScheduleOutcome> ScheduleAsync(long run, SchedulerAction[] actions);
+    Task<ScheduleOutcome> ScheduleAsync(long run, [Immutable] SchedulerAction[] actions);
 
     /// <summary>The scheduler's changes, newest first, optionally only those of one subject (<c>tenant:acme</c>).</summary>
     [AlwaysInterleave, Alias("SchedulerHistory")]

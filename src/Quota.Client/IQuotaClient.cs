@@ -49,6 +49,9 @@ public interface IQuotaClient
 /// </remarks>
 public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
 {
+    // Made once, on first use: Orleans resolves a grain interface by reflection on every GetGrain (see DecisionResults.Grain).
+    private IDecisionGrain[]? _coordinators;
+
     /// <inheritdoc />
     public async Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
     {
@@ -61,7 +64,7 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
 
         if (SingleSubject(request) is not { } single)
         {
-            var coordinator = grains.GetGrain<IDecisionGrain>(Random.Shared.Next(IDecisionGrain.Keys));
+            var coordinator = (_coordinators ??= [.. Enumerable.Range(0, IDecisionGrain.Keys).Select(k => grains.GetGrain<IDecisionGrain>(k))])[Random.Shared.Next(IDecisionGrain.Keys)];
             return await coordinator.AcquireAsync(request, cancellationToken);
         }
 
