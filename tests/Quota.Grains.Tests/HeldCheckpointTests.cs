@@ -214,6 +214,37 @@ public sealed class HeldCheckpointTests(GatedClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Checkpoints_keep_up_when_the_storage_completes_writes_at_once()
+    {
+        // A pooled database connection can answer a write before the call returns. The subject once kept such a
+        // finished run as "a write in flight", so no checkpoint followed the first and every later request waited out
+        // the hold timeout (5 s each) before going ahead uncovered.
+        var name = $"gated:{Guid.NewGuid():N}";
+        fixture.Storage.PassThrough = true;
+        try
+        {
+            await SequentiallyAsync().WaitAsync(Patience, TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            fixture.Storage.PassThrough = false;
+        }
+
+        // 40 requests of 2, each under a ceiling written before its answer (claims of 1% of 1000 at a time).
+        Assert.True(fixture.Storage.Committed[Grain(name)] >= 80, $"ceiling written: {fixture.Storage.Committed[Grain(name)]}");
+
+        async Task SequentiallyAsync()
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                var result = await fixture.Quota.AcquireAsync(new AcquireRequest { Resources = [name], Cost = 2 });
+                Assert.True(result.Allowed);
+                Assert.True(fixture.Storage.Committed[Grain(name)] >= 2L * (i + 1), $"request {i + 1} answered above the written ceiling");
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_head_waiter_past_the_ceiling_is_granted_only_once_its_checkpoint_is_written()
     {
         var name = $"gated:{Guid.NewGuid():N}";

@@ -43,8 +43,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     // A head waiter held at a ceiling is served when its checkpoint lands; this wake-up is only a fallback.
     private static readonly TimeSpan CeilingRecheck = TimeSpan.FromMilliseconds(100);
 
-    private readonly IPersistentState<SubjectConfigState> _config;
-    private readonly IPersistentState<UsageCheckpointState> _checkpoint;
+    // The stored configuration and counter checkpoint, read and written through the grain storage directly rather than
+    // as IPersistentState: Orleans' state holders (with their lifecycle and migration participants) cost about half a
+    // kilobyte per activation, present even for the many subjects that store nothing. Each is made only when something
+    // is stored or to be written.
+    private GrainState<SubjectConfigState>? _configState;
+    private GrainState<UsageCheckpointState>? _checkpointState;
     private readonly SubjectServices _services;
     private DurableCounters? _durableOrNull;
     private readonly PolicyCatalog _catalog;
@@ -78,22 +82,16 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     // Whether any policy's counter is checkpointed; set with the limiters, read on every grant.
     private bool _hasDurable;
 
-    // Completed and replaced each time a checkpoint write finishes (successfully or not).
-    private TaskCompletionSource _writeFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Completed and cleared each time a checkpoint write finishes (successfully or not); made by whoever waits for one.
+    private TaskCompletionSource? _writeFinished;
     private TimeSpan _retryDelay;
     private Task? _checkpointing;
     private ITimer? _checkpointTimer;
 
     /// <summary>Creates the subject; state and services come from the derived grain's constructor.</summary>
-    private protected SubjectGrain(
-        IPersistentState<SubjectConfigState> config,
-        IPersistentState<UsageCheckpointState> checkpoint,
-        SubjectServices services,
-        ILogger logger)
+    private protected SubjectGrain(SubjectServices services, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(services);
-        _config = config;
-        _checkpoint = checkpoint;
         _services = services;
         _catalog = services.Catalog;
         _time = services.Time;
@@ -105,8 +103,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <summary>Which kind of subject this is.</summary>
     private protected abstract SubjectKind Kind { get; }
 
-    /// <summary>The persisted configuration.</summary>
-    private protected SubjectConfigState Config => _config.State;
+    /// <summary>The stored state names: the rows' identities in the grain storage, never to be renamed.</summary>
+    private const string ConfigStateName = "config";
+    private const string CheckpointStateName = "usage";
+
+    /// <summary>The persisted configuration (made empty when nothing is stored; written by <see cref="SaveAndReloadAsync"/>).</summary>
+    private protected SubjectConfigState Config => (_configState ??= new(new SubjectConfigState())).State ??= new();
 
     /// <summary>The grain's id (user id, key id, resource name).</summary>
     private protected string Id => this.GetPrimaryKeyString();
@@ -150,15 +152,23 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private protected void Reconfigure() => Reload(_time.GetUtcNow());
 
     /// <inheritdoc />
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _label = SubjectNames.Label(Kind, Id);
         _historyName = Kind == SubjectKind.ApiKey ? $"{SubjectNames.Prefix(Kind)}:{Id}" : _label;
+        _configState = await ReadStoredAsync<SubjectConfigState>(ConfigStateName);
+
+        // Checkpoints are read only where they are kept (the PostgreSQL mode): elsewhere there are none.
+        if (_services.Durability.Checkpoints)
+        {
+            _checkpointState = await ReadStoredAsync<UsageCheckpointState>(CheckpointStateName);
+        }
+
         var now = _time.GetUtcNow();
         Reload(now);
-        if (_services.Durability.Checkpoints && _checkpoint.RecordExists)
+        if (_checkpointState is { RecordExists: true, State: { } checkpoint })
         {
-            var restored = Durable.Restore(_checkpoint.State, _limiters, now);
+            var restored = Durable.Restore(checkpoint, _limiters, now);
             if (restored > 0)
             {
                 LogRestored(_logger, _label, restored);
@@ -166,7 +176,18 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _instruments.SubjectActive(Kind, +1);
-        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Reads one of the subject's stored states; null when nothing is stored and there is no version to write over
+    /// (then a first write creates the row, as it would through <c>IPersistentState</c>).
+    /// </summary>
+    private async Task<GrainState<T>?> ReadStoredAsync<T>(string name)
+        where T : class, new()
+    {
+        var stored = new GrainState<T>(new T());
+        await _services.Storage.ReadStateAsync(name, this.GetGrainId(), stored);
+        return stored.RecordExists || stored.ETag is not null ? stored : null;
     }
 
     /// <inheritdoc />
@@ -378,7 +399,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         Subject = _label,
         Known = _known,
-        Own = _config.State.Policies is not null,
+        Own = _configState?.State?.Policies is not null,
         Policies = [.. _limiters.Select(l => PolicySpec.From(l.Policy))],
     });
 
@@ -390,7 +411,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             PolicySpec.ThrowIfInvalid(policies, "policies");
         }
 
-        _config.State.Policies = policies;
+        Config.Policies = policies;
         await SaveAndReloadAsync();
         LogPoliciesChanged(_logger, _label, policies?.Length ?? -1);
     }
@@ -453,8 +474,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         do
         {
+            // Taken before the write starts: a write that completes at once completes this one.
+            var finished = _writeFinished ??= new(TaskCreationOptions.RunContinuationsAsynchronously);
             StartCheckpoint();
-            await _writeFinished.Task;
+            await finished.Task;
         }
         while (!_checkpointFailing && Durable.WouldPassCeiling(_limiters, cost, _time.GetUtcNow()));
     }
@@ -525,7 +548,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return;
         }
 
-        _checkpointing = RunCheckpointsAsync();
+        // A storage may complete a write at once (a pooled connection with the answer already read): the run has then
+        // finished, and cleared the field, before it returns. Keeping its completed task would make every later
+        // checkpoint wait behind a run that is over.
+        var run = RunCheckpointsAsync();
+        if (!run.IsCompleted)
+        {
+            _checkpointing = run;
+        }
     }
 
     private async Task RunCheckpointsAsync()
@@ -570,21 +600,22 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         var next = Durable.Next(_limiters, now, exact);
         _checkpointDirty = false;
         _permitsWhileWriting = 0;
-        _checkpoint.State = next;
+        var stored = _checkpointState ??= new();
+        stored.State = next;
         try
         {
             try
             {
-                await _checkpoint.WriteStateAsync();
+                await _services.Storage.WriteStateAsync(CheckpointStateName, this.GetGrainId(), stored);
             }
             catch (Orleans.Storage.InconsistentStateException)
             {
                 // An earlier write went through but its answer was lost (or another activation wrote): take the
                 // stored version and write what covers both, counter by counter.
-                await _checkpoint.ReadStateAsync();
-                next = DurableCounters.Merge(_checkpoint.State, next);
-                _checkpoint.State = next;
-                await _checkpoint.WriteStateAsync();
+                await _services.Storage.ReadStateAsync(CheckpointStateName, this.GetGrainId(), stored);
+                next = DurableCounters.Merge(stored.State ?? new(), next);
+                stored.State = next;
+                await _services.Storage.WriteStateAsync(CheckpointStateName, this.GetGrainId(), stored);
             }
 
             Durable.Written(next);
@@ -607,22 +638,24 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         finally
         {
             var finished = _writeFinished;
-            _writeFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            finished.SetResult();
+            _writeFinished = null;
+            finished?.SetResult();
         }
     }
 
     /// <summary>Persists the configuration and applies it to the live windows, keeping usage.</summary>
     private protected async Task SaveAndReloadAsync()
     {
-        await _config.WriteStateAsync();
+        await _services.Storage.WriteStateAsync(ConfigStateName, this.GetGrainId(), _configState ??= new(new SubjectConfigState()));
         Reload(_time.GetUtcNow());
     }
 
     /// <summary>Forgets the persisted configuration and reloads.</summary>
     private protected async Task ClearAndReloadAsync()
     {
-        await _config.ClearStateAsync();
+        var stored = _configState ??= new(new SubjectConfigState());
+        await _services.Storage.ClearStateAsync(ConfigStateName, this.GetGrainId(), stored);
+        stored.State = new();
         Reload(_time.GetUtcNow());
     }
 
@@ -634,7 +667,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             definitions = CurrentDefinitions();
         }
-        else if (_config.State.Policies is { } own)
+        else if (_configState?.State?.Policies is { } own)
         {
             definitions = PolicySpec.ToDefinitions(own, "policies", out var errors);
             if (definitions is null)

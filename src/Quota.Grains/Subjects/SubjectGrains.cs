@@ -7,11 +7,9 @@ namespace Quota.Grains.Subjects;
 /// <summary>A user: every user exists and holds the user policies (its own, or the defaults).</summary>
 [GrainType("user")]
 public sealed class UserGrain(
-    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
     SubjectServices services,
     ILogger<UserGrain> logger)
-    : SubjectGrain(config, usage, services, logger), IUserGrain
+    : SubjectGrain(services, logger), IUserGrain
 {
     private protected override SubjectKind Kind => SubjectKind.User;
 }
@@ -19,11 +17,9 @@ public sealed class UserGrain(
 /// <summary>A configured resource, or one instance of a configured pattern; unknown otherwise.</summary>
 [GrainType("resource")]
 public sealed class ResourceGrain(
-    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
     SubjectServices services,
     ILogger<ResourceGrain> logger)
-    : SubjectGrain(config, usage, services, logger), IResourceGrain
+    : SubjectGrain(services, logger), IResourceGrain
 {
     private protected override SubjectKind Kind => SubjectKind.Resource;
 
@@ -36,11 +32,9 @@ public sealed class ResourceGrain(
 /// </summary>
 [GrainType("apikey")]
 public sealed class ApiKeyGrain(
-    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
     SubjectServices services,
     ILogger<ApiKeyGrain> logger)
-    : SubjectGrain(config, usage, services, logger), IApiKeyGrain
+    : SubjectGrain(services, logger), IApiKeyGrain
 {
     private protected override SubjectKind Kind => SubjectKind.ApiKey;
 

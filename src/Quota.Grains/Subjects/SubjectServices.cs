@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 using Quota.Grains.Configuration;
 using Quota.Grains.Storage;
 
@@ -12,8 +14,11 @@ public sealed class SubjectServices(
     IOptions<DurabilityOptions> durability,
     QuotaInstruments instruments,
     UsageRecorder usage,
-    StorageHealth health)
+    StorageHealth health,
+    IServiceProvider provider)
 {
+    private IGrainStorage? _storage;
+
     /// <summary>Default policies.</summary>
     public PolicyCatalog Catalog { get; } = catalog;
 
@@ -34,4 +39,10 @@ public sealed class SubjectServices(
 
     /// <summary>Whether durable writes get through.</summary>
     public StorageHealth Health { get; } = health;
+
+    /// <summary>
+    /// This silo's grain storage provider <see cref="QuotaStorage.Name"/>, where subjects keep their configuration
+    /// and checkpoints; resolved on first use (every silo registers it before grains activate).
+    /// </summary>
+    public IGrainStorage Storage => _storage ??= provider.GetRequiredKeyedService<IGrainStorage>(QuotaStorage.Name);
 }

@@ -24,12 +24,10 @@ namespace Quota.Grains.Tenancy;
 /// </remarks>
 [GrainType("tenant")]
 public sealed partial class TenantGrain(
-    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
     SubjectServices services,
     IOptions<TenancyOptions> options,
     ILogger<TenantGrain> logger)
-    : SubjectGrain(config, usage, services, logger), ITenantGrain
+    : SubjectGrain(services, logger), ITenantGrain
 {
     /// <summary>The tenant's one policy.</summary>
     public const string AllowancePolicy = "allowance";

@@ -23,13 +23,11 @@ namespace Quota.Grains.Upstreams;
 /// </remarks>
 [GrainType("token")]
 public sealed partial class UpstreamTokenGrain(
-    [PersistentState("config", QuotaStorage.Name)] IPersistentState<SubjectConfigState> config,
-    [PersistentState("usage", QuotaStorage.Name)] IPersistentState<UsageCheckpointState> usage,
     SubjectServices services,
     SecretProtector secrets,
     IOptions<TenancyOptions> options,
     ILogger<UpstreamTokenGrain> logger)
-    : SubjectGrain(config, usage, services, logger), IUpstreamTokenGrain
+    : SubjectGrain(services, logger), IUpstreamTokenGrain
 {
     /// <summary>The name a denial for an open circuit is reported under: <c>token:{upstream}/{id}/circuit</c>.</summary>
     public const string CircuitPolicy = "circuit";
