@@ -49,13 +49,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     // is stored or to be written.
     private GrainState<SubjectConfigState>? _configState;
     private GrainState<UsageCheckpointState>? _checkpointState;
+    // Every silo service is reached through this one field (not a field each): every field is paid per activation.
     private readonly SubjectServices _services;
     private DurableCounters? _durableOrNull;
-    private readonly PolicyCatalog _catalog;
-    private readonly TimeProvider _time;
-    private readonly DecisionOptions _options;
     private readonly ILogger _logger;
-    private readonly QuotaInstruments _instruments;
     // Most subjects never hold a lease nor queue a waiter: these are made when first needed (an idle grain's memory
     // is what a silo's capacity in subjects comes down to).
     private Dictionary<string, Held>? _heldOrNull;
@@ -93,11 +90,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         ArgumentNullException.ThrowIfNull(services);
         _services = services;
-        _catalog = services.Catalog;
-        _time = services.Time;
-        _options = services.Decisions;
         _logger = logger;
-        _instruments = services.Instruments;
     }
 
     /// <summary>Which kind of subject this is.</summary>
@@ -143,13 +136,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <summary>The quota clock.</summary>
-    private protected TimeProvider Time => _time;
+    private protected TimeProvider Time => _services.Time;
 
     /// <summary>Every policy's state now.</summary>
-    private protected PolicyReading[] CurrentReadings() => _known ? Readings(_time.GetUtcNow()) : [];
+    private protected PolicyReading[] CurrentReadings() => _known ? Readings(_services.Time.GetUtcNow()) : [];
 
     /// <summary>Rebuilds the limiters from the configuration now, keeping usage by policy name, and serves waiters.</summary>
-    private protected void Reconfigure() => Reload(_time.GetUtcNow());
+    private protected void Reconfigure() => Reload(_services.Time.GetUtcNow());
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -164,7 +157,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _checkpointState = await ReadStoredAsync<UsageCheckpointState>(CheckpointStateName);
         }
 
-        var now = _time.GetUtcNow();
+        var now = _services.Time.GetUtcNow();
         Reload(now);
         if (_checkpointState is { RecordExists: true, State: { } checkpoint })
         {
@@ -175,7 +168,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
         }
 
-        _instruments.SubjectActive(Kind, +1);
+        _services.Instruments.SubjectActive(Kind, +1);
     }
 
     /// <summary>
@@ -193,7 +186,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <inheritdoc />
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        _instruments.SubjectActive(Kind, -1);
+        _services.Instruments.SubjectActive(Kind, -1);
         _deactivating = true;
         _checkpointTimer?.Dispose();
         _checkpointTimer = null;
@@ -203,7 +196,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         if (_services.Durability.Checkpoints && (_hasDurable || _durableOrNull is not null)
-            && (_checkpointDirty || Durable.DiffersFromWritten(Durable.Next(_limiters, _time.GetUtcNow(), exact: true))))
+            && (_checkpointDirty || Durable.DiffersFromWritten(Durable.Next(_limiters, _services.Time.GetUtcNow(), exact: true))))
         {
             // A clean stop: write the exact counts, so the next activation resumes without the unused claims.
             if (!await WriteCheckpointAsync(exact: true))
@@ -223,7 +216,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 waiter.TryCancel();
             }
 
-            _instruments.Waiting(-waiters.Count);
+            _services.Instruments.Waiting(-waiters.Count);
             waiters.Clear();
         }
     }
@@ -232,14 +225,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public async Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.Cost < 0 || request.MaxWaitMs < 0 || request.MaxWaitMs > _options.MaxWait.TotalMilliseconds)
+        if (request.Cost < 0 || request.MaxWaitMs < 0 || request.MaxWaitMs > _services.Decisions.MaxWait.TotalMilliseconds)
         {
-            var problem = RequestRules.CheckAmounts(request.Cost, request.MaxWaitMs, _options.MaxWait).First();
+            var problem = RequestRules.CheckAmounts(request.Cost, request.MaxWaitMs, _services.Decisions.MaxWait).First();
             return new SubjectDecision { Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfter = TimeSpan.MaxValue };
         }
 
         Arrived(request);
-        var now = _time.GetUtcNow();
+        var now = _services.Time.GetUtcNow();
         SweepHeld(now);
 
         // Checked again with every fresh reading of the clock, in the same step as the decision below.
@@ -258,7 +251,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 break;
             }
 
-            now = _time.GetUtcNow();
+            now = _services.Time.GetUtcNow();
             SweepHeld(now);
         }
 
@@ -290,7 +283,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         var waiter = new Waiter(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs), _nextWaiterSequence++);
         (_waitersOrNull ??= new(Waiter.Order)).Add(waiter);
         _self ??= this.AsReference<ISubjectGrain>();
-        _instruments.Waiting(+1);
+        _services.Instruments.Waiting(+1);
         LogWaiting(_logger, _label, request.Priority, request.MaxWaitMs);
         ProcessWaiters(now);
         using var registration = cancellationToken.Register(static state =>
@@ -308,7 +301,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public Task<PolicyReading[]> RefundAsync(PolicyGrant[] grants, string? leaseId)
     {
         ArgumentNullException.ThrowIfNull(grants);
-        var now = _time.GetUtcNow();
+        var now = _services.Time.GetUtcNow();
         ReturnGrants(grants, now);
         if (leaseId is not null)
         {
@@ -324,7 +317,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         ArgumentNullException.ThrowIfNull(leaseId);
         ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
-        var now = _time.GetUtcNow();
+        var now = _services.Time.GetUtcNow();
         SweepHeld(now);
         if (!Holds.Remove(leaseId, out var held))
         {
@@ -362,7 +355,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public Task<LeaseOutcome> ReleaseAsync(string leaseId)
     {
         ArgumentNullException.ThrowIfNull(leaseId);
-        var now = _time.GetUtcNow();
+        var now = _services.Time.GetUtcNow();
         SweepHeld(now);
         if (!Holds.Remove(leaseId, out var held))
         {
@@ -384,7 +377,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <inheritdoc />
     public Task<UsageReport> GetUsageAsync()
     {
-        var now = _time.GetUtcNow();
+        var now = _services.Time.GetUtcNow();
         return Task.FromResult(new UsageReport
         {
             Subject = _label,
@@ -419,7 +412,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <inheritdoc />
     public Task WakeAsync()
     {
-        ProcessWaiters(_time.GetUtcNow());
+        ProcessWaiters(_services.Time.GetUtcNow());
         return Task.CompletedTask;
     }
 
@@ -479,7 +472,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             StartCheckpoint();
             await finished.Task;
         }
-        while (!_checkpointFailing && Durable.WouldPassCeiling(_limiters, cost, _time.GetUtcNow()));
+        while (!_checkpointFailing && Durable.WouldPassCeiling(_limiters, cost, _services.Time.GetUtcNow()));
     }
 
     /// <summary>
@@ -498,7 +491,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <summary>Counts one decision in the metrics and the usage history.</summary>
     private void Decided(SubjectDecision decision, long cost, DateTimeOffset now, TimeSpan latency)
     {
-        _instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), latency);
+        _services.Instruments.Decided(Kind, decision.Outcome, DenyingAlgorithm(decision), latency);
         if (decision.Outcome is DecisionOutcome.Allowed or DecisionOutcome.Denied or DecisionOutcome.CostExceedsLimit)
         {
             _services.Usage.Record(_historyName, now, decision.Allowed, decision.Allowed ? cost : 0);
@@ -536,7 +529,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _self ??= this.AsReference<ISubjectGrain>();
-        _checkpointTimer ??= _time.CreateTimer(static state => ((SubjectGrain)state!)._self?.CheckpointAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _checkpointTimer ??= _services.Time.CreateTimer(static state => ((SubjectGrain)state!)._self?.CheckpointAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _checkpointTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
@@ -582,10 +575,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 if (Durable.WaiterDemand > 0 && !_deactivating)
                 {
                     // A head waiter held at the ceiling may fit under the new one.
-                    ProcessWaiters(_time.GetUtcNow());
+                    ProcessWaiters(_services.Time.GetUtcNow());
                 }
             }
-            while (_checkpointAgain || (_checkpointDirty && Durable.NeedsWriteNow(_limiters, _time.GetUtcNow())));
+            while (_checkpointAgain || (_checkpointDirty && Durable.NeedsWriteNow(_limiters, _services.Time.GetUtcNow())));
         }
         finally
         {
@@ -596,7 +589,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <summary>Writes the durable counters (with claims, or exact); false when the write failed.</summary>
     private async Task<bool> WriteCheckpointAsync(bool exact)
     {
-        var now = _time.GetUtcNow();
+        var now = _services.Time.GetUtcNow();
         var next = Durable.Next(_limiters, now, exact);
         _checkpointDirty = false;
         _permitsWhileWriting = 0;
@@ -623,7 +616,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             Durable.PermitsDuringLastWrite = _permitsWhileWriting;
             _checkpointFailing = false;
             _services.Health.CheckpointWritten(this);
-            _instruments.CheckpointWritten(ok: true);
+            _services.Instruments.CheckpointWritten(ok: true);
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -631,7 +624,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _checkpointDirty = true;
             _checkpointFailing = true;
             _services.Health.CheckpointFailed(this, e, now);
-            _instruments.CheckpointWritten(ok: false);
+            _services.Instruments.CheckpointWritten(ok: false);
             LogCheckpointFailed(_logger, _label, e.GetType().Name, e.Message);
             return false;
         }
@@ -647,7 +640,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private protected async Task SaveAndReloadAsync()
     {
         await _services.Storage.WriteStateAsync(ConfigStateName, this.GetGrainId(), _configState ??= new(new SubjectConfigState()));
-        Reload(_time.GetUtcNow());
+        Reload(_services.Time.GetUtcNow());
     }
 
     /// <summary>Forgets the persisted configuration and reloads.</summary>
@@ -656,7 +649,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         var stored = _configState ??= new(new SubjectConfigState());
         await _services.Storage.ClearStateAsync(ConfigStateName, this.GetGrainId(), stored);
         stored.State = new();
-        Reload(_time.GetUtcNow());
+        Reload(_services.Time.GetUtcNow());
     }
 
     /// <summary>Rebuilds the limiters from the subject's own policies or the defaults, keeping usage by policy name.</summary>
@@ -678,7 +671,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         if (!OwnsDefinitions)
         {
-            definitions ??= _catalog.DefaultsFor(Kind, Id);
+            definitions ??= _services.Catalog.DefaultsFor(Kind, Id);
         }
 
         _known = IsKnown(definitions is not null);
@@ -788,7 +781,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             // A lease to settle or release later: the caller's (shared by every subject of the request) or our own.
             var leaseId = request.LeaseId ?? Guid.NewGuid().ToString("N");
-            var expires = now + (request.Reserve ? _options.ReservationTtl : TimeSpan.Zero);
+            var expires = now + (request.Reserve ? _services.Decisions.ReservationTtl : TimeSpan.Zero);
             foreach (var limiter in _limiters)
             {
                 if (limiter is ConcurrencyLimiter)
@@ -910,7 +903,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             {
                 // Cancelled by its caller.
                 waiters.Remove(waiter);
-                _instruments.Waiting(-1);
+                _services.Instruments.Waiting(-1);
                 continue;
             }
 
@@ -996,13 +989,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _self ??= this.AsReference<ISubjectGrain>();
-        _wakeTimer ??= _time.CreateTimer(static state => ((SubjectGrain)state!)._self?.WakeAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _wakeTimer ??= _services.Time.CreateTimer(static state => ((SubjectGrain)state!)._self?.WakeAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
     private void Complete(Waiter waiter, SubjectDecision decision, DateTimeOffset now)
     {
-        _instruments.Waiting(-1);
+        _services.Instruments.Waiting(-1);
         Decided(decision, waiter.Request.Cost, now, TimeSpan.Zero);
         if (!waiter.TryComplete(decision) && decision.Allowed)
         {
