@@ -8,7 +8,7 @@ namespace Quota.Grains.Storage;
 /// The serializer of persisted grain state: plain System.Text.Json, camelCase, enums by name, no CLR type names.
 /// What is stored depends only on the state's property names, so renaming or moving a state class orphans nothing
 /// (the ADO.NET provider's default writes Newtonsoft JSON with type names). Grain type names (<c>[GrainType]</c>)
-/// and state names (<c>[PersistentState("config")]</c>) are pinned for the same reason; rows are keyed by both
+/// and state names (<c>[PersistentState("tenancy")]</c>, a subject's <c>config</c> and <c>usage</c>) are pinned for the same reason; rows are keyed by both
 /// through <see cref="TypeScopedGrainStorage"/>.
 /// </summary>
 public sealed class JsonGrainStateSerializer : IGrainStorageSerializer
