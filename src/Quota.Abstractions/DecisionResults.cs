@@ -27,27 +27,29 @@ public static class DecisionResults
     public static ISubjectGrain Grain(IGrainFactory grains, SubjectKind kind, string id)
     {
         ArgumentNullException.ThrowIfNull(grains);
-        if ((uint)kind > (uint)SubjectKind.Resource)
+        var types = s_subjectTypes ??= [.. Enum.GetValues<SubjectKind>().Select(k => Identity(grains, k))];
+        if ((uint)kind >= (uint)types.Length)
         {
             throw new ArgumentOutOfRangeException(nameof(kind), kind, "Not a kind of subject.");
         }
 
-        var (type, face) = (s_subjectTypes ??= SubjectTypes(grains))[(int)kind];
+        var (type, face) = types[(int)kind];
         return (ISubjectGrain)grains.GetGrain(GrainId.Create(type, id), face);
     }
 
-    private static (GrainType, GrainInterfaceType)[] SubjectTypes(IGrainFactory grains)
+    // SubjectKind's values run 0, 1, 2, ... so each indexes its own entry.
+    private static (GrainType, GrainInterfaceType) Identity(IGrainFactory grains, SubjectKind kind)
     {
-        // Indexed by SubjectKind's values.
-        GrainReference[] probes =
-        [
-            (GrainReference)grains.GetGrain<IUserGrain>("probe"),
-            (GrainReference)grains.GetGrain<IApiKeyGrain>("probe"),
-            (GrainReference)grains.GetGrain<ITenantGrain>("probe"),
-            (GrainReference)grains.GetGrain<IUpstreamTokenGrain>("probe"),
-            (GrainReference)grains.GetGrain<IResourceGrain>("probe"),
-        ];
-        return [.. probes.Select(p => (p.GrainId.Type, p.InterfaceType))];
+        var probe = (GrainReference)(kind switch
+        {
+            SubjectKind.User => grains.GetGrain<IUserGrain>("probe"),
+            SubjectKind.ApiKey => grains.GetGrain<IApiKeyGrain>("probe"),
+            SubjectKind.Resource => grains.GetGrain<IResourceGrain>("probe"),
+            SubjectKind.Tenant => grains.GetGrain<ITenantGrain>("probe"),
+            SubjectKind.Upstream => (ISubjectGrain)grains.GetGrain<IUpstreamTokenGrain>("probe"),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Not a kind of subject."),
+        });
+        return (probe.GrainId.Type, probe.InterfaceType);
     }
 
     /// <summary>

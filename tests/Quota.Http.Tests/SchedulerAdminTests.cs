@@ -131,8 +131,10 @@ public sealed class SchedulerAdminTests(AdminSilo host) : HostTest(host)
     [Fact]
     public async Task History_limits_of_1_and_1000_are_accepted_and_an_unknown_subject_has_none()
     {
-        Assert.True((await Api.SchedulerHistory(limit: 1)).Count <= 1);
-        Assert.True((await Api.SchedulerHistory(limit: 1000)).Count <= 1000);
+        // History only grows (other tests may run the scheduler meanwhile): once there is any, a limit of 1 answers one.
+        var all = await Api.SchedulerHistory(limit: 1000);
+        Assert.InRange(all.Count, 0, 1000);
+        Assert.Equal(Math.Min(1, all.Count), (await Api.SchedulerHistory(limit: 1)).Count);
         Assert.Empty(await Api.SchedulerHistory($"tenant:{Ids.New("ten-")}"));
     }
 

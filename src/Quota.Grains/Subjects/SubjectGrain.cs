@@ -83,6 +83,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private TaskCompletionSource? _writeFinished;
     private TimeSpan _retryDelay;
     private Task? _checkpointing;
+
+    // Set from the start of a checkpoint run to its end, also while the run is still in its first synchronous part
+    // (a storage that completes at once runs it whole there, waiters served and counters changed included).
+    private bool _checkpointRunning;
     private ITimer? _checkpointTimer;
 
     /// <summary>Creates the subject; state and services come from the derived grain's constructor.</summary>
@@ -100,8 +104,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private const string ConfigStateName = "config";
     private const string CheckpointStateName = "usage";
 
-    /// <summary>The persisted configuration (made empty when nothing is stored; written by <see cref="SaveAndReloadAsync"/>).</summary>
-    private protected SubjectConfigState Config => (_configState ??= new(new SubjectConfigState())).State ??= new();
+    /// <summary>The persisted configuration, to change and then write with <see cref="SaveAndReloadAsync"/> (made empty when nothing is stored).</summary>
+    private protected SubjectConfigState Config => ConfigHolder.State ??= new();
+
+    /// <summary>The persisted configuration for reading: null when nothing is stored (nothing is made for it).</summary>
+    private protected SubjectConfigState? StoredConfig => _configState?.State;
+
+    private GrainState<SubjectConfigState> ConfigHolder => _configState ??= new(new SubjectConfigState());
 
     /// <summary>The grain's id (user id, key id, resource name).</summary>
     private protected string Id => this.GetPrimaryKeyString();
@@ -319,7 +328,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
         var now = _services.Time.GetUtcNow();
         SweepHeld(now);
-        if (!Holds.Remove(leaseId, out var held))
+        if (_heldOrNull is null || !_heldOrNull.Remove(leaseId, out var held))
         {
             return LeaseOutcome.NotFound;
         }
@@ -357,7 +366,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ArgumentNullException.ThrowIfNull(leaseId);
         var now = _services.Time.GetUtcNow();
         SweepHeld(now);
-        if (!Holds.Remove(leaseId, out var held))
+        if (_heldOrNull is null || !_heldOrNull.Remove(leaseId, out var held))
         {
             return Task.FromResult(LeaseOutcome.NotFound);
         }
@@ -392,7 +401,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         Subject = _label,
         Known = _known,
-        Own = _configState?.State?.Policies is not null,
+        Own = StoredConfig?.Policies is not null,
         Policies = [.. _limiters.Select(l => PolicySpec.From(l.Policy))],
     });
 
@@ -510,7 +519,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _checkpointDirty = true;
-        if (_checkpointing is not null)
+        if (_checkpointRunning)
         {
             _permitsWhileWriting += permits;
         }
@@ -535,20 +544,17 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
     private void StartCheckpoint()
     {
-        if (_checkpointing is not null)
+        if (_checkpointRunning)
         {
             _checkpointAgain = true;
             return;
         }
 
         // A storage may complete a write at once (a pooled connection with the answer already read): the run has then
-        // finished, and cleared the field, before it returns. Keeping its completed task would make every later
-        // checkpoint wait behind a run that is over.
+        // finished before it returns, and its completed task is not kept as a write in flight.
+        _checkpointRunning = true;
         var run = RunCheckpointsAsync();
-        if (!run.IsCompleted)
-        {
-            _checkpointing = run;
-        }
+        _checkpointing = run.IsCompleted ? null : run;
     }
 
     private async Task RunCheckpointsAsync()
@@ -582,6 +588,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
         finally
         {
+            _checkpointRunning = false;
             _checkpointing = null;
         }
     }
@@ -639,16 +646,15 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <summary>Persists the configuration and applies it to the live windows, keeping usage.</summary>
     private protected async Task SaveAndReloadAsync()
     {
-        await _services.Storage.WriteStateAsync(ConfigStateName, this.GetGrainId(), _configState ??= new(new SubjectConfigState()));
+        await _services.Storage.WriteStateAsync(ConfigStateName, this.GetGrainId(), ConfigHolder);
         Reload(_services.Time.GetUtcNow());
     }
 
     /// <summary>Forgets the persisted configuration and reloads.</summary>
     private protected async Task ClearAndReloadAsync()
     {
-        var stored = _configState ??= new(new SubjectConfigState());
-        await _services.Storage.ClearStateAsync(ConfigStateName, this.GetGrainId(), stored);
-        stored.State = new();
+        await _services.Storage.ClearStateAsync(ConfigStateName, this.GetGrainId(), ConfigHolder);
+        ConfigHolder.State = new();
         Reload(_services.Time.GetUtcNow());
     }
 
@@ -660,7 +666,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             definitions = CurrentDefinitions();
         }
-        else if (_configState?.State?.Policies is { } own)
+        else if (StoredConfig?.Policies is { } own)
         {
             definitions = PolicySpec.ToDefinitions(own, "policies", out var errors);
             if (definitions is null)
@@ -1074,13 +1080,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
     }
 
-    /// <summary>A grant filed under a lease, with the limiter instances that made it: a limiter rebuilt since (its
-    /// policy removed and re-added) numbers its leases afresh, so an old lease must not release a new one.</summary>
     /// <summary>The checkpoint bookkeeping, made when a subject first has durable counters to write (PostgreSQL mode).</summary>
     private DurableCounters Durable => _durableOrNull ??= new();
 
     private Dictionary<string, Held> Holds => _heldOrNull ??= new(StringComparer.Ordinal);
 
+    /// <summary>A grant filed under a lease, with the limiter instances that made it: a limiter rebuilt since (its
+    /// policy removed and re-added) numbers its leases afresh, so an old lease must not release a new one.</summary>
     private sealed record Held(PolicyGrant[] Grants, Limiter[] Owners, DateTimeOffset ExpiresAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Subject}: {Count} durable counters restored from their checkpoint")]

@@ -38,9 +38,9 @@ public sealed class ApiKeyGrain(
 {
     private protected override SubjectKind Kind => SubjectKind.ApiKey;
 
-    private protected override bool IsKnown(bool hasPolicies) => Config.Owner is not null;
+    private protected override bool IsKnown(bool hasPolicies) => StoredConfig?.Owner is not null;
 
-    private protected override string? Owner => Config.Owner;
+    private protected override string? Owner => StoredConfig?.Owner;
 
     /// <inheritdoc />
     public async Task<ApiKeyInfo> RegisterAsync(string owner, PolicySpec[]? policies)
@@ -64,12 +64,12 @@ public sealed class ApiKeyGrain(
     }
 
     /// <inheritdoc />
-    public Task<ApiKeyInfo?> GetInfoAsync() => Task.FromResult(Config.Owner is null ? null : Info());
+    public Task<ApiKeyInfo?> GetInfoAsync() => Task.FromResult(StoredConfig?.Owner is null ? null : Info());
 
     /// <inheritdoc />
     public async Task<bool> RevokeAsync()
     {
-        if (Config.Owner is null)
+        if (StoredConfig?.Owner is null)
         {
             return false;
         }
