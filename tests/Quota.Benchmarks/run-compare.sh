@@ -10,6 +10,8 @@
 #   QUOTA_COMPARE_OUT=DIR      where the plots and the JSON go (default: docs/img)
 #   QUOTA_COMPARE_SYSTEMS=LIST a subset, e.g. quota-orleans,redis-log (default: all)
 #   QUOTA_PG_BIN=DIR           PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)
+#   QUOTA_COMPARE_ARGS="..."   more harness options, e.g. "--inflight 1,256" (the distinct-keys points), see
+#                              Compare/CompareLoad.cs Parse for the rest
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_POINT="${1:-5}"
@@ -60,13 +62,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Free loopback ports: random candidates nothing answers on, distinct from each other.
+# Free loopback ports: random candidates below the kernel's ephemeral range (a port there may be the local end of
+# some outgoing connection, or one in TIME_WAIT after an earlier run, and then a listener cannot bind it), that no
+# socket uses and nothing answers on, distinct from each other.
+EPHEMERAL_LOW="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+[ "$EPHEMERAL_LOW" -gt 12000 ] || EPHEMERAL_LOW=32768
 TAKEN=" "
 free_port() {
   local port
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
     case "$TAKEN" in *" $port "*) continue ;; esac
+    if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]; then
+      continue
+    fi
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       TAKEN="$TAKEN$port "
       echo "$port"
@@ -120,4 +129,4 @@ dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll compare \
   --gateway "127.0.0.1:$GATEWAY_PORT" --http "http://127.0.0.1:$HTTP_PORT" --redis "127.0.0.1:$REDIS_PORT" \
   --pg-pid-file "$WORK/pg.pid" --systems "$SYSTEMS" \
   --seconds "$SECONDS_PER_POINT" --rounds "$ROUNDS" --keys 10000 --accuracy-limit "$ACCURACY_LIMIT" \
-  --json "$OUT/compare-results.json" --plots "$OUT" --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes')"
+  --json "$OUT/compare-results.json" --plots "$OUT" --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes')" ${QUOTA_COMPARE_ARGS:-}

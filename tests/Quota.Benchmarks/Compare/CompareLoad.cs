@@ -136,8 +136,8 @@ internal static class CompareLoad
 
     /// <summary>
     /// One point (a workload at a number of callers) on every system: a warm-up each, then <see cref="Method.Rounds"/>
-    /// rounds in which every system runs once, round r starting with system r so that none always follows the same one.
-    /// An accuracy round opens a fresh key for every system.
+    /// rounds in which every system runs once (<see cref="RoundOrder"/>). An accuracy round opens a fresh key for every
+    /// system.
     /// </summary>
     private static async Task<IEnumerable<PointResult>> MeasurePointAsync(
         IReadOnlyList<IComparedSystem> systems, Workload workload, int inFlight, Method method, CompareSettings settings)
@@ -150,31 +150,31 @@ internal static class CompareLoad
             if (workload == Workload.Accuracy)
             {
                 var warm = await system.OpenAsync(workload, inFlight, "warm");
-                await ClosedLoop.MeasureAsync(warm.CallAsync, inFlight, settings.Keys, method.Warmup);
+                await warm.MeasureAsync(inFlight, settings.Keys, method.Warmup);
             }
             else
             {
                 callers[system] = await system.OpenAsync(workload, inFlight, "run");
-                await ClosedLoop.MeasureAsync(callers[system].CallAsync, inFlight, settings.Keys, method.Warmup);
+                await callers[system].MeasureAsync(inFlight, settings.Keys, method.Warmup);
             }
         }
 
         for (var round = 0; round < method.Rounds; round++)
         {
-            for (var j = 0; j < systems.Count; j++)
+            foreach (var index in RoundOrder(round, systems.Count))
             {
-                var system = systems[(round + j) % systems.Count];
+                var system = systems[index];
                 RoundResult result;
                 if (workload == Workload.Accuracy)
                 {
                     var caller = await system.OpenAsync(workload, inFlight, $"r{round}");
-                    var load = await ClosedLoop.MeasureAsync(caller.CallAsync, inFlight, settings.Keys, method.Seconds);
+                    var load = await caller.MeasureAsync(inFlight, settings.Keys, method.Seconds);
                     var (allowed, note) = caller.Allowance(settings.AccuracyLimit);
                     result = RoundResult.From(load) with { Allowed = allowed, AllowedNote = note };
                 }
                 else
                 {
-                    result = RoundResult.From(await ClosedLoop.MeasureAsync(callers[system].CallAsync, inFlight, settings.Keys, method.Seconds));
+                    result = RoundResult.From(await callers[system].MeasureAsync(inFlight, settings.Keys, method.Seconds));
                     if (result.Admitted != result.Calls)
                     {
                         Progress($"WARNING: {system.Name} denied {result.Calls - result.Admitted} of {result.Calls} decisions of a throughput workload; "
@@ -191,6 +191,14 @@ internal static class CompareLoad
 
         return systems.Select(s => new PointResult(s.Id, workload, inFlight, rounds[s].OrderBy(r => r.Rate).ElementAt(rounds[s].Count / 2), rounds[s]));
     }
+
+    /// <summary>
+    /// The order of the systems in round <paramref name="round"/>: it starts with system r (mod n) and runs forwards in
+    /// even rounds, backwards in odd ones, so that neither the first place nor the system just before is always the
+    /// same (a plain rotation keeps every system after the same one).
+    /// </summary>
+    public static IEnumerable<int> RoundOrder(int round, int count) =>
+        Enumerable.Range(0, count).Select(j => round % 2 == 0 ? (round + j) % count : ((round - j) % count + count) % count);
 
     /// <summary>A workload as the tables name it.</summary>
     public static string Label(Workload workload) => workload switch

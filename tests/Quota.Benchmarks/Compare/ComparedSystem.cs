@@ -82,10 +82,21 @@ internal interface IComparedSystem : IAsyncDisposable
 /// Accuracy only: how many grants the system's contract allows for the calls made so far, when that is not simply the
 /// limit (GCRA refills continuously), with a note saying how it is counted.
 /// </param>
-internal sealed class Caller(Func<int, Task<bool>> call, Func<long, (long Allowed, string Note)>? allowed = null)
+/// <param name="synchronous">
+/// The calls complete synchronously (in process): its callers run on threads of their own, not the thread pool
+/// (<see cref="ClosedLoop.MeasureAsync"/>).
+/// </param>
+internal sealed class Caller(Func<int, Task<bool>> call, Func<long, (long Allowed, string Note)>? allowed = null, bool synchronous = false)
 {
     /// <summary>Asks once for the key at <paramref name="key"/>.</summary>
     public Func<int, Task<bool>> CallAsync { get; } = call;
+
+    /// <summary>Whether the calls complete synchronously, so each caller needs a thread of its own.</summary>
+    public bool Synchronous { get; } = synchronous;
+
+    /// <summary>Runs the calls in a closed loop (<see cref="ClosedLoop.MeasureAsync"/>) with <paramref name="inFlight"/> callers.</summary>
+    public Task<LoadResult> MeasureAsync(int inFlight, int keys, TimeSpan duration) =>
+        ClosedLoop.MeasureAsync(CallAsync, inFlight, keys, duration, ownThreads: Synchronous);
 
     /// <summary>How many grants the contract allows a key of limit <paramref name="limit"/> for the calls made so far.</summary>
     public (long Allowed, string Note) Allowance(long limit) => allowed?.Invoke(limit) ?? (limit, "the limit (nothing refills during the run)");

@@ -6,7 +6,8 @@ namespace Quota.Benchmarks.Compare;
 /// The upper bound: <c>System.Threading.RateLimiting</c> in this process, no network, no second process. One
 /// <see cref="PartitionedRateLimiter{TResource}"/> per kind of key (users, two kinds of resource, accuracy keys), each
 /// partition a <see cref="SlidingWindowRateLimiter"/> (the partitioned limiter replenishes them all from one timer).
-/// Calls complete synchronously, so "in flight" here is the number of concurrent loops on the thread pool.
+/// Calls complete synchronously, so "in flight" here is the number of concurrent loops, each on a thread of its own
+/// (not the thread pool, which the other systems' clients in this process use).
 /// </summary>
 internal sealed class RateLimitingSystem : IComparedSystem
 {
@@ -77,7 +78,7 @@ internal sealed class RateLimitingSystem : IComparedSystem
             Workload.Accuracy => _ => Take(_accuracy, accuracy),
             _ => throw new ArgumentOutOfRangeException(nameof(workload), workload, "not a workload"),
         };
-        return Task.FromResult(new Caller(call));
+        return Task.FromResult(new Caller(call, synchronous: true));
     }
 
     public ValueTask DisposeAsync()
