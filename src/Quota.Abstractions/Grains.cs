@@ -103,6 +103,25 @@ public sealed record SubjectDecision
     [Id(11)] public string? Secret { get; init; }
 }
 
+/// <summary>One subject's decision within a batch (<see cref="IDecisionGrain.AcquireEachAsync"/>).</summary>
+/// <param name="Kind">The subject's kind: a user or a resource (the subjects a client may ask directly).</param>
+/// <param name="Id">The subject's id.</param>
+/// <param name="Request">What it is asked; answered at once (no wait).</param>
+[GenerateSerializer, Immutable, Alias("quota.SubjectCall")]
+public sealed record SubjectCall(
+    [property: Id(0)] SubjectKind Kind,
+    [property: Id(1)] string Id,
+    [property: Id(2)] SubjectAcquire Request);
+
+/// <summary>
+/// One call's answer within a batch: the subject's decision, or why the call failed (what a direct call to the subject
+/// would have thrown).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("quota.SubjectCallAnswer")]
+public sealed record SubjectCallAnswer(
+    [property: Id(0)] SubjectDecision? Decision,
+    [property: Id(1)] Exception? Failure);
+
 /// <summary>A subject's policies as configured now.</summary>
 [GenerateSerializer, Immutable, Alias("quota.SubjectPolicies")]
 public sealed record SubjectPolicies
@@ -228,6 +247,14 @@ public interface IDecisionGrain : IGrainWithIntegerKey
     /// <summary>Decides a request across every subject it names.</summary>
     [Alias("Acquire")]
     Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Asks each subject once, as a direct call would, and answers in the same order: a client's batch of
+    /// single-subject decisions that do not wait, sent as one message. Each answer is independent of the others; a
+    /// call naming anything but a user or a resource fails alone.
+    /// </summary>
+    [Alias("AcquireEach")]
+    Task<SubjectCallAnswer[]> AcquireEachAsync([Immutable] SubjectCall[] calls);
 
     /// <summary>Registers a raw API key for a user; returns its key id. The raw key is hashed and dropped.</summary>
     [Alias("RegisterKey")]

@@ -42,15 +42,41 @@ public interface IQuotaClient
 /// releasing and usage go straight to the subjects.
 /// </para>
 /// <para>
+/// Given a batch threshold (<see cref="QuotaClientOptions.BatchAbove"/>, on for the client
+/// <see cref="QuotaClientServiceCollectionExtensions.AddQuotaClient"/> adds), single-subject decisions that do not
+/// wait go in batches, one message per batch to a coordinator, while more than that many are in flight: under load
+/// the per-message cost of Orleans is paid once per batch instead of once per decision. Decisions are the same either
+/// way. A silo's own client (the HTTP front door) calls grains in its own process and does not batch.
+/// </para>
+/// <para>
 /// An Orleans client is inside the cluster's trust boundary: it may ask for a token's secret
 /// (<see cref="AcquireRequest.IncludeSecret"/>) and read allocations. The HTTP front door limits both to admin-scoped
 /// callers.
 /// </para>
 /// </remarks>
-public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
+public sealed class QuotaClient : IQuotaClient
 {
+    private readonly IGrainFactory _grains;
+    private readonly DecisionBatcher? _batcher;
+
     // Made once, on first use: Orleans resolves a grain interface by reflection on every GetGrain (see DecisionResults.Grain).
     private IDecisionGrain[]? _coordinators;
+
+    /// <summary>A client over <paramref name="grains"/>.</summary>
+    /// <param name="grains">A cluster client, or a silo's own grain factory.</param>
+    /// <param name="batchAbove">
+    /// Decisions in flight above which single-subject decisions that do not wait are sent in batches; null (the
+    /// default) sends each on its own. See <see cref="QuotaClientOptions.BatchAbove"/>.
+    /// </param>
+    public QuotaClient(IGrainFactory grains, int? batchAbove = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        _grains = grains;
+        _batcher = batchAbove is { } threshold ? new DecisionBatcher(_grains, Coordinator, threshold) : null;
+    }
+
+    /// <summary>Batches sent and decisions sent in them so far; zeros without batching.</summary>
+    internal (long Batches, long Decisions) BatchCounts => _batcher is { } b ? (b.Batches, b.Batched) : (0, 0);
 
     /// <inheritdoc />
     public async Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
@@ -64,14 +90,14 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
 
         if (SingleSubject(request) is not { } single)
         {
-            var coordinator = (_coordinators ??= [.. Enumerable.Range(0, IDecisionGrain.Keys).Select(k => grains.GetGrain<IDecisionGrain>(k))])[Random.Shared.Next(IDecisionGrain.Keys)];
-            return await coordinator.AcquireAsync(request, cancellationToken);
+            return await Coordinator().AcquireAsync(request, cancellationToken);
         }
 
         // One subject: it files a lease under a nonce of its own when the grant must be settled or released.
-        var decision = await DecisionResults.Grain(grains, single.Kind, single.Id).AcquireAsync(
-            new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, MaxWaitMs = request.MaxWaitMs, Reserve = request.Reserve },
-            cancellationToken);
+        var acquire = new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, MaxWaitMs = request.MaxWaitMs, Reserve = request.Reserve };
+        var decision = await (_batcher is { } batcher
+            ? batcher.AcquireAsync(single.Kind, single.Id, acquire, cancellationToken)
+            : DecisionResults.Grain(_grains, single.Kind, single.Id).AcquireAsync(acquire, cancellationToken));
         SubjectAnswer[] answers = [new(single.Kind, single.Id, single.Field, decision)];
         return decision.Allowed
             ? DecisionResults.Allowed(answers, nonce: null)
@@ -84,14 +110,14 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
         ArgumentException.ThrowIfNullOrEmpty(upstream);
         ArgumentException.ThrowIfNullOrEmpty(token);
         ArgumentNullException.ThrowIfNull(feedback);
-        return grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/{token}").ReportAsync(feedback).WaitAsync(cancellationToken);
+        return _grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/{token}").ReportAsync(feedback).WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(upstream);
-        return grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken);
+        return _grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc />
@@ -113,8 +139,11 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
     public Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
-        return DecisionResults.Grain(grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken);
+        return DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken);
     }
+
+    private IDecisionGrain Coordinator() =>
+        (_coordinators ??= [.. Enumerable.Range(0, IDecisionGrain.Keys).Select(k => _grains.GetGrain<IDecisionGrain>(k))])[Random.Shared.Next(IDecisionGrain.Keys)];
 
     private static (SubjectKind Kind, string Id, string Field)? SingleSubject(AcquireRequest request)
     {
@@ -139,7 +168,7 @@ public sealed class QuotaClient(IGrainFactory grains) : IQuotaClient
             return LeaseOutcome.Invalid;
         }
 
-        var outcomes = await Task.WhenAll(holders.Select(h => action(DecisionResults.Grain(grains, h.Kind, h.Id), nonce))).WaitAsync(cancellationToken);
+        var outcomes = await Task.WhenAll(holders.Select(h => action(DecisionResults.Grain(_grains, h.Kind, h.Id), nonce))).WaitAsync(cancellationToken);
         return outcomes.Contains(LeaseOutcome.Done) ? LeaseOutcome.Done : LeaseOutcome.NotFound;
     }
 }

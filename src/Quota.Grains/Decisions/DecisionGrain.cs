@@ -36,6 +36,50 @@ public sealed class DecisionGrain(
     private readonly TimeProvider _time = clock.Provider;
 
     /// <inheritdoc />
+    public async Task<SubjectCallAnswer[]> AcquireEachAsync(SubjectCall[] calls)
+    {
+        ArgumentNullException.ThrowIfNull(calls);
+        var decisions = new Task<SubjectDecision>[calls.Length];
+        for (var i = 0; i < calls.Length; i++)
+        {
+            decisions[i] = AcquireOneAsync(calls[i]);
+        }
+
+        var answers = new SubjectCallAnswer[calls.Length];
+        for (var i = 0; i < calls.Length; i++)
+        {
+            try
+            {
+                answers[i] = new SubjectCallAnswer(await decisions[i], null);
+            }
+            catch (Exception e)
+            {
+                answers[i] = new SubjectCallAnswer(null, e);
+            }
+        }
+
+        return answers;
+    }
+
+    // What a client may ask a subject directly: a user or a resource, answered at once. Anything else goes through
+    // AcquireAsync (keys are hashed here, tenants and upstreams routed, waits cancellable).
+    private Task<SubjectDecision> AcquireOneAsync(SubjectCall call)
+    {
+        if (call is null || call.Id is null || call.Request is null)
+        {
+            return Task.FromException<SubjectDecision>(new ArgumentException("A batched call needs a kind, an id and a request."));
+        }
+
+        if (call.Kind is not (SubjectKind.User or SubjectKind.Resource) || call.Request.MaxWaitMs != 0 || call.Request.ReturnGrants)
+        {
+            return Task.FromException<SubjectDecision>(new ArgumentException(
+                $"A batched call names one user or one resource and does not wait (got {call.Kind} with maxWaitMs {call.Request.MaxWaitMs}); send anything else through AcquireAsync."));
+        }
+
+        return DecisionResults.Grain(grains, call.Kind, call.Id).AcquireAsync(call.Request);
+    }
+
+    /// <inheritdoc />
     public async Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

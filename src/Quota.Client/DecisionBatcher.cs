@@ -1,0 +1,166 @@
+using Quota.Abstractions;
+
+namespace Quota.Client;
+
+/// <summary>
+/// Sends a client's single-subject decisions that do not wait: each on its own while few are in flight, and once more
+/// than <see cref="Threshold"/> are, together, one message per batch to a coordinator grain, which asks each subject
+/// as a direct call would (<see cref="IDecisionGrain.AcquireEachAsync"/>).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Why: on the wire every Orleans call costs the client and the gateway silo a message each way (serializing,
+/// a callback, socket writes and reads, scheduling), several times what a subject takes to decide. Under load a batch
+/// pays that once for many decisions; inside the silo the coordinator's calls to the subjects are local messages. With
+/// few decisions in flight a batch would only add the coordinator's hop, so those go straight to their subjects.
+/// </para>
+/// <para>
+/// Batches form by themselves, with no timer and no added delay: the first decision queued schedules a send on the
+/// thread pool, and every decision queued before that send runs goes with it. Decisions are exactly what they would be
+/// one by one: each subject decides its own calls, in the order they reach it.
+/// </para>
+/// </remarks>
+internal sealed class DecisionBatcher
+{
+    /// <summary>The most calls one batch carries.</summary>
+    internal const int MaxBatch = 256;
+
+    private readonly IGrainFactory _grains;
+    private readonly Func<IDecisionGrain> _coordinator;
+    private readonly Lock _lock = new();
+    private List<Queued> _queue = [];
+    private bool _sendScheduled;
+    private int _inFlight;
+    private long _batches;
+    private long _batched;
+
+    /// <summary>Creates a batcher that sends through <paramref name="coordinator"/> (a coordinator per batch).</summary>
+    public DecisionBatcher(IGrainFactory grains, Func<IDecisionGrain> coordinator, int threshold)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(threshold);
+        _grains = grains;
+        _coordinator = coordinator;
+        Threshold = threshold;
+    }
+
+    /// <summary>Decisions in flight up to which each is sent on its own.</summary>
+    public int Threshold { get; }
+
+    /// <summary>Batches sent so far.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Decisions sent in batches so far.</summary>
+    public long Batched => Interlocked.Read(ref _batched);
+
+    /// <summary>Decisions sent and not yet answered.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Asks the subject, in a batch when more than <see cref="Threshold"/> decisions are in flight.</summary>
+    public Task<SubjectDecision> AcquireAsync(SubjectKind kind, string id, SubjectAcquire request, CancellationToken cancellationToken)
+    {
+        if (request.MaxWaitMs > 0 || Interlocked.Increment(ref _inFlight) <= Threshold)
+        {
+            return request.MaxWaitMs > 0
+                ? DecisionResults.Grain(_grains, kind, id).AcquireAsync(request, cancellationToken)
+                : AloneAsync(kind, id, request, cancellationToken);
+        }
+
+        var queued = new Queued(new SubjectCall(kind, id, request));
+        bool schedule;
+        lock (_lock)
+        {
+            _queue.Add(queued);
+            schedule = !_sendScheduled;
+            _sendScheduled = true;
+        }
+
+        if (schedule)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendQueued(), this, preferLocal: false);
+        }
+
+        return cancellationToken.CanBeCanceled ? queued.Answer.Task.WaitAsync(cancellationToken) : queued.Answer.Task;
+    }
+
+    private async Task<SubjectDecision> AloneAsync(SubjectKind kind, string id, SubjectAcquire request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await DecisionResults.Grain(_grains, kind, id).AcquireAsync(request, cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private void SendQueued()
+    {
+        List<Queued> batch;
+        lock (_lock)
+        {
+            batch = _queue;
+            _queue = [];
+            _sendScheduled = false;
+        }
+
+        for (var start = 0; start < batch.Count; start += MaxBatch)
+        {
+            _ = SendAsync(batch.GetRange(start, Math.Min(MaxBatch, batch.Count - start)));
+        }
+    }
+
+    private async Task SendAsync(List<Queued> batch)
+    {
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _batched, batch.Count);
+        var calls = new SubjectCall[batch.Count];
+        for (var i = 0; i < calls.Length; i++)
+        {
+            calls[i] = batch[i].Call;
+        }
+
+        SubjectCallAnswer[] answers;
+        try
+        {
+            answers = await _coordinator().AcquireEachAsync(calls);
+            if (answers.Length != calls.Length)
+            {
+                throw new InvalidOperationException($"The coordinator answered {answers.Length} of a batch of {calls.Length} decisions.");
+            }
+        }
+        catch (Exception e)
+        {
+            Interlocked.Add(ref _inFlight, -batch.Count);
+            foreach (var queued in batch)
+            {
+                queued.Answer.TrySetException(e);
+            }
+
+            return;
+        }
+
+        Interlocked.Add(ref _inFlight, -batch.Count);
+        for (var i = 0; i < answers.Length; i++)
+        {
+            var answer = answers[i];
+            if (answer.Decision is { } decision)
+            {
+                batch[i].Answer.TrySetResult(decision);
+            }
+            else
+            {
+                batch[i].Answer.TrySetException(answer.Failure ?? new InvalidOperationException("The coordinator answered neither a decision nor a failure."));
+            }
+        }
+    }
+
+    // Continuations run on the thread pool, not inside the loop that hands out a batch's answers: one caller's slow
+    // continuation must not hold up the others'.
+    private sealed class Queued(SubjectCall call)
+    {
+        public SubjectCall Call { get; } = call;
+
+        public TaskCompletionSource<SubjectDecision> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
