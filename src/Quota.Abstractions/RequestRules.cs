@@ -17,6 +17,14 @@ public static class RequestRules
     public static IReadOnlyList<FieldProblem> Validate(AcquireRequest request, TimeSpan? maxWait)
     {
         ArgumentNullException.ThrowIfNull(request);
+
+        // Every decision is validated, almost always to find nothing: the common shape is answered without building
+        // the list of problems (which the full check below does, to name every problem).
+        if (IsPlainUserOrResource(request, maxWait))
+        {
+            return [];
+        }
+
         var problems = new List<FieldProblem>();
         CheckName(problems, "user", request.User);
         CheckName(problems, "apiKey", request.ApiKey);
@@ -55,6 +63,26 @@ public static class RequestRules
         }
 
         return problems;
+    }
+
+    // One user, or one resource, with an acceptable name, cost, wait and priority: what Validate would find no
+    // problem with. Anything else (including every case with a problem) takes the full check.
+    private static bool IsPlainUserOrResource(AcquireRequest request, TimeSpan? maxWait)
+    {
+        if (request.ApiKey is not null || request.Tenant is not null || request.Upstream is not null
+            || request.Cost < 0 || request.MaxWaitMs < 0 || (maxWait is { } ceiling && request.MaxWaitMs > (long)ceiling.TotalMilliseconds)
+            || request.Priority is not (Priority.Critical or Priority.High or Priority.Normal or Priority.Low))
+        {
+            return false;
+        }
+
+        var name = (request.User, request.Resources) switch
+        {
+            ({ } user, null or []) => user,
+            (null, [{ } resource]) => resource,
+            _ => null,
+        };
+        return name is { Length: > 0 and <= MaxNameLength } && !HasControlCharacter(name);
     }
 
     private static bool HasControlCharacter(string name)

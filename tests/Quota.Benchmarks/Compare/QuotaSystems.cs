@@ -48,7 +48,9 @@ internal sealed class QuotaOrleansSystem(IQuotaClient quota, CompareSettings set
     public string ShortName => "Quota Orleans";
 
     public string Description =>
-        "IQuotaClient.AcquireAsync from the harness process to a separate silo process (embedded default: memory storage). "
+        "IQuotaClient.AcquireAsync from the harness process to a separate silo process (embedded default: memory storage), "
+        + "the client AddQuotaClient makes (its defaults: above 8 decisions in flight, single-subject decisions that do not "
+        + "wait go in batches, one message per batch to a coordinator grain that asks each subject). "
         + "Keys: user bench-user-{i} with a sliding window (two buckets) of the throughput limit; hot key: user bench-hot; three "
         + "limits: the user and resources bench-a:{i}, bench-b:{i}, each pattern with its own sliding window, decided all or "
         + "nothing by a coordinator grain; accuracy: resource bench-acc:… with a sliding log of L per hour.";
