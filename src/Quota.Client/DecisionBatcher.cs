@@ -104,6 +104,12 @@ internal sealed class DecisionBatcher
             _sendScheduled = false;
         }
 
+        if (batch.Count <= MaxBatch)
+        {
+            _ = SendAsync(batch);
+            return;
+        }
+
         for (var start = 0; start < batch.Count; start += MaxBatch)
         {
             _ = SendAsync(batch.GetRange(start, Math.Min(MaxBatch, batch.Count - start)));

@@ -24,7 +24,14 @@ public sealed class QuotaInstruments
     /// <summary>Tag: the kind of admin change (set, reset, register, revoke).</summary>
     public const string ActionTag = "action";
 
-    private readonly Counter<long> _decisions;
+    // quota.decisions is counted here and observed when a reader collects: a counter with three tags costs an exporter a
+    // tag-set lookup on every decision, which under load was as much CPU as the subject's own decision. One cell per
+    // kind, outcome and denying algorithm (0: none).
+    private static readonly SubjectKind[] Kinds = Enum.GetValues<SubjectKind>();
+    private static readonly DecisionOutcome[] Outcomes = Enum.GetValues<DecisionOutcome>();
+    private static readonly string[] Algorithms = [.. Enum.GetValues<Quota.Algorithms.Limiting.AlgorithmKind>().Select(PolicySpec.AlgorithmName)];
+    private readonly long[] _decisionCounts = new long[Kinds.Length * Outcomes.Length * (Algorithms.Length + 1)];
+    private readonly KeyValuePair<string, object?>[]?[] _decisionTags = new KeyValuePair<string, object?>[]?[Kinds.Length * Outcomes.Length * (Algorithms.Length + 1)];
     private readonly Histogram<double> _decisionDuration;
     private readonly UpDownCounter<long> _waiting;
     private readonly UpDownCounter<long> _activeSubjects;
@@ -39,7 +46,7 @@ public sealed class QuotaInstruments
     {
         ArgumentNullException.ThrowIfNull(meters);
         var meter = meters.Create(MeterName);
-        _decisions = meter.CreateCounter<long>("quota.decisions", "{decision}", "Decisions made by subjects, by kind, outcome and denying algorithm.");
+        meter.CreateObservableCounter("quota.decisions", ObserveDecisions, "{decision}", "Decisions made by subjects, by kind, outcome and denying algorithm.");
         _decisionDuration = meter.CreateHistogram<double>("quota.decision.duration", "s", "Time a subject takes to decide, waiting excluded.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.01] });
         _waiting = meter.CreateUpDownCounter<long>("quota.waiting", "{caller}", "Callers waiting in subjects' queues for capacity.");
@@ -54,14 +61,41 @@ public sealed class QuotaInstruments
     /// <summary>Counts one subject decision and how long it took.</summary>
     public void Decided(SubjectKind kind, DecisionOutcome outcome, string? algorithm, TimeSpan duration)
     {
-        var tags = new System.Diagnostics.TagList
+        if ((uint)kind >= (uint)Kinds.Length)
         {
-            { KindTag, SubjectNames.Prefix(kind) },
-            { OutcomeTag, Outcome(outcome) },
-            { AlgorithmTag, algorithm ?? "none" },
-        };
-        _decisions.Add(1, tags);
+            return;
+        }
+
+        var k = (int)kind;
+        var o = (uint)outcome < (uint)Outcomes.Length ? (int)outcome : (int)DecisionOutcome.Invalid;
+        var a = algorithm is null ? 0 : Array.IndexOf(Algorithms, algorithm) + 1;
+        Interlocked.Increment(ref _decisionCounts[(((k * Outcomes.Length) + o) * (Algorithms.Length + 1)) + a]);
         _decisionDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>(KindTag, SubjectNames.Prefix(kind)));
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDecisions()
+    {
+        for (var cell = 0; cell < _decisionCounts.Length; cell++)
+        {
+            var count = Interlocked.Read(ref _decisionCounts[cell]);
+            if (count > 0)
+            {
+                yield return new Measurement<long>(count, _decisionTags[cell] ??= DecisionTags(cell));
+            }
+        }
+    }
+
+    private static KeyValuePair<string, object?>[] DecisionTags(int cell)
+    {
+        var a = cell % (Algorithms.Length + 1);
+        var o = cell / (Algorithms.Length + 1) % Outcomes.Length;
+        var k = cell / (Algorithms.Length + 1) / Outcomes.Length;
+        return
+        [
+            new(KindTag, SubjectNames.Prefix(Kinds[k])),
+            new(OutcomeTag, Outcome(Outcomes[o])),
+            new(AlgorithmTag, a == 0 ? "none" : Algorithms[a - 1]),
+        ];
     }
 
     /// <summary>A caller started (+1) or stopped (-1) waiting.</summary>

@@ -10,6 +10,7 @@
 #   QUOTA_COMPARE_OUT=DIR      where the plots and the JSON go (default: docs/img)
 #   QUOTA_COMPARE_SYSTEMS=LIST a subset, e.g. quota-orleans,redis-log (default: all)
 #   QUOTA_PG_BIN=DIR           PostgreSQL server binaries (default: the newest /usr/lib/postgresql/*/bin)
+#   QUOTA_SILO_ENV="A=1 B=2"   environment variables for the silo process only (runtime settings to compare)
 #   QUOTA_COMPARE_ARGS="..."   more harness options, e.g. "--inflight 1,256" (the distinct-keys points), see
 #                              Compare/CompareLoad.cs Parse for the rest
 set -euo pipefail
@@ -95,7 +96,8 @@ REDIS=$!
 # Quota: the embedded default (memory storage), policies for the comparison's subjects (Compare/QuotaSystems.cs):
 # every user and the resources bench-a:*, bench-b:* far above what the machine reaches; bench-acc:* a sliding log of
 # ACCURACY_LIMIT per hour. The scheduler is off: it has nothing to do here.
-dotnet silo/bin/Release/net10.0/quota-silo.dll \
+# shellcheck disable=SC2086 # QUOTA_SILO_ENV is a list of NAME=value words
+env ${QUOTA_SILO_ENV:-} dotnet silo/bin/Release/net10.0/quota-silo.dll \
   --urls "http://127.0.0.1:$HTTP_PORT" \
   --Quota:Cluster:SiloPort="$SILO_PORT" --Quota:Cluster:GatewayPort="$GATEWAY_PORT" \
   --Quota:Scheduler:Enabled=false \
