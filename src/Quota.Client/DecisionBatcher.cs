@@ -19,6 +19,12 @@ namespace Quota.Client;
 /// thread pool, and every decision queued before that send runs goes with it. Decisions are exactly what they would be
 /// one by one: each subject decides its own calls, in the order they reach it.
 /// </para>
+/// <para>
+/// Differences from a call on its own: a batched decision is answered whatever its cancellation token says once it is
+/// queued (a token cancelled before is refused at once); it does not carry the caller's execution context (Orleans
+/// <c>RequestContext</c> values, the current <c>Activity</c>); and its answer comes with the whole batch's, so a
+/// subject slow to activate delays the others of its batch.
+/// </para>
 /// </remarks>
 internal sealed class DecisionBatcher
 {
@@ -58,6 +64,11 @@ internal sealed class DecisionBatcher
     /// <summary>Asks the subject, in a batch when more than <see cref="Threshold"/> decisions are in flight.</summary>
     public Task<SubjectDecision> AcquireAsync(SubjectKind kind, string id, SubjectAcquire request, CancellationToken cancellationToken)
     {
+        if (request.MaxWaitMs == 0 && cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<SubjectDecision>(cancellationToken);
+        }
+
         if (request.MaxWaitMs > 0 || Interlocked.Increment(ref _inFlight) <= Threshold)
         {
             return request.MaxWaitMs > 0
@@ -79,7 +90,9 @@ internal sealed class DecisionBatcher
             ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendQueued(), this, preferLocal: false);
         }
 
-        return cancellationToken.CanBeCanceled ? queued.Answer.Task.WaitAsync(cancellationToken) : queued.Answer.Task;
+        // Once queued the decision is made whatever the token says (it does not wait, so it is answered at once): the
+        // caller hears it, so a grant it would otherwise not know of (a reservation, a concurrency lease) is not lost.
+        return queued.Answer.Task;
     }
 
     private async Task<SubjectDecision> AloneAsync(SubjectKind kind, string id, SubjectAcquire request, CancellationToken cancellationToken)
@@ -150,13 +163,13 @@ internal sealed class DecisionBatcher
         for (var i = 0; i < answers.Length; i++)
         {
             var answer = answers[i];
-            if (answer.Decision is { } decision)
+            if (answer?.Decision is { } decision)
             {
                 batch[i].Answer.TrySetResult(decision);
             }
             else
             {
-                batch[i].Answer.TrySetException(answer.Failure ?? new InvalidOperationException("The coordinator answered neither a decision nor a failure."));
+                batch[i].Answer.TrySetException(answer?.Failure ?? new InvalidOperationException("The coordinator answered neither a decision nor a failure."));
             }
         }
     }

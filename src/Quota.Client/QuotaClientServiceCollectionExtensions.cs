@@ -42,6 +42,11 @@ public static class QuotaClientServiceCollectionExtensions
     {
         var options = new QuotaClientOptions();
         configure?.Invoke(options);
+        if (options.BatchAbove < 0)
+        {
+            throw new ArgumentException($"BatchAbove must be 0 or more decisions in flight, or null for no batching (got {options.BatchAbove}).", nameof(configure));
+        }
+
         var gateways = options.Gateways.Select(ParseGateway).ToArray();
         services.AddOrleansClient(client =>
         {
@@ -59,11 +64,6 @@ public static class QuotaClientServiceCollectionExtensions
                 messaging.WaitForCancellationAcknowledgement = true;
             });
         });
-        if (options.BatchAbove < 0)
-        {
-            throw new ArgumentException($"BatchAbove must be 0 or more decisions in flight, or null for no batching (got {options.BatchAbove}).", nameof(configure));
-        }
-
         services.TryAddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IClusterClient>(), options.BatchAbove));
         return services;
     }

@@ -97,6 +97,33 @@ public sealed class BatchingTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Every_batched_decision_is_answered_and_none_is_left_counted_in_flight()
+    {
+        var coordinator = fixture.Grains.GetGrain<IDecisionGrain>(1);
+        var batcher = new DecisionBatcher(fixture.Grains, () => coordinator, threshold: 0);
+        var user = Unique("batch-count");
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => batcher.AcquireAsync(SubjectKind.User, user, new SubjectAcquire(), CancellationToken.None)))
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(50, answers.Count(a => a.Allowed));
+        Assert.Equal(50, batcher.Batched);
+        Assert.Equal(0, batcher.InFlight);
+    }
+
+    [Fact]
+    public async Task A_decision_cancelled_before_it_is_queued_is_not_sent()
+    {
+        var batcher = new DecisionBatcher(fixture.Grains, () => new LostCoordinator(), threshold: 0);
+
+        var call = batcher.AcquireAsync(SubjectKind.User, Unique("cancelled"), new SubjectAcquire(), new CancellationToken(canceled: true));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        Assert.Equal(0, batcher.Batched);
+        Assert.Equal(0, batcher.InFlight);
+    }
+
+    [Fact]
     public async Task When_a_batch_is_lost_every_caller_in_it_hears_why()
     {
         var batcher = new DecisionBatcher(fixture.Grains, () => new LostCoordinator(), threshold: 0);
