@@ -21,15 +21,7 @@ internal static class DecisionLoad
     public static async Task<int> RunAsync(string[] args)
     {
         var options = Parse(args);
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddQuotaClient(client =>
-        {
-            client.Gateways.Clear();
-            client.Gateways.Add(options["gateway"]);
-        });
-        using var host = builder.Build();
-        await host.StartAsync();
+        using var host = await BenchClient.StartAsync(options["gateway"]);
         var grains = host.Services.GetRequiredService<IClusterClient>();
         var quota = host.Services.GetRequiredService<IQuotaClient>();
         var users = int.Parse(options["users"], CultureInfo.InvariantCulture);

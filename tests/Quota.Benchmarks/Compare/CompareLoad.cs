@@ -58,7 +58,7 @@ internal static class CompareLoad
                 switch (id)
                 {
                     case "quota-orleans":
-                        host = await StartClientAsync(options["gateway"]);
+                        host = await BenchClient.StartAsync(options["gateway"]);
                         systems.Add(new QuotaOrleansSystem(host.Services.GetRequiredService<IQuotaClient>(), settings, run));
                         break;
                     case "quota-http":
@@ -209,20 +209,6 @@ internal static class CompareLoad
         Workload.Accuracy => "accuracy",
         _ => workload.ToString(),
     };
-
-    private static async Task<IHost> StartClientAsync(string gateway)
-    {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddQuotaClient(client =>
-        {
-            client.Gateways.Clear();
-            client.Gateways.Add(gateway);
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
 
     private static void Progress(string line) => Console.Error.WriteLine($"[compare {DateTime.Now:HH:mm:ss}] {line}");
 
