@@ -40,13 +40,22 @@ internal sealed class DecisionBatcher
     private long _batches;
     private long _batched;
 
+    private readonly Action<DecisionBatcher> _scheduleSend;
+
     /// <summary>Creates a batcher that sends through <paramref name="coordinator"/> (a coordinator per batch).</summary>
-    public DecisionBatcher(IGrainFactory grains, Func<IDecisionGrain> coordinator, int threshold)
+    /// <param name="grains">Where the subjects are asked directly.</param>
+    /// <param name="coordinator">A coordinator for each batch.</param>
+    /// <param name="threshold">Decisions in flight up to which each is sent on its own.</param>
+    /// <param name="scheduleSend">
+    /// Runs <see cref="SendQueued"/> later; the thread pool by default (tests take it over to decide when).
+    /// </param>
+    public DecisionBatcher(IGrainFactory grains, Func<IDecisionGrain> coordinator, int threshold, Action<DecisionBatcher>? scheduleSend = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(threshold);
         _grains = grains;
         _coordinator = coordinator;
         Threshold = threshold;
+        _scheduleSend = scheduleSend ?? (static batcher => ThreadPool.UnsafeQueueUserWorkItem(static b => b.SendQueued(), batcher, preferLocal: false));
     }
 
     /// <summary>Decisions in flight up to which each is sent on its own.</summary>
@@ -87,7 +96,7 @@ internal sealed class DecisionBatcher
 
         if (schedule)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static batcher => batcher.SendQueued(), this, preferLocal: false);
+            _scheduleSend(this);
         }
 
         // Once queued the decision is made whatever the token says (it does not wait, so it is answered at once): the
@@ -107,69 +116,59 @@ internal sealed class DecisionBatcher
         }
     }
 
-    private void SendQueued()
+    /// <summary>Sends everything queued, in batches of at most <see cref="MaxBatch"/>.</summary>
+    internal void SendQueued()
     {
-        List<Queued> batch;
+        List<Queued> queued;
         lock (_lock)
         {
-            batch = _queue;
+            queued = _queue;
             _queue = [];
             _sendScheduled = false;
         }
 
-        if (batch.Count <= MaxBatch)
+        for (var start = 0; start < queued.Count; start += MaxBatch)
         {
-            _ = SendAsync(batch);
-            return;
-        }
-
-        for (var start = 0; start < batch.Count; start += MaxBatch)
-        {
-            _ = SendAsync(batch.GetRange(start, Math.Min(MaxBatch, batch.Count - start)));
+            _ = SendAsync(queued, start, Math.Min(MaxBatch, queued.Count - start));
         }
     }
 
-    private async Task SendAsync(List<Queued> batch)
+    private async Task SendAsync(List<Queued> queued, int start, int count)
     {
         Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _batched, batch.Count);
-        var calls = new SubjectCall[batch.Count];
-        for (var i = 0; i < calls.Length; i++)
+        Interlocked.Add(ref _batched, count);
+        var calls = new SubjectCall[count];
+        for (var i = 0; i < count; i++)
         {
-            calls[i] = batch[i].Call;
+            calls[i] = queued[start + i].Call;
         }
 
-        SubjectCallAnswer[] answers;
+        SubjectCallAnswer[]? answers = null;
+        Exception? lost = null;
         try
         {
             answers = await _coordinator().AcquireEachAsync(calls);
-            if (answers.Length != calls.Length)
+            if (answers.Length != count)
             {
-                throw new InvalidOperationException($"The coordinator answered {answers.Length} of a batch of {calls.Length} decisions.");
+                lost = new InvalidOperationException($"The coordinator answered {answers.Length} of a batch of {count} decisions.");
             }
         }
         catch (Exception e)
         {
-            Interlocked.Add(ref _inFlight, -batch.Count);
-            foreach (var queued in batch)
-            {
-                queued.Answer.TrySetException(e);
-            }
-
-            return;
+            lost = e;
         }
 
-        Interlocked.Add(ref _inFlight, -batch.Count);
-        for (var i = 0; i < answers.Length; i++)
+        Interlocked.Add(ref _inFlight, -count);
+        for (var i = 0; i < count; i++)
         {
-            var answer = answers[i];
+            var answer = lost is null ? answers![i] : null;
             if (answer?.Decision is { } decision)
             {
-                batch[i].Answer.TrySetResult(decision);
+                queued[start + i].Answer.TrySetResult(decision);
             }
             else
             {
-                batch[i].Answer.TrySetException(answer?.Failure ?? new InvalidOperationException("The coordinator answered neither a decision nor a failure."));
+                queued[start + i].Answer.TrySetException(lost ?? answer?.Failure ?? new InvalidOperationException("The coordinator answered neither a decision nor a failure."));
             }
         }
     }

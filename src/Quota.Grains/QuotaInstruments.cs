@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Quota.Abstractions;
+using Quota.Algorithms.Limiting;
 
 namespace Quota.Grains;
 
@@ -26,12 +27,12 @@ public sealed class QuotaInstruments
 
     // quota.decisions is counted here and observed when a reader collects: a counter with three tags costs an exporter a
     // tag-set lookup on every decision, which under load was as much CPU as the subject's own decision. One cell per
-    // kind, outcome and denying algorithm (0: none).
-    private static readonly SubjectKind[] Kinds = Enum.GetValues<SubjectKind>();
-    private static readonly DecisionOutcome[] Outcomes = Enum.GetValues<DecisionOutcome>();
-    private static readonly string[] Algorithms = [.. Enum.GetValues<Quota.Algorithms.Limiting.AlgorithmKind>().Select(PolicySpec.AlgorithmName)];
-    private readonly long[] _decisionCounts = new long[Kinds.Length * Outcomes.Length * (Algorithms.Length + 1)];
-    private readonly KeyValuePair<string, object?>[]?[] _decisionTags = new KeyValuePair<string, object?>[]?[Kinds.Length * Outcomes.Length * (Algorithms.Length + 1)];
+    // kind, outcome and denying algorithm (0: none, else the algorithm's value + 1); the enums' values run 0, 1, 2, ...
+    private static readonly int KindCount = Enum.GetValues<SubjectKind>().Length;
+    private static readonly int OutcomeCount = Enum.GetValues<DecisionOutcome>().Length;
+    private static readonly int AlgorithmCells = Enum.GetValues<AlgorithmKind>().Length + 1;
+    private readonly long[] _decisionCounts = new long[KindCount * OutcomeCount * AlgorithmCells];
+    private readonly KeyValuePair<string, object?>[]?[] _decisionTags = new KeyValuePair<string, object?>[]?[KindCount * OutcomeCount * AlgorithmCells];
     private readonly Histogram<double> _decisionDuration;
     private readonly UpDownCounter<long> _waiting;
     private readonly UpDownCounter<long> _activeSubjects;
@@ -58,18 +59,16 @@ public sealed class QuotaInstruments
         _schedulerChanges = meter.CreateCounter<long>("quota.scheduler.changes", "{change}", "Changes the scheduler made, by action (reserve, rotate, drain, retire, remove).");
     }
 
-    /// <summary>Counts one subject decision and how long it took.</summary>
-    public void Decided(SubjectKind kind, DecisionOutcome outcome, string? algorithm, TimeSpan duration)
+    /// <summary>Counts one subject decision (<paramref name="algorithm"/>: the denying policy's, null when none) and how long it took.</summary>
+    public void Decided(SubjectKind kind, DecisionOutcome outcome, AlgorithmKind? algorithm, TimeSpan duration)
     {
-        if ((uint)kind >= (uint)Kinds.Length)
+        var o = (uint)outcome < (uint)OutcomeCount ? (int)outcome : (int)DecisionOutcome.Invalid;
+        var a = algorithm is { } denying ? (int)denying + 1 : 0;
+        if ((uint)kind < (uint)KindCount && (uint)a < (uint)AlgorithmCells)
         {
-            return;
+            Interlocked.Increment(ref _decisionCounts[((((int)kind * OutcomeCount) + o) * AlgorithmCells) + a]);
         }
 
-        var k = (int)kind;
-        var o = (uint)outcome < (uint)Outcomes.Length ? (int)outcome : (int)DecisionOutcome.Invalid;
-        var a = algorithm is null ? 0 : Array.IndexOf(Algorithms, algorithm) + 1;
-        Interlocked.Increment(ref _decisionCounts[(((k * Outcomes.Length) + o) * (Algorithms.Length + 1)) + a]);
         _decisionDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>(KindTag, SubjectNames.Prefix(kind)));
     }
 
@@ -87,14 +86,14 @@ public sealed class QuotaInstruments
 
     private static KeyValuePair<string, object?>[] DecisionTags(int cell)
     {
-        var a = cell % (Algorithms.Length + 1);
-        var o = cell / (Algorithms.Length + 1) % Outcomes.Length;
-        var k = cell / (Algorithms.Length + 1) / Outcomes.Length;
+        var a = cell % AlgorithmCells;
+        var o = cell / AlgorithmCells % OutcomeCount;
+        var k = cell / AlgorithmCells / OutcomeCount;
         return
         [
-            new(KindTag, SubjectNames.Prefix(Kinds[k])),
-            new(OutcomeTag, Outcome(Outcomes[o])),
-            new(AlgorithmTag, a == 0 ? "none" : Algorithms[a - 1]),
+            new(KindTag, SubjectNames.Prefix((SubjectKind)k)),
+            new(OutcomeTag, Outcome((DecisionOutcome)o)),
+            new(AlgorithmTag, a == 0 ? "none" : PolicySpec.AlgorithmName((AlgorithmKind)(a - 1))),
         ];
     }
 

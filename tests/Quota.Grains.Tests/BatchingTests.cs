@@ -42,9 +42,7 @@ public sealed class BatchingTests(ClusterFixture fixture)
             Assert.Equal(97, answer.Policies.Single().Remaining);
         }
 
-        var (batches, batched) = quota.BatchCounts;
-        Assert.Equal(300, batched);
-        Assert.InRange(batches, 2, 300);
+        Assert.Equal(300, quota.BatchCounts.Decisions);
         Assert.Equal(0, (await quota.GetUsageAsync(SubjectKind.Resource, hot)).Policies.Single().Remaining);
     }
 
@@ -112,6 +110,28 @@ public sealed class BatchingTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task What_is_queued_goes_in_batches_of_at_most_256_in_order()
+    {
+        // The send is run by the test, after 300 decisions are queued: one send of 300, split 256 + 44.
+        var coordinator = new RecordingCoordinator();
+        DecisionBatcher? scheduled = null;
+        var batcher = new DecisionBatcher(fixture.Grains, () => coordinator, threshold: 0, scheduleSend: b => scheduled = b);
+        var ids = Enumerable.Range(0, 300).Select(i => $"queued-{i}").ToArray();
+
+        var calls = ids.Select(id => batcher.AcquireAsync(SubjectKind.User, id, new SubjectAcquire(), CancellationToken.None)).ToArray();
+        Assert.Same(batcher, scheduled);
+        Assert.Equal(300, batcher.InFlight);
+        batcher.SendQueued();
+        var answers = await Task.WhenAll(calls);
+
+        Assert.Equal([256, 44], coordinator.Batches.Select(b => b.Length));
+        Assert.Equal(ids, coordinator.Batches.SelectMany(b => b).Select(c => c.Id));
+        Assert.Equal(ids, answers.Select(a => a.LimitedBy));
+        Assert.Equal(2, batcher.Batches);
+        Assert.Equal(0, batcher.InFlight);
+    }
+
+    [Fact]
     public async Task A_decision_cancelled_before_it_is_queued_is_not_sent()
     {
         var batcher = new DecisionBatcher(fixture.Grains, () => new LostCoordinator(), threshold: 0);
@@ -147,6 +167,26 @@ public sealed class BatchingTests(ClusterFixture fixture)
         var error = Assert.Throws<ArgumentException>(() => services.AddQuotaClient(o => o.BatchAbove = -1));
 
         Assert.Contains("BatchAbove must be 0 or more", error.Message);
+    }
+
+    /// <summary>A coordinator that records each batch and answers each call with its subject's id (as LimitedBy).</summary>
+    private sealed class RecordingCoordinator : IDecisionGrain
+    {
+        public List<SubjectCall[]> Batches { get; } = [];
+
+        public Task<SubjectCallAnswer[]> AcquireEachAsync(SubjectCall[] calls)
+        {
+            lock (Batches)
+            {
+                Batches.Add(calls);
+            }
+
+            return Task.FromResult(calls.Select(c => new SubjectCallAnswer(new SubjectDecision { Allowed = true, LimitedBy = c.Id }, null)).ToArray());
+        }
+
+        public Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task<ApiKeyInfo> RegisterKeyAsync(string rawKey, string owner, PolicySpec[]? policies) => throw new NotSupportedException();
     }
 
     /// <summary>A coordinator whose batches never arrive: what a caller sees when the connection fails mid-batch.</summary>

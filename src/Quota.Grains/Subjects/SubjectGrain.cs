@@ -865,8 +865,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         };
     }
 
-    private string? DenyingAlgorithm(SubjectDecision decision) =>
-        decision.LimitedBy is { } name && Find(name) is { } limiter ? PolicySpec.AlgorithmName(limiter.Policy.Algorithm) : null;
+    private AlgorithmKind? DenyingAlgorithm(SubjectDecision decision) =>
+        decision.LimitedBy is { } name && Find(name) is { } limiter ? limiter.Policy.Algorithm : null;
 
     private bool LimitedByConcurrency(SubjectDecision decision) =>
         decision.LimitedBy is { } name && Find(name) is ConcurrencyLimiter;
