@@ -59,6 +59,12 @@ public enum DecisionOutcome
 
     /// <summary>The request itself is invalid; see <see cref="AcquireResult.Problem"/>.</summary>
     Invalid = 4,
+
+    /// <summary>
+    /// The silo is at a configured ceiling (<c>Quota:Limits</c>: active subjects, work in flight) and shed the
+    /// request before deciding it: nothing was consumed anywhere; retry after <see cref="AcquireResult.RetryAfterMs"/>.
+    /// </summary>
+    Overloaded = 5,
 }
 
 /// <summary>One policy's state after a decision, for headers and the answer's <c>policies</c> list.</summary>

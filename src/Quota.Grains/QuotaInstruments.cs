@@ -16,7 +16,7 @@ public sealed class QuotaInstruments
     /// <summary>Tag: the kind of subject (user, key, resource, …).</summary>
     public const string KindTag = "kind";
 
-    /// <summary>Tag: allowed, denied, cost_exceeds_limit, unknown_subject, invalid.</summary>
+    /// <summary>Tag: allowed, denied, cost_exceeds_limit, unknown_subject, invalid, overloaded.</summary>
     public const string OutcomeTag = "outcome";
 
     /// <summary>Tag: the algorithm of the policy that denied (none when allowed).</summary>
@@ -24,6 +24,12 @@ public sealed class QuotaInstruments
 
     /// <summary>Tag: the kind of admin change (set, reset, register, revoke).</summary>
     public const string ActionTag = "action";
+
+    /// <summary>Tag: why a request was shed (<c>active_subjects</c>, <c>in_flight</c>, <c>stopping</c>).</summary>
+    public const string ReasonTag = "reason";
+
+    /// <summary>Tag: a request's priority (critical, high, normal, low).</summary>
+    public const string PriorityTag = "priority";
 
     // quota.decisions is counted here and observed when a reader collects: a counter with three tags costs an exporter a
     // tag-set lookup on every decision, which under load was as much CPU as the subject's own decision. One cell per
@@ -41,6 +47,7 @@ public sealed class QuotaInstruments
     private readonly Counter<long> _checkpoints;
     private readonly Counter<long> _schedulerRuns;
     private readonly Counter<long> _schedulerChanges;
+    private readonly Counter<long> _shed;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
     public QuotaInstruments(IMeterFactory meters)
@@ -56,6 +63,7 @@ public sealed class QuotaInstruments
         _checkpoints = meter.CreateCounter<long>("quota.storage.checkpoints", "{write}", "Counter checkpoint writes, by outcome (written, failed).");
         _adminChanges = meter.CreateCounter<long>("quota.admin.changes", "{change}", "Configuration changes made through the admin API or apply, by action.");
         _schedulerRuns = meter.CreateCounter<long>("quota.scheduler.runs", "{run}", "Scheduler runs, by outcome (ok, failed).");
+        _shed = meter.CreateCounter<long>("quota.shed", "{request}", "Requests refused with 503 before being decided because the silo was at a ceiling (Quota:Limits) or stopping, by reason and priority.");
         _schedulerChanges = meter.CreateCounter<long>("quota.scheduler.changes", "{change}", "Changes the scheduler made, by action (reserve, rotate, drain, retire, remove).");
     }
 
@@ -118,12 +126,25 @@ public sealed class QuotaInstruments
     /// <summary>Counts a change the scheduler made, by its kind.</summary>
     public void SchedulerChanged(string kind) => _schedulerChanges.Add(1, new KeyValuePair<string, object?>(ActionTag, kind));
 
+    /// <summary>Counts a request shed before it was decided (<see cref="ReasonTag"/> values), at its priority.</summary>
+    public void Shed(string reason, Priority priority) => _shed.Add(
+        1,
+        new KeyValuePair<string, object?>(ReasonTag, reason),
+        new KeyValuePair<string, object?>(PriorityTag, priority switch
+        {
+            Priority.Critical => "critical",
+            Priority.High => "high",
+            Priority.Low => "low",
+            _ => "normal",
+        }));
+
     private static string Outcome(DecisionOutcome outcome) => outcome switch
     {
         DecisionOutcome.Allowed => "allowed",
         DecisionOutcome.Denied => "denied",
         DecisionOutcome.CostExceedsLimit => "cost_exceeds_limit",
         DecisionOutcome.UnknownSubject => "unknown_subject",
+        DecisionOutcome.Overloaded => "overloaded",
         _ => "invalid",
     };
 }

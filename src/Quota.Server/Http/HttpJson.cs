@@ -99,6 +99,27 @@ internal static partial class HttpJson
             extensions: extensions);
     }
 
+    /// <summary>The problem type of a request shed for capacity (draft-ietf-httpapi-ratelimit-headers, IANA HTTP problem types).</summary>
+    public const string TemporaryReducedCapacity = "https://iana.org/assignments/http-problem-types#temporary-reduced-capacity";
+
+    /// <summary>
+    /// A <c>503</c> for a request shed before it was decided: <c>Retry-After</c> in whole seconds, the
+    /// <see cref="TemporaryReducedCapacity"/> problem type, and <paramref name="detail"/> saying which ceiling and what to do.
+    /// Nothing was consumed.
+    /// </summary>
+    public static IResult Overloaded(HttpContext context, TimeSpan retryAfter, string detail)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var seconds = Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds));
+        context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Problem(
+            statusCode: StatusCodes.Status503ServiceUnavailable,
+            type: TemporaryReducedCapacity,
+            title: "Temporarily reduced capacity",
+            detail: detail,
+            extensions: new Dictionary<string, object?> { ["retryAfterMs"] = seconds * 1000 });
+    }
+
     /// <summary>
     /// A name taken from a route segment, as the client meant it. ASP.NET Core decodes every escape in the path but
     /// <c>%2F</c>, so a name with a '/' (<c>openai/gpt-4</c>, sent as <c>openai%2Fgpt-4</c>) would otherwise address
