@@ -28,7 +28,7 @@ public sealed class HostileSilo : SiloFixture
 /// Property-based requests against every route of the real silo over HTTP (<see cref="HostileRequests"/>): whatever
 /// is sent, no answer is a 5xx, none hangs, every refusal is a problem detail saying what is wrong, a refused request
 /// changes no configuration, and the silo logs no error for a client's mistake. CI runs a fixed seed and a bounded
-/// count; <c>QUOTA_HOSTILE_ITERATIONS</c> and <c>QUOTA_HOSTILE_SEED</c> run longer or other samples (docs/operations.md).
+/// count; <c>QUOTA_HOSTILE_ITERATIONS</c> and <c>QUOTA_HOSTILE_SEED</c> (a CsCheck seed, or <c>random</c>) run longer or other samples (docs/operations.md).
 /// </summary>
 public sealed class HostileInputTests(HostileSilo host) : HostTest(host), IClassFixture<HostileSilo>
 {
@@ -46,7 +46,12 @@ public sealed class HostileInputTests(HostileSilo host) : HostTest(host), IClass
     public async Task NoRequestGetsAServerErrorAHangOrAChangeWhenRefused()
     {
         var iterations = long.TryParse(Environment.GetEnvironmentVariable("QUOTA_HOSTILE_ITERATIONS"), out var n) ? n : CiIterations;
-        var seed = Environment.GetEnvironmentVariable("QUOTA_HOSTILE_SEED") is { Length: > 0 } s ? s : CiSeed;
+        var seed = Environment.GetEnvironmentVariable("QUOTA_HOSTILE_SEED") switch
+        {
+            null or "" => CiSeed,
+            "random" => null,
+            var given => given,
+        };
         var logMark = host.Host.Output.Count;
         var state = await SnapshotAsync();
         var answered = new Dictionary<int, int>();
@@ -59,6 +64,11 @@ public sealed class HostileInputTests(HostileSilo host) : HostTest(host), IClass
                 Assert.True(status < 500, $"{request} answered {status}: {body}");
                 if (status >= 400)
                 {
+                    if (RejectedByKestrel(request, status, body))
+                    {
+                        return;
+                    }
+
                     AssertProblem(request, status, mediaType, body);
                     var after = await SnapshotAsync();
                     Assert.True(after == state, $"{request} was refused with {status} but changed the configuration:{Environment.NewLine}before: {state}{Environment.NewLine}after:  {after}");
@@ -109,6 +119,13 @@ public sealed class HostileInputTests(HostileSilo host) : HostTest(host), IClass
             throw;
         }
     }
+
+    /// <summary>
+    /// A request line Kestrel refuses before any of Quota's code runs (a NUL in the decoded path): it answers a bare
+    /// 400 itself, and no middleware can turn it into a problem detail. Nothing reached the silo, so nothing changed.
+    /// </summary>
+    private static bool RejectedByKestrel(HostileRequest request, int status, string body) =>
+        status == 400 && body.Length == 0 && request.Path.Contains("%00", StringComparison.Ordinal);
 
     /// <summary>An RFC 9457 problem whose status is the response's, with a title and a detail saying what is wrong.</summary>
     private static void AssertProblem(HostileRequest request, int status, string? mediaType, string body)
