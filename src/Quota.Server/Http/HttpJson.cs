@@ -111,10 +111,17 @@ internal static partial class HttpJson
             return new FieldProblem(field, $"is not valid JSON{where}.");
         }
 
-        // Say which JSON type the field takes: a number sent as a string ("cost":"1") is the common case.
-        var expected = Unconvertible().Match(e.Message) is { Success: true } type ? type.Groups[1].Value : string.Empty;
+        // Say which JSON type the field takes: a number sent as a string ("cost":"1") is the common case. The reader's
+        // own complaint ("Cannot get the value of a token type 'String' as a number") names it; the converter's
+        // message names the CLR type, except for constructor parameters, where it names the body's type.
+        var expected = e.InnerException is InvalidOperationException inner && TokenAs().Match(inner.Message) is { Success: true } token
+            ? token.Groups[1].Value
+            : Unconvertible().Match(e.Message) is { Success: true } type ? type.Groups[1].Value : string.Empty;
         return new FieldProblem(field, expected switch
         {
+            "number" => $"must be a JSON number{where}: write 1, not \"1\" (numbers in quotes are not read).",
+            "boolean" => $"must be true or false{where}, without quotes.",
+            "string" => $"must be a JSON string{where}.",
             _ when expected.Contains("Int64", StringComparison.Ordinal) || expected.Contains("Int32", StringComparison.Ordinal) || expected.Contains("Double", StringComparison.Ordinal) =>
                 $"must be a JSON number{where}: write 1, not \"1\" (numbers in quotes are not read).",
             _ when expected.Contains("Boolean", StringComparison.Ordinal) => $"must be true or false{where}, without quotes.",
@@ -193,6 +200,9 @@ internal static partial class HttpJson
 
     [GeneratedRegex("could not be converted to ([^ ]+)\\. Path")]
     private static partial Regex Unconvertible();
+
+    [GeneratedRegex("token type '[A-Za-z]+' as an? (number|boolean|string)")]
+    private static partial Regex TokenAs();
 
     /// <summary>
     /// A query parameter read as true or false (exactly those, in any case); a problem naming it otherwise. Read here
