@@ -69,7 +69,7 @@ public sealed class RequestRulesTests
     // whitespace, controls, separators, format characters, lone and paired surrogates, and other scripts.
     private static readonly Gen<char> Chars = Gen.Frequency(
         (8, Gen.Char[' ', '~']),
-        (2, Gen.OneOfConst(' ', '\t', '\n', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2028', '\u2029', '\u3000', '\u200b', '\u200d', '\u202e', '\ufeff', '\u00ad', '\u007f')),
+        (2, Gen.OneOf(' ', '\t', '\n', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2028', '\u2029', '\u3000', '\u200b', '\u200d', '\u202e', '\ufeff', '\u00ad', '\u007f')),
         (1, Gen.Char['\ud800', '\udfff']),
         (2, Gen.Char['\u0080', '\uffff']));
 

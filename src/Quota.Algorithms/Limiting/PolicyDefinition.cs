@@ -117,9 +117,13 @@ public sealed partial record PolicyDefinition
         {
             case AlgorithmKind.TokenBucket:
                 ValidateWindow(errors);
-                if (Burst is { } burst && burst is < 1 or > MaxLimit)
+                if (Burst is < 1)
                 {
-                    errors.Add($"burst: must be from 1 to {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {burst.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
+                    errors.Add($"burst: must be at least 1 (got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
+                }
+                else if (Burst is > MaxLimit)
+                {
+                    errors.Add($"burst: must be at most {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
                 }
                 else if (Burst is { } full && Limit is >= 1 and <= MaxLimit && Window > TimeSpan.Zero && Window <= MaxWindow
                     && (Int128)full * Window.Ticks / Limit > MaxWindow.Ticks)
