@@ -6,7 +6,8 @@ namespace Quota.Abstractions;
 /// <summary>
 /// Lease ids name the subjects that hold the lease, so settling or releasing needs no lookup table that could be
 /// lost: <c>{32 hex digits}.{base64url of "kind:id" lines}</c>. A forged id can only name leases that do not
-/// exist on those subjects, which is harmless.
+/// exist on those subjects, which is harmless; one naming a holder that breaks <see cref="RequestRules.IsName"/>
+/// does not decode.
 /// </summary>
 public static class LeaseIds
 {
@@ -47,7 +48,9 @@ public static class LeaseIds
         foreach (var line in Encoding.UTF8.GetString(bytes).Split('\n'))
         {
             var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0 || !SubjectNames.TryParsePrefix(line[..colon], out var kind) || colon == line.Length - 1)
+            // A holder's name obeys the name rule like every name that enters: this service never issues a lease id
+            // naming " " (and a grain could not be addressed by it), so such an id is simply not one of ours.
+            if (colon <= 0 || !SubjectNames.TryParsePrefix(line[..colon], out var kind) || !RequestRules.IsName(line[(colon + 1)..]))
             {
                 return false;
             }

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Quota.Abstractions;
 
 /// <summary>
@@ -82,20 +84,27 @@ public static class RequestRules
             (null, [{ } resource]) => resource,
             _ => null,
         };
-        return name is { Length: > 0 and <= MaxNameLength } && !HasControlCharacter(name);
+        return name is not null && IsPlainName(name);
     }
 
-    private static bool HasControlCharacter(string name)
+    // The name rule for the common case, printable ASCII with no space at either end, without classifying each
+    // character; anything else is asked of NameFault. Agrees with IsName on every string (a property test checks it).
+    private static bool IsPlainName(string name)
     {
+        if (name.Length is 0 or > MaxNameLength || name[0] == ' ' || name[^1] == ' ')
+        {
+            return false;
+        }
+
         foreach (var c in name)
         {
-            if (char.IsControl(c))
+            if (c is < ' ' or > '~')
             {
-                return true;
+                return NameFault(name, out _) == NameFaultKind.None;
             }
         }
 
-        return false;
+        return true;
     }
 
     /// <summary>
@@ -119,7 +128,30 @@ public static class RequestRules
         }
     }
 
-    /// <summary>Checks one name: not empty, at most 256 characters, no control characters.</summary>
+    /// <summary>
+    /// The one rule every identifier obeys (users, API keys as sent, resources, tenants, upstreams, token ids, policy
+    /// subjects, and every name inside a lease id, an apply document or a tenancy change), applied once where a name
+    /// enters: 1 to <see cref="MaxNameLength"/> UTF-16 code units; not whitespace only; no whitespace at either end
+    /// (<see cref="char.IsWhiteSpace(char)"/>, which includes U+00A0 and U+3000: <c>" alice"</c> and <c>"alice"</c>
+    /// would be two subjects that print the same); no control characters (Cc); no line or paragraph separators
+    /// (U+2028, U+2029: they break a name across log lines); well-formed UTF-16 (no lone surrogate); and no format
+    /// characters (Cf, e.g. U+200B zero-width space, U+200D zero-width joiner, U+202E right-to-left override, U+FEFF).
+    /// </summary>
+    /// <remarks>
+    /// Format characters are refused, although some scripts and emoji sequences use the joiners: they are invisible,
+    /// so <c>"alice"</c> and <c>"alice\u200B"</c> would be two subjects with separate limits that an operator cannot
+    /// tell apart in a log, a console or the change log, and the bidirectional controls reorder how a name (and the
+    /// text after it) is displayed. Identifiers are chosen by programs, not typed as prose, so the loss is small and
+    /// the rule stays one that any client can check before it sends. Whitespace inside a name (<c>"big tenant"</c>)
+    /// is allowed.
+    /// </remarks>
+    /// <returns>True when <paramref name="name"/> obeys the rule.</returns>
+    public static bool IsName(string? name) => name is not null && NameFault(name, out _) == NameFaultKind.None;
+
+    /// <summary>
+    /// Checks one name against the rule of <see cref="IsName"/>; adds a problem naming <paramref name="field"/> and
+    /// saying what to change when it breaks it. A null name (an omitted field) is no problem.
+    /// </summary>
     public static void CheckName(List<FieldProblem> problems, string field, string? name)
     {
         ArgumentNullException.ThrowIfNull(problems);
@@ -128,17 +160,100 @@ public static class RequestRules
             return;
         }
 
+        var fault = NameFault(name, out var at);
+        if (fault == NameFaultKind.None)
+        {
+            return;
+        }
+
+        var code = at < name.Length ? $"U+{(int)name[at]:X4}" : string.Empty;
+        problems.Add(new(field, fault switch
+        {
+            NameFaultKind.Empty => "must not be empty; omit the field instead.",
+            NameFaultKind.TooLong => $"is {name.Length} characters long; at most {MaxNameLength} are allowed.",
+            NameFaultKind.WhitespaceOnly => "is only whitespace; a name needs at least one visible character.",
+            NameFaultKind.EdgeWhitespace => $"starts or ends with whitespace ({code}); remove it, since ' a' and 'a' would be two names that look the same.",
+            NameFaultKind.Control => $"contains a control character ({code} at position {at}); names must be printable text.",
+            NameFaultKind.Separator => $"contains a line or paragraph separator ({code} at position {at}); names must be one line of printable text.",
+            NameFaultKind.Format => $"contains an invisible format character ({code} at position {at}, e.g. a zero-width or bidirectional control); names must be printable text.",
+            _ => $"is not well-formed Unicode (a lone surrogate {code} at position {at}); send valid UTF-16 text.",
+        }));
+    }
+
+    private enum NameFaultKind
+    {
+        None,
+        Empty,
+        TooLong,
+        WhitespaceOnly,
+        EdgeWhitespace,
+        Control,
+        Separator,
+        Format,
+        LoneSurrogate,
+    }
+
+    // What is wrong with a name, and where (the index of the first offending UTF-16 code unit).
+    private static NameFaultKind NameFault(string name, out int at)
+    {
+        at = 0;
         if (name.Length == 0)
         {
-            problems.Add(new(field, "must not be empty; omit the field instead."));
+            return NameFaultKind.Empty;
         }
-        else if (name.Length > MaxNameLength)
+
+        if (name.Length > MaxNameLength)
         {
-            problems.Add(new(field, $"is {name.Length} characters long; at most {MaxNameLength} are allowed."));
+            return NameFaultKind.TooLong;
         }
-        else if (HasControlCharacter(name))
+
+        for (var i = 0; i < name.Length; i++)
         {
-            problems.Add(new(field, "contains a control character; names must be printable text."));
+            var c = name[i];
+            at = i;
+            if (c is >= ' ' and <= '~')
+            {
+                continue;
+            }
+
+            UnicodeCategory category;
+            if (char.IsHighSurrogate(c))
+            {
+                if (i + 1 == name.Length || !char.IsLowSurrogate(name[i + 1]))
+                {
+                    return NameFaultKind.LoneSurrogate;
+                }
+
+                category = CharUnicodeInfo.GetUnicodeCategory(char.ConvertToUtf32(c, name[i + 1]));
+                i++;
+            }
+            else if (char.IsLowSurrogate(c))
+            {
+                return NameFaultKind.LoneSurrogate;
+            }
+            else
+            {
+                category = CharUnicodeInfo.GetUnicodeCategory(c);
+            }
+
+            switch (category)
+            {
+                case UnicodeCategory.Control:
+                    return NameFaultKind.Control;
+                case UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator:
+                    return NameFaultKind.Separator;
+                case UnicodeCategory.Format:
+                    return NameFaultKind.Format;
+            }
         }
+
+        if (char.IsWhiteSpace(name[0]) || char.IsWhiteSpace(name[^1]))
+        {
+            at = char.IsWhiteSpace(name[0]) ? 0 : name.Length - 1;
+            return string.IsNullOrWhiteSpace(name) ? NameFaultKind.WhitespaceOnly : NameFaultKind.EdgeWhitespace;
+        }
+
+        at = name.Length;
+        return NameFaultKind.None;
     }
 }

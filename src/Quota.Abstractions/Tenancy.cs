@@ -436,6 +436,12 @@ public sealed record UpstreamFeedback
     /// <summary>The HTTP status the upstream answered; 0 when no answer came (connection failed, timed out).</summary>
     [Id(0)] public int Status { get; init; }
 
-    /// <summary>The upstream's Retry-After in milliseconds, when it sent one.</summary>
+    /// <summary>The longest <see cref="RetryAfterMs"/> accepted: one day (86,400,000 ms).</summary>
+    public const long MaxRetryAfterMs = 86_400_000;
+
+    /// <summary>
+    /// The upstream's Retry-After in milliseconds, when it sent one: 0 to <see cref="MaxRetryAfterMs"/>. The HTTP
+    /// door refuses other values; a token grain reached directly reads a longer one as a day.
+    /// </summary>
     [Id(1)] public long? RetryAfterMs { get; init; }
 }

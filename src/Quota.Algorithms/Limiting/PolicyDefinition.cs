@@ -51,6 +51,13 @@ public sealed partial record PolicyDefinition
     /// <summary>The longest window or lease TTL accepted: 10 years.</summary>
     public static readonly TimeSpan MaxWindow = TimeSpan.FromDays(3653);
 
+    /// <summary>
+    /// The largest <see cref="Limit"/> and <see cref="Burst"/> accepted: 10^12 permits. Far above any real quota, and
+    /// small enough that every product the limiters and the pool form with it (permits × ticks, permits × percent)
+    /// stays exact; a policy of <see cref="long.MaxValue"/> permits is a typo, not a limit.
+    /// </summary>
+    public const long MaxLimit = 1_000_000_000_000;
+
     /// <summary>The policy's name, unique on its subject, e.g. <c>per-minute</c>. Letters, digits, '-', '_', '.'; at most 64.</summary>
     public required string Name { get; init; }
 
@@ -101,14 +108,29 @@ public sealed partial record PolicyDefinition
         {
             errors.Add($"limit: must be at least 1 (got {Limit.ToString(CultureInfo.InvariantCulture)}); set it to the number of permits allowed.");
         }
+        else if (Limit > MaxLimit)
+        {
+            errors.Add($"limit: must be at most {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {Limit.ToString(CultureInfo.InvariantCulture)}); set it to the number of permits allowed.");
+        }
 
         switch (Algorithm)
         {
             case AlgorithmKind.TokenBucket:
                 ValidateWindow(errors);
-                if (Burst is { } burst && burst < 1)
+                if (Burst is < 1)
                 {
-                    errors.Add($"burst: must be at least 1 (got {burst.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
+                    errors.Add($"burst: must be at least 1 (got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
+                }
+                else if (Burst is > MaxLimit)
+                {
+                    errors.Add($"burst: must be at most {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
+                }
+                else if (Burst is { } full && Limit is >= 1 and <= MaxLimit && Window > TimeSpan.Zero && Window <= MaxWindow
+                    && (Int128)full * Window.Ticks / Limit > MaxWindow.Ticks)
+                {
+                    // The time a drained bucket takes to refill is what resetAfterMs reports: past 10 years it is no
+                    // longer a duration anyone can act on (and once past TimeSpan's range it read as -1, "never").
+                    errors.Add($"burst: {full.ToString(CultureInfo.InvariantCulture)} permits at {Limit.ToString(CultureInfo.InvariantCulture)} per {Window} take more than 10 years to refill; lower the burst or raise the limit.");
                 }
 
                 break;

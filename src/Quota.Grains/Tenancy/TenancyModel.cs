@@ -319,13 +319,19 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             return policy;
         }
 
-        var keep = (100 - bufferPercent) / 100;
+        // In decimal, not double: a double has 53 bits, so long.MaxValue * 1.0 rounds up past long.MaxValue and the
+        // cast saturated back to the whole limit (a limit of int64.Max kept no buffer), and 10^12 * 0.95 floors to
+        // one permit short. Decimal holds every long times a percent exactly.
+        // An invalid buffer (reported on its own field) is read as none rather than thrown on here.
+        var keep = (100m - (decimal)(double.IsFinite(bufferPercent) ? Math.Clamp(bufferPercent, 0, 100) : 0)) / 100m;
         return policy with
         {
-            Limit = (long)Math.Floor(policy.Limit * keep),
-            Burst = policy.Burst is { } burst ? (long)Math.Floor(burst * keep) : null,
+            Limit = Kept(policy.Limit, keep),
+            Burst = policy.Burst is { } burst ? Kept(burst, keep) : null,
         };
     }
+
+    private static long Kept(long permits, decimal keep) => permits <= 0 ? permits : (long)decimal.Floor(permits * keep);
 
     /// <summary>The tightest rate policy's permits per <paramref name="window"/>, rounded down; 0 when none is valid.</summary>
     private static long PerWindow(IEnumerable<PolicySpec> policies, TimeSpan window)

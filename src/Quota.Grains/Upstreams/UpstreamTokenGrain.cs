@@ -108,8 +108,9 @@ public sealed partial class UpstreamTokenGrain(
         }
         else if (feedback.Status == 429)
         {
-            // Rate limited: not a failure of the credential, but its limit is less than configured for now.
-            _adaptive.RateLimited(now, feedback.RetryAfterMs is { } ms ? TimeSpan.FromMilliseconds(ms) : null);
+            // Rate limited: not a failure of the credential, but its limit is less than configured for now. Clamped:
+            // a caller of the grain may send any long, and TimeSpan.FromMilliseconds(long.MaxValue) throws.
+            _adaptive.RateLimited(now, feedback.RetryAfterMs is { } ms ? TimeSpan.FromMilliseconds(Math.Clamp(ms, 0, UpstreamFeedback.MaxRetryAfterMs)) : null);
             ApplyFactor(now);
             await TellPoolAsync(now);
         }

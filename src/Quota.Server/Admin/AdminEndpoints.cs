@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using Quota.Abstractions;
@@ -137,16 +138,18 @@ public static class AdminEndpoints
             return idProblem;
         }
 
+        // The body is optional, but read whenever one is sent, however it is framed: a chunked body declares no
+        // Content-Length, and ignoring it registered a random key in place of the one sent.
         KeyBody body = new();
-        if (context.Request.ContentLength is not 0 && context.Request.ContentLength is not null)
+        if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? context.Request.ContentLength > 0)
         {
-            var (read, problem) = await HttpJson.ReadAsync<KeyBody>(context, http.Value.MaxBodyBytes);
+            var (read, problem) = await HttpJson.ReadAsync<KeyBody>(context, http.Value.MaxBodyBytes, allowEmpty: true);
             if (problem is not null)
             {
                 return problem;
             }
 
-            body = read!;
+            body = read ?? body;
         }
 
         var problems = new List<FieldProblem>();
@@ -208,8 +211,13 @@ public static class AdminEndpoints
             : UnknownKey();
     }
 
-    private static async Task<IResult> ApplyAsync(HttpContext context, ApplyPlanner planner, IOptions<QuotaHttpOptions> http, bool? dryRun)
+    private static async Task<IResult> ApplyAsync(HttpContext context, ApplyPlanner planner, IOptions<QuotaHttpOptions> http)
     {
+        if (!HttpJson.TryQueryFlag(context, "dryRun", out var dryRun, out var dryRunProblem))
+        {
+            return dryRunProblem!;
+        }
+
         // Documents may be larger than a decision; allow 64 times the decision body limit.
         var limit = http.Value.MaxBodyBytes * 64;
         if (context.Request.ContentLength > limit)
@@ -244,7 +252,7 @@ public static class AdminEndpoints
             return HttpJson.Problem(StatusCodes.Status400BadRequest, [parseProblem!]);
         }
 
-        var outcome = await planner.RunAsync(document, dryRun == true);
+        var outcome = await planner.RunAsync(document, dryRun);
         if (outcome.Problems.Count > 0)
         {
             // Rejected whole: nothing of an invalid document is applied.
@@ -253,7 +261,7 @@ public static class AdminEndpoints
 
         return Results.Json(new
         {
-            dryRun = dryRun == true,
+            dryRun,
             changes = outcome.Changes,
             summary = outcome.Changes.GroupBy(c => c.Action).ToDictionary(g => g.Key, g => g.Count()),
         }, HttpJson.ResponseOptions);

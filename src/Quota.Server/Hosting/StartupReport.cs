@@ -15,6 +15,7 @@ internal sealed partial class StartupReport(
     IOptions<QuotaStorageOptions> storage,
     ApiKeyHasher hasher,
     IOptions<Admin.AdminOptions> admin,
+    Quota.Grains.Storage.SecretProtector secrets,
     ILogger<StartupReport> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -36,6 +37,11 @@ internal sealed partial class StartupReport(
             {
                 LogDevelopmentPepper(logger);
             }
+
+            if (secrets.UsesDevelopmentKey)
+            {
+                LogDevelopmentMasterKey(logger);
+            }
         });
         return Task.CompletedTask;
     }
@@ -53,4 +59,7 @@ internal sealed partial class StartupReport(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Quota:Secrets:Pepper is not set: API keys are hashed with the built-in development pepper. Set a random pepper of at least 16 characters before registering real keys.")]
     private static partial void LogDevelopmentPepper(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Quota:Secrets:MasterKeys is not set: upstream token secrets are encrypted with the built-in development key, which is in Quota's source (as good as plaintext; memory storage keeps them only while the silo runs). Set a master key before storing real secrets.")]
+    private static partial void LogDevelopmentMasterKey(ILogger logger);
 }

@@ -11,7 +11,8 @@ namespace Quota.Server.Http;
 /// What a caller hears when a request fails inside the silo: a problem document, never a stack trace or a
 /// connection string. A database that cannot be reached while a subject is activated (it reads its stored
 /// configuration first) is a <c>503</c> with <c>Retry-After</c>; a cluster that does not answer in time is a
-/// <c>503</c>; anything else is a <c>500</c> whose details stay in the silo's log.
+/// <c>503</c>; a request the client framed wrongly or sent too slowly is Kestrel's <c>400</c>/<c>408</c> (logged at
+/// Debug); a client that went away gets no answer; anything else is a <c>500</c> whose details stay in the silo's log.
 /// </summary>
 internal static partial class Failures
 {
@@ -26,6 +27,27 @@ internal static partial class Failures
     {
         var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
         var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Quota.Http");
+
+        // The client's mistakes and departures are not the silo's failures: a body framed wrongly or sent too slowly
+        // is answered with Kestrel's status as a problem, and a client that went away is not answered at all.
+        // Either is logged at Debug, without a stack trace, since a client can cause as many as it likes.
+        if (error is BadHttpRequestException bad)
+        {
+            LogBadRequest(logger, context.Request.Method, context.Request.Path, bad.StatusCode, bad.Message);
+            if (!context.RequestAborted.IsCancellationRequested)
+            {
+                await HttpJson.Framing(bad).ExecuteAsync(context);
+            }
+
+            return;
+        }
+
+        if (context.RequestAborted.IsCancellationRequested && error is OperationCanceledException or IOException)
+        {
+            LogAborted(logger, context.Request.Method, context.Request.Path, error.GetType().Name);
+            return;
+        }
+
         var (status, title, detail) = Classify(error);
         LogFailed(logger, context.Request.Method, context.Request.Path, status, error?.GetType().Name ?? "unknown", error);
         if (status == StatusCodes.Status503ServiceUnavailable)
@@ -56,6 +78,12 @@ internal static partial class Failures
 
         return (StatusCodes.Status500InternalServerError, "Internal error", "The request failed inside the silo; its log has the details.");
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} {Path} refused with {Status}: the client sent a malformed or slow request ({Reason})")]
+    private static partial void LogBadRequest(ILogger logger, string method, string path, int status, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} {Path} not answered: the client went away ({ErrorType})")]
+    private static partial void LogAborted(ILogger logger, string method, string path, string errorType);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Method} {Path} failed with {Status} ({ErrorType})")]
     private static partial void LogFailed(ILogger logger, string method, string path, int status, string errorType, Exception? error);

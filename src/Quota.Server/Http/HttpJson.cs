@@ -9,9 +9,26 @@ namespace Quota.Server.Http;
 /// <summary>Bounded JSON bodies and RFC 9457 problem details that name the offending field, for every endpoint.</summary>
 internal static partial class HttpJson
 {
-    /// <summary>Request bodies: camelCase, unknown fields rejected so a typo is an error, not silence.</summary>
+    /// <summary>
+    /// The lenient base that <c>POST /v1/admin/apply</c> builds its document options on (ASP.NET's web defaults:
+    /// field names in any case, numbers also from strings, since YAML scalars arrive as strings). Apply owns its own
+    /// strictness; every other request body is read with <see cref="StrictOptions"/>.
+    /// </summary>
     public static readonly JsonSerializerOptions RequestOptions = new(JsonSerializerDefaults.Web)
     {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    /// <summary>
+    /// Request bodies, read strictly as docs/api.md says: field names exactly camelCase (<c>"User"</c> is an unknown
+    /// field, not <c>user</c>), numbers only as JSON numbers (<c>"cost":"1"</c> is the wrong type), unknown fields
+    /// refused, so a typo or a client's sloppy encoding is an error naming the field, not a silent guess.
+    /// </summary>
+    public static readonly JsonSerializerOptions StrictOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        PropertyNameCaseInsensitive = false,
+        NumberHandling = JsonNumberHandling.Strict,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
@@ -22,8 +39,14 @@ internal static partial class HttpJson
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    /// <summary>Reads a bounded JSON body; a problem result names what is wrong.</summary>
-    public static async Task<(T? Body, IResult? Problem)> ReadAsync<T>(HttpContext context, int maxBytes, JsonSerializerOptions? options = null)
+    /// <summary>
+    /// Reads a bounded JSON body strictly (<see cref="StrictOptions"/> unless <paramref name="options"/> is given);
+    /// a problem result names what is wrong. A body the client framed wrongly (conflicting <c>Content-Length</c> and
+    /// <c>Transfer-Encoding</c>, bad chunks, fewer bytes than declared) or sent too slowly is the client's mistake:
+    /// a <c>400</c> or <c>408</c> problem, not an error in the log. With <paramref name="allowEmpty"/>, an empty
+    /// body is no body: the answer is (null, null).
+    /// </summary>
+    public static async Task<(T? Body, IResult? Problem)> ReadAsync<T>(HttpContext context, int maxBytes, JsonSerializerOptions? options = null, bool allowEmpty = false)
         where T : class
     {
         if (context.Request.ContentLength > maxBytes)
@@ -33,10 +56,17 @@ internal static partial class HttpJson
 
         var buffer = new byte[maxBytes + 1];
         var length = 0;
-        int read;
-        while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted)) > 0)
+        try
         {
-            length += read;
+            int read;
+            while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted)) > 0)
+            {
+                length += read;
+            }
+        }
+        catch (BadHttpRequestException e)
+        {
+            return (null, Framing(e));
         }
 
         if (length > maxBytes)
@@ -46,12 +76,12 @@ internal static partial class HttpJson
 
         if (length == 0)
         {
-            return (null, Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON object.")]));
+            return allowEmpty ? (null, null) : (null, Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON object.")]));
         }
 
         try
         {
-            var body = JsonSerializer.Deserialize<T>(buffer.AsSpan(0, length), options ?? RequestOptions);
+            var body = JsonSerializer.Deserialize<T>(buffer.AsSpan(0, length), options ?? StrictOptions);
             return body is null
                 ? (null, Problem(StatusCodes.Status400BadRequest, [new("body", "must be a JSON object, not null.")]))
                 : (body, null);
@@ -76,9 +106,45 @@ internal static partial class HttpJson
 
         var field = e.Path is null or "$" ? "body" : e.Path.TrimStart('$', '.');
         var where = e.LineNumber is { } line ? $" (line {line + 1}, byte {e.BytePositionInLine})" : string.Empty;
-        return new FieldProblem(field, field == "body"
-            ? $"is not valid JSON{where}."
-            : $"has the wrong type or is malformed{where}; see the API reference for its type.");
+        if (field == "body")
+        {
+            return new FieldProblem(field, $"is not valid JSON{where}.");
+        }
+
+        // Say which JSON type the field takes: a number sent as a string ("cost":"1") is the common case. The reader's
+        // own complaint ("Cannot get the value of a token type 'String' as a number") names it; the converter's
+        // message names the CLR type, except for constructor parameters, where it names the body's type.
+        var expected = e.InnerException is InvalidOperationException inner && TokenAs().Match(inner.Message) is { Success: true } token
+            ? token.Groups[1].Value
+            : Unconvertible().Match(e.Message) is { Success: true } type ? type.Groups[1].Value : string.Empty;
+        return new FieldProblem(field, expected switch
+        {
+            "number" => $"must be a JSON number{where}: write 1, not \"1\" (numbers in quotes are not read).",
+            "boolean" => $"must be true or false{where}, without quotes.",
+            "string" => $"must be a JSON string{where}.",
+            _ when expected.Contains("Int64", StringComparison.Ordinal) || expected.Contains("Int32", StringComparison.Ordinal) || expected.Contains("Double", StringComparison.Ordinal) =>
+                $"must be a JSON number{where}: write 1, not \"1\" (numbers in quotes are not read).",
+            _ when expected.Contains("Boolean", StringComparison.Ordinal) => $"must be true or false{where}, without quotes.",
+            _ when expected.Contains("TimeSpan", StringComparison.Ordinal) => $"must be a duration string such as \"00:01:00\"{where}.",
+            _ when expected.Contains("String", StringComparison.Ordinal) && !expected.Contains("[]", StringComparison.Ordinal) => $"must be a JSON string{where}.",
+            _ => $"has the wrong type or is malformed{where}; see the API reference for its type.",
+        });
+    }
+
+    /// <summary>
+    /// The problem for a body the client framed wrongly or sent too slowly (Kestrel's status: 400, 408 or 413), named
+    /// <c>body</c>. Nothing of the request was decided.
+    /// </summary>
+    public static IResult Framing(BadHttpRequestException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var status = error.StatusCode is >= 400 and < 500 ? error.StatusCode : StatusCodes.Status400BadRequest;
+        return Problem(status, [new("body", status switch
+        {
+            StatusCodes.Status408RequestTimeout => "arrived too slowly (below the server's minimum data rate); send the whole body at once.",
+            StatusCodes.Status413PayloadTooLarge => "is larger than the server accepts.",
+            _ => $"was not framed correctly ({error.Message.TrimEnd('.')}); send it with one correct Content-Length or Transfer-Encoding: chunked, not both, and every byte declared.",
+        })]);
     }
 
     public static IResult Problem(int status, IReadOnlyList<FieldProblem> problems, Dictionary<string, object?>? extra = null)
@@ -91,6 +157,8 @@ internal static partial class HttpJson
             title: status switch
             {
                 StatusCodes.Status403Forbidden => "Forbidden",
+                StatusCodes.Status408RequestTimeout => "Request timeout",
+                StatusCodes.Status413PayloadTooLarge => "Request too large",
                 StatusCodes.Status404NotFound => "Unknown subject",
                 StatusCodes.Status409Conflict => "Conflict",
                 _ => "Invalid request",
@@ -129,6 +197,36 @@ internal static partial class HttpJson
 
     [GeneratedRegex("The JSON property '([^']*)' could not be mapped")]
     private static partial Regex UnmappedMember();
+
+    [GeneratedRegex("could not be converted to ([^ ]+)\\. Path")]
+    private static partial Regex Unconvertible();
+
+    [GeneratedRegex("token type '[A-Za-z]+' as an? (number|boolean|string)")]
+    private static partial Regex TokenAs();
+
+    /// <summary>
+    /// A query parameter read as true or false (exactly those, in any case); a problem naming it otherwise. Read here
+    /// rather than bound, so <c>?dryRun=maybe</c> is a problem saying what to send, not an empty 400.
+    /// </summary>
+    public static bool TryQueryFlag(HttpContext context, string name, out bool value, out IResult? problem)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        value = false;
+        problem = null;
+        var values = context.Request.Query[name];
+        if (values.Count == 0)
+        {
+            return true;
+        }
+
+        if (values.Count == 1 && bool.TryParse(values[0], out value) && values[0]!.Trim().Length == values[0]!.Length)
+        {
+            return true;
+        }
+
+        problem = Problem(StatusCodes.Status400BadRequest, [new(name, $"must be true or false, given once (got '{string.Join(",", values.Select(v => v))}').")]);
+        return false;
+    }
 
     /// <summary>Every problem with a policy list, each named by its path (<c>policies[0].limit</c>).</summary>
     public static List<FieldProblem> PolicyProblems(IReadOnlyList<PolicySpec> specs, string path)

@@ -52,9 +52,9 @@ internal static class UpstreamEndpoints
             problems.Add(new("status", $"must be an HTTP status from 100 to 599, or 0 when no answer came (got {status})."));
         }
 
-        if (body.RetryAfterMs is < 0)
+        if (body.RetryAfterMs is < 0 or > UpstreamFeedback.MaxRetryAfterMs)
         {
-            problems.Add(new("retryAfterMs", $"must be 0 or more milliseconds (got {body.RetryAfterMs}); omit it when the upstream sent no Retry-After."));
+            problems.Add(new("retryAfterMs", $"must be from 0 to {UpstreamFeedback.MaxRetryAfterMs} milliseconds (one day; got {body.RetryAfterMs}); send the upstream's Retry-After, at most a day, or omit it when the upstream sent none."));
         }
 
         if (problems.Count > 0)

@@ -96,7 +96,9 @@ public sealed class LimiterProperties
                 Algorithm = algorithm,
                 Limit = limit,
                 Window = TimeSpan.FromTicks(window),
-                Burst = burst,
+
+                // A bucket may take at most 10 years to refill (PolicyDefinition.Validate): such a burst is the limit's.
+                Burst = burst is { } b && (Int128)b * window / limit > PolicyDefinition.MaxWindow.Ticks ? null : burst,
             }),
         AlgorithmKind.Concurrency => Gen.Select(
             limits,
@@ -402,8 +404,8 @@ public sealed class LimiterProperties
     {
         var limits = Gen.Frequency(
             (3, Gen.Long[1, 8]),
-            (1, Gen.Long[1, algorithm == AlgorithmKind.SlidingLog ? PolicyDefinition.MaxSlidingLogLimit : long.MaxValue]),
-            (1, Gen.Const(algorithm == AlgorithmKind.SlidingLog ? PolicyDefinition.MaxSlidingLogLimit : long.MaxValue)));
+            (1, Gen.Long[1, algorithm == AlgorithmKind.SlidingLog ? PolicyDefinition.MaxSlidingLogLimit : PolicyDefinition.MaxLimit]),
+            (1, Gen.Const(algorithm == AlgorithmKind.SlidingLog ? PolicyDefinition.MaxSlidingLogLimit : PolicyDefinition.MaxLimit)));
 
         // CheckAlways runs on every answer; reaching the end without an exception is the rest of the property.
         Scenarios(algorithm, huge: 8, limits: limits).Sample(s => Assert.Equal(s.Ops.Length, RunReal(s).Count), iter: Iterations, print: s => s.ToString());

@@ -63,6 +63,46 @@ public sealed class PolicyValidationTests
         Assert.Empty((Valid(AlgorithmKind.TokenBucket) with { Burst = 1 }).Validate());
     }
 
+    [Theory]
+    [MemberData(nameof(AllAlgorithms))]
+    public void ALimitAboveTenToTheTwelfthIsReported(AlgorithmKind algorithm)
+    {
+        if (algorithm == AlgorithmKind.SlidingLog)
+        {
+            return; // bounded far lower (10,000), below
+        }
+
+        Assert.Empty((Valid(algorithm) with { Limit = PolicyDefinition.MaxLimit, Burst = null }).Validate());
+        foreach (var limit in new[] { PolicyDefinition.MaxLimit + 1, long.MaxValue })
+        {
+            var error = SingleError(Valid(algorithm) with { Limit = limit });
+            Assert.Equal($"limit: must be at most 1000000000000 (10^12; got {limit}); set it to the number of permits allowed.", error);
+        }
+    }
+
+    [Fact]
+    public void ABurstAboveTenToTheTwelfthIsReported()
+    {
+        var error = SingleError(Valid(AlgorithmKind.TokenBucket) with { Limit = PolicyDefinition.MaxLimit, Burst = long.MaxValue });
+
+        Assert.StartsWith("burst: must be at most 1000000000000 (10^12; got 9223372036854775807)", error, StringComparison.Ordinal);
+        Assert.Empty((Valid(AlgorithmKind.TokenBucket) with { Limit = PolicyDefinition.MaxLimit, Burst = PolicyDefinition.MaxLimit }).Validate());
+    }
+
+    [Fact]
+    public void ABucketThatTakesMoreThanTenYearsToRefillIsReported()
+    {
+        // 2 permits at 1 per 10 years take 20 years to come back: resetAfterMs would not be a duration anyone can use.
+        var slow = Valid(AlgorithmKind.TokenBucket) with { Limit = 1, Window = PolicyDefinition.MaxWindow, Burst = 2 };
+        Assert.StartsWith("burst: 2 permits at 1 per", SingleError(slow), StringComparison.Ordinal);
+
+        // Exactly ten years is allowed: 10^12 permits at 10^12 per 10 years, or 1 at 1.
+        Assert.Empty((slow with { Burst = 1 }).Validate());
+        Assert.Empty((slow with { Limit = PolicyDefinition.MaxLimit, Burst = PolicyDefinition.MaxLimit }).Validate());
+        Assert.Empty((Valid(AlgorithmKind.TokenBucket) with { Limit = 1, Window = TimeSpan.FromHours(1), Burst = 87_000 }).Validate());
+        Assert.Single((Valid(AlgorithmKind.TokenBucket) with { Limit = 1, Window = TimeSpan.FromHours(1), Burst = 88_000 }).Validate());
+    }
+
     [Fact]
     public void ASlidingLogLimitAboveTenThousandIsReported()
     {

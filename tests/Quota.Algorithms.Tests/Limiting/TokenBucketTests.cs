@@ -214,4 +214,28 @@ public sealed class TokenBucketTests
         var d = bucket.Acquire(1, T0);
         Assert.Equal(TimeSpan.FromSeconds(10), d.RetryAfter);
     }
+
+    [Fact]
+    public void TheLargestBucketsAnswerRealDurationsNeverNever()
+    {
+        // Before the bounds a burst of int64.Max made the reset time overflow TimeSpan and read as "never" (-1 ms).
+        foreach (var (limit, window, burst) in new[]
+        {
+            (PolicyDefinition.MaxLimit, PolicyDefinition.MaxWindow, PolicyDefinition.MaxLimit),
+            (1L, PolicyDefinition.MaxWindow, 1L),
+            (PolicyDefinition.MaxLimit, TimeSpan.FromTicks(1), PolicyDefinition.MaxLimit),
+        })
+        {
+            var bucket = new PolicyDefinition { Name = "big", Algorithm = AlgorithmKind.TokenBucket, Limit = limit, Window = window, Burst = burst }.CreateLimiter();
+
+            var drained = bucket.Acquire(burst, T0);
+            var denied = bucket.Acquire(1, T0);
+
+            Assert.True(drained.Allowed);
+            Assert.Equal(window, drained.ResetAfter);
+            Assert.False(denied.Allowed);
+            Assert.Equal(window, denied.ResetAfter);
+            Assert.Equal(TimeSpan.FromTicks((window.Ticks + limit - 1) / limit), denied.RetryAfter); // one permit's interval, rounded up
+        }
+    }
 }

@@ -58,6 +58,45 @@ public sealed class TenancyConfigurationTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task NamesThatBreakTheNameRuleAreRefusedByTheGrainItself()
+    {
+        // A direct grain call, past every HTTP door: a tenant named " " was stored (its push then threw) and every
+        // scheduler run after it failed.
+        var upstream = TenancyFixture.Unique("names");
+        var change = TenancyFixture.Upstream(upstream, 1, 100) with
+        {
+            Tenants = new()
+            {
+                [" "] = new TenantSpec { Upstream = upstream },
+                ["\u3000"] = new TenantSpec { Upstream = upstream },
+                ["acme\u200b"] = new TenantSpec { Upstream = upstream },
+            },
+        };
+
+        var outcome = await fixture.Tenancy.ChangeAsync(change, dryRun: false);
+
+        Assert.Equal(["tenants. ", "tenants.acme\u200b", "tenants.\u3000"], outcome.Problems.Select(p => p.Field).Order(StringComparer.Ordinal));
+        Assert.Null(await fixture.Tenancy.GetUpstreamAsync(upstream));
+        Assert.Null(await fixture.Tenancy.GetTenantAsync(" "));
+
+        outcome = await fixture.Tenancy.ChangeAsync(new TenancyChange { Upstreams = new() { ["\u00a0"] = new UpstreamSpec() } }, dryRun: false);
+        Assert.Equal("upstreams.\u00a0", Assert.Single(outcome.Problems).Field);
+    }
+
+    [Theory]
+    [InlineData(100, 5, 95)]
+    [InlineData(1000, 2.5, 975)]
+    [InlineData(1_000_000_000_000, 5, 950_000_000_000)] // in double, 10^12 x 0.95 floored to 949,999,999,999
+    [InlineData(999_999_999_999, 0, 999_999_999_999)]
+    [InlineData(1_000_000_000_000, 50, 500_000_000_000)]
+    public void TheBufferIsKeptExactly(long limit, double bufferPercent, long kept)
+    {
+        var enforced = Quota.Grains.Tenancy.TenancyModel.Enforced(TenancyFixture.PerMinute(limit), bufferPercent);
+
+        Assert.Equal(kept, enforced.Limit);
+    }
+
+    [Fact]
     public async Task ReservesAboveEightyPercentOfThePoolAreRejectedNamingTheTenantsAndTheNumbers()
     {
         var upstream = TenancyFixture.Unique("res");
