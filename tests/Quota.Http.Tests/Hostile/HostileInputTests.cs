@@ -121,11 +121,16 @@ public sealed class HostileInputTests(HostileSilo host) : HostTest(host), IClass
     }
 
     /// <summary>
-    /// A request line Kestrel refuses before any of Quota's code runs (a NUL in the decoded path): it answers a bare
-    /// 400 itself, and no middleware can turn it into a problem detail. Nothing reached the silo, so nothing changed.
+    /// A request line Kestrel refuses before any of Quota's code runs, answering it bare itself: 400 for a NUL in the
+    /// decoded path, 414 for a request line over its 8 KB limit. No middleware sees these, so none can make them problem
+    /// details; nothing reached the silo, so nothing changed.
     /// </summary>
-    private static bool RejectedByKestrel(HostileRequest request, int status, string body) =>
-        status == 400 && body.Length == 0 && request.Path.Contains("%00", StringComparison.Ordinal);
+    private static bool RejectedByKestrel(HostileRequest request, int status, string body) => body.Length == 0 && status switch
+    {
+        400 => request.Path.Contains("%00", StringComparison.Ordinal),
+        414 => request.Path.Length > 8 * 1024,
+        _ => false,
+    };
 
     /// <summary>An RFC 9457 problem whose status is the response's, with a title and a detail saying what is wrong.</summary>
     private static void AssertProblem(HostileRequest request, int status, string? mediaType, string body)

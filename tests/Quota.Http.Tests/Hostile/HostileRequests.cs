@@ -13,7 +13,8 @@ public sealed record HostileRequest(HttpMethod Method, string Path, byte[]? Body
     public override string ToString()
     {
         var body = Body is null ? "(no body)" : Encoding.UTF8.GetString(Body);
-        return $"{Method} {Path} [{ContentType ?? "no content type"}] {(body.Length > 400 ? body[..400] + $"... ({Body!.Length} bytes)" : body)}";
+        var path = Path.Length > 300 ? $"{Path[..300]}... ({Path.Length} characters)" : Path;
+        return $"{Method} {path} [{ContentType ?? "no content type"}] {(body.Length > 400 ? body[..400] + $"... ({Body!.Length} bytes)" : body)}";
     }
 }
 
