@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
 
 namespace Quota.Server.Hosting;
 
@@ -15,21 +16,24 @@ public static class QuotaSilo
     /// instead, no stack trace (the host and its logging never started, so nothing is logged).
     /// </summary>
     /// <returns>The process's exit code: 0 after a normal stop.</returns>
-    public static int Run(string[] args)
+    public static async Task<int> RunAsync(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
         var problems = ConfigurationCheck.UnreadableValues(builder.Configuration, out var unreadable);
         builder.AddQuotaSilo();
-        using var app = builder.Build();
+        var app = builder.Build();
         problems.AddRange(ConfigurationCheck.InvalidValues(app.Services, unreadable));
         if (problems.Count > 0)
         {
-            Console.Error.WriteLine(Report(problems));
+            await Console.Error.WriteLineAsync(Report(problems));
+            await app.DisposeAsync();
             return ConfigurationProblem;
         }
 
         app.UseQuota();
-        app.Run();
+
+        // RunAsync disposes the host when it stops.
+        await app.RunAsync();
         return 0;
     }
 

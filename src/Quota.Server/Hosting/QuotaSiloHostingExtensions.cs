@@ -31,7 +31,7 @@ public static class QuotaSiloHostingExtensions
     /// <remarks>
     /// A configuration problem (an unknown storage provider, the PostgreSQL mode without its connection string or
     /// secrets, any invalid option) does not throw here: the host refuses to start, listing every problem
-    /// (<see cref="QuotaSilo.Run"/> prints them without a stack trace).
+    /// (<see cref="QuotaSilo.RunAsync"/> prints them without a stack trace).
     /// </remarks>
     public static WebApplicationBuilder AddQuotaSilo(this WebApplicationBuilder builder)
     {
@@ -43,7 +43,7 @@ public static class QuotaSiloHostingExtensions
         }
 
         // Nothing here throws for configuration: each problem is kept for QuotaStorageOptionsValidator, so it is listed
-        // at start with every other one (QuotaSilo.Run), and the mode it concerns is wired as the embedded default
+        // at start with every other one (QuotaSilo.RunAsync), and the mode it concerns is wired as the embedded default
         // meanwhile, which never starts (start-up validation refuses first).
         var wiring = new List<string>();
         var cluster = Read<QuotaClusterOptions>(configuration, QuotaClusterOptions.SectionName);
