@@ -286,11 +286,18 @@ internal static class AdminCommands
             Required = true,
         };
         var dryRun = new Option<bool>("--dry-run") { Description = "Only show what would change." };
-        var command = new Command("apply", "Apply a declarative document: subjects it names get exactly its policies; others are left alone. All or nothing.") { file, dryRun };
+        var format = new Option<string?>("--format")
+        {
+            Description = "How the document is written: json or yaml. Default: by the file's extension (.json, .yaml, .yml); for stdin or another extension, json when it starts with '{', else yaml.",
+            HelpName = "json|yaml",
+        };
+        format.AcceptOnlyFromAmong("json", "yaml");
+        var command = new Command("apply", "Apply a declarative document: subjects it names get exactly its policies; others are left alone. All or nothing.") { file, dryRun, format };
         command.Runs(globals, async (session, parse, ct) =>
         {
-            var text = await PolicyInput.ReadFileAsync(parse.GetValue(file)!, ct);
-            var mediaType = text.TrimStart().StartsWith('{') ? "application/json" : "application/yaml";
+            var path = parse.GetValue(file)!;
+            var text = await PolicyInput.ReadFileAsync(path, ct);
+            var mediaType = DocumentMediaType(parse.GetValue(format), path, text);
             var dry = parse.GetValue(dryRun);
             var response = await session.SendAsync(HttpMethod.Post, Admin + "apply" + (dry ? "?dryRun=true" : string.Empty), new StringContent(text, Encoding.UTF8, mediaType), ct);
             return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
@@ -313,6 +320,26 @@ internal static class AdminCommands
             });
         });
         return command;
+    }
+
+    /// <summary>
+    /// The Content-Type the service reads the document by: <c>--format</c>, else the file's extension, else (stdin,
+    /// other extensions) JSON when the text starts with '{', else YAML.
+    /// </summary>
+    internal static string DocumentMediaType(string? format, string path, string text)
+    {
+        var json = format switch
+        {
+            "json" => true,
+            "yaml" => false,
+            _ => Path.GetExtension(path).ToLowerInvariant() switch
+            {
+                ".json" => true,
+                ".yaml" or ".yml" => false,
+                _ => text.TrimStart().StartsWith('{'),
+            },
+        };
+        return json ? "application/json" : "application/yaml";
     }
 
     private static List<string> Strings(JsonNode? node) =>

@@ -14,10 +14,7 @@ if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLET
 }
 
 // The Quota silo. With no configuration: the embedded default (localhost clustering, in-memory storage and
-// reminders, HTTP on http://127.0.0.1:8080). Everything else is configuration; see docs/operations.md.
-var builder = WebApplication.CreateBuilder(args);
-builder.AddQuotaSilo();
-
-var app = builder.Build();
-app.UseQuota();
-app.Run();
+// reminders, HTTP on http://127.0.0.1:8080). Everything else is configuration; see docs/operations.md. QuotaSilo.RunAsync
+// is WebApplication.CreateBuilder(args), AddQuotaSilo(), Build(), UseQuota(), Run(), with every setting checked before
+// anything starts: a bad one exits with code 1, listing each problem once.
+return await QuotaSilo.RunAsync(args);

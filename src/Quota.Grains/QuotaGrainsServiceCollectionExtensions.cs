@@ -45,7 +45,8 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<SecretProtector>();
         services.AddMetrics();
         services.TryAddSingleton<QuotaInstruments>();
-        services.AddOptions<DurabilityOptions>().Bind(configuration.GetSection(DurabilityOptions.SectionName));
+        services.AddOptions<DurabilityOptions>().Bind(configuration.GetSection(DurabilityOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DurabilityOptions>, DurabilityOptionsValidator>());
         services.TryAddSingleton<StorageHealth>();
         services.TryAddSingleton<UsageRecorder>();
         services.TryAddSingleton<IUsageHistoryStore, MemoryUsageHistoryStore>();

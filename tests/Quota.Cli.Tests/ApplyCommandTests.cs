@@ -72,6 +72,25 @@ public sealed class ApplyCommandTests(OpenSilo host) : CliTest(host)
     }
 
     [Fact]
+    public async Task The_document_is_sent_as_yaml_or_json_by_extension_then_format_then_its_first_character()
+    {
+        // YAML's flow style starts with '{' too: the extension, not the first character, says it is YAML.
+        var user = Ids.User();
+        var flow = $"{{ users: {{ {user}: {{ policies: [ {{ name: per-hour, algorithm: fixed-window, limit: 4, window: 01:00:00 }} ] }} }} }}";
+
+        var byExtension = Exits(0, await Cli.Run("apply", "-f", TempFile("flow.yml", flow), "--dry-run"));
+        Assert.Equal(new[] { "user:" + user, "create" }, Row(byExtension, "user:" + user));
+
+        var sniffed = Exits(2, await Cli.RunWithInput(flow, "apply", "-f", "-", "--dry-run"));
+        HasLine(sniffed.Stderr, "^  body: is not valid JSON", sniffed);
+
+        var byFormat = Exits(0, await Cli.RunWithInput(flow, "apply", "-f", "-", "--format", "yaml", "--dry-run"));
+        Assert.Equal(new[] { "user:" + user, "create" }, Row(byFormat, "user:" + user));
+
+        Exits(2, await Cli.Run("apply", "-f", "-", "--format", "toml"));
+    }
+
+    [Fact]
     public async Task A_bad_document_exits_2_printing_every_error_with_its_field_and_applies_nothing()
     {
         var good = Ids.User();
@@ -99,7 +118,7 @@ public sealed class ApplyCommandTests(OpenSilo host) : CliTest(host)
         Assert.False(Json(Exits(0, await Cli.Run("users", "get", good, "--json")))["own"]!.GetValue<bool>());
 
         var yaml = Exits(2, await Cli.Run("apply", "-f", TempFile("broken.yaml", "users: [unclosed")));
-        HasLine(yaml.Stderr, "^  body: is neither JSON nor valid YAML", yaml);
+        HasLine(yaml.Stderr, "^  body: is not valid YAML", yaml);
 
         var missing = Exits(2, await Cli.Run("apply", "-f", "/nonexistent/quota.yaml"));
         Assert.StartsWith("quota: cannot read /nonexistent/quota.yaml", missing.Stderr, StringComparison.Ordinal);

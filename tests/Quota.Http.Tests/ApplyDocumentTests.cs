@@ -81,7 +81,7 @@ public sealed class ApplyDocumentTests
     [InlineData("upstreams:\n  bl:\n    tokens:\n      t1: { policies: [], succesor: t2 }\n", "upstreams.bl.tokens.t1.succesor")]
     public void Unreadable_scheduler_settings_are_named_by_their_path(string text, string field)
     {
-        Assert.Null(ApplyPlanner.Parse(text, out var problem));
+        Assert.Null(ApplyPlanner.Parse(text, FormatOf(text), out var problem));
 
         Assert.Equal(field, problem!.Field);
     }
@@ -89,7 +89,7 @@ public sealed class ApplyDocumentTests
     [Fact]
     public void A_document_without_tenancy_makes_no_tenancy_change()
     {
-        var document = ApplyPlanner.Parse("users: {}\nupstreams: {}\ntenants: {}\n", out var problem);
+        var document = ApplyPlanner.Parse("users: {}\nupstreams: {}\ntenants: {}\n", DocumentFormat.Yaml, out var problem);
 
         Assert.Null(problem);
         var problems = new List<FieldProblem>();
@@ -110,7 +110,7 @@ public sealed class ApplyDocumentTests
             tenants:
               nobody: null
               somebody: { upstream: kept }
-            """, out var parseProblem);
+            """, DocumentFormat.Yaml, out var parseProblem);
         Assert.Null(parseProblem);
 
         var problems = new List<FieldProblem>();
@@ -145,9 +145,11 @@ public sealed class ApplyDocumentTests
         Assert.Equal(expected, TenancyEndpoints.Relative(field, "upstreams.bl.tokens.t1", "id"));
     }
 
+    private static DocumentFormat FormatOf(string text) => text.StartsWith('{') ? DocumentFormat.Json : DocumentFormat.Yaml;
+
     private static TenancyChange Change(string text)
     {
-        var document = ApplyPlanner.Parse(text, out var problem);
+        var document = ApplyPlanner.Parse(text, FormatOf(text), out var problem);
         Assert.Null(problem);
         var problems = new List<FieldProblem>();
         var change = ApplyPlanner.TenancyOf(document!, problems);

@@ -79,8 +79,8 @@ public sealed class ApplyTests(AdminSilo host) : HostTest(host)
         var viaJson = (await Api.Apply(Json(user, resource, rawKey))).Expect(HttpStatusCode.OK).Json;
         Assert.Equal("{\"unchanged\":3}", viaJson["summary"]!.ToJsonString());
 
-        // And back: YAML sent as text/plain (the content type does not matter, the text does).
-        var yamlAgain = (await Api.Apply(Yaml(user, resource, rawKey), mediaType: "text/plain")).Expect(HttpStatusCode.OK).Json;
+        // And back: YAML as text/yaml (the content type decides how the body is read; see ApplyContentTypeTests).
+        var yamlAgain = (await Api.Apply(Yaml(user, resource, rawKey), mediaType: "text/yaml")).Expect(HttpStatusCode.OK).Json;
         Assert.Equal("{\"unchanged\":3}", yamlAgain["summary"]!.ToJsonString());
     }
 

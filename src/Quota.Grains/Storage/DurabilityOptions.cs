@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Quota.Grains.Storage;
 
 /// <summary>
@@ -39,4 +41,32 @@ public sealed class DurabilityOptions
     /// the oldest minutes are dropped and counted in the <c>quota.storage.usage_rows_dropped</c> metric. Default: 100,000.
     /// </summary>
     public int BufferCapacity { get; set; } = 100_000;
+}
+
+/// <summary>Checks <see cref="DurabilityOptions"/> at start, naming every bad setting.</summary>
+public sealed class DurabilityOptionsValidator : IValidateOptions<DurabilityOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, DurabilityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        const string S = DurabilityOptions.SectionName;
+        var errors = new List<string>();
+        if (options.CheckpointInterval < TimeSpan.FromMilliseconds(10) || options.CheckpointInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{S}:CheckpointInterval must be from 00:00:00.010 to 01:00:00 (got {options.CheckpointInterval}); the default is 00:00:01.");
+        }
+
+        if (options.UsageFlushInterval < TimeSpan.FromMilliseconds(100) || options.UsageFlushInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{S}:UsageFlushInterval must be from 00:00:00.100 to 01:00:00 (got {options.UsageFlushInterval}); the default is 00:00:05.");
+        }
+
+        if (options.BufferCapacity is < 1 or > 10_000_000)
+        {
+            errors.Add($"{S}:BufferCapacity must be from 1 to 10000000 rows (got {options.BufferCapacity}); the default is 100000.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
 }

@@ -57,7 +57,11 @@ public static class AdminEndpoints
         admin.MapDelete("/resources/{name}", (string name, AdminService service) => ResetSubjectAsync(service, SubjectKind.Resource, name));
 
         admin.MapGet("/changes", GetChangesAsync);
-        admin.MapPost("/apply", ApplyAsync);
+        admin.MapPost("/apply", ApplyAsync).Accepts(typeof(object), DocumentMediaTypes.Accepted[0], DocumentMediaTypes.Accepted[1..]);
+
+        // Any other Content-Type, or none, is routed here rather than to routing's own bare 415, so the refusal is a
+        // problem naming the accepted types like every other. Order 1: an accepted type always reaches the one above.
+        admin.MapPost("/apply", DocumentMediaTypes.Unsupported).Accepts(typeof(object), "*/*").WithOrder(1);
 
         admin.MapTenancy();
         admin.MapScheduler();
@@ -218,6 +222,12 @@ public static class AdminEndpoints
             return dryRunProblem!;
         }
 
+        // The type decides how the body is read (a charset other than UTF-8 is refused here too), never the body.
+        if (DocumentMediaTypes.FormatOf(context.Request.ContentType) is not { } format)
+        {
+            return DocumentMediaTypes.Unsupported(context);
+        }
+
         // Documents may be larger than a decision; allow 64 times the decision body limit.
         var limit = http.Value.MaxBodyBytes * 64;
         if (context.Request.ContentLength > limit)
@@ -243,10 +253,10 @@ public static class AdminEndpoints
         var text = await reader.ReadToEndAsync(context.RequestAborted);
         if (string.IsNullOrWhiteSpace(text))
         {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON or YAML document with users, resources, keys, upstreams or tenants.")]);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a document with users, resources, keys, upstreams or tenants.")]);
         }
 
-        var document = ApplyPlanner.Parse(text, out var parseProblem);
+        var document = ApplyPlanner.Parse(text, format, YamlLimits.For(limit), out var parseProblem);
         if (document is null)
         {
             return HttpJson.Problem(StatusCodes.Status400BadRequest, [parseProblem!]);

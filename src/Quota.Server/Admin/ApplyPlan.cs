@@ -3,8 +3,6 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Quota.Abstractions;
 using Quota.Grains.Subjects;
-using YamlDotNet.Core;
-using YamlDotNet.Serialization;
 
 namespace Quota.Server.Admin;
 
@@ -92,23 +90,46 @@ public sealed record ApplyOutcome(List<FieldProblem> Problems, List<PlannedChang
 /// <summary>Parses, validates (every error with its path), diffs and applies <see cref="ApplyDocument"/>s.</summary>
 public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 {
-    // YAML arrives with every scalar a string (see YamlToJson): numbers and booleans are read from strings too.
+    // As strict as every request body: names in their exact case, numbers as numbers ("1" is a string), for JSON and
+    // for YAML alike (YamlDocumentReader types plain scalars by the YAML 1.2 core schema, so a YAML 1 is a number).
     private static readonly JsonSerializerOptions DocumentJson = new(Http.HttpJson.RequestOptions)
     {
-        NumberHandling = JsonNumberHandling.AllowReadingFromString,
+        PropertyNameCaseInsensitive = false,
+        NumberHandling = JsonNumberHandling.Strict,
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
-        Converters = { new ScalarBooleanConverter() },
     };
 
-    /// <summary>Parses JSON (when it starts with '{') or YAML; returns null with the problem when unreadable.</summary>
-    public static ApplyDocument? Parse(string text, out FieldProblem? problem)
+    /// <summary>Parses a document in <paramref name="format"/> within the default YAML bounds (see <see cref="YamlLimits.For"/>).</summary>
+    public static ApplyDocument? Parse(string text, DocumentFormat format, out FieldProblem? problem) =>
+        Parse(text, format, YamlLimits.For(text.Length), out problem);
+
+    /// <summary>
+    /// Parses a document written in <paramref name="format"/> (YAML within <paramref name="limits"/>); returns null with
+    /// the problem when it is unreadable.
+    /// </summary>
+    public static ApplyDocument? Parse(string text, DocumentFormat format, YamlLimits limits, out FieldProblem? problem)
     {
+        ArgumentNullException.ThrowIfNull(text);
         problem = null;
         try
         {
-            var json = text.TrimStart().StartsWith('{') ? text : YamlToJson(text);
-            var document = JsonSerializer.Deserialize<ApplyDocument>(json, DocumentJson);
+            ApplyDocument? document;
+            if (format == DocumentFormat.Json)
+            {
+                document = JsonSerializer.Deserialize<ApplyDocument>(text, DocumentJson);
+            }
+            else
+            {
+                var node = YamlDocumentReader.Read(text, limits, out problem);
+                if (problem is not null)
+                {
+                    return null;
+                }
+
+                document = node?.Deserialize<ApplyDocument>(DocumentJson);
+            }
+
             if (document is null)
             {
                 problem = new FieldProblem("body", "is empty; send a document with users, resources, keys, upstreams or tenants.");
@@ -119,12 +140,10 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         catch (JsonException e)
         {
             problem = e.Message.Contains("could not be mapped", StringComparison.Ordinal)
-                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); see the API reference (users, resources, keys, upstreams, tenants).")
-                : new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } path ? path : "body", "has the wrong type or is malformed; see the API reference.");
-        }
-        catch (YamlException e)
-        {
-            problem = new FieldProblem("body", $"is neither JSON nor valid YAML (line {e.Start.Line}, column {e.Start.Column}).");
+                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); check its spelling and case; see the API reference (users, resources, keys, upstreams, tenants).")
+                : new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } path ? path : "body", format == DocumentFormat.Json && e.Path is null or "$"
+                    ? $"is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine}); a YAML document is sent as application/yaml."
+                    : "has the wrong type or is malformed (numbers and booleans are written plainly, not quoted); see the API reference.");
         }
 
         return null;
@@ -399,35 +418,4 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 
     private static PolicySpec[] Normalize(PolicySpec[] specs) =>
         [.. PolicySpec.ToDefinitions(specs, "policies", out _)!.Select(PolicySpec.From)];
-
-    private static string YamlToJson(string yaml)
-    {
-        var graph = new DeserializerBuilder().Build().Deserialize<object?>(yaml);
-        return (ToNode(graph) ?? new JsonObject()).ToJsonString();
-    }
-
-    private static JsonNode? ToNode(object? value) => value switch
-    {
-        null => null,
-        IDictionary<object, object> map => new JsonObject(map.Select(pair => KeyValuePair.Create(Convert.ToString(pair.Key, System.Globalization.CultureInfo.InvariantCulture)!, ToNode(pair.Value)))),
-        IList<object> list => new JsonArray([.. list.Select(ToNode)]),
-        _ => JsonValue.Create(Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)),
-    };
-
-    /// <summary>
-    /// A boolean written as JSON's <c>true</c>/<c>false</c> or as a string holding one (any case): a YAML document's
-    /// <c>enabled: false</c> reaches the reader as the string <c>"false"</c>. Anything else is a type error naming the field.
-    /// </summary>
-    private sealed class ScalarBooleanConverter : JsonConverter<bool>
-    {
-        public override bool Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
-        {
-            JsonTokenType.True => true,
-            JsonTokenType.False => false,
-            JsonTokenType.String when bool.TryParse(reader.GetString(), out var value) => value,
-            _ => throw new JsonException("Expected true or false."),
-        };
-
-        public override void Write(Utf8JsonWriter writer, bool value, JsonSerializerOptions options) => writer.WriteBooleanValue(value);
-    }
 }

@@ -27,15 +27,16 @@ internal static class PostgresHosting
     /// <summary>The connection string's configuration key.</summary>
     public const string ConnectionStringKey = "ConnectionStrings:Quota";
 
-    /// <summary>The connection string, or a clear error naming the setting.</summary>
-    public static string ConnectionString(IConfiguration configuration)
+    /// <summary>The connection string, or null with a problem naming the setting added to <paramref name="problems"/>.</summary>
+    public static string? ConnectionString(IConfiguration configuration, List<string> problems)
     {
         var connectionString = configuration.GetConnectionString("Quota");
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            throw new InvalidOperationException(
+            problems.Add(
                 $"{QuotaStorageOptions.SectionName}:Provider is 'postgres' but {ConnectionStringKey} is empty. Set it (environment: "
                 + "ConnectionStrings__Quota) to an Npgsql connection string, e.g. Host=db;Port=5432;Database=quota;Username=quota;Password=….");
+            return null;
         }
 
         try
@@ -45,9 +46,10 @@ internal static class PostgresHosting
         catch (ArgumentException)
         {
             // Not the parser's message: it can quote part of a value, and values include the password.
-            throw new InvalidOperationException(
+            problems.Add(
                 $"{ConnectionStringKey} is not a valid Npgsql connection string: write Key=Value pairs separated by ';' "
                 + "(Host, Port, Database, Username, Password), and quote a value that contains ';' or '=' in double quotes.");
+            return null;
         }
 
         return connectionString;

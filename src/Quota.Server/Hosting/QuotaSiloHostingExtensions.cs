@@ -2,7 +2,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Quota.Client;
 using Quota.Grains;
@@ -26,9 +28,11 @@ public static class QuotaSiloHostingExtensions
     /// storage and reminders, HTTP on <see cref="DefaultUrl"/>. With <c>Quota:Storage:Provider=postgres</c>:
     /// clustering, grain state, reminders and usage history in PostgreSQL (<c>ConnectionStrings:Quota</c>).
     /// </summary>
-    /// <exception cref="InvalidOperationException">
-    /// The configuration names an unknown storage provider, or the PostgreSQL mode lacks its connection string.
-    /// </exception>
+    /// <remarks>
+    /// A configuration problem (an unknown storage provider, the PostgreSQL mode without its connection string or
+    /// secrets, any invalid option) does not throw here: the host refuses to start, listing every problem
+    /// (<see cref="QuotaSilo.RunAsync"/> prints them without a stack trace).
+    /// </remarks>
     public static WebApplicationBuilder AddQuotaSilo(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -38,22 +42,27 @@ public static class QuotaSiloHostingExtensions
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
-        var cluster = configuration.GetSection(QuotaClusterOptions.SectionName).Get<QuotaClusterOptions>() ?? new QuotaClusterOptions();
-        var storage = configuration.GetSection(QuotaStorageOptions.SectionName).Get<QuotaStorageOptions>() ?? new QuotaStorageOptions();
+        // Nothing here throws for configuration: each problem is kept for QuotaStorageOptionsValidator, so it is listed
+        // at start with every other one (QuotaSilo.RunAsync), and the mode it concerns is wired as the embedded default
+        // meanwhile, which never starts (start-up validation refuses first).
+        var wiring = new List<string>();
+        var cluster = Read<QuotaClusterOptions>(configuration, QuotaClusterOptions.SectionName);
+        var storage = Read<QuotaStorageOptions>(configuration, QuotaStorageOptions.SectionName);
         var postgres = string.Equals(storage.Provider, "postgres", StringComparison.OrdinalIgnoreCase);
         if (!postgres && !string.Equals(storage.Provider, "memory", StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidOperationException(
-                $"{QuotaStorageOptions.SectionName}:Provider is '{storage.Provider}'; use 'memory' (the default: nothing to install) or 'postgres' (with {PostgresHosting.ConnectionStringKey}).");
+            wiring.Add($"{QuotaStorageOptions.SectionName}:Provider is '{storage.Provider}'; use 'memory' (the default: nothing to install) or 'postgres' (with {PostgresHosting.ConnectionStringKey}).");
         }
 
-        var connectionString = postgres ? PostgresHosting.ConnectionString(configuration) : null;
-        var secrets = configuration.GetSection(SecretOptions.SectionName).Get<SecretOptions>() ?? new SecretOptions();
+        var connectionString = postgres ? PostgresHosting.ConnectionString(configuration, wiring) : null;
+        var secrets = Read<SecretOptions>(configuration, SecretOptions.SectionName);
         if (SecretRequirements.Missing(secrets, durable: postgres) is { Count: > 0 } missing)
         {
-            throw new InvalidOperationException(
-                $"The silo will not start in the PostgreSQL mode without its secrets:{Environment.NewLine}- {string.Join($"{Environment.NewLine}- ", missing)}");
+            wiring.AddRange(missing);
         }
+
+        builder.Services.AddSingleton<IValidateOptions<QuotaStorageOptions>>(new QuotaStorageOptionsValidator(wiring));
+        postgres = postgres && wiring.Count == 0 && new QuotaClusterOptionsValidator().Validate(null, cluster).Succeeded;
 
         if (!postgres && secrets.MasterKeys.Count == 0)
         {
@@ -89,19 +98,36 @@ public static class QuotaSiloHostingExtensions
             silo.AddQuotaGrains();
         });
 
-        builder.Services.Configure<QuotaClusterOptions>(configuration.GetSection(QuotaClusterOptions.SectionName));
-        builder.Services.Configure<QuotaStorageOptions>(configuration.GetSection(QuotaStorageOptions.SectionName));
+        builder.Services.AddOptions<QuotaClusterOptions>().Bind(configuration.GetSection(QuotaClusterOptions.SectionName)).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaClusterOptions>, QuotaClusterOptionsValidator>());
+        builder.Services.AddOptions<QuotaStorageOptions>().Bind(configuration.GetSection(QuotaStorageOptions.SectionName)).ValidateOnStart();
         builder.Services.AddQuotaHttp(configuration);
         return builder;
+    }
+
+    /// <summary>The section as <typeparamref name="T"/>; its defaults when a value cannot be read (ConfigurationCheck names it).</summary>
+    private static T Read<T>(IConfiguration configuration, string section)
+        where T : new()
+    {
+        try
+        {
+            return configuration.GetSection(section).Get<T>() ?? new T();
+        }
+        catch (InvalidOperationException)
+        {
+            return new T();
+        }
     }
 
     /// <summary>Adds the HTTP front door's services (the silo's own <see cref="IQuotaClient"/>, options, the start-up report).</summary>
     public static IServiceCollection AddQuotaHttp(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<QuotaHttpOptions>().Bind(configuration.GetSection(QuotaHttpOptions.SectionName));
+        services.AddOptions<QuotaHttpOptions>().Bind(configuration.GetSection(QuotaHttpOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaHttpOptions>, QuotaHttpOptionsValidator>());
         services.AddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IGrainFactory>()));
         services.AddProblemDetails();
-        services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName));
+        services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
         services.AddSingleton<AdminService>();
         services.AddSingleton<ApplyPlanner>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
