@@ -17,7 +17,7 @@ public sealed class AdminApplyLimitTests(ConfiguredSilo host) : HostTest(host)
     public async Task A_document_over_the_limit_is_rejected_naming_the_body(bool chunked)
     {
         var document = Document(Limit + 1);
-        HttpContent content = chunked ? new ChunkedContent(document) : new StringContent(document, Encoding.UTF8);
+        HttpContent content = chunked ? new ChunkedContent(document) : new StringContent(document, Encoding.UTF8, "application/yaml");
 
         var reply = await Api.Post("/v1/admin/apply?dryRun=true", content);
 
@@ -40,11 +40,19 @@ public sealed class AdminApplyLimitTests(ConfiguredSilo host) : HostTest(host)
         return body + "#" + new string('x', Math.Max(0, bytes - body.Length - 2)) + "\n";
     }
 
-    /// <summary>A body without a Content-Length: sent chunked.</summary>
-    private sealed class ChunkedContent(string text) : HttpContent
+    /// <summary>A YAML body without a Content-Length: sent chunked.</summary>
+    private sealed class ChunkedContent : HttpContent
     {
+        private readonly string _text;
+
+        public ChunkedContent(string text)
+        {
+            _text = text;
+            Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/yaml");
+        }
+
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
-            stream.WriteAsync(Encoding.UTF8.GetBytes(text)).AsTask();
+            stream.WriteAsync(Encoding.UTF8.GetBytes(_text)).AsTask();
 
         protected override bool TryComputeLength(out long length)
         {

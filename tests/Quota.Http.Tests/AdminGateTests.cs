@@ -1,13 +1,16 @@
 using System.Net;
 using System.Text;
+using Microsoft.AspNetCore.Http;
 using Quota.Server.Admin;
 
 namespace Quota.Http.Tests;
 
-/// <summary><see cref="AdminGate.Decide"/> directly: the loopback rule needs callers from other machines, which a local test cannot be.</summary>
+/// <summary><see cref="AdminAccess.Decide"/> directly: the loopback rule needs callers from other machines, which a local test cannot be.</summary>
 public sealed class AdminGateTests
 {
     private static readonly byte[] Token = Encoding.UTF8.GetBytes("s3cret-admin-token");
+
+    private static readonly HostString Local = new("127.0.0.1:8080");
 
     [Theory]
     [InlineData("127.0.0.1")]
@@ -16,8 +19,8 @@ public sealed class AdminGateTests
     [InlineData("::ffff:127.0.0.1")]
     public void Without_a_token_loopback_callers_are_let_through(string remote)
     {
-        Assert.Null(AdminGate.Decide(null, string.Empty, IPAddress.Parse(remote)));
-        Assert.Null(AdminGate.Decide(null, "Bearer anything", IPAddress.Parse(remote)));
+        Assert.Null(AdminAccess.Decide(AdminRule.Loopback, null, string.Empty, IPAddress.Parse(remote), Local));
+        Assert.Null(AdminAccess.Decide(AdminRule.Loopback, null, "Bearer anything", IPAddress.Parse(remote), Local));
     }
 
     [Theory]
@@ -33,7 +36,7 @@ public sealed class AdminGateTests
     {
         foreach (var authorization in new[] { string.Empty, "Bearer s3cret-admin-token", "Bearer " })
         {
-            var verdict = AdminGate.Decide(null, authorization, IPAddress.Parse(remote));
+            var verdict = AdminAccess.Decide(AdminRule.Loopback, null, authorization, IPAddress.Parse(remote), Local);
 
             Assert.NotNull(verdict);
             Assert.Equal(403, verdict.Value.Status);
@@ -45,7 +48,7 @@ public sealed class AdminGateTests
     [Fact]
     public void Without_a_token_an_unknown_caller_is_403()
     {
-        Assert.Equal(403, AdminGate.Decide(null, string.Empty, null)?.Status);
+        Assert.Equal(403, AdminAccess.Decide(AdminRule.Loopback, null, string.Empty, null, Local)?.Status);
     }
 
     [Theory]
@@ -57,8 +60,8 @@ public sealed class AdminGateTests
     {
         var address = remote is null ? null : IPAddress.Parse(remote);
 
-        Assert.Null(AdminGate.Decide(Token, "Bearer s3cret-admin-token", address));
-        Assert.Null(AdminGate.Decide(Token, "bearer s3cret-admin-token ", address));
+        Assert.Null(AdminAccess.Decide(AdminRule.Token, Token, "Bearer s3cret-admin-token", address, Local));
+        Assert.Null(AdminAccess.Decide(AdminRule.Token, Token, "bearer s3cret-admin-token ", address, Local));
     }
 
     [Theory]
@@ -68,11 +71,11 @@ public sealed class AdminGateTests
     {
         var address = IPAddress.Parse(remote);
 
-        Assert.Equal(401, AdminGate.Decide(Token, string.Empty, address)?.Status);
-        Assert.Equal(401, AdminGate.Decide(Token, "Basic czNjcmV0", address)?.Status);
-        Assert.Equal(403, AdminGate.Decide(Token, "Bearer wrong", address)?.Status);
-        Assert.Equal(403, AdminGate.Decide(Token, "Bearer s3cret-admin-toke", address)?.Status);
-        Assert.Equal(403, AdminGate.Decide(Token, "Bearer s3cret-admin-tokenn", address)?.Status);
-        Assert.Equal(403, AdminGate.Decide(Token, "Bearer ", address)?.Status);
+        Assert.Equal(401, AdminAccess.Decide(AdminRule.Token, Token, string.Empty, address, Local)?.Status);
+        Assert.Equal(401, AdminAccess.Decide(AdminRule.Token, Token, "Basic czNjcmV0", address, Local)?.Status);
+        Assert.Equal(403, AdminAccess.Decide(AdminRule.Token, Token, "Bearer wrong", address, Local)?.Status);
+        Assert.Equal(403, AdminAccess.Decide(AdminRule.Token, Token, "Bearer s3cret-admin-toke", address, Local)?.Status);
+        Assert.Equal(403, AdminAccess.Decide(AdminRule.Token, Token, "Bearer s3cret-admin-tokenn", address, Local)?.Status);
+        Assert.Equal(403, AdminAccess.Decide(AdminRule.Token, Token, "Bearer ", address, Local)?.Status);
     }
 }

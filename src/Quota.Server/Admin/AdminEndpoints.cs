@@ -22,7 +22,7 @@ public static class AdminEndpoints
 {
     private const int DefaultChanges = 100;
 
-    /// <summary>Maps the admin API behind the admin gate.</summary>
+    /// <summary>Maps the admin API behind the admin gate, and the dashboard's sign-in and sign-out.</summary>
     public static IEndpointRouteBuilder MapQuotaAdmin(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -56,10 +56,11 @@ public static class AdminEndpoints
         admin.MapDelete("/resources/{name}", (string name, AdminService service) => ResetSubjectAsync(service, SubjectKind.Resource, name));
 
         admin.MapGet("/changes", GetChangesAsync);
-        admin.MapPost("/apply", ApplyAsync);
+        admin.MapPost("/apply", ApplyAsync).Accepts<string>("application/json", "application/yaml", "text/yaml");
 
         admin.MapTenancy();
         admin.MapScheduler();
+        AdminGate.MapDashboardSessions(app);
 
         return app;
     }

@@ -2,7 +2,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Quota.Client;
 using Quota.Grains;
@@ -92,6 +94,10 @@ public static class QuotaSiloHostingExtensions
         builder.Services.Configure<QuotaClusterOptions>(configuration.GetSection(QuotaClusterOptions.SectionName));
         builder.Services.Configure<QuotaStorageOptions>(configuration.GetSection(QuotaStorageOptions.SectionName));
         builder.Services.AddQuotaHttp(configuration);
+
+        // A PostgreSQL silo is a deployment, often behind a proxy where every caller is loopback: no admin by loopback
+        // unless asked for (docs/operations.md, "Who may administer").
+        builder.Services.PostConfigure<AdminOptions>(admin => admin.AllowLoopback ??= !postgres);
         return builder;
     }
 
@@ -101,7 +107,11 @@ public static class QuotaSiloHostingExtensions
         services.AddOptions<QuotaHttpOptions>().Bind(configuration.GetSection(QuotaHttpOptions.SectionName));
         services.AddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IGrainFactory>()));
         services.AddProblemDetails();
-        services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName));
+        services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
+        services.AddSingleton<AdminThrottle>();
+        services.AddSingleton<AdminAccess>();
+        services.AddSingleton<DashboardSessions>();
         services.AddSingleton<AdminService>();
         services.AddSingleton<ApplyPlanner>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
