@@ -78,4 +78,49 @@ public sealed class AdminGateTests
         Assert.Equal(403, AdminAccess.Decide(AdminRule.Token, Token, "Bearer s3cret-admin-tokenn", address, Local)?.Status);
         Assert.Equal(403, AdminAccess.Decide(AdminRule.Token, Token, "Bearer ", address, Local)?.Status);
     }
+
+    [Theory]
+    [InlineData("127.0.0.1", "")]
+    [InlineData("127.0.0.1", "Bearer s3cret-admin-token")]
+    [InlineData("10.0.0.5", "Bearer s3cret-admin-token")]
+    public void With_nobody_allowed_no_caller_is_let_through(string remote, string authorization)
+    {
+        var verdict = AdminAccess.Decide(AdminRule.Nobody, null, authorization, IPAddress.Parse(remote), Local);
+
+        Assert.NotNull(verdict);
+        Assert.Equal(403, verdict.Value.Status);
+        Assert.Contains("Quota:Admin:AllowLoopback is false", verdict.Value.Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("localhost:8080")]
+    [InlineData("LOCALHOST")]
+    [InlineData("127.0.0.1")]
+    [InlineData("127.3.2.1:99")]
+    [InlineData("[::1]:8080")]
+    public void The_loopback_rule_takes_loopback_names(string host)
+    {
+        Assert.Null(AdminAccess.Decide(AdminRule.Loopback, null, string.Empty, IPAddress.Loopback, new HostString(host)));
+    }
+
+    [Theory]
+    [InlineData("evil.example:8080")]
+    [InlineData("evil.example")]
+    [InlineData("localhost.evil.example")]
+    [InlineData("10.0.0.5:8080")]
+    public void The_loopback_rule_refuses_other_names_a_rebound_page_would_send(string host)
+    {
+        var verdict = AdminAccess.Decide(AdminRule.Loopback, null, string.Empty, IPAddress.Loopback, new HostString(host));
+
+        Assert.Equal(403, verdict?.Status);
+        Assert.Contains("address it as localhost or a loopback address", verdict!.Value.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Only_a_wrong_token_counts_as_a_failed_credential()
+    {
+        Assert.True(AdminAccess.Decide(AdminRule.Token, Token, "Bearer wrong", IPAddress.Loopback, Local)?.WrongToken);
+        Assert.False(AdminAccess.Decide(AdminRule.Token, Token, string.Empty, IPAddress.Loopback, Local)?.WrongToken);
+        Assert.False(AdminAccess.Decide(AdminRule.Loopback, null, string.Empty, IPAddress.Parse("10.0.0.5"), Local)?.WrongToken);
+    }
 }

@@ -2,6 +2,8 @@ using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Extensions.Options;
 using Quota.Grains;
 using Quota.Server.Admin;
@@ -18,11 +20,26 @@ namespace Quota.Server.Http;
 /// </summary>
 /// <remarks>
 /// Reads the matched endpoint, so it runs after routing: <see cref="Microsoft.AspNetCore.Builder.WebApplication"/> adds
-/// <c>UseRouting</c> before the first middleware when the application does not call it.
+/// <c>UseRouting</c> before the first middleware when the application does not call it. Routing itself already refuses a
+/// type an endpoint's <see cref="IAcceptsMetadata"/> does not list, by selecting a stand-in endpoint that answers an
+/// empty 415; this guard answers for it with the problem.
 /// </remarks>
-internal sealed class CrossSiteGuard(RequestDelegate next, IOptions<AdminOptions> options, QuotaInstruments instruments)
+internal sealed class CrossSiteGuard(RequestDelegate next, IOptions<AdminOptions> options, QuotaInstruments instruments, EndpointDataSource endpoints)
 {
+    /// <summary>The display name of the endpoint routing selects when no candidate declares the request's type.</summary>
+    private const string UnsupportedMediaTypeEndpoint = "415 HTTP Unsupported Media Type";
+
     private static readonly string[] Json = ["application/json"];
+
+    private readonly Lazy<IReadOnlyList<(TemplateMatcher Route, IReadOnlyList<string> Methods, IReadOnlyList<string> Types)>> _declaring = new(() =>
+    [
+        .. endpoints.Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes is { Count: > 0 })
+            .Select(e => (
+                new TemplateMatcher(new RouteTemplate(e.RoutePattern), new RouteValueDictionary()),
+                e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [],
+                e.Metadata.GetMetadata<IAcceptsMetadata>()!.ContentTypes)),
+    ]);
 
     private readonly HashSet<string> _trusted = new(options.Value.TrustedOrigins.Select(o => o.TrimEnd('/')), StringComparer.OrdinalIgnoreCase);
 
@@ -45,10 +62,14 @@ internal sealed class CrossSiteGuard(RequestDelegate next, IOptions<AdminOptions
                 .ExecuteAsync(context);
         }
 
-        if (changes && HasBody(context))
+        // Routing has already refused a type the matched endpoint does not declare: its stand-in endpoint answers an
+        // empty 415, so the problem (and the types the endpoint takes) is written here.
+        var endpoint = context.GetEndpoint();
+        var refusedByRouting = endpoint is not RouteEndpoint && endpoint?.DisplayName == UnsupportedMediaTypeEndpoint;
+        if (refusedByRouting || (changes && HasBody(context)))
         {
-            var accepted = context.GetEndpoint()?.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes is { Count: > 0 } declared ? declared : Json;
-            if (!Accepts(accepted, request.ContentType))
+            var accepted = refusedByRouting ? Declared(context) : endpoint?.Metadata.GetMetadata<IAcceptsMetadata>()?.ContentTypes is { Count: > 0 } declared ? declared : Json;
+            if (refusedByRouting || !Accepts(accepted, request.ContentType))
             {
                 instruments.Refused("media-type");
                 return HttpJson.Problem(StatusCodes.Status415UnsupportedMediaType, [new(
@@ -94,6 +115,18 @@ internal sealed class CrossSiteGuard(RequestDelegate next, IOptions<AdminOptions
         context.Request.ContentLength is { } length
             ? length > 0
             : context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? false;
+
+    /// <summary>The types declared by the endpoints that match this request's path and method (those routing refused it for).</summary>
+    private IReadOnlyList<string> Declared(HttpContext context)
+    {
+        var types = _declaring.Value
+            .Where(d => (d.Methods.Count == 0 || d.Methods.Contains(context.Request.Method, StringComparer.OrdinalIgnoreCase))
+                && d.Route.TryMatch(context.Request.Path, new RouteValueDictionary()))
+            .SelectMany(d => d.Types)
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .ToList();
+        return types.Count > 0 ? types : Json;
+    }
 
     private static string Describe(IReadOnlyList<string> accepted) =>
         string.Join(" or ", accepted.Select(type => type == "application/json" ? "application/json (or a +json type)" : type));

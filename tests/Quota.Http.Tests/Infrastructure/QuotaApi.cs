@@ -29,6 +29,9 @@ public sealed class QuotaApi(HttpClient http, string? authorization = null, IRea
     public Task<Reply> Put(string path, string rawBody) =>
         Send(HttpMethod.Put, path, new StringContent(rawBody, Encoding.UTF8, "application/json"), Ct);
 
+    /// <summary>PUT <paramref name="path"/> with <paramref name="content"/>.</summary>
+    public Task<Reply> Put(string path, HttpContent content) => Send(HttpMethod.Put, path, content, Ct);
+
     /// <summary>PUT <paramref name="path"/> with <paramref name="body"/> serialised as JSON (property names as written).</summary>
     public Task<Reply> PutJson(string path, object body) => Put(path, JsonSerializer.Serialize(body));
 
