@@ -48,6 +48,7 @@ public sealed class QuotaInstruments
     private readonly Counter<long> _schedulerRuns;
     private readonly Counter<long> _schedulerChanges;
     private readonly Counter<long> _shed;
+    private readonly Counter<long> _refused;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
     public QuotaInstruments(IMeterFactory meters)
@@ -64,6 +65,7 @@ public sealed class QuotaInstruments
         _adminChanges = meter.CreateCounter<long>("quota.admin.changes", "{change}", "Configuration changes made through the admin API or apply, by action.");
         _schedulerRuns = meter.CreateCounter<long>("quota.scheduler.runs", "{run}", "Scheduler runs, by outcome (ok, failed).");
         _shed = meter.CreateCounter<long>("quota.shed", "{request}", "Requests refused with 503 before being decided because the silo was at a ceiling (Quota:Limits) or stopping, by reason and priority.");
+        _refused = meter.CreateCounter<long>("quota.security.refused", "{request}", "Requests refused by the HTTP guards, by reason (foreign-origin, media-type, wrong-token, throttled).");
         _schedulerChanges = meter.CreateCounter<long>("quota.scheduler.changes", "{change}", "Changes the scheduler made, by action (reserve, rotate, drain, retire, remove).");
     }
 
@@ -125,6 +127,12 @@ public sealed class QuotaInstruments
 
     /// <summary>Counts a change the scheduler made, by its kind.</summary>
     public void SchedulerChanged(string kind) => _schedulerChanges.Add(1, new KeyValuePair<string, object?>(ActionTag, kind));
+
+    /// <summary>
+    /// Counts a request refused by an HTTP guard: <c>foreign-origin</c> (403, another site's <c>Origin</c>),
+    /// <c>media-type</c> (415), <c>wrong-token</c> (403, a wrong admin token), <c>throttled</c> (429, a locked-out source).
+    /// </summary>
+    public void Refused(string reason) => _refused.Add(1, new KeyValuePair<string, object?>(ReasonTag, reason));
 
     /// <summary>Counts a request shed before it was decided (<see cref="ReasonTag"/> values), at its priority.</summary>
     public void Shed(string reason, Priority priority) => _shed.Add(

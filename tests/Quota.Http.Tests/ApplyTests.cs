@@ -79,9 +79,10 @@ public sealed class ApplyTests(AdminSilo host) : HostTest(host)
         var viaJson = (await Api.Apply(Json(user, resource, rawKey))).Expect(HttpStatusCode.OK).Json;
         Assert.Equal("{\"unchanged\":3}", viaJson["summary"]!.ToJsonString());
 
-        // And back: YAML as text/yaml (the content type decides how the body is read; see ApplyContentTypeTests).
+        // And back as text/yaml; text/plain, which any web page may send, is refused (415) before it is read.
         var yamlAgain = (await Api.Apply(Yaml(user, resource, rawKey), mediaType: "text/yaml")).Expect(HttpStatusCode.OK).Json;
         Assert.Equal("{\"unchanged\":3}", yamlAgain["summary"]!.ToJsonString());
+        (await Api.Apply(Yaml(user, resource, rawKey), mediaType: "text/plain")).Expect(HttpStatusCode.UnsupportedMediaType);
     }
 
     [Fact]

@@ -133,36 +133,97 @@ public sealed class AuthTests(AdminSilo host) : HostTest(host)
     }
 
     [Fact]
-    public async Task A_browser_signs_in_to_the_dashboard_with_the_token_and_then_holds_a_cookie()
+    public async Task A_browser_signs_in_to_the_dashboard_with_the_token_and_then_holds_a_session_cookie_without_it()
     {
         using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = host.BaseAddress };
+        var ct = TestContext.Current.CancellationToken;
 
-        var page = await browser.GetAsync("/dashboard/", TestContext.Current.CancellationToken);
+        var page = await browser.GetAsync("/dashboard/", ct);
         Assert.Equal(HttpStatusCode.Unauthorized, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
-        Assert.Contains("action=\"/dashboard/sign-in\"", await page.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.Contains("action=\"/dashboard/sign-in\"", await page.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        AssertNoSniffingOrFraming(page);
 
-        var wrong = await browser.PostAsync("/dashboard/sign-in", new FormUrlEncodedContent([new("token", "not-the-token")]), TestContext.Current.CancellationToken);
+        var wrong = await browser.PostAsync("/dashboard/sign-in", new FormUrlEncodedContent([new("token", "not-the-token")]), ct);
         Assert.Equal(HttpStatusCode.Forbidden, wrong.StatusCode);
         Assert.False(wrong.Headers.Contains("Set-Cookie"));
 
-        var right = await browser.PostAsync("/dashboard/sign-in", new FormUrlEncodedContent([new("token", AdminSilo.Token)]), TestContext.Current.CancellationToken);
+        var right = await browser.PostAsync("/dashboard/sign-in", new FormUrlEncodedContent([new("token", AdminSilo.Token)]), ct);
         Assert.Equal(HttpStatusCode.Redirect, right.StatusCode);
         Assert.Equal("/dashboard/", right.Headers.Location?.OriginalString);
-        var cookie = Assert.Single(right.Headers.GetValues("Set-Cookie"));
-        Assert.StartsWith("quota-dashboard=", cookie, StringComparison.Ordinal);
-        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("path=/dashboard", cookie, StringComparison.OrdinalIgnoreCase);
+        AssertNoSniffingOrFraming(right);
+        var setCookie = Assert.Single(right.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith("quota-dashboard=", setCookie, StringComparison.Ordinal);
+        Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("path=/dashboard", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("max-age=28800", setCookie, StringComparison.OrdinalIgnoreCase);
+        var cookie = setCookie.Split(';')[0];
+        Assert.DoesNotContain(AdminSilo.Token, Uri.UnescapeDataString(cookie), StringComparison.Ordinal);
 
-        using var signedIn = new HttpRequestMessage(HttpMethod.Get, "/dashboard/");
-        signedIn.Headers.Add("Cookie", cookie.Split(';')[0]);
-        var dashboard = await browser.SendAsync(signedIn, TestContext.Current.CancellationToken);
+        var dashboard = await browser.SendAsync(WithCookie(HttpMethod.Get, "/dashboard/", cookie), ct);
         Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
+        AssertNoSniffingOrFraming(dashboard);
 
         // The cookie opens only the dashboard, never the admin API.
-        using var api = new HttpRequestMessage(HttpMethod.Get, "/v1/admin/users");
-        api.Headers.Add("Cookie", cookie.Split(';')[0]);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.SendAsync(api, TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.SendAsync(WithCookie(HttpMethod.Get, "/v1/admin/users", cookie), ct)).StatusCode);
+
+        // Signing out clears the cookie and ends the session: the old value no longer opens the dashboard.
+        var signOut = await browser.SendAsync(WithCookie(HttpMethod.Post, "/dashboard/sign-out", cookie), ct);
+        Assert.Equal(HttpStatusCode.Redirect, signOut.StatusCode);
+        var cleared = Assert.Single(signOut.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith("quota-dashboard=;", cleared, StringComparison.Ordinal);
+        Assert.Contains("expires=Thu, 01 Jan 1970", cleared, StringComparison.OrdinalIgnoreCase);
+        var after = await browser.SendAsync(WithCookie(HttpMethod.Get, "/dashboard/", cookie), ct);
+        Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);
+        Assert.Contains("action=\"/dashboard/sign-in\"", await after.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_forged_or_token_valued_cookie_opens_nothing()
+    {
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = host.BaseAddress };
+
+        foreach (var value in new[] { AdminSilo.Token, "a.99999999999.b", "x" })
+        {
+            var reply = await browser.SendAsync(WithCookie(HttpMethod.Get, "/dashboard/", $"quota-dashboard={value}"), TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.Unauthorized, reply.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Signing_in_takes_only_a_form_from_the_silo_s_own_pages()
+    {
+        var form = new FormUrlEncodedContent([new("token", AdminSilo.Token)]);
+
+        var foreign = await Api.WithAuthorization(null).WithHeader("Origin", "http://evil.example").Post("/dashboard/sign-in", form);
+        foreign.ExpectProblem(HttpStatusCode.Forbidden, "Origin");
+        Assert.Null(foreign.Header("Set-Cookie"));
+
+        var json = await Api.WithAuthorization(null).PostJson("/dashboard/sign-in", new { token = AdminSilo.Token });
+        Assert.Equal("""["application/x-www-form-urlencoded"]""", json.ExpectProblem(HttpStatusCode.UnsupportedMediaType, "Content-Type")["accepted"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task The_silo_says_at_start_that_the_token_rule_is_in_force()
+    {
+        var line = await StartLog.Line(host.Host, "Admin rule:");
+
+        Assert.Contains("Admin rule: token.", line, StringComparison.Ordinal);
+        Assert.DoesNotContain(AdminSilo.Token, string.Join('\n', host.Host.Output.Where(l => !l.StartsWith("$ ", StringComparison.Ordinal))), StringComparison.Ordinal);
+    }
+
+    private static HttpRequestMessage WithCookie(HttpMethod method, string path, string cookie)
+    {
+        var request = new HttpRequestMessage(method, path);
+        request.Headers.Add("Cookie", cookie);
+        return request;
+    }
+
+    private static void AssertNoSniffingOrFraming(HttpResponseMessage response)
+    {
+        Assert.Equal("nosniff", string.Join(", ", response.Headers.GetValues("X-Content-Type-Options")));
+        Assert.Equal("DENY", string.Join(", ", response.Headers.GetValues("X-Frame-Options")));
+        Assert.Equal("frame-ancestors 'none'", string.Join(", ", response.Headers.GetValues("Content-Security-Policy")));
     }
 }

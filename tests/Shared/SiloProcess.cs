@@ -20,7 +20,11 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>How long a host may take to answer <c>/healthz</c>.</summary>
     public static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(90);
 
+    private const int StartLines = 300;
+
     private readonly ConcurrentQueue<string> _log = new();
+    private readonly ConcurrentQueue<string> _start = new();
+    private int _startLines;
     private Process? _process;
 
     private SiloProcess(Uri baseAddress, int siloPort, int gatewayPort)
@@ -110,7 +114,10 @@ public sealed class SiloProcess : IAsyncDisposable
             : $"--- last {tail.Length} lines of the host's output ---{Environment.NewLine}{string.Join(Environment.NewLine, tail)}";
     }
 
-    /// <summary>Every line the host wrote so far.</summary>
+    /// <summary>The first lines the host wrote (up to 300): what it said at start, kept however much it writes later.</summary>
+    public IReadOnlyCollection<string> StartOutput => _start.ToArray();
+
+    /// <summary>Every line the host wrote so far (the last 4000).</summary>
     public IReadOnlyCollection<string> Output => _log.ToArray();
 
     /// <summary>Kills the host at once (SIGKILL): nothing it holds in memory is flushed.</summary>
@@ -257,6 +264,11 @@ public sealed class SiloProcess : IAsyncDisposable
         }
 
         _log.Enqueue(line);
+        if (Volatile.Read(ref _startLines) < StartLines && Interlocked.Increment(ref _startLines) <= StartLines)
+        {
+            _start.Enqueue(line);
+        }
+
         while (_log.Count > MaxLogLines && _log.TryDequeue(out _))
         {
         }

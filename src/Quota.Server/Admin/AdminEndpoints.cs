@@ -23,7 +23,7 @@ public static class AdminEndpoints
 {
     private const int DefaultChanges = 100;
 
-    /// <summary>Maps the admin API behind the admin gate.</summary>
+    /// <summary>Maps the admin API behind the admin gate, and the dashboard's sign-in and sign-out.</summary>
     public static IEndpointRouteBuilder MapQuotaAdmin(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -65,6 +65,7 @@ public static class AdminEndpoints
 
         admin.MapTenancy();
         admin.MapScheduler();
+        AdminGate.MapDashboardSessions(app);
 
         return app;
     }

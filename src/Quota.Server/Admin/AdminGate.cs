@@ -1,58 +1,54 @@
-using System.Net;
-using System.Security.Cryptography;
-using System.Text;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing;
 
 namespace Quota.Server.Admin;
 
-/// <summary>Who may administer (<c>Quota:Admin</c>).</summary>
-public sealed class AdminOptions
-{
-    /// <summary>The configuration section.</summary>
-    public const string SectionName = "Quota:Admin";
-
-    /// <summary>
-    /// The bearer token admin requests (and the dashboard) must present. Default: none, and then only callers on
-    /// this machine (loopback) may administer. Never logged.
-    /// </summary>
-    public string? Token { get; set; }
-}
-
 /// <summary>
-/// Guards the admin API and the dashboard: with a token configured, <c>Authorization: Bearer {token}</c> is required
-/// (401 when missing, 403 when wrong); without one, only loopback callers are let through (403 otherwise).
+/// Guards the admin API and the dashboard by the rule in force (<see cref="AdminRule"/>): with a token,
+/// <c>Authorization: Bearer {token}</c> is required (401 when missing, 403 when wrong, 429 once a source has failed too
+/// often); without one, loopback callers addressing the silo by a loopback name (403 otherwise), or nobody. The
+/// dashboard also takes the session cookie its sign-in sets, and every <c>/dashboard</c> answer forbids sniffing and
+/// framing.
 /// </summary>
-internal sealed class AdminGate(RequestDelegate next, IOptions<AdminOptions> options)
+internal sealed class AdminGate(RequestDelegate next, AdminAccess access, DashboardSessions sessions)
 {
-    private readonly byte[]? _token = string.IsNullOrEmpty(options.Value.Token) ? null : Encoding.UTF8.GetBytes(options.Value.Token);
-
-    /// <summary>The cookie a browser holds after signing in to the dashboard with the token.</summary>
+    /// <summary>The cookie a browser holds after signing in to the dashboard: a session, never the token.</summary>
     internal const string DashboardCookie = "quota-dashboard";
+
+    internal const string SignInPath = "/dashboard/sign-in";
+
+    internal const string SignOutPath = "/dashboard/sign-out";
 
     public async Task InvokeAsync(HttpContext context)
     {
         var dashboard = context.Request.Path.StartsWithSegments("/dashboard");
-        if (dashboard && _token is not null && await SignInAsync(context))
+        if (dashboard)
         {
-            return;
+            ForbidFraming(context.Response);
+
+            // Signing in and out are their own endpoints: they are how a browser without a session gets one.
+            if (context.Request.Path.Equals(SignInPath, StringComparison.OrdinalIgnoreCase) || context.Request.Path.Equals(SignOutPath, StringComparison.OrdinalIgnoreCase))
+            {
+                await next(context);
+                return;
+            }
         }
 
-        // Browsers cannot send a bearer header for the dashboard's pages: after signing in, the cookie carries the
-        // token (HttpOnly, SameSite=Strict, scoped to /dashboard). The API accepts only the header.
-        var authorization = context.Request.Headers.Authorization.ToString();
-        if (dashboard && authorization.Length == 0 && context.Request.Cookies.TryGetValue(DashboardCookie, out var cookie))
+        // Browsers cannot send a bearer header for the dashboard's pages: after signing in, the cookie carries a
+        // session (HttpOnly, SameSite=Strict, scoped to /dashboard). The API accepts only the header.
+        AdminVerdict? verdict;
+        if (dashboard && access.Rule == AdminRule.Token && context.Request.Headers.Authorization.Count == 0
+            && context.Request.Cookies.TryGetValue(DashboardCookie, out var cookie))
         {
-            authorization = "Bearer " + cookie;
+            verdict = sessions.IsValid(cookie)
+                ? null
+                : new AdminVerdict(StatusCodes.Status401Unauthorized, "Unauthorized", "The dashboard session has ended or is not valid; sign in again.");
         }
-
-        var verdict = Decide(_token, authorization, context.Connection.RemoteIpAddress);
-        if (verdict is not null && dashboard && _token is not null && context.Request.Method == HttpMethods.Get)
+        else
         {
-            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-            context.Response.ContentType = "text/html; charset=utf-8";
-            await context.Response.WriteAsync(SignInPage);
-            return;
+            verdict = access.Check(context);
         }
 
         if (verdict is null)
@@ -61,12 +57,94 @@ internal sealed class AdminGate(RequestDelegate next, IOptions<AdminOptions> opt
             return;
         }
 
-        if (verdict.Value.Status == StatusCodes.Status401Unauthorized)
+        if (dashboard && access.Rule == AdminRule.Token && HttpMethods.IsGet(context.Request.Method) && verdict.Value.Status != StatusCodes.Status429TooManyRequests)
         {
-            context.Response.Headers.WWWAuthenticate = "Bearer realm=\"quota-admin\"";
+            await WriteSignInPageAsync(context);
+            return;
         }
 
-        await Results.Problem(statusCode: verdict.Value.Status, title: verdict.Value.Title, detail: verdict.Value.Detail).ExecuteAsync(context);
+        await verdict.Value.ExecuteAsync(context);
+    }
+
+    /// <summary>Maps <c>POST /dashboard/sign-in</c> (a form with the token) and <c>POST /dashboard/sign-out</c>.</summary>
+    internal static void MapDashboardSessions(IEndpointRouteBuilder app)
+    {
+        app.MapPost(SignInPath, SignInAsync).WithMetadata(new FormOnly());
+        app.MapPost(SignOutPath, SignOut).WithMetadata(new FormOnly());
+    }
+
+    /// <summary>A right token starts a session and redirects to the dashboard; a wrong one is 403 and counts as a failure.</summary>
+    private static async Task<IResult> SignInAsync(HttpContext context, AdminAccess access, DashboardSessions sessions)
+    {
+        if (access.Rule != AdminRule.Token)
+        {
+            return Results.Problem(
+                statusCode: StatusCodes.Status404NotFound,
+                title: "No sign-in",
+                detail: access.Rule == AdminRule.Loopback
+                    ? "No Quota:Admin:Token is configured: the dashboard needs no sign-in from this machine."
+                    : "No Quota:Admin:Token is configured and Quota:Admin:AllowLoopback is false: nobody may use the dashboard.",
+                extensions: new Dictionary<string, object?> { ["field"] = "token" });
+        }
+
+        if (access.Throttled(context.Connection.RemoteIpAddress) is { } throttled)
+        {
+            return throttled.ToResult(context);
+        }
+
+        IFormCollection form;
+        try
+        {
+            form = context.Request.HasFormContentType ? await context.Request.ReadFormAsync(context.RequestAborted) : FormCollection.Empty;
+        }
+        catch (InvalidDataException)
+        {
+            form = FormCollection.Empty;
+        }
+
+        if (!access.SignIn(form["token"].ToString(), context.Connection.RemoteIpAddress))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "The admin token is not valid.",
+                extensions: new Dictionary<string, object?> { ["field"] = "token" });
+        }
+
+        context.Response.Cookies.Append(DashboardCookie, sessions.Issue(), CookieOptions(context, sessions.Lifetime));
+        return Results.Redirect("/dashboard/");
+    }
+
+    /// <summary>Ends the session the cookie names (on this silo) and clears the cookie, then back to the sign-in page.</summary>
+    private static IResult SignOut(HttpContext context, DashboardSessions sessions)
+    {
+        if (context.Request.Cookies.TryGetValue(DashboardCookie, out var cookie))
+        {
+            sessions.Revoke(cookie);
+        }
+
+        context.Response.Cookies.Delete(DashboardCookie, CookieOptions(context, null));
+        return Results.Redirect("/dashboard/");
+    }
+
+    private static CookieOptions CookieOptions(HttpContext context, TimeSpan? lifetime) => new()
+    {
+        HttpOnly = true,
+        SameSite = SameSiteMode.Strict,
+        Path = "/dashboard",
+        Secure = context.Request.IsHttps,
+        MaxAge = lifetime,
+    };
+
+    private static void ForbidFraming(HttpResponse response)
+    {
+        response.Headers.XContentTypeOptions = "nosniff";
+        response.Headers.XFrameOptions = "DENY";
+        response.Headers.ContentSecurityPolicy = "frame-ancestors 'none'";
+    }
+
+    private static Task WriteSignInPageAsync(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        context.Response.ContentType = "text/html; charset=utf-8";
+        return context.Response.WriteAsync(SignInPage);
     }
 
     private const string SignInPage = """
@@ -81,63 +159,13 @@ internal sealed class AdminGate(RequestDelegate next, IOptions<AdminOptions> opt
         </body></html>
         """;
 
-    /// <summary>Handles the sign-in form: a right token sets the dashboard cookie; a wrong one is 403.</summary>
-    private async Task<bool> SignInAsync(HttpContext context)
+    /// <summary>The sign-in form's body type, declared so the request guard accepts it (and nothing else) there.</summary>
+    private sealed class FormOnly : IAcceptsMetadata
     {
-        if (context.Request.Path != "/dashboard/sign-in" || !HttpMethods.IsPost(context.Request.Method) || !context.Request.HasFormContentType)
-        {
-            return false;
-        }
+        public IReadOnlyList<string> ContentTypes { get; } = ["application/x-www-form-urlencoded"];
 
-        var form = await context.Request.ReadFormAsync(context.RequestAborted);
-        var presented = Encoding.UTF8.GetBytes(form["token"].ToString());
-        if (!CryptographicOperations.FixedTimeEquals(presented, _token))
-        {
-            await Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "The admin token is not valid.").ExecuteAsync(context);
-            return true;
-        }
+        public Type? RequestType => null;
 
-        context.Response.Cookies.Append(DashboardCookie, form["token"].ToString(), new CookieOptions
-        {
-            HttpOnly = true,
-            SameSite = SameSiteMode.Strict,
-            Path = "/dashboard",
-            Secure = context.Request.IsHttps,
-        });
-        context.Response.Redirect("/dashboard/");
-        return true;
-    }
-
-    /// <summary>
-    /// Whether the caller of <paramref name="context"/> would pass the gate by its <c>Authorization</c> header (or,
-    /// without a token configured, by being on this machine): for endpoints outside <c>/v1/admin</c> that give
-    /// admin-scoped callers more, such as a token's secret with <c>POST /v1/acquire</c>.
-    /// </summary>
-    internal static bool Admits(HttpContext context, AdminOptions options) =>
-        Decide(
-            string.IsNullOrEmpty(options.Token) ? null : Encoding.UTF8.GetBytes(options.Token),
-            context.Request.Headers.Authorization.ToString(),
-            context.Connection.RemoteIpAddress) is null;
-
-    /// <summary>Null to let the request through; otherwise the status and why.</summary>
-    internal static (int Status, string Title, string Detail)? Decide(byte[]? token, string authorization, IPAddress? remote)
-    {
-        if (token is null)
-        {
-            return remote is not null && IPAddress.IsLoopback(remote)
-                ? null
-                : (StatusCodes.Status403Forbidden, "Forbidden", "No Quota:Admin:Token is configured, so only callers on this machine may administer; set a token to administer remotely.");
-        }
-
-        const string scheme = "Bearer ";
-        if (!authorization.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-        {
-            return (StatusCodes.Status401Unauthorized, "Unauthorized", "Send the admin token as 'Authorization: Bearer <token>'.");
-        }
-
-        var presented = Encoding.UTF8.GetBytes(authorization[scheme.Length..].Trim());
-        return CryptographicOperations.FixedTimeEquals(presented, token)
-            ? null
-            : (StatusCodes.Status403Forbidden, "Forbidden", "The admin token is not valid.");
+        public bool IsOptional => true;
     }
 }

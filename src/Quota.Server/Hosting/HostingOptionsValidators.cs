@@ -74,12 +74,3 @@ internal sealed class QuotaStorageOptionsValidator(IReadOnlyList<string> wiringP
     public ValidateOptionsResult Validate(string? name, QuotaStorageOptions options) =>
         wiringProblems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(wiringProblems);
 }
-
-/// <summary>Checks <see cref="AdminOptions"/> at start, never printing the token.</summary>
-internal sealed class AdminOptionsValidator : IValidateOptions<AdminOptions>
-{
-    public ValidateOptionsResult Validate(string? name, AdminOptions options) =>
-        options.Token is { Length: > 0 } token && (token.Length < 16 || token.Trim().Length != token.Length)
-            ? ValidateOptionsResult.Fail($"{AdminOptions.SectionName}:Token is too short or has spaces at either end; use at least 16 random characters (e.g. `openssl rand -hex 32`), or leave it unset for loopback-only administration.")
-            : ValidateOptionsResult.Success;
-}

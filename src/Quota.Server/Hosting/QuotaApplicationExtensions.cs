@@ -12,7 +12,7 @@ namespace Quota.Server.Hosting;
 public static class QuotaApplicationExtensions
 {
     /// <summary>
-    /// Adds the admin gate and maps everything: <c>/v1/…</c> decisions, <c>/v1/admin/…</c>, <c>/dashboard</c>,
+    /// Adds the cross-site guard (<see cref="CrossSiteGuard"/>) and the admin gate, and maps everything: <c>/v1/…</c> decisions, <c>/v1/admin/…</c>, <c>/dashboard</c>,
     /// <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and <c>/</c>. <c>/v1/upstreams/…</c> (an upstream's allocation)
     /// is behind the gate too: it names every tenant of the upstream with its usage.
     /// </summary>
@@ -20,6 +20,7 @@ public static class QuotaApplicationExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseQuotaFailures();
+        app.UseMiddleware<CrossSiteGuard>();
         app.UseWhen(
             context => context.Request.Path.StartsWithSegments("/v1/admin")
                 || context.Request.Path.StartsWithSegments("/v1/upstreams")

@@ -102,6 +102,10 @@ public static class QuotaSiloHostingExtensions
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaClusterOptions>, QuotaClusterOptionsValidator>());
         builder.Services.AddOptions<QuotaStorageOptions>().Bind(configuration.GetSection(QuotaStorageOptions.SectionName)).ValidateOnStart();
         builder.Services.AddQuotaHttp(configuration);
+
+        // A PostgreSQL silo is a deployment, often behind a proxy where every caller is loopback: no admin by loopback
+        // unless asked for (docs/operations.md, "Who may administer").
+        builder.Services.PostConfigure<AdminOptions>(admin => admin.AllowLoopback ??= !postgres);
         return builder;
     }
 
@@ -128,6 +132,9 @@ public static class QuotaSiloHostingExtensions
         services.AddProblemDetails();
         services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
+        services.AddSingleton<AdminThrottle>();
+        services.AddSingleton<AdminAccess>();
+        services.AddSingleton<DashboardSessions>();
         services.AddSingleton<AdminService>();
         services.AddSingleton<ApplyPlanner>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics

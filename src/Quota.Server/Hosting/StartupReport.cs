@@ -24,13 +24,17 @@ internal sealed partial class StartupReport(
         {
             var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             LogListening(logger, string.Join(", ", addresses), cluster.Value.SiloPort, cluster.Value.GatewayPort, storage.Value.Provider, cluster.Value.ClusterId);
-            if (string.IsNullOrEmpty(admin.Value.Token))
+            switch (admin.Value.Rule)
             {
-                LogAdminLoopbackOnly(logger);
-            }
-            else
-            {
-                LogAdminToken(logger);
+                case Admin.AdminRule.Token:
+                    LogAdminToken(logger, admin.Value.MaxFailures, admin.Value.FailureWindow);
+                    break;
+                case Admin.AdminRule.Loopback:
+                    LogAdminLoopback(logger);
+                    break;
+                default:
+                    LogAdminNobody(logger);
+                    break;
             }
 
             if (hasher.UsesDevelopmentPepper)
@@ -51,11 +55,14 @@ internal sealed partial class StartupReport(
     [LoggerMessage(Level = LogLevel.Information, Message = "Quota silo is up: HTTP on {Addresses}; silo port {SiloPort}, gateway port {GatewayPort}; storage {Storage}; cluster {ClusterId}")]
     private static partial void LogListening(ILogger logger, string addresses, int siloPort, int gatewayPort, string storage, string clusterId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Quota:Admin:Token is not set: only callers on this machine (loopback) may use /v1/admin and /dashboard. Set a token to administer remotely.")]
-    private static partial void LogAdminLoopbackOnly(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Admin rule: loopback. Quota:Admin:Token is not set, so callers on this machine (loopback, addressing it as localhost or a loopback address) may use /v1/admin and /dashboard. Behind a reverse proxy or sidecar on this machine every caller is loopback: set a token, or Quota:Admin:AllowLoopback=false.")]
+    private static partial void LogAdminLoopback(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Admin API and dashboard require the bearer token from Quota:Admin:Token.")]
-    private static partial void LogAdminToken(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Admin rule: nobody. Quota:Admin:Token is not set and Quota:Admin:AllowLoopback is false, so nobody may use /v1/admin or /dashboard. Set a token to administer.")]
+    private static partial void LogAdminNobody(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Admin rule: token. /v1/admin and /dashboard require the bearer token from Quota:Admin:Token, from any address; {MaxFailures} failures within {Window} lock a source out.")]
+    private static partial void LogAdminToken(ILogger logger, int maxFailures, TimeSpan window);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Quota:Secrets:Pepper is not set: API keys are hashed with the built-in development pepper. Set a random pepper of at least 16 characters before registering real keys.")]
     private static partial void LogDevelopmentPepper(ILogger logger);

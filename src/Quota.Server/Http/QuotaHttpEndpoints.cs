@@ -50,7 +50,7 @@ public static class QuotaHttpEndpoints
         return app;
     }
 
-    private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions, IOptions<AdminOptions> admin)
+    private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions, AdminAccess admin)
     {
         var (body, problem) = await HttpJson.ReadAsync<AcquireBody>(context, http.Value.MaxBodyBytes);
         if (problem is not null)
@@ -85,8 +85,13 @@ public static class QuotaHttpEndpoints
         }
 
         // Decided before anything is consumed: a refused secret costs the caller no permit.
-        if (request.IncludeSecret && !AdminGate.Admits(context, admin.Value))
+        if (request.IncludeSecret && admin.Check(context) is { } refused)
         {
+            if (refused.Status == StatusCodes.Status429TooManyRequests)
+            {
+                return refused.ToResult(context);
+            }
+
             return HttpJson.Problem(StatusCodes.Status403Forbidden, [new("includeSecret", "only admin-scoped callers may receive secrets; omit it to receive the token id.")]);
         }
 

@@ -53,15 +53,36 @@ public sealed class DefaultSilo : SiloFixture;
 /// The shipped host with an admin token (<c>Quota:Admin:Token</c>): <see cref="SiloFixture.Api"/> sends
 /// <c>Authorization: Bearer {Token}</c> with every request; <see cref="QuotaApi.WithAuthorization"/> sends other headers.
 /// Admin changes are global to a host (the change log, the registry), so every test that changes configuration
-/// runs here, one at a time.
+/// runs here, one at a time. Its throttle of failed tokens is set high (<c>Quota:Admin:MaxFailures</c>): the gate's
+/// tests send many wrong tokens from one address; <see cref="ThrottledSilo"/> tests the throttle.
 /// </summary>
 public sealed class AdminSilo : SiloFixture
 {
     public const string Token = "quota-test-admin-token-7c1e0d9b";
 
-    protected override IEnumerable<string> Settings => [$"--Quota:Admin:Token={Token}"];
+    protected override IEnumerable<string> Settings => [$"--Quota:Admin:Token={Token}", "--Quota:Admin:MaxFailures=100000"];
 
     protected override string? Authorization => $"Bearer {Token}";
+}
+
+/// <summary>
+/// A host with an admin token whose throttle locks a source out after <see cref="MaxFailures"/> wrong tokens in a
+/// minute. Tests that fail on purpose do so from their own loopback address (<see cref="Sources"/>).
+/// </summary>
+public sealed class ThrottledSilo : SiloFixture
+{
+    public const string Token = "quota-throttle-admin-token-5b2f81c4";
+    public const int MaxFailures = 3;
+
+    protected override IEnumerable<string> Settings => [$"--Quota:Admin:Token={Token}", $"--Quota:Admin:MaxFailures={MaxFailures}"];
+
+    protected override string? Authorization => $"Bearer {Token}";
+}
+
+[CollectionDefinition(Name)]
+public sealed class ThrottledHostCollection : ICollectionFixture<ThrottledSilo>
+{
+    public const string Name = "throttled host";
 }
 
 [CollectionDefinition(Name)]

@@ -8,18 +8,29 @@ namespace Quota.Http.Tests.Infrastructure;
 
 /// <summary>
 /// Raw HTTP calls to the host's v1 API; every answer is read whole into a <see cref="Reply"/>. When
-/// <paramref name="authorization"/> is given it is sent as the <c>Authorization</c> header of every request.
+/// <paramref name="authorization"/> is given it is sent as the <c>Authorization</c> header of every request, and so are
+/// <paramref name="headers"/> (as a browser would send <c>Origin</c> or another <c>Host</c>). Every body is sent with a
+/// JSON content type unless a method says otherwise; bodiless requests send none.
 /// </summary>
-public sealed class QuotaApi(HttpClient http, string? authorization = null)
+public sealed class QuotaApi(HttpClient http, string? authorization = null, IReadOnlyList<(string Name, string Value)>? headers = null)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>The same host, sending <paramref name="header"/> as <c>Authorization</c> (null: none).</summary>
-    public QuotaApi WithAuthorization(string? header) => new(http, header);
+    public QuotaApi WithAuthorization(string? header) => new(http, header, headers);
+
+    /// <summary>The same host, also sending <paramref name="name"/>: <paramref name="value"/> with every request.</summary>
+    public QuotaApi WithHeader(string name, string value) => new(http, authorization, [.. headers ?? [], (name, value)]);
+
+    /// <summary>Where this API's requests go, e.g. <c>http://127.0.0.1:40123/</c>.</summary>
+    public Uri BaseAddress => http.BaseAddress!;
 
     /// <summary>PUT <paramref name="path"/> with exactly these bytes as an application/json body.</summary>
     public Task<Reply> Put(string path, string rawBody) =>
         Send(HttpMethod.Put, path, new StringContent(rawBody, Encoding.UTF8, "application/json"), Ct);
+
+    /// <summary>PUT <paramref name="path"/> with <paramref name="content"/>.</summary>
+    public Task<Reply> Put(string path, HttpContent content) => Send(HttpMethod.Put, path, content, Ct);
 
     /// <summary>PUT <paramref name="path"/> with <paramref name="body"/> serialised as JSON (property names as written).</summary>
     public Task<Reply> PutJson(string path, object body) => Put(path, JsonSerializer.Serialize(body));
@@ -100,6 +111,11 @@ public sealed class QuotaApi(HttpClient http, string? authorization = null)
         if (authorization is not null)
         {
             request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        }
+
+        foreach (var (name, value) in headers ?? [])
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
         }
 
         using var response = await http.SendAsync(request, cancellationToken);

@@ -34,7 +34,7 @@ public sealed class DurableCluster(string connectionString) : IAsyncDisposable
     /// <summary>The silos started so far (running or not).</summary>
     public IReadOnlyList<SiloProcess> Silos => _silos;
 
-    /// <summary>Settings every silo gets: the PostgreSQL mode, this database, secrets, fast checkpoints and history.</summary>
+    /// <summary>Settings every silo gets: the PostgreSQL mode, this database, secrets, fast checkpoints and history, admin from loopback.</summary>
     public IEnumerable<string> Settings(params string[] extra) =>
     [
         "--Quota:Storage:Provider=postgres",
@@ -42,6 +42,9 @@ public sealed class DurableCluster(string connectionString) : IAsyncDisposable
         $"--Quota:Secrets:MasterKeys:0={MasterKey}",
         $"--Quota:Secrets:Pepper={Pepper}",
         "--Quota:Storage:UsageFlushInterval=00:00:00.200",
+
+        // The PostgreSQL mode turns the loopback admin rule off by default; these tests administer from loopback.
+        "--Quota:Admin:AllowLoopback=true",
         .. extra,
     ];
 
