@@ -103,7 +103,8 @@ public sealed class ApplyContentTypeTests(AdminSilo host) : HostTest(host)
         var problem = (await Api.Post("/v1/admin/apply", content)).ExpectProblem(HttpStatusCode.UnsupportedMediaType, "Content-Type");
 
         var detail = problem["detail"]!.GetValue<string>();
-        Assert.Contains(mediaType is null ? "is missing" : $"is '{mediaType}'", detail, StringComparison.Ordinal);
+        Assert.Contains(mediaType is null ? "is missing" : $"'{mediaType}' is not accepted here", detail, StringComparison.Ordinal);
+        Assert.Equal("""["application/json","application/yaml","application/x-yaml","text/yaml"]""", problem["accepted"]!.ToJsonString());
         foreach (var accepted in new[] { "application/json", "application/yaml", "application/x-yaml", "text/yaml" })
         {
             Assert.Contains(accepted, detail, StringComparison.Ordinal);

@@ -107,7 +107,7 @@ public sealed class CrossSiteTests(DefaultSilo host) : HostTest(host)
         var policies = JsonSerializer.Serialize(new { policies = new[] { Policies.FixedWindow("m", 1) } });
 
         var apply = (await Send(HttpMethod.Post, "/v1/admin/apply", UserDocument(user), mediaType)).ExpectProblem(HttpStatusCode.UnsupportedMediaType, "Content-Type");
-        Assert.Equal("""["application/json","application/yaml","text/yaml"]""", apply["accepted"]!.ToJsonString());
+        Assert.Equal("""["application/json","application/yaml","application/x-yaml","text/yaml"]""", apply["accepted"]!.ToJsonString());
         var put = (await Send(HttpMethod.Put, $"/v1/admin/users/{user}", policies, mediaType)).ExpectProblem(HttpStatusCode.UnsupportedMediaType, "Content-Type");
         Assert.Equal("""["application/json"]""", put["accepted"]!.ToJsonString());
         Assert.Contains("send the body as application/json (or a +json type)", put["detail"]!.GetValue<string>(), StringComparison.Ordinal);

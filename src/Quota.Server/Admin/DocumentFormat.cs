@@ -43,9 +43,11 @@ internal static class DocumentMediaTypes
     /// <summary>A <c>415</c> problem naming the types accepted; nothing was read.</summary>
     public static IResult Unsupported(HttpContext context)
     {
-        var sent = context.Request.ContentType is { Length: > 0 } type ? $"is '{type}'" : "is missing";
-        return HttpJson.Problem(StatusCodes.Status415UnsupportedMediaType, [new FieldProblem(
-            "Content-Type",
-            $"{sent}; send the document as application/json (or a +json type) or as YAML (application/yaml, application/x-yaml or text/yaml), in UTF-8.")]);
+        // Worded like the cross-site guard's 415, which answers for the types routing refuses before this runs.
+        var sent = context.Request.ContentType is { Length: > 0 } type ? $"'{type}' is not accepted here" : "is missing";
+        return HttpJson.Problem(
+            StatusCodes.Status415UnsupportedMediaType,
+            [new FieldProblem("Content-Type", $"{sent}; send the document as application/json (or a +json type) or as YAML (application/yaml, application/x-yaml or text/yaml), in UTF-8.")],
+            new() { ["accepted"] = Accepted });
     }
 }
