@@ -500,6 +500,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public Task<UsageReport> GetUsageAsync()
     {
         var now = _services.Time.GetUtcNow();
+        if (_admission == SubjectAdmission.Shed)
+        {
+            _services.Instruments.Shed("active_subjects", Priority.Normal);
+        }
+
         var report = _admission == SubjectAdmission.Shed
             ? new UsageReport { Subject = _label, Overloaded = true, RetryAfterMs = DecisionResults.CeilingMilliseconds(_services.Limits.ShedRetryAfter) }
             : new UsageReport
