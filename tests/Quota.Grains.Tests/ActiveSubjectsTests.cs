@@ -22,8 +22,9 @@ public sealed class UntouchedSubjectTests(ClusterFixture fixture)
         var counted = CountedPerSilo();
         var grains = new List<GrainId>();
 
-        // 40 unconfigured resources, 30 unregistered keys, 20 peeks and 20 usage reads of never-seen users, and 10 new
-        // users whose grant is refunded because the resource named with them is unconfigured: 120 subjects.
+        // 40 unconfigured resources, 30 unregistered keys, 20 peeks and 20 usage reads of never-seen users, 10 new users
+        // whose grant is refunded because the resource named with them is unconfigured (with their resources), and 10
+        // reports on unconfigured tokens: 140 subjects.
         for (var i = 0; i < 40; i++)
         {
             var resource = Unique("nowhere");
@@ -66,7 +67,15 @@ public sealed class UntouchedSubjectTests(ClusterFixture fixture)
             grains.Add(Grain(SubjectKind.Resource, resource));
         }
 
-        Assert.Equal(130, grains.Count);
+        // 10 reports about tokens of an upstream nobody configured.
+        for (var i = 0; i < 10; i++)
+        {
+            var upstream = Unique("no-upstream");
+            Assert.Null(await fixture.Quota.ReportAsync(upstream, "t1", new UpstreamFeedback { Status = 500 }));
+            grains.Add(Grain(SubjectKind.Upstream, $"{upstream}/t1"));
+        }
+
+        Assert.Equal(140, grains.Count);
         await DeactivatedAsync(grains);
 
         Assert.Equal(before, await ActivationsAsync());
@@ -144,14 +153,15 @@ public sealed class UntouchedSubjectTests(ClusterFixture fixture)
         }
     }
 
-    /// <summary>Activations of users, keys and resources on every silo, by the management grain.</summary>
+    /// <summary>Activations of users, keys, resources and tokens on every silo, by the management grain.</summary>
     private async Task<int> ActivationsAsync()
     {
         var statistics = await fixture.Grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics();
         return statistics
             .Where(s => IsType(s.GrainType, "UserGrain")
                 || IsType(s.GrainType, "ApiKeyGrain")
-                || IsType(s.GrainType, "ResourceGrain"))
+                || IsType(s.GrainType, "ResourceGrain")
+                || IsType(s.GrainType, "UpstreamTokenGrain"))
             .Sum(s => s.ActivationCount);
     }
 
