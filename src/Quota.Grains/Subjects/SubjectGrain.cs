@@ -325,18 +325,27 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         var deciding = DecideAsync(request, cancellationToken);
         if (!deciding.IsCompletedSuccessfully)
         {
-            return LetGoAfterAsync(deciding);
+            return LetGoAfterAsync(deciding, request.Cost);
         }
 
-        LetGoIfUntouched();
+        LetGoUnlessGranted(deciding.Result, request.Cost);
         return deciding;
     }
 
-    private async Task<SubjectDecision> LetGoAfterAsync(Task<SubjectDecision> deciding)
+    private async Task<SubjectDecision> LetGoAfterAsync(Task<SubjectDecision> deciding, long cost)
     {
         var decision = await deciding;
-        LetGoIfUntouched();
+        LetGoUnlessGranted(decision, cost);
         return decision;
+    }
+
+    // A permit just taken is held until its window refills: the hot path skips the check.
+    private void LetGoUnlessGranted(SubjectDecision decision, long cost)
+    {
+        if (!decision.Allowed || cost == 0)
+        {
+            LetGoIfUntouched();
+        }
     }
 
     private async Task<SubjectDecision> DecideAsync(SubjectAcquire request, CancellationToken cancellationToken)
