@@ -74,6 +74,15 @@ public static class DecisionResults
 
         foreach (var answer in answers)
         {
+            // After unknown and invalid subjects (retrying would not help those), before any limit: nothing was decided.
+            if (answer.Decision.Outcome == DecisionOutcome.Overloaded)
+            {
+                return Overloaded(answer);
+            }
+        }
+
+        foreach (var answer in answers)
+        {
             var decision = answer.Decision;
             if (decision.Outcome == DecisionOutcome.CostExceedsLimit)
             {
@@ -176,6 +185,13 @@ public static class DecisionResults
 
         return states;
     }
+
+    private static AcquireResult Overloaded(SubjectAnswer answer) => new()
+    {
+        Outcome = DecisionOutcome.Overloaded,
+        RetryAfterMs = CeilingMilliseconds(answer.Decision.RetryAfter),
+        Problem = new FieldProblem(answer.Field, $"{answer.Label} was not taken on: the silo is at its ceiling of active subjects (Quota:Limits:MaxActiveSubjects). Nothing was consumed; retry later."),
+    };
 
     private static AcquireResult Unknown(SubjectAnswer answer) => new()
     {

@@ -143,7 +143,10 @@ public sealed record AcquireResult
     /// <summary>Every policy consulted, with its state after the decision.</summary>
     [Id(9)] public PolicyState[] Policies { get; init; } = [];
 
-    /// <summary>For <see cref="DecisionOutcome.UnknownSubject"/> and <see cref="DecisionOutcome.Invalid"/>: which field, and what is wrong.</summary>
+    /// <summary>
+    /// For <see cref="DecisionOutcome.UnknownSubject"/> and <see cref="DecisionOutcome.Invalid"/>: which field, and what
+    /// is wrong; for <see cref="DecisionOutcome.Overloaded"/>: which subject was shed, and why.
+    /// </summary>
     [Id(10)] public FieldProblem? Problem { get; init; }
 }
 
@@ -180,4 +183,13 @@ public sealed record UsageReport
 
     /// <summary>Callers waiting for capacity on this subject now.</summary>
     [Id(3)] public int Waiting { get; init; }
+
+    /// <summary>
+    /// The silo was at its ceiling of active subjects (<c>Quota:Limits:MaxActiveSubjects</c>) and did not read the
+    /// subject: nothing is known of it now; retry after <see cref="RetryAfterMs"/>.
+    /// </summary>
+    [Id(4), System.Text.Json.Serialization.JsonIgnore] public bool Overloaded { get; init; }
+
+    /// <summary>With <see cref="Overloaded"/>: milliseconds to wait before asking again; 0 otherwise.</summary>
+    [Id(5), System.Text.Json.Serialization.JsonIgnore] public long RetryAfterMs { get; init; }
 }

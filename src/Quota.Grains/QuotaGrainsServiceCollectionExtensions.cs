@@ -51,6 +51,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<UsageRecorder>();
         services.TryAddSingleton<IUsageHistoryStore, MemoryUsageHistoryStore>();
         services.TryAddSingleton<UsageHistoryWriter>();
+        services.TryAddSingleton<ActiveSubjects>();
         services.TryAddSingleton<SubjectServices>();
         services.TryAddSingleton(provider =>
         {

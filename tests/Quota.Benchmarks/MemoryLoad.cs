@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Runtime;
 using Quota.Abstractions;
 using Quota.Grains;
 
@@ -53,6 +54,18 @@ internal static class MemoryLoad
         }
 
         await ActivateAsync(grains, "warm", 0, 1_000);
+        if (args.SkipWhile(a => a != "--refused").Skip(1).FirstOrDefault() is { } refused)
+        {
+            await RefusedAsync(grains, usage, int.Parse(refused, CultureInfo.InvariantCulture));
+            if (args.Contains("--types"))
+            {
+                PrintTypes(int.Parse(refused, CultureInfo.InvariantCulture));
+            }
+
+            await host.StopAsync();
+            return 0;
+        }
+
         var baseline = Heap(usage);
         Console.WriteLine("| idle subject grains | managed heap | bytes per grain | activations/s |");
         Console.WriteLine("|---:|---:|---:|---:|");
@@ -76,6 +89,67 @@ internal static class MemoryLoad
         await host.StopAsync();
         return 0;
     }
+
+    /// <summary>
+    /// What requests anyone can send leave behind (issue 16): <paramref name="requests"/> of each kind, each naming a
+    /// subject never seen before, through the client every front door uses; then the subject activations still there and
+    /// the heap's growth per request, after the deactivations the requests started have finished (at most 10 s).
+    /// </summary>
+    private static async Task RefusedAsync(IGrainFactory grains, Quota.Grains.Storage.UsageRecorder usage, int requests)
+    {
+        var quota = new Quota.Client.QuotaClient(grains);
+        (string Name, Func<int, Task> Send)[] kinds =
+        [
+            ("acquire, unconfigured resource (404)", i => Expect(quota.AcquireAsync(new AcquireRequest { Resources = [$"refused-resource-{i}"] }), DecisionOutcome.UnknownSubject)),
+            ("acquire, unregistered API key (404)", i => Expect(quota.AcquireAsync(new AcquireRequest { ApiKey = $"refused-key-{i}" }), DecisionOutcome.UnknownSubject)),
+            ("usage read, never-seen user (200)", i => quota.GetUsageAsync(SubjectKind.User, $"refused-reader-{i}")),
+            ("peek (cost 0), never-seen user (200)", i => Expect(quota.AcquireAsync(new AcquireRequest { User = $"refused-peek-{i}", Cost = 0 }), DecisionOutcome.Allowed)),
+            ("acquire, new user + unconfigured resource (404, user refunded)", i => Expect(quota.AcquireAsync(new AcquireRequest { User = $"refused-pair-{i}", Resources = [$"refused-pair-resource-{i}"] }), DecisionOutcome.UnknownSubject)),
+        ];
+        Console.WriteLine("| request | requests | subject activations left | managed heap growth | bytes per request | requests/s |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var (name, send) in kinds)
+        {
+            var activationsBefore = await SubjectActivationsAsync(grains);
+            var heapBefore = Heap(usage);
+            var started = Stopwatch.GetTimestamp();
+            await Parallel.ForEachAsync(Enumerable.Range(0, requests), new ParallelOptions { MaxDegreeOfParallelism = 256 }, async (i, _) => await send(i));
+            var rate = requests / Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+            // Deactivations run after the answers: wait (bounded) until they are done, as a silo would be moments later.
+            var left = await SubjectActivationsAsync(grains) - activationsBefore;
+            for (var waited = 0; left > 0 && waited < 100; waited++)
+            {
+                await Task.Delay(100);
+                left = await SubjectActivationsAsync(grains) - activationsBefore;
+            }
+
+            var growth = Heap(usage) - heapBefore;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {requests:N0} | {left:N0} | {growth / 1048576.0:N1} MB | {growth / (double)requests:N0} | {rate:N0} |"));
+        }
+    }
+
+    private static async Task Expect(Task<AcquireResult> answer, DecisionOutcome expected)
+    {
+        var result = await answer;
+        if (result.Outcome != expected)
+        {
+            throw new InvalidOperationException($"expected {expected}, got {result.Outcome}");
+        }
+    }
+
+    /// <summary>User, key and resource activations in this silo, by the management grain.</summary>
+    private static async Task<long> SubjectActivationsAsync(IGrainFactory grains) =>
+        (await grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics())
+            .Where(s => IsType(s.GrainType, "UserGrain")
+                || IsType(s.GrainType, "ApiKeyGrain")
+                || IsType(s.GrainType, "ResourceGrain"))
+            .Sum(s => (long)s.ActivationCount);
+
+    // A statistic names its grain class with its assembly: "Quota.Grains.Subjects.UserGrain,Quota.Grains".
+    private static bool IsType(string grainType, string name) =>
+        grainType.Split(',')[0].EndsWith("." + name, StringComparison.Ordinal);
 
     /// <summary>
     /// What the heap holds, by type, from a snapshot of this process (ClrMD): the types with at least one instance per

@@ -66,6 +66,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private ITimer? _wakeTimer;
     private ISubjectGrain? _self;
     private bool _known;
+    private SubjectAdmission _admission;
     private string _label = string.Empty;
     private string _historyName = string.Empty;
 
@@ -158,6 +159,23 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         _label = SubjectNames.Label(Kind, Id);
         _historyName = Kind == SubjectKind.ApiKey ? $"{SubjectNames.Prefix(Kind)}:{Id}" : _label;
+        if (ActiveSubjects.Counts(Kind))
+        {
+            // Past the silo's ceiling nothing is read or kept: every call is answered Overloaded and the activation goes.
+            _admission = _services.Active.TryEnter() ? SubjectAdmission.Admitted : SubjectAdmission.Shed;
+            if (_admission == SubjectAdmission.Shed)
+            {
+                return;
+            }
+        }
+
+        await LoadAsync();
+        _services.Instruments.SubjectActive(Kind, +1);
+    }
+
+    /// <summary>Reads the stored configuration and checkpoint and builds the windows.</summary>
+    private async Task LoadAsync()
+    {
         _configState = await ReadStoredAsync<SubjectConfigState>(ConfigStateName);
 
         // Checkpoints are read only where they are kept (the PostgreSQL mode): elsewhere there are none.
@@ -176,8 +194,62 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 LogRestored(_logger, _label, restored);
             }
         }
+    }
 
-        _services.Instruments.SubjectActive(Kind, +1);
+    /// <summary>
+    /// For an administrator's call (policies, key registration): a shed activation loads after all, taking a place
+    /// over the ceiling, so configuration is never refused for capacity. Decisions meanwhile are still shed.
+    /// </summary>
+    private protected async Task LoadIfShedAsync()
+    {
+        if (_admission != SubjectAdmission.Shed)
+        {
+            return;
+        }
+
+        await LoadAsync();
+        if (_admission == SubjectAdmission.Shed)
+        {
+            _services.Active.EnterOverCeiling();
+            _services.Instruments.SubjectActive(Kind, +1);
+            _admission = SubjectAdmission.Admitted;
+        }
+    }
+
+    /// <summary>
+    /// Deactivates this activation once the current calls finish when it holds nothing a fresh one would not: shed,
+    /// unknown, or (users, keys, resources) every window full with no lease, reservation, waiter, stored configuration or
+    /// checkpoint. A peek, a usage read or a refused request then leaves no activation behind; a later call activates
+    /// the subject afresh and answers exactly as this one would have.
+    /// </summary>
+    private protected void LetGoIfUntouched()
+    {
+        if (_admission == SubjectAdmission.Shed)
+        {
+            DeactivateOnIdle();
+            return;
+        }
+
+        if (_heldOrNull is { Count: > 0 } || _waitersOrNull is { Count: > 0 } || _checkpointRunning || _checkpointState is not null)
+        {
+            return;
+        }
+
+        if (!_known || (_admission == SubjectAdmission.Admitted
+            && StoredConfig is not ({ Policies: not null } or { Owner: not null })
+            && SubjectFootprint.AllFull(_limiters, _services.Time.GetUtcNow())))
+        {
+            DeactivateOnIdle();
+        }
+    }
+
+    /// <summary>The answer of a shed activation: nothing decided or consumed; retry after the configured delay.</summary>
+    private SubjectDecision Shed(Priority priority)
+    {
+        _services.Instruments.Shed("active_subjects", priority);
+        _services.Instruments.Decided(Kind, DecisionOutcome.Overloaded, null, TimeSpan.Zero);
+        LetGoIfUntouched();
+        return new SubjectDecision { Outcome = DecisionOutcome.Overloaded, RetryAfter = _services.Limits.ShedRetryAfter };
     }
 
     /// <summary>
@@ -195,6 +267,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// <inheritdoc />
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        if (_admission == SubjectAdmission.Shed)
+        {
+            return;
+        }
+
         _services.Instruments.SubjectActive(Kind, -1);
         _deactivating = true;
         _checkpointTimer?.Dispose();
@@ -228,12 +305,51 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _services.Instruments.Waiting(-waiters.Count);
             waiters.Clear();
         }
+
+        if (_admission == SubjectAdmission.Admitted)
+        {
+            _services.Active.Leave();
+        }
     }
 
     /// <inheritdoc />
-    public async Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default)
+    public Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (_admission == SubjectAdmission.Shed)
+        {
+            // Shed callers are never queued: a wait would hold the activation the ceiling is there to refuse.
+            return Task.FromResult(Shed(request.Priority));
+        }
+
+        var deciding = DecideAsync(request, cancellationToken);
+        if (!deciding.IsCompletedSuccessfully)
+        {
+            return LetGoAfterAsync(deciding, request.Cost);
+        }
+
+        LetGoUnlessGranted(deciding.Result, request.Cost);
+        return deciding;
+    }
+
+    private async Task<SubjectDecision> LetGoAfterAsync(Task<SubjectDecision> deciding, long cost)
+    {
+        var decision = await deciding;
+        LetGoUnlessGranted(decision, cost);
+        return decision;
+    }
+
+    // A permit just taken is held until its window refills: the hot path skips the check.
+    private void LetGoUnlessGranted(SubjectDecision decision, long cost)
+    {
+        if (!decision.Allowed || cost == 0)
+        {
+            LetGoIfUntouched();
+        }
+    }
+
+    private async Task<SubjectDecision> DecideAsync(SubjectAcquire request, CancellationToken cancellationToken)
+    {
         if (request.Cost < 0 || request.MaxWaitMs < 0 || request.MaxWaitMs > _services.Decisions.MaxWait.TotalMilliseconds)
         {
             var problem = RequestRules.CheckAmounts(request.Cost, request.MaxWaitMs, _services.Decisions.MaxWait).First();
@@ -318,7 +434,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         ProcessWaiters(now);
-        return Task.FromResult(_known ? Readings(now) : []);
+        var readings = _known ? Readings(now) : [];
+        LetGoIfUntouched();
+        return Task.FromResult(readings);
     }
 
     /// <inheritdoc />
@@ -330,6 +448,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         SweepHeld(now);
         if (_heldOrNull is null || !_heldOrNull.Remove(leaseId, out var held))
         {
+            LetGoIfUntouched();
             return LeaseOutcome.NotFound;
         }
 
@@ -357,6 +476,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             await HoldForCeilingAsync(0);
         }
 
+        LetGoIfUntouched();
         return LeaseOutcome.Done;
     }
 
@@ -368,6 +488,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         SweepHeld(now);
         if (_heldOrNull is null || !_heldOrNull.Remove(leaseId, out var held))
         {
+            LetGoIfUntouched();
             return Task.FromResult(LeaseOutcome.NotFound);
         }
 
@@ -380,6 +501,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         ProcessWaiters(now);
+        LetGoIfUntouched();
         return Task.FromResult(LeaseOutcome.Done);
     }
 
@@ -387,23 +509,38 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     public Task<UsageReport> GetUsageAsync()
     {
         var now = _services.Time.GetUtcNow();
-        return Task.FromResult(new UsageReport
+        if (_admission == SubjectAdmission.Shed)
         {
-            Subject = _label,
-            Known = _known,
-            Policies = _known ? [.. Readings(now).Select(r => r.ToState(_label))] : [],
-            Waiting = _waitersOrNull?.Count(w => !w.IsCompleted) ?? 0,
-        });
+            _services.Instruments.Shed("active_subjects", Priority.Normal);
+        }
+
+        var report = _admission == SubjectAdmission.Shed
+            ? new UsageReport { Subject = _label, Overloaded = true, RetryAfterMs = DecisionResults.CeilingMilliseconds(_services.Limits.ShedRetryAfter) }
+            : new UsageReport
+            {
+                Subject = _label,
+                Known = _known,
+                Policies = _known ? [.. Readings(now).Select(r => r.ToState(_label))] : [],
+                Waiting = _waitersOrNull?.Count(w => !w.IsCompleted) ?? 0,
+            };
+        LetGoIfUntouched();
+        return Task.FromResult(report);
     }
 
     /// <inheritdoc />
-    public Task<SubjectPolicies> GetPoliciesAsync() => Task.FromResult(new SubjectPolicies
+    public async Task<SubjectPolicies> GetPoliciesAsync()
     {
-        Subject = _label,
-        Known = _known,
-        Own = StoredConfig?.Policies is not null,
-        Policies = [.. _limiters.Select(l => PolicySpec.From(l.Policy))],
-    });
+        await LoadIfShedAsync();
+        var policies = new SubjectPolicies
+        {
+            Subject = _label,
+            Known = _known,
+            Own = StoredConfig?.Policies is not null,
+            Policies = [.. _limiters.Select(l => PolicySpec.From(l.Policy))],
+        };
+        LetGoIfUntouched();
+        return policies;
+    }
 
     /// <inheritdoc />
     public async Task SetPoliciesAsync(PolicySpec[]? policies)
@@ -412,6 +549,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             PolicySpec.ThrowIfInvalid(policies, "policies");
         }
+
+        await LoadIfShedAsync();
 
         Config.Policies = policies;
         await SaveAndReloadAsync();

@@ -57,6 +57,7 @@ public sealed class ApiKeyGrain(
             PolicySpec.ThrowIfInvalid(policies, "policies");
         }
 
+        await LoadIfShedAsync();
         Config.Owner = owner;
         Config.Policies = policies;
         await SaveAndReloadAsync();
@@ -64,11 +65,18 @@ public sealed class ApiKeyGrain(
     }
 
     /// <inheritdoc />
-    public Task<ApiKeyInfo?> GetInfoAsync() => Task.FromResult(StoredConfig?.Owner is null ? null : Info());
+    public async Task<ApiKeyInfo?> GetInfoAsync()
+    {
+        await LoadIfShedAsync();
+        var info = StoredConfig?.Owner is null ? null : Info();
+        LetGoIfUntouched();
+        return info;
+    }
 
     /// <inheritdoc />
     public async Task<bool> RevokeAsync()
     {
+        await LoadIfShedAsync();
         if (StoredConfig?.Owner is null)
         {
             return false;

@@ -15,6 +15,8 @@ public sealed class SubjectServices(
     QuotaInstruments instruments,
     UsageRecorder usage,
     StorageHealth health,
+    ActiveSubjects active,
+    IOptions<LimitsOptions> limits,
     IServiceProvider provider)
 {
     private IGrainStorage? _storage;
@@ -39,6 +41,12 @@ public sealed class SubjectServices(
 
     /// <summary>Whether durable writes get through.</summary>
     public StorageHealth Health { get; } = health;
+
+    /// <summary>This silo's count of active users, keys and resources, against its ceiling.</summary>
+    public ActiveSubjects Active { get; } = active;
+
+    /// <summary>The silo's ceilings (the <c>Retry-After</c> of a shed request).</summary>
+    public LimitsOptions Limits { get; } = limits.Value;
 
     /// <summary>
     /// This silo's grain storage provider <see cref="QuotaStorage.Name"/>, where subjects keep their configuration

@@ -98,6 +98,8 @@ public sealed partial class UpstreamTokenGrain(
         ArgumentNullException.ThrowIfNull(feedback);
         if (_setup is null)
         {
+            // Feedback naming a token nobody configured leaves nothing behind.
+            LetGoIfUntouched();
             return null;
         }
 

@@ -102,6 +102,8 @@ public static class QuotaHttpEndpoints
                 return HttpJson.Problem(StatusCodes.Status400BadRequest, [result.Problem!]);
             case DecisionOutcome.UnknownSubject:
                 return HttpJson.Problem(StatusCodes.Status404NotFound, [result.Problem!]);
+            case DecisionOutcome.Overloaded:
+                return HttpJson.Overloaded(context, TimeSpan.FromMilliseconds(result.RetryAfterMs), ShedDetail(result.Problem));
             case DecisionOutcome.CostExceedsLimit:
                 RateLimitHeaders.Write(context.Response, result.Policies, 0);
                 return HttpJson.Problem(StatusCodes.Status400BadRequest, [result.Problem!], new() { ["limitedBy"] = result.LimitedBy });
@@ -196,10 +198,19 @@ public static class QuotaHttpEndpoints
         }
 
         var usage = await quota.GetUsageAsync(subjectKind, id, context.RequestAborted);
+        if (usage.Overloaded)
+        {
+            return HttpJson.Overloaded(context, TimeSpan.FromMilliseconds(usage.RetryAfterMs), ShedDetail(new("id", $"{usage.Subject} was not read: the silo is at its ceiling of active subjects (Quota:Limits:MaxActiveSubjects). Retry later.")));
+        }
+
         return usage.Known
             ? Results.Json(usage, HttpJson.ResponseOptions)
             : HttpJson.Problem(StatusCodes.Status404NotFound, [new("id", $"{usage.Subject} is not known: no such registered key, configured resource, tenant or token.")]);
     }
+
+    /// <summary>A shed request's detail, naming the subject the ceiling refused (its field, then what happened).</summary>
+    private static string ShedDetail(FieldProblem? problem) =>
+        problem is null ? "The silo is at its ceiling of active subjects (Quota:Limits:MaxActiveSubjects); nothing was consumed. Retry later." : $"{problem.Field}: {problem.Detail}";
 
     private static IResult LeaseResult(LeaseOutcome outcome, string leaseId, string verb) => outcome switch
     {
