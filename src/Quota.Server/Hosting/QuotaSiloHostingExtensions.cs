@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Quota.Client;
 using Quota.Grains;
@@ -12,6 +13,7 @@ using Quota.Grains.Configuration;
 using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 using Quota.Server.Admin;
+using Quota.Server.Http;
 
 namespace Quota.Server.Hosting;
 
@@ -108,6 +110,8 @@ public static class QuotaSiloHostingExtensions
             .AddMeter(QuotaInstruments.MeterName, "Microsoft.Orleans")
             .AddPrometheusExporter());
         services.AddHostedService<StartupReport>();
+        services.AddSingleton(provider => new RequestGate(provider.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestsInFlight));
+        services.AddHostedService<GracefulStop>();
         return services;
     }
 }
