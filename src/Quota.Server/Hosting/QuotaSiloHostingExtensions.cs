@@ -110,7 +110,7 @@ public static class QuotaSiloHostingExtensions
             .AddMeter(QuotaInstruments.MeterName, "Microsoft.Orleans")
             .AddPrometheusExporter());
         services.AddHostedService<StartupReport>();
-        services.AddSingleton(provider => new RequestGate(provider.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestsInFlight));
+        services.AddSingleton(provider => new RequestGate(provider.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestsInFlight, provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.AddHostedService<GracefulStop>();
         return services;
     }

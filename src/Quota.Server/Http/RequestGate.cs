@@ -1,4 +1,6 @@
+using System.Diagnostics.Metrics;
 using Quota.Abstractions;
+using Quota.Grains;
 using Quota.Grains.Configuration;
 
 namespace Quota.Server.Http;
@@ -23,12 +25,17 @@ public sealed class RequestGate
     private int _inFlight;
     private int _isStopping;
 
-    /// <summary>A gate admitting at most <paramref name="ceiling"/> requests at once.</summary>
-    public RequestGate(int ceiling)
+    /// <summary>
+    /// A gate admitting at most <paramref name="ceiling"/> requests at once; with <paramref name="meters"/> it reports
+    /// them as the gauge <c>quota.requests.in_flight</c> on the <c>Quota</c> meter.
+    /// </summary>
+    public RequestGate(int ceiling, IMeterFactory? meters = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(ceiling, 1);
         _ceiling = ceiling;
         Admission = new Leaving(this);
+        meters?.Create(QuotaInstruments.MeterName).CreateObservableGauge(
+            "quota.requests.in_flight", () => InFlight, "{request}", "HTTP requests this silo is working on (Quota:Limits:MaxRequestsInFlight is the ceiling).");
     }
 
     /// <summary>Why <see cref="TryEnter"/> refused.</summary>
