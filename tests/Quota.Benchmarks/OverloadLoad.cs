@@ -16,7 +16,8 @@ namespace Quota.Benchmarks;
 /// latency of the decided (200/429) and of the shed.</item>
 /// <item><c>stop --http URL --connections N --waiters W --pid P --after S</c>: N callers in a loop (W of them waiting on
 /// the configured concurrency resource <c>slots</c>, held by the first), SIGTERM to P after S seconds; each caller
-/// goes on until a connection is refused (nobody listens any more). Counts every request by what it got: a complete
+/// goes on until a connection is refused (nobody listens any more), waiting <c>Retry-After</c> after an answer that
+/// carries one (<c>--retry-after ignore</c> sends the next request at once). Counts every request by what it got: a complete
 /// answer by status, refused before it was sent, or sent and never answered (reset, cut, or timed out).</item>
 /// </list>
 /// </summary>
@@ -136,6 +137,7 @@ internal static class OverloadLoad
         var waiters = int.Parse(options["waiters"], CultureInfo.InvariantCulture);
         var pid = int.Parse(options["pid"], CultureInfo.InvariantCulture);
         var after = TimeSpan.FromSeconds(double.Parse(options["after"], CultureInfo.InvariantCulture));
+        var honourRetryAfter = options["retry-after"] == "honour";
         using var http = Client(connections);
         var wait = Encoding.UTF8.GetBytes("{\"resources\":[\"slots\"],\"maxWaitMs\":20000}");
         var statuses = new System.Collections.Concurrent.ConcurrentDictionary<int, long>();
@@ -160,6 +162,12 @@ internal static class OverloadLoad
                     if (response.Headers.ConnectionClose == true)
                     {
                         Interlocked.Increment(ref connectionClose);
+                    }
+
+                    if (response.StatusCode == HttpStatusCode.ServiceUnavailable && response.Headers.RetryAfter?.Delta is { } retryAfter && honourRetryAfter)
+                    {
+                        // As a well-behaved client does: the next request after Retry-After.
+                        await Task.Delay(retryAfter, giveUp.Token);
                     }
                 }
                 catch (HttpRequestException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
@@ -230,6 +238,7 @@ internal static class OverloadLoad
             ["waiters"] = "20",
             ["after"] = "3",
             ["pid"] = "0",
+            ["retry-after"] = "honour",
         };
         for (var i = 1; i + 1 < args.Length; i += 2)
         {

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 CONNECTIONS="${1:-1000,3000}"
 SECONDS_PER_POINT="${2:-10}"
 shift $(( $# > 2 ? 2 : $# ))
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"  # each connection costs a descriptor on both ends
 if [ -z "${QUOTA_SILO_DLL:-}" ]; then
   dotnet build -c Release -v q silo/Quota.Silo.csproj
   QUOTA_SILO_DLL=silo/bin/Release/net10.0/quota-silo.dll

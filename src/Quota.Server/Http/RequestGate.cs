@@ -34,6 +34,17 @@ public sealed class RequestGate
         ArgumentOutOfRangeException.ThrowIfLessThan(ceiling, 1);
         _ceiling = ceiling;
         Admission = new Leaving(this);
+        CloseWhenStopping = state =>
+        {
+            // A response that starts after the stop began closes its connection: the client takes its next request to
+            // another silo instead of sending it on a connection Kestrel is about to close.
+            if (IsStopping)
+            {
+                ((Microsoft.AspNetCore.Http.HttpResponse)state).Headers.Connection = "close";
+            }
+
+            return Task.CompletedTask;
+        };
         meters?.Create(QuotaInstruments.MeterName).CreateObservableGauge(
             "quota.requests.in_flight", () => InFlight, "{request}", "HTTP requests this silo is working on (Quota:Limits:MaxRequestsInFlight is the ceiling).");
     }
@@ -53,6 +64,12 @@ public sealed class RequestGate
 
     /// <summary>Calls <see cref="Exit"/> when disposed: registered once per admitted request, so one object serves them all.</summary>
     public IDisposable Admission { get; }
+
+    /// <summary>
+    /// For <c>HttpResponse.OnStarting</c> with the response as state: adds <c>Connection: close</c> when the silo has
+    /// begun to stop. One delegate for every request.
+    /// </summary>
+    public Func<object, Task> CloseWhenStopping { get; }
 
     /// <summary>Requests admitted and not yet answered.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);

@@ -31,6 +31,7 @@ internal sealed class RequestGateMiddleware(RequestDelegate next, RequestGate ga
             return;
         }
 
+        context.Response.OnStarting(gate.CloseWhenStopping, context.Response);
         try
         {
             await next(context);
@@ -69,6 +70,7 @@ internal static class Shedding
 
         // Left when the request is disposed, after its response is written, whichever way the endpoint returns.
         context.Response.RegisterForDispose(gate.Admission);
+        context.Response.OnStarting(gate.CloseWhenStopping, context.Response);
         return null;
     }
 
