@@ -6,6 +6,7 @@
 # Usage: tests/Quota.Benchmarks/run-stop.sh [connections (default 200)] [waiters (default 20)] [honour|ignore]
 #   honour (the default): after a 503 a caller waits its Retry-After, as a well-behaved client does; ignore: it sends
 #   its next request at once, on a new connection.
+#   QUOTA_BUILD=0 skips the Release builds (already built);
 #   QUOTA_SILO_DLL=path/quota-silo.dll measures another build (e.g. main before the drain).
 # The silo listens on 127.0.0.1:18083 (silo port 21113, gateway 40003).
 set -euo pipefail
@@ -15,10 +16,10 @@ WAITERS="${2:-20}"
 RETRY_AFTER="${3:-honour}"
 ulimit -n "$(ulimit -Hn)"  # each connection costs a descriptor on both ends
 if [ -z "${QUOTA_SILO_DLL:-}" ]; then
-  dotnet build -c Release -v q silo/Quota.Silo.csproj
+  [ "${QUOTA_BUILD:-1}" = 0 ] || dotnet build -c Release -v q silo/Quota.Silo.csproj
   QUOTA_SILO_DLL=silo/bin/Release/net10.0/quota-silo.dll
 fi
-dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
+[ "${QUOTA_BUILD:-1}" = 0 ] || dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
 
 dotnet "$QUOTA_SILO_DLL" \
   --urls http://127.0.0.1:18083 \

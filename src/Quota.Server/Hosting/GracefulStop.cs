@@ -27,7 +27,8 @@ internal sealed partial class GracefulStop(RequestGate gate, IOptions<HostOption
         var drained = gate.BeginDrain();
         try
         {
-            await drained.WaitAsync(host.Value.ShutdownTimeout / 2, cancellationToken);
+            var timeout = host.Value.ShutdownTimeout;
+            await drained.WaitAsync(timeout == Timeout.InfiniteTimeSpan ? timeout : timeout / 2, cancellationToken);
             LogDrained(logger, (long)TimeProvider.System.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
