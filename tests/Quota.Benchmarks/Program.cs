@@ -6,7 +6,8 @@ namespace Quota.Benchmarks;
 /// <c>dotnet run -c Release --project tests/Quota.Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet suites;
 /// <c>… -- decisions --gateway HOST:PORT --http URL</c> drives a running silo (see run-decisions.sh);
 /// <c>… -- compare …</c> measures Quota against Redis, PostgreSQL and System.Threading.RateLimiting (see run-compare.sh);
-/// <c>… -- memory --subjects N,M</c> measures heap bytes per idle subject grain (see run-memory.sh).
+/// <c>… -- memory --subjects N,M</c> measures heap bytes per idle subject grain (see run-memory.sh);
+/// <c>… -- overload …</c> and <c>… -- stop …</c> measure shedding and the graceful stop over HTTP (run-overload.sh, run-stop.sh).
 /// </summary>
 public static class Program
 {
@@ -20,6 +21,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "compare")
         {
             return await Compare.CompareLoad.RunAsync(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] is "overload" or "stop")
+        {
+            return await OverloadLoad.RunAsync(args);
         }
 
         if (args.Length > 0 && args[0] == "memory")

@@ -50,6 +50,9 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>The host's process id while it runs.</summary>
     public int? ProcessId => _process is { HasExited: false } p ? p.Id : null;
 
+    /// <summary>The host's exit code once it has exited; null while it runs or if it never started.</summary>
+    public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
+
     /// <summary>Whether the host has exited (or was never started).</summary>
     public bool HasExited => _process is null || _process.HasExited;
 

@@ -20,6 +20,7 @@ public static class QuotaApplicationExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseQuotaFailures();
+        app.UseRequestGate();
         app.UseMiddleware<CrossSiteGuard>();
         app.UseWhen(
             context => context.Request.Path.StartsWithSegments("/v1/admin")
@@ -35,11 +36,16 @@ public static class QuotaApplicationExtensions
     }
 
     /// <summary>
-    /// Ready when this silo can activate a grain and get an answer within two seconds. While durable writes fail
+    /// Not ready while the silo stops (<see cref="GracefulStop"/>). Ready when this silo can activate a grain and get an answer within two seconds. While durable writes fail
     /// (the database is down) it is still ready, since decisions continue from memory, and says it is degraded.
     /// </summary>
-    private static async Task<IResult> ReadyAsync(IGrainFactory grains, StorageHealth storage, HttpContext context)
+    private static async Task<IResult> ReadyAsync(IGrainFactory grains, StorageHealth storage, RequestGate gate, HttpContext context)
     {
+        if (gate.IsStopping)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready", detail: "The silo is stopping: it answers what it has in flight and takes nothing new.");
+        }
+
         try
         {
             var probe = Random.Shared.NextInt64();

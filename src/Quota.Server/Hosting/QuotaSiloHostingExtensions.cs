@@ -14,6 +14,7 @@ using Quota.Grains.Configuration;
 using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 using Quota.Server.Admin;
+using Quota.Server.Http;
 
 namespace Quota.Server.Hosting;
 
@@ -141,6 +142,8 @@ public static class QuotaSiloHostingExtensions
             .AddMeter(QuotaInstruments.MeterName, "Microsoft.Orleans")
             .AddPrometheusExporter());
         services.AddHostedService<StartupReport>();
+        services.AddSingleton(provider => new RequestGate(provider.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestsInFlight, provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.AddHostedService<GracefulStop>();
         return services;
     }
 }

@@ -25,7 +25,7 @@ public static class QuotaHttpEndpoints
     {
         ArgumentNullException.ThrowIfNull(app);
         var v1 = app.MapGroup("/v1");
-        v1.MapPost("/acquire", AcquireAsync);
+        v1.MapPost("/acquire", AcquireAsync).WithMetadata(PriorityFromBody.Instance);
         v1.MapPost("/settle", SettleAsync);
         v1.MapPost("/release", ReleaseAsync);
         v1.MapGet("/usage/{kind}/{id}", UsageAsync);
@@ -50,7 +50,7 @@ public static class QuotaHttpEndpoints
         return app;
     }
 
-    private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions, AdminAccess admin)
+    private static async Task<IResult> AcquireAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http, IOptions<DecisionOptions> decisions, AdminAccess admin, RequestGate gate)
     {
         var (body, problem) = await HttpJson.ReadAsync<AcquireBody>(context, http.Value.MaxBodyBytes);
         if (problem is not null)
@@ -95,7 +95,21 @@ public static class QuotaHttpEndpoints
             return HttpJson.Problem(StatusCodes.Status403Forbidden, [new("includeSecret", "only admin-scoped callers may receive secrets; omit it to receive the token id.")]);
         }
 
-        var result = await quota.AcquireAsync(request, context.RequestAborted);
+        if (Shedding.Enter(context, gate, priority) is { } shed)
+        {
+            return shed;
+        }
+
+        AcquireResult result;
+        try
+        {
+            result = await quota.AcquireAsync(request, Shedding.DecisionToken(context, gate, request.MaxWaitMs > 0));
+        }
+        catch (OperationCanceledException) when (Shedding.StoppedWhileWaiting(context, gate))
+        {
+            return Shedding.Answer(context, RequestGate.Refusal.Stopping, priority);
+        }
+
         switch (result.Outcome)
         {
             case DecisionOutcome.Invalid:
