@@ -161,6 +161,8 @@ internal static partial class HttpJson
                 StatusCodes.Status413PayloadTooLarge => "Request too large",
                 StatusCodes.Status404NotFound => "Unknown subject",
                 StatusCodes.Status409Conflict => "Conflict",
+                StatusCodes.Status415UnsupportedMediaType => "Unsupported media type",
+                StatusCodes.Status429TooManyRequests => "Too many requests",
                 _ => "Invalid request",
             },
             detail: string.Join(" ", problems.Select(p => $"{p.Field}: {p.Detail}")),

@@ -170,7 +170,7 @@ public sealed class Reply(HttpStatusCode status, HttpResponseHeaders headers, Ht
         Assert.Equal("application/problem+json", MediaType);
         var json = Json;
         Assert.Equal((int)expected, json["status"]!.GetValue<int>());
-        Assert.Equal(expected switch { HttpStatusCode.NotFound => "Unknown subject", HttpStatusCode.Conflict => "Conflict", HttpStatusCode.Forbidden => "Forbidden", _ => "Invalid request" }, json["title"]!.GetValue<string>());
+        Assert.Equal(expected switch { HttpStatusCode.NotFound => "Unknown subject", HttpStatusCode.Conflict => "Conflict", HttpStatusCode.Forbidden => "Forbidden", HttpStatusCode.RequestTimeout => "Request timeout", HttpStatusCode.RequestEntityTooLarge => "Request too large", HttpStatusCode.UnsupportedMediaType => "Unsupported media type", HttpStatusCode.TooManyRequests => "Too many requests", _ => "Invalid request" }, json["title"]!.GetValue<string>());
         Assert.StartsWith("https://tools.ietf.org/html/rfc9110#section-15.5.", json["type"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(field, json["field"]!.GetValue<string>());
         var errors = json["errors"]!.AsArray();
