@@ -12,7 +12,6 @@ namespace Quota.Algorithms.Limiting;
 public sealed class TokenBucketLimiter : Limiter
 {
     // TAT, debts and tolerances never legitimately exceed ~1e38 / 2; top-ups saturate here instead of wrapping.
-    private static readonly Int128 MaxScaled = Int128.MaxValue / 4;
 
     private long _rate;       // limit: scaled units per tick
     private long _interval;   // window ticks: scaled units per permit
@@ -105,8 +104,16 @@ public sealed class TokenBucketLimiter : Limiter
     {
         var scaledNow = Scaled(now);
         var start = _tat > scaledNow ? _tat : scaledNow;
-        var next = start + (Int128)cost * _interval;
-        _tat = next > MaxScaled ? MaxScaled : next;
+        _tat = Capped(start + (Int128)cost * _interval, scaledNow);
+    }
+
+    // Debt is kept within the longest refill a policy may have (PolicyDefinition.MaxWindow): whatever is counted
+    // unconditionally (a settle's top-up of 2^63 permits on a bucket of 10 a minute), reset and retry times stay real
+    // durations, saturating at 10 years, instead of overflowing into "never" (-1 ms) for every later caller.
+    private Int128 Capped(Int128 tat, Int128 scaledNow)
+    {
+        var most = scaledNow + ((Int128)PolicyDefinition.MaxWindow.Ticks * _rate);
+        return tat > most ? most : tat;
     }
 
     private protected override bool TryReconfigureInPlace(PolicyDefinition next, long now)
@@ -115,8 +122,8 @@ public sealed class TokenBucketLimiter : Limiter
         // in the new units, so a raised limit admits more at once and a lowered one denies until usage drains.
         var usedPermits = UsedAt(now);
         Apply(next);
-        var scaled = Scaled(now) + (Int128)usedPermits * _interval;
-        _tat = scaled > MaxScaled ? MaxScaled : scaled;
+        var scaledNow = Scaled(now);
+        _tat = Capped(scaledNow + ((Int128)usedPermits * _interval), scaledNow);
         return true;
     }
 }

@@ -662,7 +662,9 @@ public sealed class LimiterProperties
             _tokens = BigInteger.Min(_full, _tokens + BigInteger.Min((BigInteger)cost * window, stillCounted));
         }
 
-        protected override void TopUp(Grant reservation, long extra, long now) => _tokens -= (BigInteger)extra * window;
+        // Debt saturates at ten years of refill (PolicyDefinition.MaxWindow), so reset and retry stay real durations.
+        protected override void TopUp(Grant reservation, long extra, long now) =>
+            _tokens = BigInteger.Max(_tokens - ((BigInteger)extra * window), _full - ((BigInteger)PolicyDefinition.MaxWindow.Ticks * limit));
     }
 
     /// <summary>Leases with a cost and an expiry; a lease counts until released or until now reaches its expiry.</summary>

@@ -238,4 +238,20 @@ public sealed class TokenBucketTests
             Assert.Equal(TimeSpan.FromTicks((window.Ticks + limit - 1) / limit), denied.RetryAfter); // one permit's interval, rounded up
         }
     }
+
+    [Fact]
+    public void ATopUpOfAnyCostSaturatesAtTenYearsOfRefillNeverNever()
+    {
+        // A settle of 2^63 permits on a bucket of 10 a minute made every later answer "never" (-1 ms) for everyone.
+        var bucket = new PolicyDefinition { Name = "small", Algorithm = AlgorithmKind.TokenBucket, Limit = 10, Window = TimeSpan.FromMinutes(1) }.CreateLimiter();
+        var reservation = bucket.Acquire(1, T0);
+
+        var settled = bucket.Settle(reservation.Grant, long.MaxValue, T0);
+        var denied = bucket.Acquire(1, T0);
+
+        Assert.Equal(PolicyDefinition.MaxWindow, settled.ResetAfter);
+        Assert.False(denied.Allowed);
+        Assert.Equal(PolicyDefinition.MaxWindow - TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(6), denied.RetryAfter);
+        Assert.Equal(PolicyDefinition.MaxWindow, bucket.Acquire(0, T0 + TimeSpan.FromDays(1)).ResetAfter + TimeSpan.FromDays(1));
+    }
 }
