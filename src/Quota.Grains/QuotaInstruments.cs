@@ -138,13 +138,16 @@ public sealed class QuotaInstruments
     public void Shed(string reason, Priority priority) => _shed.Add(
         1,
         new KeyValuePair<string, object?>(ReasonTag, reason),
-        new KeyValuePair<string, object?>(PriorityTag, priority switch
-        {
-            Priority.Critical => "critical",
-            Priority.High => "high",
-            Priority.Low => "low",
-            _ => "normal",
-        }));
+        new KeyValuePair<string, object?>(PriorityTag, PriorityName(priority)));
+
+    /// <summary>A priority as the API writes it (critical, high, normal, low): the <see cref="PriorityTag"/> values.</summary>
+    public static string PriorityName(Priority priority) => priority switch
+    {
+        Priority.Critical => "critical",
+        Priority.High => "high",
+        Priority.Low => "low",
+        _ => "normal",
+    };
 
     private static string Outcome(DecisionOutcome outcome) => outcome switch
     {

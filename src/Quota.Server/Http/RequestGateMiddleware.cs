@@ -100,7 +100,7 @@ internal static class Shedding
         var services = context.RequestServices;
         var limits = services.GetRequiredService<IOptions<LimitsOptions>>().Value;
         var instruments = services.GetRequiredService<QuotaInstruments>();
-        var name = PriorityName(priority);
+        var name = QuotaInstruments.PriorityName(priority);
         if (refusal == RequestGate.Refusal.Stopping)
         {
             instruments.Shed("stopping", priority);
@@ -117,12 +117,4 @@ internal static class Shedding
             $"This silo is working on as many requests as it takes at {name} priority ({threshold} of {LimitsOptions.SectionName}:MaxRequestsInFlight={limits.MaxRequestsInFlight}; "
             + "lower priorities are shed first); nothing was decided or consumed. Retry after Retry-After, or on another silo.");
     }
-
-    private static string PriorityName(Priority priority) => priority switch
-    {
-        Priority.Critical => "critical",
-        Priority.High => "high",
-        Priority.Low => "low",
-        _ => "normal",
-    };
 }
