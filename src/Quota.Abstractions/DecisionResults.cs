@@ -46,7 +46,7 @@ public static class DecisionResults
             SubjectKind.ApiKey => grains.GetGrain<IApiKeyGrain>("probe"),
             SubjectKind.Resource => grains.GetGrain<IResourceGrain>("probe"),
             SubjectKind.Tenant => grains.GetGrain<ITenantGrain>("probe"),
-            SubjectKind.Upstream => (ISubjectGrain)grains.GetGrain<IUpstreamTokenGrain>("probe"),
+            SubjectKind.Token => (ISubjectGrain)grains.GetGrain<IUpstreamTokenGrain>("probe"),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Not a kind of subject."),
         });
         return (probe.GrainId.Type, probe.InterfaceType);

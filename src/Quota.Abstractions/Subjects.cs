@@ -13,8 +13,8 @@ public enum SubjectKind
     /// <summary>A tenant: its reserve and lease from its upstream's pool.</summary>
     Tenant = 2,
 
-    /// <summary>An upstream credential, keyed <c>{upstream}/{tokenId}</c>.</summary>
-    Upstream = 3,
+    /// <summary>An upstream's token (a credential Quota hands out), keyed <c>{upstream}/{tokenId}</c>.</summary>
+    Token = 3,
 
     /// <summary>A configured resource such as <c>telegram</c> or <c>telegram:chat:-1001</c>.</summary>
     Resource = 4,
@@ -46,7 +46,7 @@ public static class SubjectNames
         SubjectKind.User => "user",
         SubjectKind.ApiKey => "key",
         SubjectKind.Tenant => "tenant",
-        SubjectKind.Upstream => "token",
+        SubjectKind.Token => "token",
         SubjectKind.Resource => "resource",
         _ => "subject",
     };
@@ -59,7 +59,7 @@ public static class SubjectNames
             case "user": kind = SubjectKind.User; return true;
             case "key": kind = SubjectKind.ApiKey; return true;
             case "tenant": kind = SubjectKind.Tenant; return true;
-            case "token": kind = SubjectKind.Upstream; return true;
+            case "token": kind = SubjectKind.Token; return true;
             case "resource": kind = SubjectKind.Resource; return true;
             default: kind = default; return false;
         }

@@ -75,7 +75,7 @@ public sealed class UntouchedSubjectTests(ClusterFixture fixture)
         {
             var upstream = Unique("no-upstream");
             Assert.Null(await fixture.Quota.ReportAsync(upstream, "t1", new UpstreamFeedback { Status = 500 }));
-            grains.Add(Grain(SubjectKind.Upstream, $"{upstream}/t1"));
+            grains.Add(Grain(SubjectKind.Token, $"{upstream}/t1"));
         }
 
         Assert.Equal(140, grains.Count);

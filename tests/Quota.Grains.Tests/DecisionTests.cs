@@ -11,13 +11,13 @@ public sealed class DecisionTests(ClusterFixture fixture)
     [InlineData(SubjectKind.User, typeof(IUserGrain), "user")]
     [InlineData(SubjectKind.ApiKey, typeof(IApiKeyGrain), "apikey")]
     [InlineData(SubjectKind.Tenant, typeof(ITenantGrain), "tenant")]
-    [InlineData(SubjectKind.Upstream, typeof(IUpstreamTokenGrain), "token")]
+    [InlineData(SubjectKind.Token, typeof(IUpstreamTokenGrain), "token")]
     [InlineData(SubjectKind.Resource, typeof(IResourceGrain), "resource")]
     public async Task EachKindOfSubjectReachesItsOwnGrain(SubjectKind kind, Type face, string grainType)
     {
         // The references are made from cached grain and interface types (not GetGrain<T> per call): each kind must still
         // name its own grain, and the grain must answer through it.
-        var id = kind == SubjectKind.Upstream ? $"{Unique("up")}/t1" : Unique("kinds");
+        var id = kind == SubjectKind.Token ? $"{Unique("up")}/t1" : Unique("kinds");
         var grain = DecisionResults.Grain(fixture.Grains, kind, id);
 
         Assert.True(face.IsInstanceOfType(grain), $"{kind} gave {grain.GetType()}, not {face.Name}");

@@ -201,7 +201,7 @@ public sealed class DecisionGrain(
         {
             var waitMs = waitAt is null ? 0 : Math.Max(0, (long)Math.Ceiling((deadline - _time.GetUtcNow()).TotalMilliseconds));
             var decision = await Grain(first).AcquireAsync(ask with { MaxWaitMs = waitMs }, cancellationToken);
-            if (first.Kind == SubjectKind.Upstream)
+            if (first.Kind == SubjectKind.Token)
             {
                 chooser.Observe(first.Id, decision);
             }
@@ -289,7 +289,7 @@ public sealed class DecisionGrain(
         var upstream = plan.Route.Upstream;
         var now = ask with { MaxWaitMs = 0 };
         var tenantAnswer = answers.Find(a => a.Kind == SubjectKind.Tenant);
-        if (answers.Count > 0 && answers[0].Kind == SubjectKind.Upstream)
+        if (answers.Count > 0 && answers[0].Kind == SubjectKind.Token)
         {
             var waited = answers[0];
             var name = waited.Id[(upstream.Length + 1)..];
@@ -360,7 +360,7 @@ public sealed class DecisionGrain(
 
     private async Task<SubjectAnswer> AskTokenAsync(string upstream, string token, SubjectAcquire ask)
     {
-        var answer = await AskAsync(new Subject(SubjectKind.Upstream, TokenChooser.Key(upstream, token), "upstream"), ask);
+        var answer = await AskAsync(new Subject(SubjectKind.Token, TokenChooser.Key(upstream, token), "upstream"), ask);
         chooser.Observe(answer.Id, answer.Decision);
         return answer;
     }

@@ -48,7 +48,7 @@ public sealed partial class UpstreamTokenGrain(
     private IReadOnlyList<PolicyDefinition>? _definitions;
     private string? _secret;
 
-    private protected override SubjectKind Kind => SubjectKind.Upstream;
+    private protected override SubjectKind Kind => SubjectKind.Token;
 
     private protected override bool OwnsDefinitions => true;
 
