@@ -13,7 +13,9 @@ namespace Quota.Benchmarks;
 /// <list type="bullet">
 /// <item><c>overload --http URL --connections N[,M] --seconds S</c>: a closed loop of <c>POST /v1/acquire</c> over many
 /// users, the callers split evenly between the four priorities; per priority: answers, the share shed (503), and the
-/// latency of the decided (200/429) and of the shed.</item>
+/// latency of the decided (200/429) and of the shed; with <c>--retry-after honour</c> a shed caller waits
+/// <c>Retry-After</c> before its next request, as a well-behaved client does (<c>ignore</c>, the script's default, sends
+/// it at once).</item>
 /// <item><c>stop --http URL --connections N --waiters W --pid P --after S</c>: N callers in a loop (W of them waiting on
 /// the configured concurrency resource <c>slots</c>, held by the first), SIGTERM to P after S seconds; each caller
 /// goes on until a connection is refused (nobody listens any more), waiting <c>Retry-After</c> after an answer that
@@ -42,8 +44,9 @@ internal static class OverloadLoad
         var seconds = double.Parse(options["seconds"], CultureInfo.InvariantCulture);
         var warmup = double.Parse(options["warmup"], CultureInfo.InvariantCulture);
         var users = int.Parse(options["users"], CultureInfo.InvariantCulture);
-        Console.WriteLine("| connections | priority | answers | decided/s | shed | decided p50 ms | decided p99 ms | shed p99 ms | errors |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+        var honourRetryAfter = options["retry-after"] == "honour";
+        Console.WriteLine("| connections | priority | answers | decided/s | shed | decided p50 ms | decided p99 ms | shed p99 ms | errors | generator queue p99 ms |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var connections in options["connections"].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)))
         {
             using var http = Client(connections);
@@ -66,6 +69,7 @@ internal static class OverloadLoad
                     var body = bodies[(random.Next(users) * Priorities.Length) + p];
                     var begin = Stopwatch.GetTimestamp();
                     HttpStatusCode? status;
+                    TimeSpan? retryAfter = null;
                     try
                     {
                         using var content = new ByteArrayContent(body);
@@ -73,6 +77,7 @@ internal static class OverloadLoad
                         using var response = await http.PostAsync(url, content);
                         _ = await response.Content.ReadAsByteArrayAsync();
                         status = response.StatusCode;
+                        retryAfter = response.StatusCode == HttpStatusCode.ServiceUnavailable ? response.Headers.RetryAfter?.Delta : null;
                     }
                     catch (HttpRequestException)
                     {
@@ -80,6 +85,12 @@ internal static class OverloadLoad
                     }
 
                     var took = Stopwatch.GetTimestamp() - begin;
+                    if (honourRetryAfter && retryAfter is { } pause)
+                    {
+                        // As a well-behaved client does: the next request after Retry-After (not counted as latency).
+                        await Task.Delay(pause);
+                    }
+
                     if (!Volatile.Read(ref measuring))
                     {
                         continue;
@@ -105,7 +116,25 @@ internal static class OverloadLoad
             Volatile.Write(ref measuring, true);
             var started = Stopwatch.GetTimestamp();
             Volatile.Write(ref stopAt, started + (long)(seconds * Stopwatch.Frequency));
+
+            // The generator shares the machine: how long its own work waits for a thread is part of every latency it
+            // reports, so it is measured too (a no-op work item every 10 ms, from a thread of its own).
+            var generatorQueue = new LatencyHistogram();
+            var probing = new Thread(() =>
+            {
+                using var ran = new ManualResetEventSlim();
+                while (Stopwatch.GetTimestamp() < Volatile.Read(ref stopAt))
+                {
+                    Thread.Sleep(10);
+                    ran.Reset();
+                    var sent = Stopwatch.GetTimestamp();
+                    ThreadPool.UnsafeQueueUserWorkItem(_ => { generatorQueue.Record(Stopwatch.GetTimestamp() - sent); ran.Set(); }, null);
+                    ran.Wait();
+                }
+            }) { IsBackground = true };
+            probing.Start();
             await Task.WhenAll(workers);
+            probing.Join();
             var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
             for (var p = 0; p <= Priorities.Length; p++)
             {
@@ -124,7 +153,7 @@ internal static class OverloadLoad
 
                 var answers = d.Count + s.Count;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {connections} | {(p == Priorities.Length ? "all" : Priorities[p])} | {answers} | {d.Count / elapsed:F0} | {(answers == 0 ? 0 : 100.0 * s.Count / answers):F1}% | {Ms(d, 0.5):F1} | {Ms(d, 0.99):F1} | {Ms(s, 0.99):F1} | {e} |"));
+                    $"| {connections} | {(p == Priorities.Length ? "all" : Priorities[p])} | {answers} | {d.Count / elapsed:F0} | {(answers == 0 ? 0 : 100.0 * s.Count / answers):F1}% | {Ms(d, 0.5):F1} | {Ms(d, 0.99):F1} | {Ms(s, 0.99):F1} | {e} | {Ms(generatorQueue, 0.99):F1} |"));
             }
         }
 

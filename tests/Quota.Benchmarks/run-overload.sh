@@ -3,6 +3,7 @@
 # the four priorities, over 10,000 users whose limit the machine cannot reach (every decision takes the grant path).
 # Per priority: answers, decided (200/429) per second, the share shed (503), and the latency of the decided and the shed.
 # Usage: tests/Quota.Benchmarks/run-overload.sh [connections (default 1000,3000)] [seconds (default 10)] [silo arguments...]
+#   QUOTA_RETRY_AFTER=honour makes a shed caller wait Retry-After before its next request (default: ignore, at once);
 #   QUOTA_BUILD=0 skips the Release builds (already built);
 #   QUOTA_SILO_DLL=path/quota-silo.dll measures another build (e.g. main before shedding); extra arguments go to the
 #   silo, e.g. --Quota:Limits:MaxRequestsInFlight=250.
@@ -30,4 +31,5 @@ trap 'kill $SILO 2>/dev/null || true' EXIT
 for _ in $(seq 1 150); do curl -sf http://127.0.0.1:18082/healthz >/dev/null && break; sleep 0.2; done
 
 dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll overload \
-  --http http://127.0.0.1:18082 --connections "$CONNECTIONS" --seconds "$SECONDS_PER_POINT" --warmup 5 --users 10000
+  --http http://127.0.0.1:18082 --connections "$CONNECTIONS" --seconds "$SECONDS_PER_POINT" --warmup 5 --users 10000 \
+  --retry-after "${QUOTA_RETRY_AFTER:-ignore}"

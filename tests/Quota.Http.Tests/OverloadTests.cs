@@ -18,6 +18,9 @@ public sealed class OverloadSilo : SiloFixture
     protected override IEnumerable<string> Settings =>
     [
         $"--Quota:Limits:MaxRequestsInFlight={Ceiling}",
+
+        // Shedding by queue delay on, at an allowance no test machine reaches, so its gauge is exported.
+        "--Quota:Limits:MaxQueueDelay=00:01:00",
         "--Quota:Decisions:MaxWait=00:01:00",
         "--Quota:Policies:Resources:0:Name=slots:*",
         "--Quota:Policies:Resources:0:Policies:0:Name=in-flight",
@@ -114,6 +117,8 @@ public sealed partial class OverloadTests(OverloadSilo host) : HostTest(host), I
         Assert.Equal("ready\n", (await Api.Get("/readyz")).Expect(HttpStatusCode.OK).Body);
         var metrics = (await Api.Get("/metrics")).Expect(HttpStatusCode.OK).Body;
         Assert.Equal(OverloadSilo.Ceiling, Gauge(metrics, "quota_requests_in_flight"));
+        Assert.Matches(@"(?m)^quota_queue_delay_seconds\{[^}]*\} [0-9.eE+-]+", metrics);
+        Assert.InRange(Gauge(metrics, "quota_queue_delay_seconds"), 0, 60);
     }
 
     public async ValueTask DisposeAsync()

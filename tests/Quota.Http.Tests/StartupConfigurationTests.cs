@@ -48,11 +48,12 @@ public sealed class StartupConfigurationTests
     [Fact]
     public async Task Infrastructure_choices_are_listed_with_the_other_problems()
     {
-        var (exitCode, output) = await SiloProcess.RunToExitAsync(["--Quota:Storage:Provider=redis", "--Quota:Scheduler:Samples=0"]);
+        var (exitCode, output) = await SiloProcess.RunToExitAsync(["--Quota:Storage:Provider=redis", "--Quota:Scheduler:Samples=0", "--Quota:Limits:MaxQueueDelay=-00:00:01"]);
 
         Assert.Equal(1, exitCode);
         Assert.Single(Lines(output), line => line.StartsWith("stderr: - Quota:Storage:Provider is 'redis'; use 'memory'", StringComparison.Ordinal));
         Assert.Single(Lines(output), line => line.StartsWith("stderr: - Quota:Scheduler:Samples must be from 1 to 1000 (got 0)", StringComparison.Ordinal));
+        Assert.Single(Lines(output), line => line.StartsWith("stderr: - Quota:Limits:MaxQueueDelay must be from 00:00:00 (off) to 00:01:00 (got -00:00:01)", StringComparison.Ordinal));
         AssertNoStackTrace(output);
     }
 

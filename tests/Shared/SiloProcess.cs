@@ -198,6 +198,11 @@ public sealed class SiloProcess : IAsyncDisposable
         start.ArgumentList.Add($"--Quota:Cluster:GatewayPort={GatewayPort}");
         start.ArgumentList.Add($"--Quota:Cluster:ClusterId={clusterId}");
         start.ArgumentList.Add("--Logging:LogLevel:Quota=Debug");
+
+        // Many silos share two cores during the suite, where the thread pool's queue delay passes the default 100 ms
+        // often enough that shedding by it would make answers depend on the machine's load. Tests that shed by delay
+        // set it again (a later setting wins).
+        start.ArgumentList.Add("--Quota:Limits:MaxQueueDelay=00:00:00");
         foreach (var setting in settings)
         {
             start.ArgumentList.Add(setting);

@@ -25,6 +25,13 @@ public sealed class LimitsOptions
     /// </summary>
     public int MaxRequestsInFlight { get; set; } = 1000;
 
+    /// <summary>
+    /// The thread-pool queue delay past which a silo sheds HTTP requests by priority: low above it, normal above twice it,
+    /// high above four times it, critical above eight times it. It sees what <see cref="MaxRequestsInFlight"/> cannot: the
+    /// requests that have arrived but wait for a thread to reach the gate. <c>00:00:00</c> turns it off. Default: 100 ms.
+    /// </summary>
+    public TimeSpan MaxQueueDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>The <c>Retry-After</c> a shed request is given. Default: 1 second.</summary>
     public TimeSpan ShedRetryAfter { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -53,6 +60,11 @@ public sealed class LimitsOptionsValidator : IValidateOptions<LimitsOptions>
         if (options.MaxRequestsInFlight < 1)
         {
             errors.Add($"{S}:MaxRequestsInFlight must be 1 or more (got {options.MaxRequestsInFlight}); the default is 1000.");
+        }
+
+        if (options.MaxQueueDelay < TimeSpan.Zero || options.MaxQueueDelay > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{S}:MaxQueueDelay must be from 00:00:00 (off) to 00:01:00 (got {options.MaxQueueDelay}); the default is 00:00:00.1.");
         }
 
         if (options.ShedRetryAfter < TimeSpan.FromSeconds(1) || options.ShedRetryAfter > TimeSpan.FromHours(1))

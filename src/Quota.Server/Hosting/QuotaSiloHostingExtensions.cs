@@ -142,7 +142,15 @@ public static class QuotaSiloHostingExtensions
             .AddMeter(QuotaInstruments.MeterName, "Microsoft.Orleans")
             .AddPrometheusExporter());
         services.AddHostedService<StartupReport>();
-        services.AddSingleton(provider => new RequestGate(provider.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxRequestsInFlight, provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()));
+        // The queue-delay probe runs only when the gate sheds by it; one no-op work item every 10 ms.
+        services.AddSingleton(provider => new QueueDelay(
+            provider.GetRequiredService<IOptions<LimitsOptions>>().Value.MaxQueueDelay > TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.Zero));
+        services.AddSingleton(provider =>
+        {
+            var limits = provider.GetRequiredService<IOptions<LimitsOptions>>().Value;
+            var delay = provider.GetRequiredService<QueueDelay>();
+            return new RequestGate(limits.MaxRequestsInFlight, provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), () => delay.Current, limits.MaxQueueDelay);
+        });
         services.AddHostedService<GracefulStop>();
         return services;
     }

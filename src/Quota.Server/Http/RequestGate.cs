@@ -11,6 +11,13 @@ namespace Quota.Server.Http;
 /// share of <see cref="LimitsOptions.MaxRequestsInFlight"/> (<see cref="Threshold"/>): low up to a half, normal up to
 /// three quarters, high up to seven eighths, critical up to the ceiling. So as load rises low is shed first and critical
 /// last, and the room above each share is kept for the priorities above it. Lock-free: one interlocked counter.
+/// <para>
+/// A count of requests in flight cannot see the requests that have arrived but wait in the thread pool's queue to reach
+/// the gate, and on a saturated machine that queue is where the time goes. So the gate also reads the queue's delay
+/// (<see cref="QueueDelay"/>) and sheds by priority once it passes <see cref="LimitsOptions.MaxQueueDelay"/>: low above
+/// it, normal above twice it, high above four times it, critical above eight times it (<see cref="DelayThreshold"/>). A shed caller that honours <c>Retry-After</c> then takes its load off the queue, which
+/// is what bounds the latency of the requests admitted.
+/// </para>
 /// </summary>
 /// <remarks>
 /// Waiting callers (<c>maxWaitMs</c>) count while they wait: each holds a connection, a request and a place in a
@@ -20,6 +27,8 @@ namespace Quota.Server.Http;
 public sealed class RequestGate
 {
     private readonly int _ceiling;
+    private readonly Func<TimeSpan>? _queueDelay;
+    private readonly TimeSpan _maxQueueDelay;
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _inFlight;
@@ -27,12 +36,15 @@ public sealed class RequestGate
 
     /// <summary>
     /// A gate admitting at most <paramref name="ceiling"/> requests at once; with <paramref name="meters"/> it reports
-    /// them as the gauge <c>quota.requests.in_flight</c> on the <c>Quota</c> meter.
+    /// them as the gauge <c>quota.requests.in_flight</c> on the <c>Quota</c> meter. With <paramref name="queueDelay"/>
+    /// and a positive <paramref name="maxQueueDelay"/> it also sheds by the thread pool's queue delay.
     /// </summary>
-    public RequestGate(int ceiling, IMeterFactory? meters = null)
+    public RequestGate(int ceiling, IMeterFactory? meters = null, Func<TimeSpan>? queueDelay = null, TimeSpan maxQueueDelay = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(ceiling, 1);
         _ceiling = ceiling;
+        _queueDelay = maxQueueDelay > TimeSpan.Zero ? queueDelay : null;
+        _maxQueueDelay = maxQueueDelay;
         Admission = new Leaving(this);
         CloseWhenStopping = state =>
         {
@@ -45,8 +57,14 @@ public sealed class RequestGate
 
             return Task.CompletedTask;
         };
-        meters?.Create(QuotaInstruments.MeterName).CreateObservableGauge(
+        var meter = meters?.Create(QuotaInstruments.MeterName);
+        meter?.CreateObservableGauge(
             "quota.requests.in_flight", () => InFlight, "{request}", "HTTP requests this silo is working on (Quota:Limits:MaxRequestsInFlight is the ceiling).");
+        if (_queueDelay is not null)
+        {
+            meter?.CreateObservableGauge(
+                "quota.queue.delay", () => _queueDelay().TotalSeconds, "s", "How long work waits in the silo's thread-pool queue (Quota:Limits:MaxQueueDelay sheds by it).");
+        }
     }
 
     /// <summary>Why <see cref="TryEnter"/> refused.</summary>
@@ -60,6 +78,9 @@ public sealed class RequestGate
 
         /// <summary>The silo is stopping (<see cref="BeginDrain"/>).</summary>
         Stopping,
+
+        /// <summary>The thread pool's queue delay passed the priority's <see cref="DelayThreshold"/>.</summary>
+        QueueDelay,
     }
 
     /// <summary>Calls <see cref="Exit"/> when disposed: registered once per admitted request, so one object serves them all.</summary>
@@ -101,14 +122,36 @@ public sealed class RequestGate
     }
 
     /// <summary>
-    /// Admits a request of <paramref name="priority"/> unless the silo is stopping or the requests in flight have reached
-    /// its <see cref="Threshold"/>. Every admitted request must call <see cref="Exit"/> exactly once.
+    /// The queue delay above which a request of <paramref name="priority"/> is shed: <paramref name="max"/> for low, twice
+    /// it for normal, four times it for high, eight times it for critical: so the delay of a silo whose callers honour
+    /// <c>Retry-After</c> stays bounded even when all of them are critical.
+    /// </summary>
+    public static TimeSpan DelayThreshold(TimeSpan max, Priority priority) => priority switch
+    {
+        Priority.Critical => max * 8,
+        Priority.High => max * 4,
+        Priority.Normal => max * 2,
+        _ => max,
+    };
+
+    /// <summary>The thread pool's queue delay now (zero when the gate does not shed by it).</summary>
+    public TimeSpan CurrentQueueDelay => _queueDelay?.Invoke() ?? TimeSpan.Zero;
+
+    /// <summary>
+    /// Admits a request of <paramref name="priority"/> unless the silo is stopping, the queue delay has passed its
+    /// <see cref="DelayThreshold"/>, or the requests in flight have reached its <see cref="Threshold"/>. Every admitted
+    /// request must call <see cref="Exit"/> exactly once.
     /// </summary>
     public Refusal TryEnter(Priority priority)
     {
         if (IsStopping)
         {
             return Refusal.Stopping;
+        }
+
+        if (_queueDelay is not null && _queueDelay() > DelayThreshold(_maxQueueDelay, priority))
+        {
+            return Refusal.QueueDelay;
         }
 
         // Take the place first, then check: two requests racing for the last place cannot both get it.

@@ -111,6 +111,16 @@ internal static class Shedding
                 "This silo is stopping and takes no new requests; nothing was decided or consumed. Retry on another silo.");
         }
 
+        if (refusal == RequestGate.Refusal.QueueDelay)
+        {
+            instruments.Shed("queue_delay", priority);
+            var gate = services.GetRequiredService<RequestGate>();
+            var delayThreshold = RequestGate.DelayThreshold(limits.MaxQueueDelay, priority);
+            return HttpJson.Overloaded(context, limits.ShedRetryAfter,
+                $"This silo is saturated: work waits {gate.CurrentQueueDelay.TotalMilliseconds:F0} ms for a thread, past the {delayThreshold.TotalMilliseconds:F0} ms allowed at {name} priority "
+                + $"({LimitsOptions.SectionName}:MaxQueueDelay={limits.MaxQueueDelay.TotalMilliseconds:F0} ms; lower priorities are shed first); nothing was decided or consumed. Retry after Retry-After, or on another silo.");
+        }
+
         instruments.Shed("in_flight", priority);
         var threshold = RequestGate.Threshold(limits.MaxRequestsInFlight, priority);
         return HttpJson.Overloaded(context, limits.ShedRetryAfter,
