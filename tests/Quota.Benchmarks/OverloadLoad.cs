@@ -25,6 +25,11 @@ internal static class OverloadLoad
 {
     private static readonly string[] Priorities = ["low", "normal", "high", "critical"];
 
+    // What an overload call came to: decided (200 or 429), shed (503), or anything else (another status, no answer).
+    private const int Decided = 0;
+    private const int Shed = 1;
+    private const int Failed = 2;
+
     public static async Task<int> RunAsync(string[] args)
     {
         var options = Parse(args);
@@ -50,81 +55,40 @@ internal static class OverloadLoad
             var bodies = Enumerable.Range(0, users * Priorities.Length)
                 .Select(i => Encoding.UTF8.GetBytes($"{{\"user\":\"ol-{i / Priorities.Length}\",\"priority\":\"{Priorities[i % Priorities.Length]}\"}}"))
                 .ToArray();
-            var decided = new LatencyHistogram[connections];
-            var shed = new LatencyHistogram[connections];
-            var errors = new long[connections];
-            var measuring = false;
-            var stopAt = long.MaxValue;
-            async Task WorkAsync(int w)
+
+            // Caller w asks at priority w % 4 for a random user.
+            async Task<int> CallAsync(int w, int user)
             {
-                var random = new Random(w);
-                var p = w % Priorities.Length;
-                decided[w] = new LatencyHistogram();
-                shed[w] = new LatencyHistogram();
-                while (Stopwatch.GetTimestamp() < Volatile.Read(ref stopAt))
+                try
                 {
-                    var body = bodies[(random.Next(users) * Priorities.Length) + p];
-                    var begin = Stopwatch.GetTimestamp();
-                    HttpStatusCode? status;
-                    try
+                    using var content = new ByteArrayContent(bodies[(user * Priorities.Length) + (w % Priorities.Length)]);
+                    content.Headers.ContentType = new("application/json");
+                    using var response = await http.PostAsync(url, content);
+                    _ = await response.Content.ReadAsByteArrayAsync();
+                    return response.StatusCode switch
                     {
-                        using var content = new ByteArrayContent(body);
-                        content.Headers.ContentType = new("application/json");
-                        using var response = await http.PostAsync(url, content);
-                        _ = await response.Content.ReadAsByteArrayAsync();
-                        status = response.StatusCode;
-                    }
-                    catch (HttpRequestException)
-                    {
-                        status = null;
-                    }
-
-                    var took = Stopwatch.GetTimestamp() - begin;
-                    if (!Volatile.Read(ref measuring))
-                    {
-                        continue;
-                    }
-
-                    switch (status)
-                    {
-                        case HttpStatusCode.OK or HttpStatusCode.TooManyRequests:
-                            decided[w].Record(took);
-                            break;
-                        case HttpStatusCode.ServiceUnavailable:
-                            shed[w].Record(took);
-                            break;
-                        default:
-                            errors[w]++;
-                            break;
-                    }
+                        HttpStatusCode.OK or HttpStatusCode.TooManyRequests => Decided,
+                        HttpStatusCode.ServiceUnavailable => Shed,
+                        _ => Failed,
+                    };
+                }
+                catch (HttpRequestException)
+                {
+                    return Failed;
                 }
             }
 
-            var workers = Enumerable.Range(0, connections).Select(w => Task.Run(() => WorkAsync(w))).ToArray();
-            await Task.Delay(TimeSpan.FromSeconds(warmup));
-            Volatile.Write(ref measuring, true);
-            var started = Stopwatch.GetTimestamp();
-            Volatile.Write(ref stopAt, started + (long)(seconds * Stopwatch.Frequency));
-            await Task.WhenAll(workers);
-            var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var run = await ClosedLoop.RunAsync(CallAsync, static outcome => outcome, connections, users, outcomes: 3, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup));
             for (var p = 0; p <= Priorities.Length; p++)
             {
-                var d = new LatencyHistogram();
-                var s = new LatencyHistogram();
-                long e = 0;
-                for (var w = 0; w < connections; w++)
-                {
-                    if (p == Priorities.Length || w % Priorities.Length == p)
-                    {
-                        d.Add(decided[w]);
-                        s.Add(shed[w]);
-                        e += errors[w];
-                    }
-                }
-
+                var priority = p;
+                Func<int, bool>? callers = p == Priorities.Length ? null : w => w % Priorities.Length == priority;
+                var d = run.Latencies(Decided, callers);
+                var s = run.Latencies(Shed, callers);
+                var e = run.Latencies(Failed, callers).Count;
                 var answers = d.Count + s.Count;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {connections} | {(p == Priorities.Length ? "all" : Priorities[p])} | {answers} | {d.Count / elapsed:F0} | {(answers == 0 ? 0 : 100.0 * s.Count / answers):F1}% | {Ms(d, 0.5):F1} | {Ms(d, 0.99):F1} | {Ms(s, 0.99):F1} | {e} |"));
+                    $"| {connections} | {(p == Priorities.Length ? "all" : Priorities[p])} | {answers} | {d.Count / run.Seconds:F0} | {(answers == 0 ? 0 : 100.0 * s.Count / answers):F1}% | {Ms(d, 0.5):F1} | {Ms(d, 0.99):F1} | {Ms(s, 0.99):F1} | {e} |"));
             }
         }
 
