@@ -185,7 +185,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         TenancyOutcome? applied = null;
         foreach (var write in plan.Writes)
         {
-            var outcome = await WriteAsync(write);
+            var outcome = await admin.WriteAsync(write, "apply");
             if (outcome is { Problems.Length: > 0 })
             {
                 return new ApplyOutcome([.. outcome.Problems], []);
@@ -221,27 +221,6 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         }
 
         return ConfigurationPlan.Of(document, hasher.KeyId, current, keys, tenancy, tenancyPreview);
-    }
-
-    /// <summary>Runs one write of a plan; the tenancy part answers its outcome, the others null.</summary>
-    private async Task<TenancyOutcome?> WriteAsync(ConfigurationWrite write)
-    {
-        switch (write)
-        {
-            case ChangeTenancy tenancy:
-                return await admin.ChangeTenancyAsync(tenancy.Change, dryRun: false);
-            case SetSubjectPolicies subject:
-                await admin.SetPoliciesAsync(subject.Kind, subject.Id, subject.Policies, "apply");
-                return null;
-            case RegisterKey key:
-                await admin.RegisterKeyAsync(key.User, key.RawKey, key.Policies, "apply");
-                return null;
-            case SetKeyPolicies key:
-                await admin.SetKeyPoliciesAsync(key.KeyId, key.Policies, "apply");
-                return null;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(write), write.GetType().Name, "not a write this planner makes");
-        }
     }
 
     /// <summary>
