@@ -19,7 +19,7 @@ internal static class AdminCommands
         list.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync(Admin + "users", ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var users = Strings(body?["users"]);
                 if (users.Count == 0)
@@ -47,7 +47,7 @@ internal static class AdminCommands
         list.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync(Admin + "resources", ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var configured = Strings(body?["configured"]);
                 var own = Strings(body?["own"]);
@@ -81,9 +81,7 @@ internal static class AdminCommands
         get.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"{Admin}{area}/{Session.Segment(parse.GetValue(getId)!)}", ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, body => ShowSubject(session.Output, body, noun))
-                : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowSubject(session.Output, body, noun));
         });
 
         var setId = new Argument<string>(idName) { Description = $"The {noun}'s {(noun == "user" ? "id" : "name")}." };
@@ -95,13 +93,11 @@ internal static class AdminCommands
             var body = await PolicyInput.ReadAsync(parse.GetValue(file), parse.GetValue(policy), ct)
                 ?? throw new UsageException("give the policies with -f FILE or --policy JSON (repeat for several).");
             var response = await session.SendJsonAsync(HttpMethod.Put, $"{Admin}{area}/{Session.Segment(parse.GetValue(setId)!)}", body, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    session.Output.Line($"set {Output.Str(answer?["subject"])}");
-                    ShowSubject(session.Output, answer, noun);
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                session.Output.Line($"set {Output.Str(answer?["subject"])}");
+                ShowSubject(session.Output, answer, noun);
+            });
         });
 
         var deleteId = new Argument<string>(idName) { Description = $"The {noun}'s {(noun == "user" ? "id" : "name")}." };
@@ -109,13 +105,11 @@ internal static class AdminCommands
         delete.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.DeleteAsync($"{Admin}{area}/{Session.Segment(parse.GetValue(deleteId)!)}", ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    session.Output.Line($"reset {Output.Str(answer?["subject"])}: its own policies are removed.");
-                    ShowSubject(session.Output, answer, noun);
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                session.Output.Line($"reset {Output.Str(answer?["subject"])}: its own policies are removed.");
+                ShowSubject(session.Output, answer, noun);
+            });
         });
 
         return new Command(area, description) { list, get, set, delete };
@@ -137,7 +131,7 @@ internal static class AdminCommands
         list.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"{Admin}users/{Session.Segment(parse.GetValue(listUser)!)}/keys", ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var keys = (body?["keys"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
                 if (keys.Count == 0)
@@ -162,7 +156,7 @@ internal static class AdminCommands
         get.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"{Admin}keys/{Session.Segment(parse.GetValue(getId)!)}", ct);
-            return response.IsSuccess ? session.Output.Done(response, body => ShowKey(session.Output, body)) : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowKey(session.Output, body));
         });
 
         var createUser = new Argument<string>("user") { Description = "The user the key belongs to." };
@@ -179,7 +173,7 @@ internal static class AdminCommands
             }
 
             var response = await session.SendJsonAsync(HttpMethod.Post, $"{Admin}users/{Session.Segment(parse.GetValue(createUser)!)}/keys", body, ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, answer =>
+            return session.Show(response, answer =>
             {
                 session.Output.Line($"registered a key for user {Output.Str(answer?["user"])}");
                 session.Output.Fields(("key id", Output.Str(answer?["keyId"])), ("key", Output.Str(answer?["key"])));
@@ -204,13 +198,11 @@ internal static class AdminCommands
                 _ => body,
             };
             var response = await session.SendJsonAsync(HttpMethod.Put, $"{Admin}keys/{Session.Segment(parse.GetValue(setId)!)}", body, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    session.Output.Line($"set {Output.Str(answer?["label"])}");
-                    ShowKey(session.Output, answer);
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                session.Output.Line($"set {Output.Str(answer?["label"])}");
+                ShowKey(session.Output, answer);
+            });
         });
 
         var deleteId = KeyId();
@@ -219,9 +211,7 @@ internal static class AdminCommands
         {
             var id = parse.GetValue(deleteId)!;
             var response = await session.DeleteAsync($"{Admin}keys/{Session.Segment(id)}", ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, _ => session.Output.Line($"revoked key {id}"))
-                : session.Output.Fail(response, session);
+            return session.Show(response, _ => session.Output.Line($"revoked key {id}"));
         });
 
         return new Command("keys", "Inbound API keys: register, change their own policies, revoke.") { list, get, create, set, delete };
@@ -254,7 +244,7 @@ internal static class AdminCommands
             }
 
             var response = await session.GetAsync(Admin + "changes" + (query.Count == 0 ? string.Empty : "?" + string.Join('&', query)), ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var changes = (body?["changes"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
                 if (changes.Count == 0)
@@ -300,7 +290,7 @@ internal static class AdminCommands
             var mediaType = DocumentMediaType(parse.GetValue(format), path, text);
             var dry = parse.GetValue(dryRun);
             var response = await session.SendAsync(HttpMethod.Post, Admin + "apply" + (dry ? "?dryRun=true" : string.Empty), new StringContent(text, Encoding.UTF8, mediaType), ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var changes = (body?["changes"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
                 if (changes.Count > 0)

@@ -165,7 +165,7 @@ internal static partial class BenchCommands
 
         if (probe.Status is not (200 or 429))
         {
-            var code = output.Fail(probe, session);
+            var code = session.Fail(probe);
             if (probe.Status == 400)
             {
                 output.Error.WriteLine("hint: a name the service refuses comes from --prefix.");

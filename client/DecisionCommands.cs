@@ -88,7 +88,7 @@ internal static class DecisionCommands
                 var response = await session.SendJsonAsync(HttpMethod.Post, "v1/acquire", body, ct);
                 if (response.Status is not (200 or 429) || response.Json is not JsonObject decision)
                 {
-                    return session.Output.Fail(response, session);
+                    return session.Fail(response);
                 }
 
                 var allowed = response.Status == 200;
@@ -126,9 +126,7 @@ internal static class DecisionCommands
         {
             var id = parse.GetValue(lease)!;
             var response = await session.SendJsonAsync(HttpMethod.Post, "v1/settle", new JsonObject { ["leaseId"] = id, ["actualCost"] = parse.GetValue(actual) }, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, _ => session.Output.Line($"settled {id}"))
-                : session.Output.Fail(response, session);
+            return session.Show(response, _ => session.Output.Line($"settled {id}"));
         });
         return command;
     }
@@ -141,9 +139,7 @@ internal static class DecisionCommands
         {
             var id = parse.GetValue(lease)!;
             var response = await session.SendJsonAsync(HttpMethod.Post, "v1/release", new JsonObject { ["leaseId"] = id }, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, _ => session.Output.Line($"released {id}"))
-                : session.Output.Fail(response, session);
+            return session.Show(response, _ => session.Output.Line($"released {id}"));
         });
         return command;
     }
@@ -157,13 +153,11 @@ internal static class DecisionCommands
         command.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"v1/usage/{Session.Segment(parse.GetValue(kind)!)}/{Session.Segment(parse.GetValue(id)!)}", ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, usage =>
-                {
-                    session.Output.Fields(("subject", Output.Str(usage?["subject"])), ("waiting", Output.Str(usage?["waiting"])));
-                    session.Output.States(usage?["policies"]);
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, usage =>
+            {
+                session.Output.Fields(("subject", Output.Str(usage?["subject"])), ("waiting", Output.Str(usage?["waiting"])));
+                session.Output.States(usage?["policies"]);
+            });
         });
         return command;
     }

@@ -18,14 +18,14 @@ internal static class SchedulerCommands
         status.Runs(globals, async (session, _, ct) =>
         {
             var response = await session.GetAsync(Path, ct);
-            return response.IsSuccess ? session.Output.Done(response, body => ShowStatus(session.Output, body)) : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowStatus(session.Output, body));
         });
 
         var run = new Command("run", "Run the scheduler once now (also when Quota:Scheduler:Enabled is false): show the changes it made and what it held back, and why.");
         run.Runs(globals, async (session, _, ct) =>
         {
             var response = await session.SendJsonAsync(HttpMethod.Post, Path + "/run", new JsonObject(), ct);
-            return response.IsSuccess ? session.Output.Done(response, body => ShowRun(session.Output, body)) : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowRun(session.Output, body));
         });
 
         var limit = new Option<int?>("--limit", "-n") { Description = "At most this many, newest first: 1 to 1000 (default 100).", HelpName = "N" };
@@ -45,7 +45,7 @@ internal static class SchedulerCommands
             }
 
             var response = await session.GetAsync(Path + "/history" + (query.Count == 0 ? string.Empty : "?" + string.Join('&', query)), ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var changes = Objects(body?["changes"]);
                 if (changes.Count == 0)

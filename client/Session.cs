@@ -96,6 +96,16 @@ internal sealed class Session : IDisposable
         return new Session(uri, token, output, timeout);
     }
 
+    /// <summary>
+    /// How a command ends on an answer: on success <paramref name="render"/> draws it (the raw JSON with
+    /// <c>--json</c>), exit code 0; on an error answer its problem details go to stderr, exit code 2.
+    /// </summary>
+    public int Show(ApiResponse response, Action<JsonNode?> render) =>
+        response.IsSuccess ? Output.Done(response, render) : Fail(response);
+
+    /// <summary>An error answer: its problem details on stderr with a hint about the token where one helps. Exit code 2.</summary>
+    public int Fail(ApiResponse response) => Output.Fail(response, this);
+
     /// <summary>Escapes one path segment (names contain ':', keys are hex).</summary>
     public static string Segment(string value) => Uri.EscapeDataString(value);
 

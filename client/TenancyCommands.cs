@@ -19,7 +19,7 @@ internal static class TenancyCommands
         list.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync(Admin + "tenants", ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var tenants = Objects(body?["tenants"]);
                 if (tenants.Count == 0)
@@ -52,7 +52,7 @@ internal static class TenancyCommands
         get.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"{Admin}tenants/{Session.Segment(parse.GetValue(getId)!)}", ct);
-            return response.IsSuccess ? session.Output.Done(response, body => ShowTenant(session.Output, body)) : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowTenant(session.Output, body));
         });
 
         var setId = TenantId();
@@ -91,13 +91,11 @@ internal static class TenancyCommands
             }
 
             var response = await session.SendJsonAsync(HttpMethod.Put, $"{Admin}tenants/{Session.Segment(parse.GetValue(setId)!)}", body, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    session.Output.Line($"set tenant {Output.Str(answer?["id"])}");
-                    ShowTenant(session.Output, answer);
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                session.Output.Line($"set tenant {Output.Str(answer?["id"])}");
+                ShowTenant(session.Output, answer);
+            });
         });
 
         var deleteId = TenantId();
@@ -106,9 +104,7 @@ internal static class TenancyCommands
         {
             var id = parse.GetValue(deleteId)!;
             var response = await session.DeleteAsync($"{Admin}tenants/{Session.Segment(id)}", ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, _ => session.Output.Line($"deleted tenant {id}"))
-                : session.Output.Fail(response, session);
+            return session.Show(response, _ => session.Output.Line($"deleted tenant {id}"));
         });
 
         return new Command("tenants", "Tenants: reserved quota, burst, weight and strategy on an upstream's shared pool.") { list, get, set, delete };
@@ -163,7 +159,7 @@ internal static class TenancyCommands
         list.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync(Admin + "upstreams", ct);
-            return !response.IsSuccess ? session.Output.Fail(response, session) : session.Output.Done(response, body =>
+            return session.Show(response, body =>
             {
                 var upstreams = Objects(body?["upstreams"]);
                 if (upstreams.Count == 0)
@@ -195,7 +191,7 @@ internal static class TenancyCommands
         get.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"{Admin}upstreams/{Session.Segment(parse.GetValue(getName)!)}", ct);
-            return response.IsSuccess ? session.Output.Done(response, body => ShowUpstream(session.Output, body)) : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowUpstream(session.Output, body));
         });
 
         var setName = UpstreamName();
@@ -208,13 +204,11 @@ internal static class TenancyCommands
             Put(body, "bufferPercent", parse.GetValue(buffer));
             Put(body, "window", parse.GetValue(window));
             var response = await session.SendJsonAsync(HttpMethod.Put, $"{Admin}upstreams/{Session.Segment(parse.GetValue(setName)!)}", body, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    session.Output.Line($"set upstream {Output.Str(answer?["name"])}");
-                    ShowUpstream(session.Output, answer);
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                session.Output.Line($"set upstream {Output.Str(answer?["name"])}");
+                ShowUpstream(session.Output, answer);
+            });
         });
 
         var deleteName = UpstreamName();
@@ -223,9 +217,7 @@ internal static class TenancyCommands
         {
             var name = parse.GetValue(deleteName)!;
             var response = await session.DeleteAsync($"{Admin}upstreams/{Session.Segment(name)}", ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, _ => session.Output.Line($"deleted upstream {name}"))
-                : session.Output.Fail(response, session);
+            return session.Show(response, _ => session.Output.Line($"deleted upstream {name}"));
         });
 
         return new Command("upstreams", "Upstream APIs: their credentials (tokens), safety buffer and shared pool.")
@@ -283,7 +275,7 @@ internal static class TenancyCommands
         list.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"{Admin}upstreams/{Session.Segment(parse.GetValue(listName)!)}/tokens", ct);
-            return response.IsSuccess ? session.Output.Done(response, body => TokenTable(session.Output, body?["tokens"])) : session.Output.Fail(response, session);
+            return session.Show(response, body => TokenTable(session.Output, body?["tokens"]));
         });
 
         var (getName, getId) = (UpstreamName(), TokenId());
@@ -291,7 +283,7 @@ internal static class TenancyCommands
         get.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync(TokenPath(parse.GetValue(getName)!, parse.GetValue(getId)!), ct);
-            return response.IsSuccess ? session.Output.Done(response, body => ShowToken(session.Output, body)) : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowToken(session.Output, body));
         });
 
         var (setName, setId) = (UpstreamName(), TokenId());
@@ -333,13 +325,11 @@ internal static class TenancyCommands
             }
 
             var response = await session.SendJsonAsync(HttpMethod.Put, TokenPath(parse.GetValue(setName)!, parse.GetValue(setId)!), body, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    session.Output.Line($"set token {Output.Str(answer?["id"])} of upstream {Output.Str(answer?["upstream"])}");
-                    ShowToken(session.Output, answer);
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                session.Output.Line($"set token {Output.Str(answer?["id"])} of upstream {Output.Str(answer?["upstream"])}");
+                ShowToken(session.Output, answer);
+            });
         });
 
         var (deleteName, deleteId) = (UpstreamName(), TokenId());
@@ -348,9 +338,7 @@ internal static class TenancyCommands
         {
             var (name, id) = (parse.GetValue(deleteName)!, parse.GetValue(deleteId)!);
             var response = await session.DeleteAsync(TokenPath(name, id), ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, _ => session.Output.Line($"deleted token {id} of upstream {name}"))
-                : session.Output.Fail(response, session);
+            return session.Show(response, _ => session.Output.Line($"deleted token {id} of upstream {name}"));
         });
 
         return new Command("tokens", "An upstream's credentials: their real limits, secret, dedication and successor.") { list, get, set, delete };
@@ -412,7 +400,7 @@ internal static class TenancyCommands
         command.Runs(globals, async (session, parse, ct) =>
         {
             var response = await session.GetAsync($"v1/upstreams/{Session.Segment(parse.GetValue(name)!)}/allocation", ct);
-            return response.IsSuccess ? session.Output.Done(response, body => ShowAllocation(session.Output, body)) : session.Output.Fail(response, session);
+            return session.Show(response, body => ShowAllocation(session.Output, body));
         });
         return command;
     }
@@ -507,22 +495,20 @@ internal static class TenancyCommands
             };
             Put(body, "retryAfterMs", parse.GetValue(retryAfter));
             var response = await session.SendJsonAsync(HttpMethod.Post, "v1/feedback", body, ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    var health = answer?["health"];
-                    session.Output.Fields(
-                        ("token", $"{Output.Str(answer?["upstream"])}/{Output.Str(answer?["token"])}"),
-                        ("circuit", Output.Str(health?["circuit"])),
-                        ("failures in a row", Output.Str(health?["consecutiveFailures"])),
-                        ("retry after", Output.Ms(Output.Number(health?["retryAfterMs"]))),
-                        ("times opened", Output.Str(health?["timesOpened"])),
-                        ("limit in force", health?["limitFactor"] is JsonValue factor && factor.TryGetValue<double>(out var share)
-                            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{share * 100:0.#}%")
-                            : null),
-                        ("paused for", Output.Ms(Output.Number(health?["pausedForMs"]))));
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                var health = answer?["health"];
+                session.Output.Fields(
+                    ("token", $"{Output.Str(answer?["upstream"])}/{Output.Str(answer?["token"])}"),
+                    ("circuit", Output.Str(health?["circuit"])),
+                    ("failures in a row", Output.Str(health?["consecutiveFailures"])),
+                    ("retry after", Output.Ms(Output.Number(health?["retryAfterMs"]))),
+                    ("times opened", Output.Str(health?["timesOpened"])),
+                    ("limit in force", health?["limitFactor"] is JsonValue factor && factor.TryGetValue<double>(out var share)
+                        ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{share * 100:0.#}%")
+                        : null),
+                    ("paused for", Output.Ms(Output.Number(health?["pausedForMs"]))));
+            });
         });
         return command;
     }
@@ -533,16 +519,14 @@ internal static class TenancyCommands
         reencrypt.Runs(globals, async (session, _, ct) =>
         {
             var response = await session.SendJsonAsync(HttpMethod.Post, "v1/admin/secrets/reencrypt", new JsonObject(), ct);
-            return response.IsSuccess
-                ? session.Output.Done(response, answer =>
-                {
-                    session.Output.Fields(
-                        ("newest key", Output.Str(answer?["keyId"])),
-                        ("re-encrypted", Output.Str(answer?["reencrypted"])),
-                        ("already current", Output.Str(answer?["current"])),
-                        ("unreadable", Strings(answer?["unreadable"]) is { Count: > 0 } bad ? string.Join("; ", bad) : "none"));
-                })
-                : session.Output.Fail(response, session);
+            return session.Show(response, answer =>
+            {
+                session.Output.Fields(
+                    ("newest key", Output.Str(answer?["keyId"])),
+                    ("re-encrypted", Output.Str(answer?["reencrypted"])),
+                    ("already current", Output.Str(answer?["current"])),
+                    ("unreadable", Strings(answer?["unreadable"]) is { Count: > 0 } bad ? string.Join("; ", bad) : "none"));
+            });
         });
         return new Command("secrets", "Stored secrets (upstream token credentials).") { reencrypt };
     }

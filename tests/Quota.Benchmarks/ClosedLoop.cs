@@ -19,35 +19,54 @@ internal static class ClosedLoop
     /// </summary>
     public static async Task<LoadResult> MeasureAsync(Func<int, Task<bool>> call, int workers, int keys, TimeSpan duration, bool ownThreads = false)
     {
-        var stop = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        var histograms = new LatencyHistogram[workers];
-        var admitted = new long[workers];
+        // The call's own task, classified after it completes: no wrapper per call in the loop being measured.
+        var run = await RunAsync((_, key) => call(key), static admitted => admitted ? 0 : 1, workers, keys, outcomes: 2, duration, ownThreads: ownThreads);
+        var all = run.Latencies();
+        return new LoadResult(all.Count, run.Latencies(outcome: 0).Count, run.Seconds, all);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="call"/> (given the worker's index and a key index) in a closed loop and times every call by
+    /// its outcome (<paramref name="outcome"/> of its answer, from 0 to <paramref name="outcomes"/> - 1). The callers run
+    /// for <paramref name="warmup"/> first without recording, then for <paramref name="duration"/>; a call is recorded
+    /// when it ends after the warm-up. <see cref="LoopRun.Seconds"/> runs from the end of the warm-up to the last answer.
+    /// With <paramref name="pauseAfter"/> a caller waits as long as it says after an answer before its next call (a
+    /// client honouring <c>Retry-After</c>); the pause is not part of any call's latency.
+    /// </summary>
+    public static async Task<LoopRun> RunAsync<T>(
+        Func<int, int, Task<T>> call, Func<T, int> outcome, int workers, int keys, int outcomes, TimeSpan duration, TimeSpan warmup = default, bool ownThreads = false,
+        Func<T, TimeSpan>? pauseAfter = null)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var recordFrom = started + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+        var stop = recordFrom + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var histograms = new LatencyHistogram?[workers][];
         async Task WorkAsync(int w)
         {
             var random = new Random(w);
-            var mine = histograms[w] = new LatencyHistogram();
+
+            // One histogram per outcome seen, made at its first call: a run of thousands of callers would otherwise
+            // take 68 KB per caller for outcomes that never come (errors).
+            var mine = histograms[w] = new LatencyHistogram?[outcomes];
             while (Stopwatch.GetTimestamp() < stop)
             {
                 var begin = Stopwatch.GetTimestamp();
-                if (await call(random.Next(keys)))
+                var answer = await call(w, random.Next(keys));
+                var end = Stopwatch.GetTimestamp();
+                if (end >= recordFrom)
                 {
-                    admitted[w]++;
+                    (mine[outcome(answer)] ??= new LatencyHistogram()).Record(end - begin);
                 }
 
-                mine.Record(Stopwatch.GetTimestamp() - begin);
+                if (pauseAfter?.Invoke(answer) is { } pause && pause > TimeSpan.Zero)
+                {
+                    await Task.Delay(pause);
+                }
             }
         }
 
-        var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, workers).Select(w => ownThreads ? OnOwnThread(() => WorkAsync(w)) : Task.Run(() => WorkAsync(w))));
-        var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var all = new LatencyHistogram();
-        foreach (var histogram in histograms)
-        {
-            all.Add(histogram);
-        }
-
-        return new LoadResult(all.Count, admitted.Sum(), elapsed, all);
+        return new LoopRun(histograms, Stopwatch.GetElapsedTime(recordFrom).TotalSeconds);
     }
 
     private static Task OnOwnThread(Func<Task> work)
@@ -68,6 +87,39 @@ internal static class ClosedLoop
         { IsBackground = true, Name = "closed-loop worker" };
         thread.Start();
         return done.Task;
+    }
+}
+
+/// <summary>What a closed loop recorded: each caller's latencies by outcome.</summary>
+internal sealed class LoopRun(LatencyHistogram?[][] histograms, double seconds)
+{
+    /// <summary>Wall time from the end of the warm-up to the last answer.</summary>
+    public double Seconds { get; } = seconds;
+
+    /// <summary>
+    /// The latencies, in <see cref="Stopwatch"/> ticks, of the calls with <paramref name="outcome"/> (every outcome when
+    /// null) made by the callers <paramref name="workers"/> picks by index (every caller when null), together.
+    /// </summary>
+    public LatencyHistogram Latencies(int? outcome = null, Func<int, bool>? workers = null)
+    {
+        var all = new LatencyHistogram();
+        for (var w = 0; w < histograms.Length; w++)
+        {
+            if (workers?.Invoke(w) == false)
+            {
+                continue;
+            }
+
+            for (var o = 0; o < histograms[w].Length; o++)
+            {
+                if ((outcome is null || outcome == o) && histograms[w][o] is { } histogram)
+                {
+                    all.Add(histogram);
+                }
+            }
+        }
+
+        return all;
     }
 }
 

@@ -13,9 +13,9 @@ namespace Quota.Benchmarks;
 /// <list type="bullet">
 /// <item><c>overload --http URL --connections N[,M] --seconds S</c>: a closed loop of <c>POST /v1/acquire</c> over many
 /// users, the callers split evenly between the four priorities; per priority: answers, the share shed (503), and the
-/// latency of the decided (200/429) and of the shed; with <c>--retry-after honour</c> a shed caller waits
-/// <c>Retry-After</c> before its next request, as a well-behaved client does (<c>ignore</c>, the script's default, sends
-/// it at once).</item>
+/// latency of the decided (200/429) and of the shed, and how long the generator's own work waited for a thread; with
+/// <c>--retry-after honour</c> a shed caller waits <c>Retry-After</c> before its next call, as a well-behaved client does
+/// (<c>ignore</c>, the script's default, sends it at once).</item>
 /// <item><c>stop --http URL --connections N --waiters W --pid P --after S</c>: N callers in a loop (W of them waiting on
 /// the configured concurrency resource <c>slots</c>, held by the first), SIGTERM to P after S seconds; each caller
 /// goes on until a connection is refused (nobody listens any more), waiting <c>Retry-After</c> after an answer that
@@ -26,6 +26,11 @@ namespace Quota.Benchmarks;
 internal static class OverloadLoad
 {
     private static readonly string[] Priorities = ["low", "normal", "high", "critical"];
+
+    // What an overload call came to: decided (200 or 429), shed (503), or anything else (another status, no answer).
+    private const int Decided = 0;
+    private const int Shed = 1;
+    private const int Failed = 2;
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -53,107 +58,61 @@ internal static class OverloadLoad
             var bodies = Enumerable.Range(0, users * Priorities.Length)
                 .Select(i => Encoding.UTF8.GetBytes($"{{\"user\":\"ol-{i / Priorities.Length}\",\"priority\":\"{Priorities[i % Priorities.Length]}\"}}"))
                 .ToArray();
-            var decided = new LatencyHistogram[connections];
-            var shed = new LatencyHistogram[connections];
-            var errors = new long[connections];
-            var measuring = false;
-            var stopAt = long.MaxValue;
-            async Task WorkAsync(int w)
+
+            // Caller w asks at priority w % 4 for a random user; a shed answer's Retry-After is the pause before its
+            // next call when the callers honour it.
+            async Task<(int Outcome, TimeSpan Pause)> CallAsync(int w, int user)
             {
-                var random = new Random(w);
-                var p = w % Priorities.Length;
-                decided[w] = new LatencyHistogram();
-                shed[w] = new LatencyHistogram();
-                while (Stopwatch.GetTimestamp() < Volatile.Read(ref stopAt))
+                try
                 {
-                    var body = bodies[(random.Next(users) * Priorities.Length) + p];
-                    var begin = Stopwatch.GetTimestamp();
-                    HttpStatusCode? status;
-                    TimeSpan? retryAfter = null;
-                    try
+                    using var content = new ByteArrayContent(bodies[(user * Priorities.Length) + (w % Priorities.Length)]);
+                    content.Headers.ContentType = new("application/json");
+                    using var response = await http.PostAsync(url, content);
+                    _ = await response.Content.ReadAsByteArrayAsync();
+                    return response.StatusCode switch
                     {
-                        using var content = new ByteArrayContent(body);
-                        content.Headers.ContentType = new("application/json");
-                        using var response = await http.PostAsync(url, content);
-                        _ = await response.Content.ReadAsByteArrayAsync();
-                        status = response.StatusCode;
-                        retryAfter = response.StatusCode == HttpStatusCode.ServiceUnavailable ? response.Headers.RetryAfter?.Delta : null;
-                    }
-                    catch (HttpRequestException)
-                    {
-                        status = null;
-                    }
-
-                    var took = Stopwatch.GetTimestamp() - begin;
-                    if (honourRetryAfter && retryAfter is { } pause)
-                    {
-                        // As a well-behaved client does: the next request after Retry-After (not counted as latency).
-                        await Task.Delay(pause);
-                    }
-
-                    if (!Volatile.Read(ref measuring))
-                    {
-                        continue;
-                    }
-
-                    switch (status)
-                    {
-                        case HttpStatusCode.OK or HttpStatusCode.TooManyRequests:
-                            decided[w].Record(took);
-                            break;
-                        case HttpStatusCode.ServiceUnavailable:
-                            shed[w].Record(took);
-                            break;
-                        default:
-                            errors[w]++;
-                            break;
-                    }
+                        HttpStatusCode.OK or HttpStatusCode.TooManyRequests => (Decided, TimeSpan.Zero),
+                        HttpStatusCode.ServiceUnavailable => (Shed, honourRetryAfter ? response.Headers.RetryAfter?.Delta ?? TimeSpan.Zero : TimeSpan.Zero),
+                        _ => (Failed, TimeSpan.Zero),
+                    };
+                }
+                catch (HttpRequestException)
+                {
+                    return (Failed, TimeSpan.Zero);
                 }
             }
-
-            var workers = Enumerable.Range(0, connections).Select(w => Task.Run(() => WorkAsync(w))).ToArray();
-            await Task.Delay(TimeSpan.FromSeconds(warmup));
-            Volatile.Write(ref measuring, true);
-            var started = Stopwatch.GetTimestamp();
-            Volatile.Write(ref stopAt, started + (long)(seconds * Stopwatch.Frequency));
 
             // The generator shares the machine: how long its own work waits for a thread is part of every latency it
             // reports, so it is measured too (a no-op work item every 10 ms, from a thread of its own).
             var generatorQueue = new LatencyHistogram();
+            using var stopProbing = new ManualResetEventSlim();
             var probing = new Thread(() =>
             {
                 using var ran = new ManualResetEventSlim();
-                while (Stopwatch.GetTimestamp() < Volatile.Read(ref stopAt))
+                while (!stopProbing.Wait(10))
                 {
-                    Thread.Sleep(10);
                     ran.Reset();
                     var sent = Stopwatch.GetTimestamp();
                     ThreadPool.UnsafeQueueUserWorkItem(_ => { generatorQueue.Record(Stopwatch.GetTimestamp() - sent); ran.Set(); }, null);
                     ran.Wait();
                 }
-            }) { IsBackground = true };
+            }) { IsBackground = true, Name = "generator queue probe" };
             probing.Start();
-            await Task.WhenAll(workers);
+            var run = await ClosedLoop.RunAsync(
+                CallAsync, static answer => answer.Outcome, connections, users, outcomes: 3, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup),
+                pauseAfter: static answer => answer.Pause);
+            stopProbing.Set();
             probing.Join();
-            var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
             for (var p = 0; p <= Priorities.Length; p++)
             {
-                var d = new LatencyHistogram();
-                var s = new LatencyHistogram();
-                long e = 0;
-                for (var w = 0; w < connections; w++)
-                {
-                    if (p == Priorities.Length || w % Priorities.Length == p)
-                    {
-                        d.Add(decided[w]);
-                        s.Add(shed[w]);
-                        e += errors[w];
-                    }
-                }
-
+                var priority = p;
+                Func<int, bool>? callers = p == Priorities.Length ? null : w => w % Priorities.Length == priority;
+                var d = run.Latencies(Decided, callers);
+                var s = run.Latencies(Shed, callers);
+                var e = run.Latencies(Failed, callers).Count;
                 var answers = d.Count + s.Count;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {connections} | {(p == Priorities.Length ? "all" : Priorities[p])} | {answers} | {d.Count / elapsed:F0} | {(answers == 0 ? 0 : 100.0 * s.Count / answers):F1}% | {Ms(d, 0.5):F1} | {Ms(d, 0.99):F1} | {Ms(s, 0.99):F1} | {e} | {Ms(generatorQueue, 0.99):F1} |"));
+                    $"| {connections} | {(p == Priorities.Length ? "all" : Priorities[p])} | {answers} | {d.Count / run.Seconds:F0} | {(answers == 0 ? 0 : 100.0 * s.Count / answers):F1}% | {Ms(d, 0.5):F1} | {Ms(d, 0.99):F1} | {Ms(s, 0.99):F1} | {e} | {Ms(generatorQueue, 0.99):F1} |"));
             }
         }
 

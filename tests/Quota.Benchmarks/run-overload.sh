@@ -13,22 +13,8 @@ cd "$(dirname "$0")/../.."
 CONNECTIONS="${1:-1000,3000}"
 SECONDS_PER_POINT="${2:-10}"
 shift $(( $# > 2 ? 2 : $# ))
-ulimit -n "$(ulimit -Hn)"  # each connection costs a descriptor on both ends
-if [ -z "${QUOTA_SILO_DLL:-}" ]; then
-  [ "${QUOTA_BUILD:-1}" = 0 ] || dotnet build -c Release -v q silo/Quota.Silo.csproj
-  QUOTA_SILO_DLL=silo/bin/Release/net10.0/quota-silo.dll
-fi
-[ "${QUOTA_BUILD:-1}" = 0 ] || dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
-
-dotnet "$QUOTA_SILO_DLL" \
-  --urls http://127.0.0.1:18082 \
-  --Quota:Cluster:SiloPort=21112 --Quota:Cluster:GatewayPort=40002 \
-  --Quota:Policies:Users:0:Name=per-minute --Quota:Policies:Users:0:Algorithm=sliding-window \
-  --Quota:Policies:Users:0:Limit=1000000000 --Quota:Policies:Users:0:Window=00:01:00 \
-  --Logging:LogLevel:Default=Warning "$@" >/tmp/quota-overload-silo.log 2>&1 &
-SILO=$!
-trap 'kill $SILO 2>/dev/null || true' EXIT
-for _ in $(seq 1 150); do curl -sf http://127.0.0.1:18082/healthz >/dev/null && break; sleep 0.2; done
+source tests/Quota.Benchmarks/silo-start.sh
+start_silo 18082 21112 40002 /tmp/quota-overload-silo.log "$@"
 
 dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll overload \
   --http http://127.0.0.1:18082 --connections "$CONNECTIONS" --seconds "$SECONDS_PER_POINT" --warmup 5 --users 10000 \

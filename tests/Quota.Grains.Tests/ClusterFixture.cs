@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
 using Quota.Abstractions;
@@ -65,26 +63,11 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        // Two cores: without this the cluster takes seconds to start from thread-pool starvation.
-        ThreadPool.SetMinThreads(32, 32);
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(Settings));
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddSingleton(new QuotaTime(Time));
-            silo.AddMemoryGrainStorage("quota");
-            silo.AddQuotaGrains();
-        });
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+        Cluster = await new QuotaTestCluster { Silos = 2, Time = Time, Settings = Settings }.StartAsync();
         Quota = new QuotaClient(Cluster.Client);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => QuotaTestCluster.StopAsync(Cluster);
 
     /// <summary>Registers a raw key for a user and returns its key id.</summary>
     public async Task<string> RegisterKeyAsync(string rawKey, string user) =>

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Storage;
 using Orleans.TestingHost;
@@ -95,34 +93,28 @@ public sealed class GatedClusterFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        ThreadPool.SetMinThreads(32, 32);
-        var settings = new Dictionary<string, string?>
+        Cluster = await new QuotaTestCluster
         {
-            ["Quota:Secrets:Pepper"] = ClusterFixture.Pepper,
-            ["Quota:Scheduler:Enabled"] = "false",
-            ["Quota:Decisions:MaxWait"] = "00:10:00",
-            ["Quota:Policies:Resources:0:Name"] = "gated:*",
-            ["Quota:Policies:Resources:0:Policies:0:Name"] = "daily",
-            ["Quota:Policies:Resources:0:Policies:0:Algorithm"] = "calendar",
-            ["Quota:Policies:Resources:0:Policies:0:Limit"] = "1000",
-            ["Quota:Policies:Resources:0:Policies:0:Period"] = "day",
-            ["Quota:Policies:Resources:0:Policies:0:TimeZone"] = "UTC",
-            ["Quota:Policies:Resources:0:Policies:1:Name"] = "per-minute",
-            ["Quota:Policies:Resources:0:Policies:1:Algorithm"] = "fixed-window",
-            ["Quota:Policies:Resources:0:Policies:1:Limit"] = "100",
-            ["Quota:Policies:Resources:0:Policies:1:Window"] = "00:01:00",
-            ["Quota:Storage:CheckpointCounters"] = "true",
-        };
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(settings));
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddSingleton(new QuotaTime(Time));
-            silo.Services.AddKeyedSingleton<IGrainStorage>("quota", (_, _) => Storage);
-            silo.AddQuotaGrains();
-        });
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+            Time = Time,
+            Storage = Storage,
+            Settings = new Dictionary<string, string?>
+            {
+                ["Quota:Secrets:Pepper"] = ClusterFixture.Pepper,
+                ["Quota:Scheduler:Enabled"] = "false",
+                ["Quota:Decisions:MaxWait"] = "00:10:00",
+                ["Quota:Policies:Resources:0:Name"] = "gated:*",
+                ["Quota:Policies:Resources:0:Policies:0:Name"] = "daily",
+                ["Quota:Policies:Resources:0:Policies:0:Algorithm"] = "calendar",
+                ["Quota:Policies:Resources:0:Policies:0:Limit"] = "1000",
+                ["Quota:Policies:Resources:0:Policies:0:Period"] = "day",
+                ["Quota:Policies:Resources:0:Policies:0:TimeZone"] = "UTC",
+                ["Quota:Policies:Resources:0:Policies:1:Name"] = "per-minute",
+                ["Quota:Policies:Resources:0:Policies:1:Algorithm"] = "fixed-window",
+                ["Quota:Policies:Resources:0:Policies:1:Limit"] = "100",
+                ["Quota:Policies:Resources:0:Policies:1:Window"] = "00:01:00",
+                ["Quota:Storage:CheckpointCounters"] = "true",
+            },
+        }.StartAsync();
         Quota = new QuotaClient(Cluster.Client);
     }
 
@@ -136,8 +128,7 @@ public sealed class GatedClusterFixture : IAsyncLifetime
             write.Released.TrySetResult();
         }
 
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
+        await QuotaTestCluster.StopAsync(Cluster);
     }
 }
 

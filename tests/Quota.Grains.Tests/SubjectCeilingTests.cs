@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
@@ -26,34 +25,24 @@ public sealed class CeilingFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        ThreadPool.SetMinThreads(32, 32);
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(ClusterFixture.Settings)
+        Cluster = await new QuotaTestCluster
         {
-            ["Quota:Limits:MaxActiveSubjects"] = Ceiling.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Quota:Limits:ShedRetryAfter"] = "00:00:02",
-            ["Quota:Policies:Resources:4:Name"] = "open:*",
-            ["Quota:Policies:Resources:4:Policies:0:Name"] = "per-minute",
-            ["Quota:Policies:Resources:4:Policies:0:Algorithm"] = "fixed-window",
-            ["Quota:Policies:Resources:4:Policies:0:Limit"] = "10",
-            ["Quota:Policies:Resources:4:Policies:0:Window"] = "00:01:00",
-        }));
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddSingleton(new QuotaTime(Time));
-            silo.AddMemoryGrainStorage("quota");
-            silo.AddQuotaGrains();
-        });
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+            Time = Time,
+            Settings = new Dictionary<string, string?>(ClusterFixture.Settings)
+            {
+                ["Quota:Limits:MaxActiveSubjects"] = Ceiling.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Quota:Limits:ShedRetryAfter"] = "00:00:02",
+                ["Quota:Policies:Resources:4:Name"] = "open:*",
+                ["Quota:Policies:Resources:4:Policies:0:Name"] = "per-minute",
+                ["Quota:Policies:Resources:4:Policies:0:Algorithm"] = "fixed-window",
+                ["Quota:Policies:Resources:4:Policies:0:Limit"] = "10",
+                ["Quota:Policies:Resources:4:Policies:0:Window"] = "00:01:00",
+            },
+        }.StartAsync();
         Quota = new QuotaClient(Cluster.Client);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => QuotaTestCluster.StopAsync(Cluster);
 }
 
 [CollectionDefinition(Name)]

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 using Quota.Abstractions;
 using Quota.Grains.Scheduling;
 using Quota.Grains.Storage;
@@ -9,8 +10,9 @@ using Quota.Grains.Subjects;
 namespace Quota.Grains.Tenancy;
 
 /// <summary>
-/// The cluster's tenancy configuration; see <see cref="ITenancyGrain"/>. A change is applied to a copy, the copy is
-/// validated whole (every problem at once), then written, then pushed to the pool, token and tenant grains whose
+/// The cluster's tenancy configuration; see <see cref="ITenancyGrain"/>. A change is applied to a copy (the
+/// serializer's deep copy of the state), the copy is validated whole (every problem at once), compared with what is in
+/// force (<see cref="TenancyDiff"/>), then written, then pushed to the pool, token and tenant grains whose
 /// configuration it changed, and recorded in the change log. Nothing of a rejected change is applied.
 /// </summary>
 /// <remarks>
@@ -24,6 +26,7 @@ public sealed partial class TenancyGrain(
     IOptions<TenancyOptions> options,
     SecretProtector secrets,
     QuotaTime clock,
+    DeepCopier copier,
     ILogger<TenancyGrain> logger) : Grain, ITenancyGrain
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -36,7 +39,7 @@ public sealed partial class TenancyGrain(
     {
         ArgumentNullException.ThrowIfNull(change);
         var before = Model;
-        var next = new TenancyModel(Copy(state.State), _options);
+        var next = new TenancyModel(copier.Copy(state.State), _options);
         var problems = new List<FieldProblem>();
         var secretChanged = new HashSet<string>(StringComparer.Ordinal);
         Apply(change, next.State, problems, secretChanged);
@@ -48,7 +51,7 @@ public sealed partial class TenancyGrain(
             return new TenancyOutcome { Problems = [.. problems] };
         }
 
-        var changes = Diff(before, next, secretChanged);
+        var changes = TenancyDiff.Changes(before, next, secretChanged);
         if (dryRun || changes.Count == 0)
         {
             return new TenancyOutcome { Changes = [.. changes] };
@@ -70,7 +73,7 @@ public sealed partial class TenancyGrain(
     public async Task<SecretRotation> ReencryptSecretsAsync()
     {
         var before = Model;
-        var next = new TenancyModel(Copy(state.State), _options);
+        var next = new TenancyModel(copier.Copy(state.State), _options);
         var (reencrypted, current, unreadable) = (new List<string>(), 0, new List<string>());
         foreach (var (upstream, stored) in next.State.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal))
         {
@@ -119,7 +122,7 @@ public sealed partial class TenancyGrain(
     {
         ArgumentNullException.ThrowIfNull(actions);
         var before = Model;
-        var next = new TenancyModel(Copy(state.State), _options);
+        var next = new TenancyModel(copier.Copy(state.State), _options);
         var now = clock.Provider.GetUtcNow();
         var (applied, held) = (new List<SchedulerChange>(), new List<string>());
 
@@ -171,7 +174,7 @@ public sealed partial class TenancyGrain(
             Old = JsonSerializer.Serialize(c.Old, Json),
             New = JsonSerializer.Serialize(new { value = c.New, reason = c.Reason, run = c.Run }, Json),
             Source = "scheduler",
-        }), .. Diff(before, next, []).Where(d => !named.Contains(d.Subject)).Select(d => new ChangeRecord
+        }), .. TenancyDiff.Changes(before, next, []).Where(d => !named.Contains(d.Subject)).Select(d => new ChangeRecord
         {
             At = now,
             Subject = d.Subject,
@@ -237,9 +240,6 @@ public sealed partial class TenancyGrain(
         await PushAsync(before, next);
         await GrainFactory.GetGrain<IChangeLogGrain>(0).RecordAsync(records);
     }
-
-    private static TenancyState Copy(TenancyState source) =>
-        JsonSerializer.Deserialize<TenancyState>(JsonSerializer.Serialize(source, Json), Json)!;
 
     /// <summary>
     /// Applies the change to <paramref name="target"/>. Entries that cannot be applied at all (a token of an upstream
@@ -372,62 +372,6 @@ public sealed partial class TenancyGrain(
         }
     }
 
-    private static List<TenancyChanged> Diff(TenancyModel before, TenancyModel after, HashSet<string> secretChanged)
-    {
-        var changes = new List<TenancyChanged>();
-        foreach (var name in before.State.Upstreams.Keys.Union(after.State.Upstreams.Keys).Order(StringComparer.Ordinal))
-        {
-            before.State.Upstreams.TryGetValue(name, out var old);
-            after.State.Upstreams.TryGetValue(name, out var now);
-            Compare(changes, $"upstream:{name}", old is null ? null : UpstreamJson(old), now is null ? null : UpstreamJson(now), false);
-            foreach (var id in TokenIds(old).Union(TokenIds(now)).Order(StringComparer.Ordinal))
-            {
-                var oldToken = old?.Tokens.GetValueOrDefault(id);
-                var newToken = now?.Tokens.GetValueOrDefault(id);
-                Compare(changes, $"token:{name}/{id}", oldToken is null ? null : TokenJson(oldToken), newToken is null ? null : TokenJson(newToken), secretChanged.Contains($"upstreams.{name}.tokens.{id}"));
-            }
-        }
-
-        foreach (var id in before.State.Tenants.Keys.Union(after.State.Tenants.Keys).Order(StringComparer.Ordinal))
-        {
-            Compare(changes, $"tenant:{id}", ViewJson(before.Tenant(id)), ViewJson(after.Tenant(id)), false);
-        }
-
-        return changes;
-    }
-
-    private static IEnumerable<string> TokenIds(StoredUpstream? upstream) => upstream?.Tokens.Keys ?? Enumerable.Empty<string>();
-
-    private static void Compare(List<TenancyChanged> changes, string subject, string? old, string? now, bool secretReplaced)
-    {
-        if (old == now && !secretReplaced)
-        {
-            return;
-        }
-
-        var action = old is null ? "create" : now is null ? "remove" : "update";
-        changes.Add(new TenancyChanged(subject, action, old, now));
-    }
-
-    private static string UpstreamJson(StoredUpstream upstream) => JsonSerializer.Serialize(new
-    {
-        bufferPercent = TenancyModel.Buffer(upstream.Spec),
-        window = TenancyModel.Window(upstream.Spec),
-    }, Json);
-
-    /// <summary>A token's change-log form: never the secret, only whether one is stored.</summary>
-    private static string TokenJson(StoredToken token) => JsonSerializer.Serialize(new
-    {
-        policies = token.Policies,
-        dedicatedTo = token.Owner,
-        configuredDedicatedTo = token.DedicatedTo,
-        hasSecret = token.SecretEnvelope is not null,
-        successor = token.Successor,
-        retiringSince = token.RetiringSince,
-    }, Json);
-
-    private static string? ViewJson(object? view) => view is null ? null : JsonSerializer.Serialize(view, view.GetType(), Json);
-
     /// <summary>Tells every pool, token and tenant grain whose configuration changed; failures are logged, not thrown.</summary>
     private async Task PushAsync(TenancyModel before, TenancyModel after)
     {
@@ -435,16 +379,16 @@ public sealed partial class TenancyGrain(
         foreach (var name in before.State.Upstreams.Keys.Union(after.State.Upstreams.Keys))
         {
             var setup = after.PoolSetup(name);
-            if (ViewJson(before.PoolSetup(name)) != ViewJson(setup))
+            if (TenancyDiff.Json(before.PoolSetup(name)) != TenancyDiff.Json(setup))
             {
                 pushes.Add(($"pool:{name}", GrainFactory.GetGrain<IPoolGrain>(name).ConfigureAsync(setup)));
             }
 
-            var tokens = TokenIds(before.State.Upstreams.GetValueOrDefault(name)).Union(TokenIds(after.State.Upstreams.GetValueOrDefault(name)));
+            var tokens = TenancyDiff.TokenIds(before.State.Upstreams.GetValueOrDefault(name)).Union(TenancyDiff.TokenIds(after.State.Upstreams.GetValueOrDefault(name)));
             foreach (var id in tokens)
             {
                 var token = after.TokenSetup(name, id);
-                if (ViewJson(before.TokenSetup(name, id)) != ViewJson(token))
+                if (TenancyDiff.Json(before.TokenSetup(name, id)) != TenancyDiff.Json(token))
                 {
                     pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<IUpstreamTokenGrain>($"{name}/{id}").ConfigureAsync(token)));
                 }
@@ -454,7 +398,7 @@ public sealed partial class TenancyGrain(
         foreach (var id in before.State.Tenants.Keys.Union(after.State.Tenants.Keys))
         {
             var tenant = after.Tenant(id);
-            if (ViewJson(before.Tenant(id)) != ViewJson(tenant))
+            if (TenancyDiff.Json(before.Tenant(id)) != TenancyDiff.Json(tenant))
             {
                 pushes.Add(($"tenant:{id}", GrainFactory.GetGrain<ITenantGrain>(id).ConfigureAsync(tenant)));
             }

@@ -30,9 +30,7 @@ public static class AdminEndpoints
         var admin = app.MapGroup("/v1/admin");
 
         admin.MapGet("/users", async (AdminService service) => Results.Json(new { users = await service.ListAsync(SubjectKind.User) }, HttpJson.ResponseOptions));
-        admin.MapGet("/users/{id}", (string id, AdminService service) => GetSubjectAsync(service, SubjectKind.User, id));
-        admin.MapPut("/users/{id}", (string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, SubjectKind.User, id));
-        admin.MapDelete("/users/{id}", (string id, AdminService service) => ResetSubjectAsync(service, SubjectKind.User, id));
+        admin.MapSubject("/users/{id}", SubjectKind.User, "id");
 
         admin.MapGet("/users/{id}/keys", async (string id, AdminService service) =>
         {
@@ -52,9 +50,7 @@ public static class AdminEndpoints
             configured = catalog.ResourceNames.Order(StringComparer.Ordinal),
             own = await service.ListAsync(SubjectKind.Resource),
         }, HttpJson.ResponseOptions));
-        admin.MapGet("/resources/{name}", (string name, AdminService service) => GetSubjectAsync(service, SubjectKind.Resource, name));
-        admin.MapPut("/resources/{name}", (string name, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, SubjectKind.Resource, name));
-        admin.MapDelete("/resources/{name}", (string name, AdminService service) => ResetSubjectAsync(service, SubjectKind.Resource, name));
+        admin.MapSubject("/resources/{name}", SubjectKind.Resource, "name");
 
         admin.MapGet("/changes", GetChangesAsync);
         // Any other Content-Type, or none, is refused by routing, and the cross-site guard answers that with the problem
@@ -81,10 +77,21 @@ public static class AdminEndpoints
             : Results.Json(new { changes = (await service.ChangesAsync(count, subject)).Select(ChangeView) }, HttpJson.ResponseOptions);
     }
 
-    private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string id)
+    /// <summary>
+    /// Maps <c>GET</c> (the policies in force), <c>PUT</c> (replace its own policies) and <c>DELETE</c> (back to the
+    /// configured ones) of one subject of <paramref name="kind"/>, named by the route value <paramref name="field"/>.
+    /// </summary>
+    private static void MapSubject(this RouteGroupBuilder admin, string pattern, SubjectKind kind, string field)
     {
-        id = HttpJson.RouteName(id);
-        if (HttpJson.BadNames((kind == SubjectKind.User ? "id" : "name", id)) is { } problem)
+        string Id(HttpContext context) => HttpJson.RouteName(context.GetRouteValue(field) as string ?? string.Empty);
+        admin.MapGet(pattern, (HttpContext context, AdminService service) => GetSubjectAsync(service, kind, field, Id(context)));
+        admin.MapPut(pattern, (HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, kind, field, Id(context)));
+        admin.MapDelete(pattern, (HttpContext context, AdminService service) => ResetSubjectAsync(service, kind, field, Id(context)));
+    }
+
+    private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string field, string id)
+    {
+        if (HttpJson.BadNames((field, id)) is { } problem)
         {
             return problem;
         }
@@ -95,9 +102,8 @@ public static class AdminEndpoints
             : HttpJson.Problem(StatusCodes.Status404NotFound, [new("name", $"resource '{id}' is neither configured nor given policies; PUT policies to create it.")]);
     }
 
-    private static async Task<IResult> SetSubjectAsync(HttpContext context, AdminService service, QuotaHttpOptions http, SubjectKind kind, string id)
+    private static async Task<IResult> SetSubjectAsync(HttpContext context, AdminService service, QuotaHttpOptions http, SubjectKind kind, string field, string id)
     {
-        id = HttpJson.RouteName(id);
         var (body, problem) = await HttpJson.ReadAsync<SubjectBody>(context, http.MaxBodyBytes);
         if (problem is not null)
         {
@@ -105,8 +111,8 @@ public static class AdminEndpoints
         }
 
         var problems = new List<FieldProblem>();
-        ApplyPlanner.ValidateSubject(problems, kind == SubjectKind.User ? "id" : "name", id, body, allowPattern: false);
-        foreach (var p in problems.Where(p => p.Field.StartsWith("id.", StringComparison.Ordinal) || p.Field.StartsWith("name.", StringComparison.Ordinal)).ToList())
+        ApplyPlanner.ValidateSubject(problems, field, id, body, allowPattern: false);
+        foreach (var p in problems.Where(p => p.Field.StartsWith(field + ".", StringComparison.Ordinal)).ToList())
         {
             // Body fields are named as in the body ("policies[0].limit"), not after the URL segment.
             problems[problems.IndexOf(p)] = p with { Field = p.Field[(p.Field.IndexOf('.', StringComparison.Ordinal) + 1)..] };
@@ -121,10 +127,9 @@ public static class AdminEndpoints
         return Results.Json(SubjectView(id, policies), HttpJson.ResponseOptions);
     }
 
-    private static async Task<IResult> ResetSubjectAsync(AdminService service, SubjectKind kind, string id)
+    private static async Task<IResult> ResetSubjectAsync(AdminService service, SubjectKind kind, string field, string id)
     {
-        id = HttpJson.RouteName(id);
-        if (HttpJson.BadNames((kind == SubjectKind.User ? "id" : "name", id)) is { } problem)
+        if (HttpJson.BadNames((field, id)) is { } problem)
         {
             return problem;
         }

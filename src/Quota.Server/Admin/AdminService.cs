@@ -9,7 +9,9 @@ namespace Quota.Server.Admin;
 
 /// <summary>
 /// Applies configuration changes to live subjects and records each one (when, which subject, old and new). A change
-/// takes effect on the subject's grain at once and keeps its current usage.
+/// takes effect on the subject's grain at once and keeps its current usage. Every change of a user, resource or key
+/// takes one path (<see cref="RecordedAsync"/>): its change-log form read before, the write, the form read after, and
+/// old → new recorded when the two differ, the rule the tenancy configuration's diff follows for its entries.
 /// </summary>
 public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, QuotaInstruments instruments)
 {
@@ -36,16 +38,13 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
     public async Task<SubjectPolicies> SetPoliciesAsync(SubjectKind kind, string id, PolicySpec[]? policies, string source)
     {
         var grain = DecisionResults.Grain(grains, kind, id);
-        var before = await grain.GetPoliciesAsync();
-        await grain.SetPoliciesAsync(policies);
-        var after = await grain.GetPoliciesAsync();
-        await Registry.MarkAsync(kind, id, policies is not null);
-        if (before.Own != after.Own || !before.Policies.SequenceEqual(after.Policies))
+        return await RecordedAsync(policies is null ? "reset" : "set", Json(await grain.GetPoliciesAsync()), async () =>
         {
-            await RecordAsync(after.Subject, policies is null ? "reset" : "set", Json(before), Json(after), source);
-        }
-
-        return after;
+            await grain.SetPoliciesAsync(policies);
+            var after = await grain.GetPoliciesAsync();
+            await Registry.MarkAsync(kind, id, policies is not null);
+            return after;
+        }, after => (after.Subject, Json(after)), source);
     }
 
     /// <summary>
@@ -62,13 +61,12 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
             return null;
         }
 
-        var info = await grain.RegisterAsync(user, policies);
-        await Registry.MarkKeyAsync(user, info.KeyId, registered: true);
-        if (before is null || !before.Policies.SequenceEqual(info.Policies))
+        var info = await RecordedAsync("register", Json(before), async () =>
         {
-            await RecordAsync(SubjectNames.Label(SubjectKind.ApiKey, info.KeyId), "register", Json(before), Json(info), source);
-        }
-
+            var registered = await grain.RegisterAsync(user, policies);
+            await Registry.MarkKeyAsync(user, registered.KeyId, registered: true);
+            return registered;
+        }, registered => (SubjectNames.Label(SubjectKind.ApiKey, registered.KeyId), Json(registered)), source);
         return (info, raw);
     }
 
@@ -93,13 +91,7 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
             return null;
         }
 
-        var after = await grain.RegisterAsync(before.Owner, policies);
-        if (!before.Policies.SequenceEqual(after.Policies))
-        {
-            await RecordAsync(SubjectNames.Label(SubjectKind.ApiKey, keyId), "set", Json(before), Json(after), source);
-        }
-
-        return after;
+        return await RecordedAsync("set", Json(before), () => grain.RegisterAsync(before.Owner, policies), after => (SubjectNames.Label(SubjectKind.ApiKey, keyId), Json(after)), source);
     }
 
     /// <summary>Revokes a key; false when it was not registered.</summary>
@@ -115,6 +107,31 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
         await Registry.MarkKeyAsync(before.Owner, keyId, registered: false);
         await RecordAsync(SubjectNames.Label(SubjectKind.ApiKey, keyId), "revoke", Json(before), null, source);
         return true;
+    }
+
+    /// <summary>
+    /// Runs one write of a <see cref="ConfigurationPlan"/> from <paramref name="source"/>; the tenancy change answers its
+    /// outcome (problems when the tenancy configuration refused it), the others null.
+    /// </summary>
+    public async Task<TenancyOutcome?> WriteAsync(ConfigurationWrite write, string source)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        switch (write)
+        {
+            case ChangeTenancy tenancy:
+                return await ChangeTenancyAsync(tenancy.Change with { Source = source }, dryRun: false);
+            case SetSubjectPolicies subject:
+                await SetPoliciesAsync(subject.Kind, subject.Id, subject.Policies, source);
+                return null;
+            case RegisterKey key:
+                await RegisterKeyAsync(key.User, key.RawKey, key.Policies, source);
+                return null;
+            case SetKeyPolicies key:
+                await SetKeyPoliciesAsync(key.KeyId, key.Policies, source);
+                return null;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(write), write.GetType().Name, "not a write a plan makes");
+        }
     }
 
     /// <summary>
@@ -164,6 +181,22 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
 
     /// <summary>A new random API key: 32 random bytes, base64url, with a recognisable prefix.</summary>
     public static string NewKey() => "qk_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>
+    /// Runs <paramref name="write"/> and records the change when the subject's change-log form after it
+    /// (<paramref name="after"/>: the subject's label and form) differs from <paramref name="before"/>.
+    /// </summary>
+    private async Task<T> RecordedAsync<T>(string action, string? before, Func<Task<T>> write, Func<T, (string Subject, string? Form)> after, string source)
+    {
+        var written = await write();
+        var (subject, form) = after(written);
+        if (form != before)
+        {
+            await RecordAsync(subject, action, before, form, source);
+        }
+
+        return written;
+    }
 
     private async Task RecordAsync(string subject, string action, string? before, string? after, string source)
     {

@@ -87,7 +87,10 @@ public sealed record PlannedChange(string Subject, string Action, JsonNode? Old,
 /// <param name="Changes">The changes made, or on a dry run those that would be made.</param>
 public sealed record ApplyOutcome(List<FieldProblem> Problems, List<PlannedChange> Changes);
 
-/// <summary>Parses, validates (every error with its path), diffs and applies <see cref="ApplyDocument"/>s.</summary>
+/// <summary>
+/// Parses and validates (every error with its path) <see cref="ApplyDocument"/>s, plans them against what is configured
+/// (<see cref="ConfigurationPlan"/>) and applies a plan by running its writes.
+/// </summary>
 public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 {
     // As strict as every request body: names in their exact case, numbers as numbers ("1" is a string), for JSON and
@@ -152,8 +155,9 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
     /// <summary>
     /// Validates the whole document and, unless it has a problem or <paramref name="dryRun"/>, applies it. All or
     /// nothing: the tenancy part is validated whole by the tenancy configuration (a dry run of the same change) and its
-    /// problems join the others; an invalid document changes nothing. The tenancy part is applied first, as one change,
-    /// so a configuration changed by someone else in between is refused before any subject is touched.
+    /// problems join the others; an invalid document changes nothing. Then the document is planned
+    /// (<see cref="ConfigurationPlan"/>) and the plan's writes are run, the tenancy part first, as one change, so a
+    /// configuration changed by someone else in between is refused before any subject is touched.
     /// </summary>
     public async Task<ApplyOutcome> RunAsync(ApplyDocument document, bool dryRun)
     {
@@ -172,22 +176,51 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             return new ApplyOutcome(problems, []);
         }
 
+        var plan = await PlanAsync(document, tenancy, preview);
         if (dryRun)
         {
-            return new ApplyOutcome([], [.. await PlanAsync(document), .. Planned(preview)]);
+            return new ApplyOutcome([], [.. plan.Changes]);
         }
 
         TenancyOutcome? applied = null;
-        if (tenancy is not null)
+        foreach (var write in plan.Writes)
         {
-            applied = await admin.ChangeTenancyAsync(tenancy, dryRun: false);
-            if (applied.Problems.Length > 0)
+            var outcome = await admin.WriteAsync(write, "apply");
+            if (outcome is { Problems.Length: > 0 })
             {
-                return new ApplyOutcome([.. applied.Problems], []);
+                return new ApplyOutcome([.. outcome.Problems], []);
+            }
+
+            applied = outcome ?? applied;
+        }
+
+        return new ApplyOutcome([], [.. plan.SubjectChanges, .. ConfigurationPlan.Planned(applied)]);
+    }
+
+    /// <summary>Plans a (valid) document against the subjects' current values; see <see cref="ConfigurationPlan.Of"/>.</summary>
+    public async Task<ConfigurationPlan> PlanAsync(ApplyDocument document, TenancyChange? tenancy = null, TenancyOutcome? tenancyPreview = null)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        var current = new Dictionary<string, SubjectPolicies>(StringComparer.Ordinal);
+        foreach (var (kind, entries) in new[] { (SubjectKind.User, document.Users), (SubjectKind.Resource, document.Resources) })
+        {
+            foreach (var id in (entries ?? []).Keys)
+            {
+                current[SubjectNames.Label(kind, id)] = await admin.GetAsync(kind, id);
             }
         }
 
-        return new ApplyOutcome([], [.. await ApplyAsync(document), .. Planned(applied)]);
+        var keys = new Dictionary<string, ApiKeyInfo>(StringComparer.Ordinal);
+        foreach (var key in document.Keys ?? [])
+        {
+            var keyId = key!.KeyId ?? hasher.KeyId(key.Key!);
+            if (await admin.GetKeyAsync(keyId) is { } info)
+            {
+                keys[keyId] = info;
+            }
+        }
+
+        return ConfigurationPlan.Of(document, hasher.KeyId, current, keys, tenancy, tenancyPreview);
     }
 
     /// <summary>
@@ -237,14 +270,6 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 
         return change with { Tokens = [.. tokens] };
     }
-
-    private static IEnumerable<PlannedChange> Planned(TenancyOutcome? outcome) =>
-        outcome?.Changes.Select(c => new PlannedChange(c.Subject, c.Action, Node(c.Old), Node(c.New))) ?? [];
-
-    private static JsonNode? Node(string? json) => json is null ? null : JsonNode.Parse(json);
-
-    private static JsonNode? Node(PolicySpec[]? policies) =>
-        policies is null ? null : JsonSerializer.SerializeToNode(policies, Http.HttpJson.ResponseOptions);
 
     /// <summary>Every problem with the document's users, resources and keys, each with its path.</summary>
     public async Task<List<FieldProblem>> ValidateAsync(ApplyDocument document)
@@ -335,69 +360,6 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         return problems;
     }
 
-    /// <summary>What applying the (valid) document would change to users, resources and keys.</summary>
-    public async Task<List<PlannedChange>> PlanAsync(ApplyDocument document)
-    {
-        var changes = new List<PlannedChange>();
-        foreach (var (kind, entries) in new[] { (SubjectKind.User, document.Users), (SubjectKind.Resource, document.Resources) })
-        {
-            foreach (var (id, body) in entries ?? [])
-            {
-                var current = await admin.GetAsync(kind, id);
-                var desired = Normalize(body!.Policies!);
-                var action = !current.Own ? "create" : current.Policies.SequenceEqual(desired) ? "unchanged" : "update";
-                changes.Add(new PlannedChange(SubjectNames.Label(kind, id), action, Node(current.Own ? current.Policies : null), Node(desired)));
-            }
-        }
-
-        foreach (var key in document.Keys ?? [])
-        {
-            var keyId = key!.KeyId ?? hasher.KeyId(key.Key!);
-            var current = await admin.GetKeyAsync(keyId);
-            var desired = key.Policies is null ? [] : Normalize(key.Policies);
-            var action = current is null ? "register" : current.Policies.SequenceEqual(desired) ? "unchanged" : "update";
-            changes.Add(new PlannedChange(SubjectNames.Label(SubjectKind.ApiKey, keyId), action, Node(current?.Policies), Node(desired)));
-        }
-
-        return changes;
-    }
-
-    /// <summary>Applies the (valid) document's users, resources and keys; answers the changes made (unchanged subjects are not touched).</summary>
-    public async Task<List<PlannedChange>> ApplyAsync(ApplyDocument document)
-    {
-        var plan = await PlanAsync(document);
-        var index = 0;
-        foreach (var (kind, entries) in new[] { (SubjectKind.User, document.Users), (SubjectKind.Resource, document.Resources) })
-        {
-            foreach (var (id, body) in entries ?? [])
-            {
-                if (plan[index++].Action != "unchanged")
-                {
-                    await admin.SetPoliciesAsync(kind, id, body!.Policies, "apply");
-                }
-            }
-        }
-
-        foreach (var key in document.Keys ?? [])
-        {
-            if (plan[index++].Action == "unchanged")
-            {
-                continue;
-            }
-
-            if (key!.Key is { } raw)
-            {
-                await admin.RegisterKeyAsync(key.User!, raw, key.Policies, "apply");
-            }
-            else
-            {
-                await admin.SetKeyPoliciesAsync(key.KeyId!, key.Policies, "apply");
-            }
-        }
-
-        return plan;
-    }
-
     /// <summary>Checks one user's or resource's entry; shared with the single-subject endpoints.</summary>
     public static void ValidateSubject(List<FieldProblem> problems, string path, string id, SubjectBody? body, bool allowPattern)
     {
@@ -415,7 +377,4 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 
         problems.AddRange(Http.HttpJson.PolicyProblems(body.Policies, $"{path}.policies"));
     }
-
-    private static PolicySpec[] Normalize(PolicySpec[] specs) =>
-        [.. PolicySpec.ToDefinitions(specs, "policies", out _)!.Select(PolicySpec.From)];
 }

@@ -21,72 +21,43 @@ internal static class TenancyEndpoints
     {
         admin.MapGet("/upstreams", async (AdminService service) =>
             Results.Json(new { upstreams = await service.UpstreamsAsync() }, HttpJson.ResponseOptions));
-        admin.MapGet("/upstreams/{name}", GetUpstreamAsync);
-        admin.MapPut("/upstreams/{name}", SetUpstreamAsync);
-        admin.MapDelete("/upstreams/{name}", DeleteUpstreamAsync);
+        admin.MapEntry("/upstreams/{name}", Upstreams);
 
         admin.MapGet("/upstreams/{name}/tokens", GetTokensAsync);
-        admin.MapGet("/upstreams/{name}/tokens/{id}", GetTokenAsync);
-        admin.MapPut("/upstreams/{name}/tokens/{id}", SetTokenAsync);
-        admin.MapDelete("/upstreams/{name}/tokens/{id}", DeleteTokenAsync);
+        admin.MapEntry("/upstreams/{name}/tokens/{id}", Tokens);
 
         admin.MapGet("/tenants", async (AdminService service) =>
             Results.Json(new { tenants = await service.TenantsAsync() }, HttpJson.ResponseOptions));
-        admin.MapGet("/tenants/{id}", GetTenantAsync);
-        admin.MapPut("/tenants/{id}", SetTenantAsync);
-        admin.MapDelete("/tenants/{id}", DeleteTenantAsync);
+        admin.MapEntry("/tenants/{id}", Tenants);
 
         // The re-encryption step of a master-key rotation (docs/operations.md, "Secrets at rest").
         admin.MapPost("/secrets/reencrypt", async (AdminService service) =>
             Results.Json(await service.ReencryptSecretsAsync(), HttpJson.ResponseOptions));
     }
 
-    private static async Task<IResult> GetUpstreamAsync(string name, AdminService service)
-    {
-        name = HttpJson.RouteName(name);
-        return HttpJson.BadNames(("name", name))
-            ?? (await service.UpstreamAsync(name) is { } upstream ? Results.Json(upstream, HttpJson.ResponseOptions) : UnknownUpstream(name));
-    }
+    private static readonly TenancyEntry<UpstreamSpec, UpstreamView> Upstreams = new(
+        RouteFields: ["name"],
+        Path: key => UpstreamPath(key[0]),
+        Change: (key, spec) => new TenancyChange { Upstreams = { [key[0]] = spec } },
+        FindAsync: async (service, key) => await service.UpstreamAsync(key[0]) is { } upstream ? (upstream, null) : (null, UnknownUpstream(key[0])));
 
-    private static async Task<IResult> SetUpstreamAsync(string name, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
-    {
-        name = HttpJson.RouteName(name);
-        if (HttpJson.BadNames(("name", name)) is { } invalid)
+    // A token belongs to an upstream: naming one that does not exist is a missing parent (404), not a bad body.
+    private static readonly TenancyEntry<TokenSpec, TokenView> Tokens = new(
+        RouteFields: ["name", "id"],
+        Path: key => TokenPath(key[0], key[1]),
+        Change: (key, spec) => new TenancyChange { Tokens = [new TokenChange(key[0], key[1], spec)] },
+        FindAsync: async (service, key) => await service.UpstreamAsync(key[0]) switch
         {
-            return invalid;
-        }
+            null => (null, UnknownUpstream(key[0])),
+            var upstream => upstream.Tokens.FirstOrDefault(t => t.Id == key[1]) is { } token ? (token, null) : (null, UnknownToken(key[0], key[1])),
+        },
+        ParentMissingAsync: async (service, key) => await service.UpstreamAsync(key[0]) is null ? UnknownUpstream(key[0]) : null);
 
-        var (body, problem) = await HttpJson.ReadAsync<UpstreamSpec>(context, http.Value.MaxBodyBytes);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        var outcome = await service.ChangeTenancyAsync(new TenancyChange { Upstreams = { [name] = body } }, dryRun: false);
-        if (outcome.Problems.Length > 0)
-        {
-            return Rejected(outcome, UpstreamPath(name), "name");
-        }
-
-        return await service.UpstreamAsync(name) is { } upstream ? Results.Json(upstream, HttpJson.ResponseOptions) : UnknownUpstream(name);
-    }
-
-    private static async Task<IResult> DeleteUpstreamAsync(string name, AdminService service)
-    {
-        name = HttpJson.RouteName(name);
-        if (HttpJson.BadNames(("name", name)) is { } invalid)
-        {
-            return invalid;
-        }
-
-        if (await service.UpstreamAsync(name) is null)
-        {
-            return UnknownUpstream(name);
-        }
-
-        var outcome = await service.ChangeTenancyAsync(new TenancyChange { Upstreams = { [name] = null } }, dryRun: false);
-        return outcome.Problems.Length > 0 ? Rejected(outcome, UpstreamPath(name), "name") : Results.NoContent();
-    }
+    private static readonly TenancyEntry<TenantSpec, TenantView> Tenants = new(
+        RouteFields: ["id"],
+        Path: key => TenantPath(key[0]),
+        Change: (key, spec) => new TenancyChange { Tenants = { [key[0]] = spec } },
+        FindAsync: async (service, key) => await service.TenantAsync(key[0]) is { } tenant ? (tenant, null) : (null, UnknownTenant(key[0])));
 
     private static async Task<IResult> GetTokensAsync(string name, AdminService service)
     {
@@ -97,122 +68,90 @@ internal static class TenancyEndpoints
                 : UnknownUpstream(name));
     }
 
-    private static async Task<IResult> GetTokenAsync(string name, string id, AdminService service)
+    /// <summary>
+    /// Maps <c>GET</c>, <c>PUT</c> and <c>DELETE</c> of one tenancy entry: <c>GET</c> shows it or says it is missing
+    /// (404); <c>PUT</c> reads the body, lets the tenancy grain judge the change whole and shows the entry as it now is;
+    /// <c>DELETE</c> of a missing entry is a 404, else the change that removes it (204 when the grain accepts).
+    /// </summary>
+    private static void MapEntry<TSpec, TView>(this RouteGroupBuilder admin, string pattern, TenancyEntry<TSpec, TView> entry)
+        where TSpec : class
+        where TView : class
     {
-        (name, id) = (HttpJson.RouteName(name), HttpJson.RouteName(id));
-        if (HttpJson.BadNames(("name", name), ("id", id)) is { } invalid)
+        admin.MapGet(pattern, async (HttpContext context, AdminService service) =>
         {
-            return invalid;
-        }
+            var key = entry.Key(context);
+            return entry.BadNames(key) ?? await entry.ShowAsync(service, key);
+        });
 
-        return await service.UpstreamAsync(name) switch
+        admin.MapPut(pattern, async (HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) =>
         {
-            null => UnknownUpstream(name),
-            var upstream => upstream.Tokens.FirstOrDefault(t => t.Id == id) is { } token
-                ? Results.Json(token, HttpJson.ResponseOptions)
-                : UnknownToken(name, id),
-        };
+            var key = entry.Key(context);
+            if (entry.BadNames(key) is { } invalid)
+            {
+                return invalid;
+            }
+
+            var (body, problem) = await HttpJson.ReadAsync<TSpec>(context, http.Value.MaxBodyBytes);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            if (entry.ParentMissingAsync is not null && await entry.ParentMissingAsync(service, key) is { } missingParent)
+            {
+                return missingParent;
+            }
+
+            var outcome = await service.ChangeTenancyAsync(entry.Change(key, body), dryRun: false);
+            return outcome.Problems.Length > 0 ? Rejected(outcome, entry.Path(key), entry.RouteFields[^1]) : await entry.ShowAsync(service, key);
+        });
+
+        admin.MapDelete(pattern, async (HttpContext context, AdminService service) =>
+        {
+            var key = entry.Key(context);
+            if (entry.BadNames(key) is { } invalid)
+            {
+                return invalid;
+            }
+
+            if ((await entry.FindAsync(service, key)).Missing is { } missing)
+            {
+                return missing;
+            }
+
+            var outcome = await service.ChangeTenancyAsync(entry.Change(key, null), dryRun: false);
+            return outcome.Problems.Length > 0 ? Rejected(outcome, entry.Path(key), entry.RouteFields[^1]) : Results.NoContent();
+        });
     }
 
-    private static async Task<IResult> SetTokenAsync(string name, string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
+    /// <summary>
+    /// One kind of tenancy entry as its admin routes handle it. The key is the route's values for
+    /// <paramref name="RouteFields"/>, outermost first (an upstream's name, then a token's id).
+    /// </summary>
+    /// <param name="RouteFields">The route values naming the entry; the last is the one a problem about the entry itself names.</param>
+    /// <param name="Path">Where the tenancy grain's problems name the entry (<c>upstreams.bl.tokens.t1</c>).</param>
+    /// <param name="Change">The change that sets the entry to a spec, or removes it (null).</param>
+    /// <param name="FindAsync">The entry as it is, or the 404 that says which part is missing.</param>
+    /// <param name="ParentMissingAsync">For entries inside another: the 404 when that one does not exist, checked before a PUT.</param>
+    private sealed record TenancyEntry<TSpec, TView>(
+        string[] RouteFields,
+        Func<string[], string> Path,
+        Func<string[], TSpec?, TenancyChange> Change,
+        Func<AdminService, string[], Task<(TView? View, IResult? Missing)>> FindAsync,
+        Func<AdminService, string[], Task<IResult?>>? ParentMissingAsync = null)
+        where TSpec : class
+        where TView : class
     {
-        (name, id) = (HttpJson.RouteName(name), HttpJson.RouteName(id));
-        if (HttpJson.BadNames(("name", name), ("id", id)) is { } invalid)
+        public string[] Key(HttpContext context) =>
+            [.. RouteFields.Select(field => HttpJson.RouteName(context.GetRouteValue(field) as string ?? string.Empty))];
+
+        public IResult? BadNames(string[] key) => HttpJson.BadNames([.. RouteFields.Zip(key)]);
+
+        public async Task<IResult> ShowAsync(AdminService service, string[] key)
         {
-            return invalid;
+            var (view, missing) = await FindAsync(service, key);
+            return view is not null ? Results.Json(view, HttpJson.ResponseOptions) : missing!;
         }
-
-        var (body, problem) = await HttpJson.ReadAsync<TokenSpec>(context, http.Value.MaxBodyBytes);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        // A token belongs to an upstream: naming one that does not exist is a missing parent (404), not a bad body.
-        if (await service.UpstreamAsync(name) is null)
-        {
-            return UnknownUpstream(name);
-        }
-
-        var outcome = await service.ChangeTenancyAsync(new TenancyChange { Tokens = [new TokenChange(name, id, body)] }, dryRun: false);
-        if (outcome.Problems.Length > 0)
-        {
-            return Rejected(outcome, TokenPath(name, id), "id");
-        }
-
-        return await service.UpstreamAsync(name) is { } upstream && upstream.Tokens.FirstOrDefault(t => t.Id == id) is { } token
-            ? Results.Json(token, HttpJson.ResponseOptions)
-            : UnknownToken(name, id);
-    }
-
-    private static async Task<IResult> DeleteTokenAsync(string name, string id, AdminService service)
-    {
-        (name, id) = (HttpJson.RouteName(name), HttpJson.RouteName(id));
-        if (HttpJson.BadNames(("name", name), ("id", id)) is { } invalid)
-        {
-            return invalid;
-        }
-
-        var upstream = await service.UpstreamAsync(name);
-        if (upstream is null)
-        {
-            return UnknownUpstream(name);
-        }
-
-        if (upstream.Tokens.All(t => t.Id != id))
-        {
-            return UnknownToken(name, id);
-        }
-
-        var outcome = await service.ChangeTenancyAsync(new TenancyChange { Tokens = [new TokenChange(name, id, null)] }, dryRun: false);
-        return outcome.Problems.Length > 0 ? Rejected(outcome, TokenPath(name, id), "id") : Results.NoContent();
-    }
-
-    private static async Task<IResult> GetTenantAsync(string id, AdminService service)
-    {
-        id = HttpJson.RouteName(id);
-        return HttpJson.BadNames(("id", id))
-            ?? (await service.TenantAsync(id) is { } tenant ? Results.Json(tenant, HttpJson.ResponseOptions) : UnknownTenant(id));
-    }
-
-    private static async Task<IResult> SetTenantAsync(string id, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
-    {
-        id = HttpJson.RouteName(id);
-        if (HttpJson.BadNames(("id", id)) is { } invalid)
-        {
-            return invalid;
-        }
-
-        var (body, problem) = await HttpJson.ReadAsync<TenantSpec>(context, http.Value.MaxBodyBytes);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        var outcome = await service.ChangeTenancyAsync(new TenancyChange { Tenants = { [id] = body } }, dryRun: false);
-        if (outcome.Problems.Length > 0)
-        {
-            return Rejected(outcome, TenantPath(id), "id");
-        }
-
-        return await service.TenantAsync(id) is { } tenant ? Results.Json(tenant, HttpJson.ResponseOptions) : UnknownTenant(id);
-    }
-
-    private static async Task<IResult> DeleteTenantAsync(string id, AdminService service)
-    {
-        id = HttpJson.RouteName(id);
-        if (HttpJson.BadNames(("id", id)) is { } invalid)
-        {
-            return invalid;
-        }
-
-        if (await service.TenantAsync(id) is null)
-        {
-            return UnknownTenant(id);
-        }
-
-        var outcome = await service.ChangeTenancyAsync(new TenancyChange { Tenants = { [id] = null } }, dryRun: false);
-        return outcome.Problems.Length > 0 ? Rejected(outcome, TenantPath(id), "id") : Results.NoContent();
     }
 
     private static string UpstreamPath(string name) => $"upstreams.{name}";

@@ -1,8 +1,6 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Configuration;
-using Orleans.Storage;
 using Orleans.TestingHost;
 using Quota.Abstractions;
 using Quota.Client;
@@ -24,41 +22,36 @@ public sealed class PoolFailoverTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        ThreadPool.SetMinThreads(32, 32);
-        var builder = new InProcessTestClusterBuilder(3);
-        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        _cluster = await new QuotaTestCluster
         {
-            ["Quota:Secrets:Pepper"] = "failover-tests-pepper-0123456789",
-            ["Quota:Scheduler:Enabled"] = "false",
-            ["Quota:Tenancy:LeaseRefresh"] = "00:00:05",
-            ["Quota:Tenancy:LeaseTtl"] = "00:00:15",
-        }));
-        builder.ConfigureSilo((_, silo) =>
-        {
-            // A killed silo is declared dead in a few seconds, and no call waits longer than that for an answer.
-            silo.Configure<ClusterMembershipOptions>(options =>
+            Silos = 3,
+            Time = _time,
+            Storage = _storage,
+            Settings = new Dictionary<string, string?>
             {
-                options.ProbeTimeout = TimeSpan.FromSeconds(1);
-                options.NumMissedProbesLimit = 2;
-                options.NumVotesForDeathDeclaration = 1;
-            });
-            silo.Configure<SiloMessagingOptions>(options => options.ResponseTimeout = TimeSpan.FromSeconds(10));
-            silo.Services.AddSingleton(new QuotaTime(_time));
-            silo.Services.AddSingleton(SecretProtector.ForDevelopment());
-            silo.Services.AddKeyedSingleton<IGrainStorage>("quota", (_, _) => _storage);
-            silo.AddQuotaGrains();
-        });
-        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = TimeSpan.FromSeconds(10)));
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
+                ["Quota:Secrets:Pepper"] = "failover-tests-pepper-0123456789",
+                ["Quota:Scheduler:Enabled"] = "false",
+                ["Quota:Tenancy:LeaseRefresh"] = "00:00:05",
+                ["Quota:Tenancy:LeaseTtl"] = "00:00:15",
+            },
+            Silo = silo =>
+            {
+                // A killed silo is declared dead in a few seconds, and no call waits longer than that for an answer.
+                silo.Configure<ClusterMembershipOptions>(options =>
+                {
+                    options.ProbeTimeout = TimeSpan.FromSeconds(1);
+                    options.NumMissedProbesLimit = 2;
+                    options.NumVotesForDeathDeclaration = 1;
+                });
+                silo.Configure<SiloMessagingOptions>(options => options.ResponseTimeout = TimeSpan.FromSeconds(10));
+                silo.Services.AddSingleton(SecretProtector.ForDevelopment());
+            },
+            Client = client => client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = TimeSpan.FromSeconds(10)),
+        }.StartAsync();
         _quota = new QuotaClient(_cluster.Client);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => QuotaTestCluster.StopAsync(_cluster);
 
     [Fact]
     public async Task DeactivatingOrKillingThePoolsSiloNeverLeadsToOverAllocation()

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;
 using Quota.Abstractions;
 
@@ -17,7 +16,7 @@ public sealed class SchedulerFixture : TenancyFixture
     /// <summary>The window between use samples: a minute and two seconds, so each sample sees only its own window.</summary>
     public static readonly TimeSpan Cycle = TimeSpan.FromSeconds(62);
 
-    protected override void AddStorage(ISiloBuilder silo) => silo.Services.AddKeyedSingleton<IGrainStorage>("quota", (_, _) => Storage);
+    protected override IGrainStorage? SharedStorage => Storage;
 
     /// <summary>One of <paramref name="change"/>'s tokens rewritten with an owner and successor, keeping its secret.</summary>
     public static TokenChange Token(TenancyChange change, int index, string? dedicatedTo, string? successor = null) =>

@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.TestingHost;
@@ -20,29 +19,19 @@ public sealed class SchedulerTimerTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        ThreadPool.SetMinThreads(32, 32);
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        _cluster = await new QuotaTestCluster
         {
-            ["Quota:Secrets:Pepper"] = "scheduler-timer-pepper-0123456789",
-            ["Quota:Scheduler:Interval"] = "00:00:10",
-        }));
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddSingleton(new QuotaTime(_time));
-            silo.AddMemoryGrainStorage("quota");
-            silo.UseInMemoryReminderService();
-            silo.AddQuotaGrains();
-        });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
+            Time = _time,
+            Settings = new Dictionary<string, string?>
+            {
+                ["Quota:Secrets:Pepper"] = "scheduler-timer-pepper-0123456789",
+                ["Quota:Scheduler:Interval"] = "00:00:10",
+            },
+            Silo = silo => silo.UseInMemoryReminderService(),
+        }.StartAsync();
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => QuotaTestCluster.StopAsync(_cluster);
 
     [Fact]
     public async Task TheSiloStartsItAndItsTimerRunsItEveryIntervalOfQuotaTime()

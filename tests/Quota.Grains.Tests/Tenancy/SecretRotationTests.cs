@@ -1,9 +1,6 @@
 using System.Security.Cryptography;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
-using Orleans.Storage;
 using Orleans.TestingHost;
 using Quota.Abstractions;
 using Quota.Client;
@@ -27,30 +24,21 @@ public sealed class SecretRotationTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        ThreadPool.SetMinThreads(32, 32);
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        _cluster = await new QuotaTestCluster
         {
-            ["Quota:Secrets:Pepper"] = "rotation-tests-pepper-0123456789",
-            ["Quota:Scheduler:Enabled"] = "false",
-            ["Quota:Secrets:MasterKeys:0"] = NewestKey,
-            ["Quota:Secrets:MasterKeys:1"] = OldKey,
-        }));
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddSingleton(new QuotaTime(new FakeTimeProvider(new DateTimeOffset(2026, 5, 4, 0, 0, 0, TimeSpan.Zero))));
-            silo.Services.AddKeyedSingleton<IGrainStorage>("quota", (_, _) => _storage);
-            silo.AddQuotaGrains();
-        });
-        _cluster = builder.Build();
-        await _cluster.DeployAsync();
+            Time = new FakeTimeProvider(new DateTimeOffset(2026, 5, 4, 0, 0, 0, TimeSpan.Zero)),
+            Storage = _storage,
+            Settings = new Dictionary<string, string?>
+            {
+                ["Quota:Secrets:Pepper"] = "rotation-tests-pepper-0123456789",
+                ["Quota:Scheduler:Enabled"] = "false",
+                ["Quota:Secrets:MasterKeys:0"] = NewestKey,
+                ["Quota:Secrets:MasterKeys:1"] = OldKey,
+            },
+        }.StartAsync();
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _cluster.StopAllSilosAsync();
-        await _cluster.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => QuotaTestCluster.StopAsync(_cluster);
 
     [Fact]
     public async Task EverySecretUnderAnOlderKeyIsSealedAgainUnderTheNewestAndASecondRunChangesNothing()

@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Orleans.Storage;
 using Orleans.TestingHost;
 using Quota.Abstractions;
 using Quota.Client;
@@ -33,39 +33,31 @@ public class TenancyFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        ThreadPool.SetMinThreads(32, 32);
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSiloHost((_, host) => host.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        Cluster = await new QuotaTestCluster
         {
-            ["Quota:Secrets:Pepper"] = "tenancy-tests-pepper-0123456789",
-            ["Quota:Scheduler:Enabled"] = "false",
-            ["Quota:Decisions:MaxWait"] = "00:01:00",
-            ["Quota:Tenancy:LeaseRefresh"] = "00:00:05",
-            ["Quota:Tenancy:LeaseTtl"] = "00:00:15",
-            ["Quota:Tenancy:FailureThreshold"] = "3",
-            ["Quota:Tenancy:OpenDuration"] = "00:00:30",
-            ["Quota:Tenancy:SuccessesToClose"] = "2",
-        }));
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.Services.AddSingleton(new QuotaTime(Time));
-            silo.Services.AddSingleton(SecretProtector.ForDevelopment());
-            AddStorage(silo);
-            silo.AddQuotaGrains();
-        });
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
+            Silos = 2,
+            Time = Time,
+            Storage = SharedStorage,
+            Settings = new Dictionary<string, string?>
+            {
+                ["Quota:Secrets:Pepper"] = "tenancy-tests-pepper-0123456789",
+                ["Quota:Scheduler:Enabled"] = "false",
+                ["Quota:Decisions:MaxWait"] = "00:01:00",
+                ["Quota:Tenancy:LeaseRefresh"] = "00:00:05",
+                ["Quota:Tenancy:LeaseTtl"] = "00:00:15",
+                ["Quota:Tenancy:FailureThreshold"] = "3",
+                ["Quota:Tenancy:OpenDuration"] = "00:00:30",
+                ["Quota:Tenancy:SuccessesToClose"] = "2",
+            },
+            Silo = silo => silo.Services.AddSingleton(SecretProtector.ForDevelopment()),
+        }.StartAsync();
         Quota = new QuotaClient(Cluster.Client);
     }
 
-    /// <summary>The grain storage of the cluster: memory by default.</summary>
-    protected virtual void AddStorage(ISiloBuilder silo) => silo.AddMemoryGrainStorage("quota");
+    /// <summary>The grain storage of the cluster, shared by its silos; null: memory storage.</summary>
+    protected virtual IGrainStorage? SharedStorage => null;
 
-    public async ValueTask DisposeAsync()
-    {
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => QuotaTestCluster.StopAsync(Cluster);
 
     /// <summary>Applies a change and fails with its problems if it was rejected.</summary>
     public async Task<TenancyOutcome> ChangeAsync(TenancyChange change)
