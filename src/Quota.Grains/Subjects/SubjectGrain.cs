@@ -55,14 +55,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private readonly ILogger _logger;
     // Most subjects never hold a lease nor queue a waiter: these are made when first needed (an idle grain's memory
     // is what a silo's capacity in subjects comes down to).
-    private Dictionary<string, Held>? _heldOrNull;
-    private SortedSet<Waiter>? _waitersOrNull;
-    private List<Limiter> _limiters = [];
-    private DateTimeOffset _nextHeldSweep = DateTimeOffset.MaxValue;
-    private long _nextWaiterSequence;
+    private LeaseBook? _leasesOrNull;
+    private WaiterQueue? _waitersOrNull;
+    // The policies' windows and the all-or-nothing decision over them.
+    private readonly SubjectLimits _limits = new();
 
-    // When the head waiter can be served, as of the last pass over the queue.
-    private DateTimeOffset _headReadyAt;
     private ITimer? _wakeTimer;
     private ISubjectGrain? _self;
     private bool _known;
@@ -76,9 +73,6 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private long _permitsWhileWriting;
     private bool _checkpointFailing;
     private bool _deactivating;
-
-    // Whether any policy's counter is checkpointed; set with the limiters, read on every grant.
-    private bool _hasDurable;
 
     // Completed and cleared each time a checkpoint write finishes (successfully or not); made by whoever waits for one.
     private TaskCompletionSource? _writeFinished;
@@ -152,7 +146,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private protected TimeProvider Time => _services.Time;
 
     /// <summary>Every policy's state now.</summary>
-    private protected PolicyReading[] CurrentReadings() => _known ? Readings(_services.Time.GetUtcNow()) : [];
+    private protected PolicyReading[] CurrentReadings() => _known ? _limits.Readings(_services.Time.GetUtcNow()) : [];
 
     /// <summary>Rebuilds the limiters from the configuration now, keeping usage by policy name, and serves waiters.</summary>
     private protected void Reconfigure() => Reload(_services.Time.GetUtcNow());
@@ -191,7 +185,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         Reload(now);
         if (_checkpointState is { RecordExists: true, State: { } checkpoint })
         {
-            var restored = Durable.Restore(checkpoint, _limiters, now);
+            var restored = Durable.Restore(checkpoint, _limits.Limiters, now);
             if (restored > 0)
             {
                 LogRestored(_logger, _label, restored);
@@ -259,14 +253,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return true;
         }
 
-        if (_heldOrNull is { Count: > 0 } || _waitersOrNull is { Count: > 0 } || _checkpointRunning || _checkpointState is not null)
+        if (_leasesOrNull is { Count: > 0 } || _waitersOrNull is { Count: > 0 } || _checkpointRunning || _checkpointState is not null)
         {
             return false;
         }
 
         return !_known || (_admission == SubjectAdmission.Admitted
             && StoredConfig is not ({ Policies: not null } or { Owner: not null })
-            && SubjectFootprint.AllFull(_limiters, _services.Time.GetUtcNow()));
+            && _limits.AllFull(_services.Time.GetUtcNow()));
     }
 
     /// <summary>The answer of a shed activation: nothing decided or consumed; retry after the configured delay.</summary>
@@ -307,8 +301,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             await inFlight;
         }
 
-        if (_services.Durability.Checkpoints && (_hasDurable || _durableOrNull is not null)
-            && (_checkpointDirty || Durable.DiffersFromWritten(Durable.Next(_limiters, _services.Time.GetUtcNow(), exact: true))))
+        if (_services.Durability.Checkpoints && (_limits.HasDurable || _durableOrNull is not null)
+            && (_checkpointDirty || Durable.DiffersFromWritten(Durable.Next(_limits.Limiters, _services.Time.GetUtcNow(), exact: true))))
         {
             // A clean stop: write the exact counts, so the next activation resumes without the unused claims.
             if (!await WriteCheckpointAsync(exact: true))
@@ -323,13 +317,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _wakeTimer = null;
         if (_waitersOrNull is { } waiters)
         {
-            foreach (var waiter in waiters)
-            {
-                waiter.TryCancel();
-            }
-
-            _services.Instruments.Waiting(-waiters.Count);
-            waiters.Clear();
+            _services.Instruments.Waiting(-waiters.CancelAll());
         }
 
         if (_admission == SubjectAdmission.Admitted)
@@ -384,7 +372,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         Arrived(request);
         var now = _services.Time.GetUtcNow();
-        SweepHeld(now);
+        _leasesOrNull?.Sweep(now);
 
         // Checked again with every fresh reading of the clock, in the same step as the decision below.
         var holds = 0;
@@ -403,10 +391,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             }
 
             now = _services.Time.GetUtcNow();
-            SweepHeld(now);
+            _leasesOrNull?.Sweep(now);
         }
 
-        if (!HasWaiterAtOrAbove(request.Priority))
+        if (_waitersOrNull?.HasWaiterAtOrAbove(request.Priority) != true)
         {
             // Latency is measured on the real clock: it is a metric, not quota time.
             var started = TimeProvider.System.GetTimestamp();
@@ -431,8 +419,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return queued;
         }
 
-        var waiter = new Waiter(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs), _nextWaiterSequence++);
-        (_waitersOrNull ??= new(Waiter.Order)).Add(waiter);
+        var waiter = (_waitersOrNull ??= new()).Enqueue(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs));
         _self ??= this.AsReference<ISubjectGrain>();
         _services.Instruments.Waiting(+1);
         LogWaiting(_logger, _label, request.Priority, request.MaxWaitMs);
@@ -453,14 +440,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         ArgumentNullException.ThrowIfNull(grants);
         var now = _services.Time.GetUtcNow();
-        ReturnGrants(grants, now);
+        _limits.Refund(grants, now);
         if (leaseId is not null)
         {
-            _heldOrNull?.Remove(leaseId);
+            _leasesOrNull?.Forget(leaseId);
         }
 
         ProcessWaiters(now);
-        var readings = _known ? Readings(now) : [];
+        var readings = _known ? _limits.Readings(now) : [];
         LetGoIfUntouched();
         return Task.FromResult(readings);
     }
@@ -471,25 +458,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ArgumentNullException.ThrowIfNull(leaseId);
         ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
         var now = _services.Time.GetUtcNow();
-        SweepHeld(now);
-        if (_heldOrNull is null || !_heldOrNull.Remove(leaseId, out var held))
+        _leasesOrNull?.Sweep(now);
+        if (_leasesOrNull?.Settle(leaseId, actualCost, _limits, now) != true)
         {
             LetGoIfUntouched();
             return LeaseOutcome.NotFound;
-        }
-
-        for (var i = 0; i < held.Grants.Length; i++)
-        {
-            var grant = held.Grants[i];
-            switch (Find(grant.Policy) is { } current && ReferenceEquals(current, held.Owners[i]) ? current : null)
-            {
-                case ConcurrencyLimiter concurrency:
-                    concurrency.Release(grant.LeaseId, now);
-                    break;
-                case { } limiter:
-                    limiter.Settle(new Grant(grant.Cost, grant.AtTicks, 0), actualCost, now);
-                    break;
-            }
         }
 
         CountersChanged(now, 0);
@@ -511,19 +484,11 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         ArgumentNullException.ThrowIfNull(leaseId);
         var now = _services.Time.GetUtcNow();
-        SweepHeld(now);
-        if (_heldOrNull is null || !_heldOrNull.Remove(leaseId, out var held))
+        _leasesOrNull?.Sweep(now);
+        if (_leasesOrNull?.Release(leaseId, _limits, now) != true)
         {
             LetGoIfUntouched();
             return Task.FromResult(LeaseOutcome.NotFound);
-        }
-
-        for (var i = 0; i < held.Grants.Length; i++)
-        {
-            if (Find(held.Grants[i].Policy) is ConcurrencyLimiter concurrency && ReferenceEquals(concurrency, held.Owners[i]))
-            {
-                concurrency.Release(held.Grants[i].LeaseId, now);
-            }
         }
 
         ProcessWaiters(now);
@@ -546,8 +511,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             {
                 Subject = _label,
                 Known = _known,
-                Policies = _known ? [.. Readings(now).Select(r => r.ToState(_label))] : [],
-                Waiting = _waitersOrNull?.Count(w => !w.IsCompleted) ?? 0,
+                Policies = _known ? [.. _limits.Readings(now).Select(r => r.ToState(_label))] : [],
+                Waiting = _waitersOrNull?.Waiting() ?? 0,
             };
         LetGoIfUntouched();
         return Task.FromResult(report);
@@ -562,7 +527,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             Subject = _label,
             Known = _known,
             Own = StoredConfig?.Policies is not null,
-            Policies = [.. _limiters.Select(l => PolicySpec.From(l.Policy))],
+            Policies = [.. _limits.Definitions().Select(PolicySpec.From)],
         };
         LetGoIfUntouched();
         return policies;
@@ -608,7 +573,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private bool MustHoldForCeiling(long cost, DateTimeOffset now) =>
         _known && _services.Durability.Checkpoints && !_checkpointFailing
-        && _hasDurable && Durable.WouldPassCeiling(_limiters, cost, now) && _limiters.TrueForAll(l => l.GetUsage(now).Remaining >= cost);
+        && _limits.HasDurable && Durable.WouldPassCeiling(_limits.Limiters, cost, now) && _limits.Fits(cost, now);
 
     /// <summary>
     /// Waits for the checkpoint writes in flight, with <paramref name="cost"/> reserved in every claim they write.
@@ -646,7 +611,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             StartCheckpoint();
             await finished.Task;
         }
-        while (!_checkpointFailing && Durable.WouldPassCeiling(_limiters, cost, _services.Time.GetUtcNow()));
+        while (!_checkpointFailing && Durable.WouldPassCeiling(_limits.Limiters, cost, _services.Time.GetUtcNow()));
     }
 
     /// <summary>
@@ -658,7 +623,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         Outcome = DecisionOutcome.Denied,
         LimitedBy = "checkpoint",
         RetryAfter = TimeSpan.FromMilliseconds(100),
-        Policies = Readings(now),
+        Policies = _limits.Readings(now),
         Owner = Owner,
     };
 
@@ -678,7 +643,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private void CountersChanged(DateTimeOffset now, long permits)
     {
-        if (!_services.Durability.Checkpoints || !_hasDurable)
+        if (!_services.Durability.Checkpoints || !_limits.HasDurable)
         {
             return;
         }
@@ -689,7 +654,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             _permitsWhileWriting += permits;
         }
 
-        if (!_checkpointFailing && Durable.NeedsWriteNow(_limiters, now))
+        if (!_checkpointFailing && Durable.NeedsWriteNow(_limits.Limiters, now))
         {
             StartCheckpoint();
         }
@@ -749,7 +714,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                     ProcessWaiters(_services.Time.GetUtcNow());
                 }
             }
-            while (_checkpointAgain || (_checkpointDirty && Durable.NeedsWriteNow(_limiters, _services.Time.GetUtcNow())));
+            while (_checkpointAgain || (_checkpointDirty && Durable.NeedsWriteNow(_limits.Limiters, _services.Time.GetUtcNow())));
         }
         finally
         {
@@ -762,7 +727,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private async Task<bool> WriteCheckpointAsync(bool exact)
     {
         var now = _services.Time.GetUtcNow();
-        var next = Durable.Next(_limiters, now, exact);
+        var next = Durable.Next(_limits.Limiters, now, exact);
         _checkpointDirty = false;
         _permitsWhileWriting = 0;
         var stored = _checkpointState ??= new();
@@ -846,40 +811,8 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _known = IsKnown(definitions is not null);
-        var next = new List<Limiter>(definitions?.Count ?? 0);
-        var unmatched = OwnsDefinitions ? _limiters.Where(l => definitions?.Any(d => d.Name == l.Policy.Name) != true).ToList() : [];
-        foreach (var definition in definitions ?? [])
-        {
-            // Usage is kept by policy name. A subject configured through tenancy (an upstream's limits for a token)
-            // also keeps it across a rename: a policy of the same algorithm and window (else any policy it replaces)
-            // carries the count, so a hard ceiling is never reset by renaming or replacing it.
-            var current = Find(definition.Name)
-                ?? unmatched.Find(l => l.Policy.Algorithm == definition.Algorithm && l.Policy.Window == definition.Window && l.Policy.Period == definition.Period)
-                ?? unmatched.FirstOrDefault();
-            if (current is not null)
-            {
-                unmatched.Remove(current);
-            }
-
-            next.Add(current is not null ? current.Reconfigure(definition, now) : definition.CreateLimiter());
-        }
-
-        _limiters = next;
-        _hasDurable = next.Exists(DurableCounters.IsDurable);
+        _limits.Apply(definitions, carryAcrossRenames: OwnsDefinitions, now);
         ProcessWaiters(now);
-    }
-
-    private Limiter? Find(string policy)
-    {
-        foreach (var limiter in _limiters)
-        {
-            if (limiter.Policy.Name == policy)
-            {
-                return limiter;
-            }
-        }
-
-        return null;
     }
 
     /// <summary>One all-or-nothing attempt on every policy at <paramref name="now"/>; a denial changes nothing.</summary>
@@ -897,101 +830,84 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 Outcome = DecisionOutcome.Denied,
                 LimitedBy = gate.Policy,
                 RetryAfter = gate.RetryAfter,
-                Policies = Readings(now),
+                Policies = _limits.Readings(now),
                 Owner = Owner,
             };
         }
 
-        var grants = new List<PolicyGrant>(_limiters.Count);
-        var outcome = DecisionOutcome.Allowed;
-        string? limitedBy = null;
-        var retry = TimeSpan.Zero;
-        foreach (var limiter in _limiters)
+        var verdict = _limits.TryTake(request.Cost, now);
+        if (!verdict.Allowed)
         {
-            // Every policy is asked even after a denial, so the retry-after covers all of them.
-            var decision = limiter.Acquire(request.Cost, now);
-            if (decision.Allowed)
-            {
-                if (request.Cost > 0)
-                {
-                    grants.Add(new PolicyGrant(limiter.Policy.Name, decision.Grant.Cost, decision.Grant.AcquiredAtTicks, decision.Grant.LeaseId));
-                }
-
-                continue;
-            }
-
-            if (decision.Reason == DenialReason.CostExceedsLimit)
-            {
-                outcome = DecisionOutcome.CostExceedsLimit;
-                limitedBy = limiter.Policy.Name;
-                retry = Decision.Never;
-            }
-            else if (outcome != DecisionOutcome.CostExceedsLimit && (outcome == DecisionOutcome.Allowed || decision.RetryAfter > retry))
-            {
-                outcome = DecisionOutcome.Denied;
-                limitedBy = limiter.Policy.Name;
-                retry = decision.RetryAfter;
-            }
-        }
-
-        if (outcome != DecisionOutcome.Allowed)
-        {
-            ReturnGrants(grants, now);
             return new SubjectDecision
             {
-                Outcome = outcome,
-                LimitedBy = limitedBy,
-                RetryAfter = retry,
-                Policies = Readings(now),
+                Outcome = verdict.Outcome,
+                LimitedBy = verdict.LimitedBy,
+                RetryAfter = verdict.RetryAfter,
+                Policies = verdict.Readings,
                 Owner = Owner,
             };
         }
 
-        string? heldAs = null;
-        if (grants.Count > 0 && (request.Reserve || grants.Exists(g => g.LeaseId != 0)))
+        var grants = verdict.Grants;
+        string? nonce = null;
+        if (grants.Length > 0 && (request.Reserve || LeaseBook.HasConcurrencyPermits(grants)))
         {
-            // A lease to settle or release later: the caller's (shared by every subject of the request) or our own.
-            var leaseId = request.LeaseId ?? Guid.NewGuid().ToString("N");
-            var expires = now + (request.Reserve ? _services.Decisions.ReservationTtl : TimeSpan.Zero);
-            foreach (var limiter in _limiters)
-            {
-                if (limiter is ConcurrencyLimiter)
-                {
-                    var ttlEnd = now + limiter.Policy.LeaseTtl;
-                    expires = ttlEnd > expires ? ttlEnd : expires;
-                }
-            }
-
-            Holds[leaseId] = new Held([.. grants], [.. grants.Select(g => Find(g.Policy)!)], expires);
-            _nextHeldSweep = expires < _nextHeldSweep ? expires : _nextHeldSweep;
-            heldAs = leaseId;
+            // A lease to settle or release later: the caller's nonce (shared by every subject of the request) or our own.
+            nonce = request.LeaseId ?? Guid.NewGuid().ToString("N");
+            (_leasesOrNull ??= new()).Open(nonce, _limits, grants, LeaseBook.ExpiryOf(_limits, grants, request.Reserve, _services.Decisions.ReservationTtl, now));
         }
 
-        if (grants.Count > 0)
+        if (grants.Length > 0)
         {
             CountersChanged(now, request.Cost);
         }
 
-        var readings = Readings(now);
-        KeepAliveForLongWindows(readings);
+        KeepAliveForLongWindows(verdict.Readings);
         return Granted(request, new SubjectDecision
         {
             Allowed = true,
             Outcome = DecisionOutcome.Allowed,
-            Policies = readings,
-            Grants = request.ReturnGrants ? [.. grants] : [],
-            Held = heldAs is not null,
-            LeaseNonce = heldAs,
+            Policies = verdict.Readings,
+            Grants = request.ReturnGrants ? grants : [],
+            Held = nonce is not null,
+            LeaseNonce = nonce,
             Owner = Owner,
         });
     }
 
-    private void ReturnGrants(IEnumerable<PolicyGrant> grants, DateTimeOffset now)
+    /// <summary>
+    /// What <paramref name="request"/> would get now, taking nothing: the gate's denial, the policies' denial, or an
+    /// allowed answer that is not counted (for callers told to queue behind others).
+    /// </summary>
+    private SubjectDecision WouldGet(SubjectAcquire request, DateTimeOffset now)
     {
-        foreach (var grant in grants)
+        if (!_known)
         {
-            Find(grant.Policy)?.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseId), now);
+            return new SubjectDecision { Outcome = DecisionOutcome.UnknownSubject };
         }
+
+        if (Gate(request, now) is { } gate)
+        {
+            return new SubjectDecision
+            {
+                Outcome = DecisionOutcome.Denied,
+                LimitedBy = gate.Policy,
+                RetryAfter = gate.RetryAfter,
+                Policies = _limits.Readings(now),
+                Owner = Owner,
+            };
+        }
+
+        var verdict = _limits.Check(request.Cost, now);
+        return new SubjectDecision
+        {
+            Allowed = verdict.Allowed,
+            Outcome = verdict.Outcome,
+            LimitedBy = verdict.LimitedBy,
+            RetryAfter = verdict.RetryAfter,
+            Policies = verdict.Readings,
+            Owner = Owner,
+        };
     }
 
     /// <summary>
@@ -1000,60 +916,34 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     /// </summary>
     private SubjectDecision QueueDenial(SubjectAcquire request, DateTimeOffset now)
     {
-        var untilHead = _headReadyAt - now;
+        var untilHead = (_waitersOrNull?.HeadReadyAt ?? now) - now;
         if (untilHead <= TimeSpan.Zero)
         {
             untilHead = TimeSpan.FromTicks(1);
         }
 
-        var alone = TryAcquire(request.ReturnGrants ? request : request with { ReturnGrants = true }, now);
+        var alone = WouldGet(request, now);
         if (!alone.Allowed)
         {
             return alone.Outcome != DecisionOutcome.Denied || alone.RetryAfter >= untilHead
-                ? alone with { Grants = [] }
-                : alone with { RetryAfter = untilHead, Grants = [] };
+                ? alone
+                : alone with { RetryAfter = untilHead };
         }
 
-        ReturnGrants(alone.Grants, now);
-        if (alone.LeaseNonce is { } leaseId)
+        return alone with
         {
-            _heldOrNull?.Remove(leaseId);
-        }
-
-        return new SubjectDecision
-        {
+            Allowed = false,
             Outcome = DecisionOutcome.Denied,
             LimitedBy = "queue",
             RetryAfter = untilHead,
-            Policies = Readings(now),
-            Owner = Owner,
         };
     }
 
     private AlgorithmKind? DenyingAlgorithm(SubjectDecision decision) =>
-        decision.LimitedBy is { } name && Find(name) is { } limiter ? limiter.Policy.Algorithm : null;
+        _limits.AlgorithmOf(decision.LimitedBy);
 
     private bool LimitedByConcurrency(SubjectDecision decision) =>
-        decision.LimitedBy is { } name && Find(name) is ConcurrencyLimiter;
-
-    private bool HasWaiterAtOrAbove(Priority priority)
-    {
-        // Enumerating even an empty SortedSet allocates; most calls find no waiters.
-        if (_waitersOrNull is not { Count: > 0 } waiters)
-        {
-            return false;
-        }
-
-        foreach (var waiter in waiters)
-        {
-            if (!waiter.IsCompleted && waiter.Request.Priority >= priority)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+        _limits.IsConcurrency(decision.LimitedBy);
 
     /// <summary>
     /// Grants waiters strictly in order while they fit; answers those past their deadline; re-arms the timer for
@@ -1068,7 +958,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         TimeSpan? headRetry = null;
         long ceilingDemand = 0;
-        foreach (var waiter in waiters.ToArray())
+        foreach (var waiter in waiters.InOrder())
         {
             if (waiter.IsCompleted)
             {
@@ -1094,9 +984,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 continue;
             }
 
-            // Grants are kept with the decision here whatever the caller asked: a grant to a waiter behind the head,
-            // or to one that cancelled meanwhile, must be given back.
-            var decision = TryAcquire(waiter.Request.ReturnGrants ? waiter.Request : waiter.Request with { ReturnGrants = true }, now);
+            // The head takes; a waiter behind a blocked head is only asked whether it would fit (the capacity is the
+            // head's first). The head's grants are kept with the decision whatever the caller asked: a grant to a
+            // waiter that cancelled meanwhile must be given back.
+            var decision = headRetry is null
+                ? TryAcquire(waiter.Request.ReturnGrants ? waiter.Request : waiter.Request with { ReturnGrants = true }, now)
+                : WouldGet(waiter.Request, now);
             if (decision.Outcome is DecisionOutcome.CostExceedsLimit or DecisionOutcome.UnknownSubject
                 || (headRetry is null && (decision.Allowed || now >= waiter.Deadline)))
             {
@@ -1107,14 +1000,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
             if (decision.Allowed)
             {
-                // Behind a blocked head: the capacity is the head's first. Give it back.
-                ReturnGrants(decision.Grants, now);
-                if (decision.LeaseNonce is { } leaseId)
-                {
-                    _heldOrNull?.Remove(leaseId);
-                }
-
-                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero, Grants = [], Held = false };
+                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero };
             }
 
             if (now >= waiter.Deadline)
@@ -1137,22 +1023,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             StartCheckpoint();
         }
 
-        _headReadyAt = now + (headRetry ?? TimeSpan.Zero);
-        var due = headRetry ?? Timeout.InfiniteTimeSpan;
-        foreach (var waiter in waiters)
-        {
-            var untilDeadline = waiter.Deadline - now;
-            if (due == Timeout.InfiniteTimeSpan || untilDeadline < due)
-            {
-                due = untilDeadline;
-            }
-        }
-
-        if (due != Timeout.InfiniteTimeSpan && due < TimeSpan.Zero)
-        {
-            due = TimeSpan.Zero;
-        }
-
+        var due = waiters.Passed(now, headRetry);
         if (due == Timeout.InfiniteTimeSpan)
         {
             _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -1171,65 +1042,13 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         if (!waiter.TryComplete(decision) && decision.Allowed)
         {
             // The caller cancelled while we granted: give the place back so nothing is lost.
-            ReturnGrants(decision.Grants, now);
+            _limits.Refund(decision.Grants, now);
             if (decision.LeaseNonce is { } leaseId)
             {
-                _heldOrNull?.Remove(leaseId);
+                _leasesOrNull?.Forget(leaseId);
             }
         }
     }
-
-    private void SweepHeld(DateTimeOffset now)
-    {
-        if (now < _nextHeldSweep)
-        {
-            return;
-        }
-
-        var next = DateTimeOffset.MaxValue;
-        foreach (var (leaseId, held) in Holds.ToArray())
-        {
-            if (held.ExpiresAt <= now)
-            {
-                // An unsettled reservation keeps its estimate; concurrency permits expire in their limiter.
-                _heldOrNull?.Remove(leaseId);
-            }
-            else if (held.ExpiresAt < next)
-            {
-                next = held.ExpiresAt;
-            }
-        }
-
-        _nextHeldSweep = next;
-    }
-
-    private PolicyReading[] Readings(DateTimeOffset now)
-    {
-        var readings = new PolicyReading[_limiters.Count];
-        for (var i = 0; i < readings.Length; i++)
-        {
-            var limiter = _limiters[i];
-            var usage = limiter.GetUsage(now);
-            readings[i] = new PolicyReading(
-                limiter.Policy.Name,
-                (byte)limiter.Policy.Algorithm,
-                usage.Limit,
-                usage.Remaining,
-                WindowSeconds(limiter),
-                DecisionResults.CeilingMilliseconds(usage.ResetAfter));
-        }
-
-        return readings;
-    }
-
-    private static long? WindowSeconds(Limiter limiter) => limiter switch
-    {
-        ConcurrencyLimiter => null,
-        PeriodLimiter period when limiter.Policy.Algorithm == AlgorithmKind.Calendar =>
-            (period.PeriodEndTicks - period.PeriodStartTicks) / TimeSpan.TicksPerSecond,
-        _ => (long)Math.Ceiling(limiter.Policy.Window.TotalSeconds),
-    };
-
 
     private void KeepAliveForLongWindows(PolicyReading[] states)
     {
@@ -1247,12 +1066,6 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
     /// <summary>The checkpoint bookkeeping, made when a subject first has durable counters to write (PostgreSQL mode).</summary>
     private DurableCounters Durable => _durableOrNull ??= new();
-
-    private Dictionary<string, Held> Holds => _heldOrNull ??= new(StringComparer.Ordinal);
-
-    /// <summary>A grant filed under a lease, with the limiter instances that made it: a limiter rebuilt since (its
-    /// policy removed and re-added) numbers its leases afresh, so an old lease must not release a new one.</summary>
-    private sealed record Held(PolicyGrant[] Grants, Limiter[] Owners, DateTimeOffset ExpiresAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Subject}: {Count} durable counters restored from their checkpoint")]
     private static partial void LogRestored(ILogger logger, string subject, int count);
