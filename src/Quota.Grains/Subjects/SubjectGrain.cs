@@ -9,7 +9,7 @@ using Quota.Grains.Storage;
 namespace Quota.Grains.Subjects;
 
 /// <summary>
-/// A subject holding limits: its policies' windows live in this activation's memory, and this grain is the only
+/// A subject with limits: its policies' windows live in this activation's memory, and this grain is the only
 /// clock for them (one <see cref="QuotaTime"/> reading per decision).
 /// </summary>
 /// <remarks>
@@ -31,16 +31,11 @@ namespace Quota.Grains.Subjects;
 /// waiters live in memory only: a crash forgets them (they refill within their window).</para>
 /// </remarks>
 [Reentrant]
-public abstract partial class SubjectGrain : Grain, ISubjectGrain
+public abstract partial class SubjectGrain : Grain, ISubjectGrain, ICheckpointStore
 {
     private static readonly TimeSpan KeepAliveThreshold = TimeSpan.FromMinutes(10);
 
-    // A request held at a durable counter's ceiling waits for at most this many checkpoints, each at most this long.
-    private const int MaxHolds = 10;
-    private static readonly TimeSpan HoldTimeout = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
-
-    // A head waiter held at a ceiling is served when its checkpoint lands; this wake-up is only a fallback.
+    // A head waiter waiting at a ceiling is served when its checkpoint lands; this wake-up is only a fallback.
     private static readonly TimeSpan CeilingRecheck = TimeSpan.FromMilliseconds(100);
 
     // The stored configuration and counter checkpoint, read and written through the grain storage directly rather than
@@ -51,9 +46,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private GrainState<UsageCheckpointState>? _checkpointState;
     // Every silo service is reached through this one field (not a field each): every field is paid per activation.
     private readonly SubjectServices _services;
-    private DurableCounters? _durableOrNull;
+    // Made when the subject first has durable counters to write (the PostgreSQL mode).
+    private CheckpointWriter? _writerOrNull;
     private readonly ILogger _logger;
-    // Most subjects never hold a lease nor queue a waiter: these are made when first needed (an idle grain's memory
+    // Most subjects never open a lease nor queue a waiter: these are made when first needed (an idle grain's memory
     // is what a silo's capacity in subjects comes down to).
     private LeaseBook? _leasesOrNull;
     private WaiterQueue? _waitersOrNull;
@@ -67,24 +63,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private string _label = string.Empty;
     private string _historyName = string.Empty;
 
-    // Checkpoints: at most one write in flight; another requested meanwhile follows it.
-    private bool _checkpointDirty;
-    private bool _checkpointAgain;
-    private long _permitsWhileWriting;
-    private bool _checkpointFailing;
-    private bool _deactivating;
-
-    // Completed and cleared each time a checkpoint write finishes (successfully or not); made by whoever waits for one.
-    private TaskCompletionSource? _writeFinished;
-    private TimeSpan _retryDelay;
-    private Task? _checkpointing;
-
-    // Set from the start of a checkpoint run to its end, also while the run is still in its first synchronous part
-    // (a storage that completes at once runs it whole there, waiters served and counters changed included).
-    private bool _checkpointRunning;
     private ITimer? _checkpointTimer;
 
-    // Set while this activation, holding nothing, waits out LetGoAfter before it goes (see LetGoIfUntouched).
+    // Set while this activation, keeping nothing, waits out LetGoAfter before it goes (see LetGoIfUntouched).
     private IGrainTimer? _letGoTimer;
 
     /// <summary>Creates the subject; state and services come from the derived grain's constructor.</summary>
@@ -185,7 +166,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         Reload(now);
         if (_checkpointState is { RecordExists: true, State: { } checkpoint })
         {
-            var restored = Durable.Restore(checkpoint, _limits.Limiters, now);
+            var restored = Writer.Counters.Restore(checkpoint, _limits.Limiters, now);
             if (restored > 0)
             {
                 LogRestored(_logger, _label, restored);
@@ -214,7 +195,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <summary>
-    /// Lets this activation go when it holds nothing a fresh one would not: shed, unknown, or (users, keys, resources)
+    /// Lets this activation go when it keeps nothing a fresh one would not: shed, unknown, or (users, keys, resources)
     /// every window full with no lease, reservation, waiter, stored configuration or checkpoint. A peek, a usage read or a
     /// refused request then leaves no activation behind; a later call activates the subject afresh and answers exactly as
     /// this one would have. Not at once but after <see cref="LetGoAfter"/> without a call that changed that: deactivating
@@ -229,7 +210,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
     }
 
-    /// <summary>How long an activation that holds nothing stays for the calls that follow it: half a second.</summary>
+    /// <summary>How long an activation that keeps nothing stays for the calls that follow it: half a second.</summary>
     internal static readonly TimeSpan LetGoAfter = TimeSpan.FromMilliseconds(500);
 
     private Task LetGoNow()
@@ -253,7 +234,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return true;
         }
 
-        if (_leasesOrNull is { Count: > 0 } || _waitersOrNull is { Count: > 0 } || _checkpointRunning || _checkpointState is not null)
+        if (_leasesOrNull is { Count: > 0 } || _waitersOrNull is { Count: > 0 } || _writerOrNull is { Running: true } || _checkpointState is not null)
         {
             return false;
         }
@@ -293,19 +274,12 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         _services.Instruments.SubjectActive(Kind, -1);
-        _deactivating = true;
         _checkpointTimer?.Dispose();
         _checkpointTimer = null;
-        if (_checkpointing is { } inFlight)
+        if (_writerOrNull is not null || (_services.Durability.Checkpoints && _limits.HasDurable))
         {
-            await inFlight;
-        }
-
-        if (_services.Durability.Checkpoints && (_limits.HasDurable || _durableOrNull is not null)
-            && (_checkpointDirty || Durable.DiffersFromWritten(Durable.Next(_limits.Limiters, _services.Time.GetUtcNow(), exact: true))))
-        {
-            // A clean stop: write the exact counts, so the next activation resumes without the unused claims.
-            if (!await WriteCheckpointAsync(exact: true))
+            // A clean stop: the exact counts are written, so the next activation resumes without the unused claims.
+            if (!await Writer.CloseAsync())
             {
                 LogCountsAtRisk(_logger, _label);
             }
@@ -332,7 +306,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         ArgumentNullException.ThrowIfNull(request);
         if (_admission == SubjectAdmission.Shed)
         {
-            // Shed callers are never queued: a wait would hold the activation the ceiling is there to refuse.
+            // Shed callers are never queued: a wait would keep the activation the ceiling is there to refuse.
             return Task.FromResult(Shed(request.Priority));
         }
 
@@ -353,7 +327,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         return decision;
     }
 
-    // A permit just taken is held until its window refills: the hot path skips the check.
+    // A permit just taken is counted until its window refills: the hot path skips the check.
     private void LetGoUnlessGranted(SubjectDecision decision, long cost)
     {
         if (!decision.Allowed || cost == 0)
@@ -375,17 +349,17 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         _leasesOrNull?.Sweep(now);
 
         // Checked again with every fresh reading of the clock, in the same step as the decision below.
-        var holds = 0;
-        while (request.Cost > 0 && MustHoldForCeiling(request.Cost, now))
+        var ceilingWaits = 0;
+        while (request.Cost > 0 && MustWaitForCeiling(request.Cost, now))
         {
-            if (++holds > MaxHolds)
+            if (++ceilingWaits > CheckpointWriter.MaxCeilingWaits)
             {
                 var refused = CeilingDenial(now);
                 Decided(refused, request.Cost, now, TimeSpan.Zero);
                 return refused;
             }
 
-            if (!await HoldForCeilingAsync(request.Cost))
+            if (!await Writer.WaitForCeilingAsync(request.Cost))
             {
                 break;
             }
@@ -470,9 +444,9 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         // A top-up is taken whatever the limit (the work is done); if it went past the written ceiling, the answer
         // waits for the checkpoint that covers it, so a crash cannot forget it.
-        if (MustHoldForCeiling(0, now))
+        if (MustWaitForCeiling(0, now))
         {
-            await HoldForCeilingAsync(0);
+            await Writer.WaitForCeilingAsync(0);
         }
 
         LetGoIfUntouched();
@@ -556,66 +530,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <inheritdoc />
-    public Task CheckpointAsync()
-    {
-        if (_checkpointDirty)
-        {
-            StartCheckpoint();
-        }
+    public Task CheckpointAsync() => _writerOrNull?.CheckpointAsync() ?? Task.CompletedTask;
 
-        return _checkpointing ?? Task.CompletedTask;
-    }
+    /// <summary>Whether a request for <paramref name="cost"/> must wait for a checkpoint (see <see cref="CheckpointWriter.MustWaitForCeiling"/>).</summary>
+    private bool MustWaitForCeiling(long cost, DateTimeOffset now) =>
+        _known && _services.Durability.Checkpoints && _limits.HasDurable && Writer.MustWaitForCeiling(cost, now);
 
     /// <summary>
-    /// Whether a request for <paramref name="cost"/> must wait for a checkpoint: every policy would admit it now
-    /// (a request another policy denies is answered at once, and holds nothing), and it would take a durable
-    /// counter past its written ceiling while the database takes writes.
-    /// </summary>
-    private bool MustHoldForCeiling(long cost, DateTimeOffset now) =>
-        _known && _services.Durability.Checkpoints && !_checkpointFailing
-        && _limits.HasDurable && Durable.WouldPassCeiling(_limits.Limiters, cost, now) && _limits.Fits(cost, now);
-
-    /// <summary>
-    /// Waits for the checkpoint writes in flight, with <paramref name="cost"/> reserved in every claim they write.
-    /// False when the database fails or does not answer within <see cref="HoldTimeout"/>: the decision then goes
-    /// ahead from memory, as during an outage.
-    /// </summary>
-    private async Task<bool> HoldForCeilingAsync(long cost)
-    {
-        Durable.Demand += cost;
-        try
-        {
-            await WaitForCeilingAsync(cost).WaitAsync(HoldTimeout);
-            return !_checkpointFailing;
-        }
-        catch (TimeoutException)
-        {
-            return false;
-        }
-        finally
-        {
-            Durable.Demand -= cost;
-        }
-    }
-
-    /// <summary>
-    /// Waits write by write until the written ceiling covers <paramref name="cost"/> or a write fails. A write
-    /// already in flight may have been computed without this cost; the one after it claims it.
-    /// </summary>
-    private async Task WaitForCeilingAsync(long cost)
-    {
-        do
-        {
-            // Taken before the write starts: a write that completes at once completes this one.
-            var finished = _writeFinished ??= new(TaskCreationOptions.RunContinuationsAsynchronously);
-            StartCheckpoint();
-            await finished.Task;
-        }
-        while (!_checkpointFailing && Durable.WouldPassCeiling(_limits.Limiters, cost, _services.Time.GetUtcNow()));
-    }
-
-    /// <summary>
-    /// The answer when checkpoint after checkpoint was used up by others before a held request fit under it: a
+    /// The answer when checkpoint after checkpoint was used up by others before a request waiting at the ceiling fit under it: a
     /// denial to retry shortly, rather than an admission a crash could forget.
     /// </summary>
     private SubjectDecision CeilingDenial(DateTimeOffset now) => new()
@@ -637,140 +559,64 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
     }
 
-    /// <summary>
-    /// A durable counter may have moved: start a checkpoint if a counter nears its written ceiling. Never waits:
-    /// the write runs beside the decisions. While writes fail, only the retry timer tries again.
-    /// </summary>
+    /// <summary>A durable counter may have moved by <paramref name="permits"/>: the writer decides whether to write now.</summary>
     private void CountersChanged(DateTimeOffset now, long permits)
     {
-        if (!_services.Durability.Checkpoints || !_limits.HasDurable)
+        if (_services.Durability.Checkpoints && _limits.HasDurable)
         {
-            return;
-        }
-
-        _checkpointDirty = true;
-        if (_checkpointRunning)
-        {
-            _permitsWhileWriting += permits;
-        }
-
-        if (!_checkpointFailing && Durable.NeedsWriteNow(_limits.Limiters, now))
-        {
-            StartCheckpoint();
+            Writer.CountersChanged(now, permits);
         }
     }
 
-    private void ArmCheckpointTimer(TimeSpan due)
+    /// <inheritdoc />
+    async Task<UsageCheckpointState> ICheckpointStore.WriteAsync(UsageCheckpointState next)
     {
-        if (_deactivating)
+        var stored = _checkpointState ??= new();
+        stored.State = next;
+        try
         {
-            return;
+            await _services.Storage.WriteStateAsync(CheckpointStateName, this.GetGrainId(), stored);
+        }
+        catch (Orleans.Storage.InconsistentStateException)
+        {
+            // An earlier write went through but its answer was lost (or another activation wrote): take the stored
+            // version and write what covers both, counter by counter.
+            await _services.Storage.ReadStateAsync(CheckpointStateName, this.GetGrainId(), stored);
+            next = DurableCounters.Merge(stored.State ?? new(), next);
+            stored.State = next;
+            await _services.Storage.WriteStateAsync(CheckpointStateName, this.GetGrainId(), stored);
         }
 
+        return next;
+    }
+
+    /// <inheritdoc />
+    void ICheckpointStore.ArmRetry(TimeSpan due)
+    {
         _self ??= this.AsReference<ISubjectGrain>();
         _checkpointTimer ??= _services.Time.CreateTimer(static state => ((SubjectGrain)state!)._self?.CheckpointAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _checkpointTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
-    private void StartCheckpoint()
+    /// <inheritdoc />
+    void ICheckpointStore.KeepActive(TimeSpan period) => DelayDeactivation(period);
+
+    /// <inheritdoc />
+    void ICheckpointStore.CeilingRaised() => ProcessWaiters(_services.Time.GetUtcNow());
+
+    /// <inheritdoc />
+    void ICheckpointStore.Reported(Exception? failure, DateTimeOffset now)
     {
-        if (_checkpointRunning)
+        if (failure is null)
         {
-            _checkpointAgain = true;
+            _services.Health.CheckpointWritten(this);
+            _services.Instruments.CheckpointWritten(ok: true);
             return;
         }
 
-        // A storage may complete a write at once (a pooled connection with the answer already read): the run has then
-        // finished before it returns, and its completed task is not kept as a write in flight.
-        _checkpointRunning = true;
-        var run = RunCheckpointsAsync();
-        _checkpointing = run.IsCompleted ? null : run;
-    }
-
-    private async Task RunCheckpointsAsync()
-    {
-        try
-        {
-            do
-            {
-                _checkpointAgain = false;
-                if (!await WriteCheckpointAsync(exact: false))
-                {
-                    // The database is failing: try again later, backing off; decisions continue meanwhile, and the
-                    // subject stays active so its counts are not forgotten by idle collection.
-                    _retryDelay = _retryDelay == TimeSpan.Zero ? _services.Durability.CheckpointInterval : TimeSpan.FromTicks(Math.Min(_retryDelay.Ticks * 2, MaxRetryDelay.Ticks));
-                    ArmCheckpointTimer(_retryDelay * (0.8 + (0.4 * Random.Shared.NextDouble())));
-                    if (!_deactivating)
-                    {
-                        DelayDeactivation(MaxRetryDelay * 2);
-                    }
-
-                    return;
-                }
-
-                if (Durable.WaiterDemand > 0 && !_deactivating)
-                {
-                    // A head waiter held at the ceiling may fit under the new one.
-                    ProcessWaiters(_services.Time.GetUtcNow());
-                }
-            }
-            while (_checkpointAgain || (_checkpointDirty && Durable.NeedsWriteNow(_limits.Limiters, _services.Time.GetUtcNow())));
-        }
-        finally
-        {
-            _checkpointRunning = false;
-            _checkpointing = null;
-        }
-    }
-
-    /// <summary>Writes the durable counters (with claims, or exact); false when the write failed.</summary>
-    private async Task<bool> WriteCheckpointAsync(bool exact)
-    {
-        var now = _services.Time.GetUtcNow();
-        var next = Durable.Next(_limits.Limiters, now, exact);
-        _checkpointDirty = false;
-        _permitsWhileWriting = 0;
-        var stored = _checkpointState ??= new();
-        stored.State = next;
-        try
-        {
-            try
-            {
-                await _services.Storage.WriteStateAsync(CheckpointStateName, this.GetGrainId(), stored);
-            }
-            catch (Orleans.Storage.InconsistentStateException)
-            {
-                // An earlier write went through but its answer was lost (or another activation wrote): take the
-                // stored version and write what covers both, counter by counter.
-                await _services.Storage.ReadStateAsync(CheckpointStateName, this.GetGrainId(), stored);
-                next = DurableCounters.Merge(stored.State ?? new(), next);
-                stored.State = next;
-                await _services.Storage.WriteStateAsync(CheckpointStateName, this.GetGrainId(), stored);
-            }
-
-            Durable.Written(next);
-            _retryDelay = TimeSpan.Zero;
-            Durable.PermitsDuringLastWrite = _permitsWhileWriting;
-            _checkpointFailing = false;
-            _services.Health.CheckpointWritten(this);
-            _services.Instruments.CheckpointWritten(ok: true);
-            return true;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            _checkpointDirty = true;
-            _checkpointFailing = true;
-            _services.Health.CheckpointFailed(this, e, now);
-            _services.Instruments.CheckpointWritten(ok: false);
-            LogCheckpointFailed(_logger, _label, e.GetType().Name, e.Message);
-            return false;
-        }
-        finally
-        {
-            var finished = _writeFinished;
-            _writeFinished = null;
-            finished?.SetResult();
-        }
+        _services.Health.CheckpointFailed(this, failure, now);
+        _services.Instruments.CheckpointWritten(ok: false);
+        LogCheckpointFailed(_logger, _label, failure.GetType().Name, failure.Message);
     }
 
     /// <summary>Persists the configuration and applies it to the live windows, keeping usage.</summary>
@@ -968,7 +814,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                 continue;
             }
 
-            if (headRetry is null && waiter.Request.Cost > 0 && MustHoldForCeiling(waiter.Request.Cost, now))
+            if (headRetry is null && waiter.Request.Cost > 0 && MustWaitForCeiling(waiter.Request.Cost, now))
             {
                 // The head would pass a durable counter's written ceiling: it waits for the checkpoint started
                 // below (whose claim covers it), and everyone behind it waits too.
@@ -1013,14 +859,14 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             headRetry ??= decision.RetryAfter;
         }
 
-        if (ceilingDemand > 0 || _durableOrNull is not null)
+        if (ceilingDemand > 0 || _writerOrNull is not null)
         {
-            Durable.WaiterDemand = ceilingDemand;
+            Writer.Counters.WaiterDemand = ceilingDemand;
         }
 
         if (ceilingDemand > 0)
         {
-            StartCheckpoint();
+            Writer.Start();
         }
 
         var due = waiters.Passed(now, headRetry);
@@ -1065,7 +911,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     }
 
     /// <summary>The checkpoint bookkeeping, made when a subject first has durable counters to write (PostgreSQL mode).</summary>
-    private DurableCounters Durable => _durableOrNull ??= new();
+    private CheckpointWriter Writer => _writerOrNull ??= new(this, _limits, _services.Time, _services.Durability.CheckpointInterval, Random.Shared);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Subject}: {Count} durable counters restored from their checkpoint")]
     private static partial void LogRestored(ILogger logger, string subject, int count);
