@@ -35,15 +35,15 @@ public sealed record CounterCheckpoint([property: Id(0)] long PeriodStartTicks, 
 /// an amount (the claim), not an interval, so an idle or slow subject costs no writes, and a busy one writes about
 /// twice per claim used. (A one-second timer measured 2,100 decisions/s instead of 10,800 with 10,000 active users:
 /// one write per active subject per second saturated the silo and the database.)</para>
-/// <para><b>Holding at the ceiling.</b> A request that would take a counter past its written ceiling (a burst that
+/// <para><b>Waiting at the ceiling.</b> A request that would take a counter past its written ceiling (a burst that
 /// outran the claim, or the first request of a period) waits for the next checkpoint, which claims enough for it;
 /// decisions wait for the database only then, for one write.</para>
 /// <para><b>The bound.</b> While the database takes writes, nothing is admitted beyond a written ceiling, so a crash
 /// over-admits nothing. While it fails writes, decisions continue from memory past the ceiling, and what they admit
 /// is at risk until a write succeeds. A crash can under-admit at most the unused claim for the rest of that period.
-/// Waiters at the head of a subject's queue are held the same way (the queue waits behind them), and a settlement
-/// whose top-up passes the ceiling answers once the checkpoint covering it is written. A held request's cost is
-/// reserved in the claim until it is served, so a crash right then can under-admit up to the held costs.</para>
+/// The waiter at the head of a subject's queue waits the same way (the queue waits behind it), and a settlement
+/// whose top-up passes the ceiling answers once the checkpoint covering it is written. The cost of a request waiting
+/// at the ceiling is reserved in the claim until it is served, so a crash right then can under-admit up to those costs.</para>
 /// </remarks>
 public sealed class DurableCounters
 {
@@ -68,10 +68,10 @@ public sealed class DurableCounters
     /// <summary>The least claim written ahead for a limit: one percent of it, at least 1.</summary>
     public static long ClaimFor(long limit) => Math.Max(1, limit / 100);
 
-    /// <summary>Permits requests are holding for until the next checkpoint raises the ceiling; the next claim covers them.</summary>
+    /// <summary>Permits of requests waiting at the ceiling until the next checkpoint raises it; the next claim covers them.</summary>
     public long Demand { get; set; }
 
-    /// <summary>The cost of a head waiter held at the ceiling; the next claim covers it too.</summary>
+    /// <summary>The cost of a head waiter waiting at the ceiling; the next claim covers it too.</summary>
     public long WaiterDemand { get; set; }
 
     /// <summary>The claim the next checkpoint writes for <paramref name="limit"/>, given the recent load.</summary>
@@ -235,7 +235,7 @@ public sealed class DurableCounters
             || state.Counters.Any(c => !_written.TryGetValue(c.Key, out var written) || written != c.Value);
     }
 
-    /// <summary>Records that <paramref name="state"/> is now what the database holds.</summary>
+    /// <summary>Records that <paramref name="state"/> is now what the database has.</summary>
     public void Written(UsageCheckpointState state)
     {
         ArgumentNullException.ThrowIfNull(state);

@@ -96,13 +96,13 @@ public sealed class ActiveSubjects(IOptions<LimitsOptions> limits)
     }
 }
 
-/// <summary>Whether an activation holds a place among <see cref="ActiveSubjects"/>.</summary>
+/// <summary>Whether an activation takes a place among <see cref="ActiveSubjects"/>.</summary>
 internal enum SubjectAdmission : byte
 {
     /// <summary>Its kind is not counted (tenants, tokens).</summary>
     Uncounted = 0,
 
-    /// <summary>It holds a place, given back at deactivation.</summary>
+    /// <summary>It took a place, given back at deactivation.</summary>
     Admitted = 1,
 
     /// <summary>

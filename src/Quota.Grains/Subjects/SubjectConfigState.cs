@@ -4,7 +4,7 @@ namespace Quota.Grains.Subjects;
 
 /// <summary>
 /// What a subject persists: its own policies when set (otherwise it uses the configured defaults) and, for an
-/// API key, its owner. Windows and counters are not here: they live in memory (see <see cref="SubjectGrain"/>).
+/// API key, its owner. Windows and counters are not here: they live in memory (see <see cref="SubjectActivation"/>).
 /// </summary>
 [GenerateSerializer, Alias("quota.SubjectConfigState")]
 public sealed class SubjectConfigState

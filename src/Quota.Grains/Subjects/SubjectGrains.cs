@@ -4,27 +4,19 @@ using Quota.Grains.Storage;
 
 namespace Quota.Grains.Subjects;
 
-/// <summary>A user: every user exists and holds the user policies (its own, or the defaults).</summary>
+/// <summary>A user: every user exists and has the user policies (its own, or the defaults).</summary>
 [GrainType("user")]
 public sealed class UserGrain(
     SubjectServices services,
     ILogger<UserGrain> logger)
-    : SubjectGrain(services, logger), IUserGrain
-{
-    private protected override SubjectKind Kind => SubjectKind.User;
-}
+    : SubjectGrain(services, logger, SubjectKind.User, SubjectExistence.Always), IUserGrain;
 
 /// <summary>A configured resource, or one instance of a configured pattern; unknown otherwise.</summary>
 [GrainType("resource")]
 public sealed class ResourceGrain(
     SubjectServices services,
     ILogger<ResourceGrain> logger)
-    : SubjectGrain(services, logger), IResourceGrain
-{
-    private protected override SubjectKind Kind => SubjectKind.Resource;
-
-    private protected override bool IsKnown(bool hasPolicies) => hasPolicies;
-}
+    : SubjectGrain(services, logger, SubjectKind.Resource, SubjectExistence.WhenConfigured), IResourceGrain;
 
 /// <summary>
 /// An inbound API key, keyed by its key id (peppered hash). It knows its owner; a request with the key counts
@@ -34,14 +26,8 @@ public sealed class ResourceGrain(
 public sealed class ApiKeyGrain(
     SubjectServices services,
     ILogger<ApiKeyGrain> logger)
-    : SubjectGrain(services, logger), IApiKeyGrain
+    : SubjectGrain(services, logger, SubjectKind.ApiKey, SubjectExistence.WhenRegistered), IApiKeyGrain
 {
-    private protected override SubjectKind Kind => SubjectKind.ApiKey;
-
-    private protected override bool IsKnown(bool hasPolicies) => StoredConfig?.Owner is not null;
-
-    private protected override string? Owner => StoredConfig?.Owner;
-
     /// <inheritdoc />
     public async Task<ApiKeyInfo> RegisterAsync(string owner, PolicySpec[]? policies)
     {
@@ -57,34 +43,34 @@ public sealed class ApiKeyGrain(
             PolicySpec.ThrowIfInvalid(policies, "policies");
         }
 
-        await LoadIfShedAsync();
-        Config.Owner = owner;
-        Config.Policies = policies;
-        await SaveAndReloadAsync();
+        await Subject.LoadIfShedAsync();
+        Subject.Config.Owner = owner;
+        Subject.Config.Policies = policies;
+        await Subject.SaveAndReloadAsync();
         return Info();
     }
 
     /// <inheritdoc />
     public async Task<ApiKeyInfo?> GetInfoAsync()
     {
-        await LoadIfShedAsync();
-        var info = StoredConfig?.Owner is null ? null : Info();
-        LetGoIfUntouched();
+        await Subject.LoadIfShedAsync();
+        var info = Subject.StoredConfig?.Owner is null ? null : Info();
+        Subject.LetGoIfUntouched();
         return info;
     }
 
     /// <inheritdoc />
     public async Task<bool> RevokeAsync()
     {
-        await LoadIfShedAsync();
-        if (StoredConfig?.Owner is null)
+        await Subject.LoadIfShedAsync();
+        if (Subject.StoredConfig?.Owner is null)
         {
             return false;
         }
 
-        Config.Owner = null;
-        Config.Policies = null;
-        await ClearAndReloadAsync();
+        Subject.Config.Owner = null;
+        Subject.Config.Policies = null;
+        await Subject.ClearAndReloadAsync();
         return true;
     }
 
@@ -95,11 +81,11 @@ public sealed class ApiKeyGrain(
     /// </remarks>
     private ApiKeyInfo Info() => new()
     {
-        KeyId = Id,
-        Owner = Config.Owner!,
-        Policies = Config.Policies is { } own && PolicySpec.ToDefinitions(own, "policies", out _) is { } definitions
+        KeyId = Subject.Id,
+        Owner = Subject.Config.Owner!,
+        Policies = Subject.Config.Policies is { } own && PolicySpec.ToDefinitions(own, "policies", out _) is { } definitions
             ? [.. definitions.Select(PolicySpec.From)]
-            : Config.Policies ?? [],
+            : Subject.Config.Policies ?? [],
     };
 }
 

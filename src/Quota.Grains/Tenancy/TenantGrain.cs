@@ -23,17 +23,14 @@ namespace Quota.Grains.Tenancy;
 /// such a denial asks for a lease at once, at most once per second, instead of waiting for the next refresh.</para>
 /// </remarks>
 [GrainType("tenant")]
-public sealed partial class TenantGrain(
-    SubjectServices services,
-    IOptions<TenancyOptions> options,
-    ILogger<TenantGrain> logger)
-    : SubjectGrain(services, logger), ITenantGrain
+public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, IPolicySource, ISubjectGate
 {
     /// <summary>The tenant's one policy.</summary>
     public const string AllowancePolicy = "allowance";
 
     private static readonly TimeSpan EarlyRefreshSpacing = TimeSpan.FromSeconds(1);
-    private readonly TenancyOptions _options = options.Value;
+    private readonly TenancyOptions _options;
+    private readonly ILogger _logger;
     private TenantView? _tenant;
     private long _lease;
     private long _epoch;
@@ -48,9 +45,19 @@ public sealed partial class TenantGrain(
     private ITimer? _timer;
     private ITenantGrain? _self;
 
-    private protected override SubjectKind Kind => SubjectKind.Tenant;
+    /// <summary>Creates the tenant: its policy is its allowance, and the allowance is its gate.</summary>
+    public TenantGrain(SubjectServices services, IOptions<TenancyOptions> options, ILogger<TenantGrain> logger)
+        : base(services, logger, SubjectKind.Tenant, SubjectExistence.FromSource)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _logger = logger;
+        Subject.Supply(policies: this, gate: this);
+    }
 
-    private protected override bool OwnsDefinitions => true;
+    private string Id => this.GetPrimaryKeyString();
+
+    private TimeProvider Time => Subject.Time;
 
     private bool BorrowsFromPool => _tenant is { Strategy: not "dedicated" };
 
@@ -93,7 +100,7 @@ public sealed partial class TenantGrain(
             _nextRefresh = Time.GetUtcNow();
         }
 
-        Reconfigure();
+        Subject.Reconfigure();
         Arm();
         return Task.CompletedTask;
     }
@@ -121,7 +128,7 @@ public sealed partial class TenantGrain(
             // Never later than the expiry it already counts with.
             var expires = now + TimeSpan.FromMilliseconds(revision.TtlMs);
             Take(revision, _leaseExpires > now && _leaseExpires < expires ? _leaseExpires : expires);
-            Reconfigure();
+            Subject.Reconfigure();
             Arm();
         }
 
@@ -141,8 +148,8 @@ public sealed partial class TenantGrain(
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                // The pool did not answer: keep what is held until it expires, and try again at the next refresh.
-                LogRefreshFailed(logger, Id, e.GetType().Name);
+                // The pool did not answer: keep the lease it has until that expires, and try again at the next refresh.
+                LogRefreshFailed(_logger, Id, e.GetType().Name);
                 _nextRefresh = Time.GetUtcNow() + _options.LeaseRefresh;
             }
         }
@@ -153,9 +160,11 @@ public sealed partial class TenantGrain(
     /// <inheritdoc />
     public Task<TenantLeaseState> GetLeaseStateAsync() => Task.FromResult(State(Time.GetUtcNow()));
 
-    private protected override bool IsKnown(bool hasPolicies) => _tenant is not null;
+    /// <inheritdoc />
+    bool IPolicySource.IsConfigured => _tenant is not null;
 
-    private protected override IReadOnlyList<PolicyDefinition>? CurrentDefinitions() => _tenant is null
+    /// <inheritdoc />
+    IReadOnlyList<PolicyDefinition>? IPolicySource.CurrentPolicies() => _tenant is null
         ? null
         : [new PolicyDefinition
         {
@@ -170,7 +179,8 @@ public sealed partial class TenantGrain(
             Window = TimeSpan.FromSeconds(_tenant.WindowSeconds),
         }];
 
-    private protected override (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
+    /// <inheritdoc />
+    (string Reason, TimeSpan RetryAfter)? ISubjectGate.Deny(SubjectAcquire request, DateTimeOffset now)
     {
         if (Allowance > 0 || request.Cost == 0)
         {
@@ -187,7 +197,11 @@ public sealed partial class TenantGrain(
         return (AllowancePolicy, _nextRefresh > now ? _nextRefresh - now : EarlyRefreshSpacing);
     }
 
-    private protected override void Arrived(SubjectAcquire request)
+    /// <inheritdoc />
+    SubjectDecision ISubjectGate.Granted(SubjectAcquire request, SubjectDecision decision) => decision;
+
+    /// <inheritdoc />
+    void ISubjectGate.Arrived(SubjectAcquire request)
     {
         _arrived += Math.Max(0, request.Cost);
 
@@ -200,7 +214,7 @@ public sealed partial class TenantGrain(
         if (_lease > 0 && now >= _leaseExpires)
         {
             _lease = 0;
-            Reconfigure();
+            Subject.Reconfigure();
         }
     }
 
@@ -239,7 +253,7 @@ public sealed partial class TenantGrain(
         }
 
         _nextRefresh = now + TimeSpan.FromMilliseconds(Math.Max(1, grant.RefreshMs));
-        Reconfigure();
+        Subject.Reconfigure();
         Arm();
         return State(Time.GetUtcNow());
     }
@@ -273,7 +287,7 @@ public sealed partial class TenantGrain(
 
     private long Used()
     {
-        foreach (var reading in CurrentReadings())
+        foreach (var reading in Subject.CurrentReadings())
         {
             if (reading.Policy == AllowancePolicy)
             {
@@ -307,6 +321,6 @@ public sealed partial class TenantGrain(
         _timer.Change(next > now ? next - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Tenant {Tenant} could not refresh its lease ({ErrorType}); it keeps what it holds until that expires.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Tenant {Tenant} could not refresh its lease ({ErrorType}); it keeps the lease it has until that expires.")]
     private static partial void LogRefreshFailed(ILogger logger, string tenant, string errorType);
 }

@@ -22,12 +22,7 @@ namespace Quota.Grains.Upstreams;
 /// grants; it is never logged.
 /// </remarks>
 [GrainType("token")]
-public sealed partial class UpstreamTokenGrain(
-    SubjectServices services,
-    SecretProtector secrets,
-    IOptions<TenancyOptions> options,
-    ILogger<UpstreamTokenGrain> logger)
-    : SubjectGrain(services, logger), IUpstreamTokenGrain
+public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGrain, IPolicySource, ISubjectGate
 {
     /// <summary>The name a denial for an open circuit is reported under: <c>token:{upstream}/{id}/circuit</c>.</summary>
     public const string CircuitPolicy = "circuit";
@@ -38,19 +33,35 @@ public sealed partial class UpstreamTokenGrain(
     /// <summary>The name a denial for an upstream's Retry-After is reported under.</summary>
     public const string PausedPolicy = "paused";
 
-    private readonly CircuitBreaker _breaker = new(options.Value.Breaker);
-    private readonly AdaptiveLimit _adaptive = new(options.Value.Feedback);
+    private readonly SecretProtector _secrets;
+    private readonly TenancyOptions _options;
+    private readonly ILogger _logger;
+    private readonly CircuitBreaker _breaker;
+    private readonly AdaptiveLimit _adaptive;
     private double _appliedFactor = 1;
-    private bool _poolMayHold;
+    private bool _poolCountsShrunk;
     private ITimer? _limitTimer;
     private IUpstreamTokenGrain? _self;
     private TokenSetup? _setup;
     private IReadOnlyList<PolicyDefinition>? _definitions;
     private string? _secret;
 
-    private protected override SubjectKind Kind => SubjectKind.Token;
+    /// <summary>Creates the token: its policies are its upstream's limits; its circuit, pause and secret are its gate.</summary>
+    public UpstreamTokenGrain(SubjectServices services, SecretProtector secrets, IOptions<TenancyOptions> options, ILogger<UpstreamTokenGrain> logger)
+        : base(services, logger, SubjectKind.Token, SubjectExistence.FromSource)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _secrets = secrets;
+        _options = options.Value;
+        _logger = logger;
+        _breaker = new(_options.Breaker);
+        _adaptive = new(_options.Feedback);
+        Subject.Supply(policies: this, gate: this);
+    }
 
-    private protected override bool OwnsDefinitions => true;
+    private string Id => this.GetPrimaryKeyString();
+
+    private TimeProvider Time => Subject.Time;
 
     private (string Upstream, string Token) Name => Id.IndexOf('/', StringComparison.Ordinal) is var slash and > 0
         ? (Id[..slash], Id[(slash + 1)..])
@@ -86,7 +97,7 @@ public sealed partial class UpstreamTokenGrain(
     public async Task ConfigureAsync(TokenSetup? setup)
     {
         Take(setup);
-        Reconfigure();
+        Subject.Reconfigure();
 
         // Moved into the pool (or its limits changed) while shrunk: the pool hears what it admits now.
         await TellPoolAsync(Time.GetUtcNow());
@@ -99,7 +110,7 @@ public sealed partial class UpstreamTokenGrain(
         if (_setup is null)
         {
             // Feedback naming a token nobody configured leaves nothing behind.
-            LetGoIfUntouched();
+            Subject.LetGoIfUntouched();
             return null;
         }
 
@@ -133,7 +144,7 @@ public sealed partial class UpstreamTokenGrain(
         }
 
         // The most used rate policy, measured against the upstream's own limit for it (not the buffered one).
-        var readings = CurrentReadings();
+        var readings = Subject.CurrentReadings();
         long used = 0;
         long inFlight = 0;
         var utilisation = 0.0;
@@ -168,13 +179,17 @@ public sealed partial class UpstreamTokenGrain(
         });
     }
 
-    private protected override bool IsKnown(bool hasPolicies) => _setup is not null && hasPolicies;
+    /// <inheritdoc />
+    bool IPolicySource.IsConfigured => _setup is not null;
 
-    private protected override IReadOnlyList<PolicyDefinition>? CurrentDefinitions() => _definitions;
+    /// <inheritdoc />
+    IReadOnlyList<PolicyDefinition>? IPolicySource.CurrentPolicies() => _definitions;
 
-    private protected override void Arrived(SubjectAcquire request) => ApplyFactor(Time.GetUtcNow());
+    /// <inheritdoc />
+    void ISubjectGate.Arrived(SubjectAcquire request) => ApplyFactor(Time.GetUtcNow());
 
-    private protected override (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
+    /// <inheritdoc />
+    (string Reason, TimeSpan RetryAfter)? ISubjectGate.Deny(SubjectAcquire request, DateTimeOffset now)
     {
         if (request.Cost > 0 && _adaptive.PausedFor(now) is { } paused && paused > TimeSpan.Zero)
         {
@@ -186,7 +201,7 @@ public sealed partial class UpstreamTokenGrain(
             try
             {
                 var (upstream, token) = Name;
-                _secret = secrets.Unprotect(envelope, TenancyModel.SecretPurpose(upstream, token));
+                _secret = _secrets.Unprotect(envelope, TenancyModel.SecretPurpose(upstream, token));
             }
             catch (SecretUnavailableException)
             {
@@ -205,7 +220,8 @@ public sealed partial class UpstreamTokenGrain(
         return _breaker.TryPass(now, out var retryAfter) ? null : (CircuitPolicy, retryAfter);
     }
 
-    private protected override SubjectDecision Granted(SubjectAcquire request, SubjectDecision decision) =>
+    /// <inheritdoc />
+    SubjectDecision ISubjectGate.Granted(SubjectAcquire request, SubjectDecision decision) =>
         request.IncludeSecret && _secret is not null ? decision with { Secret = _secret } : decision;
 
     private void Take(TokenSetup? setup)
@@ -218,7 +234,7 @@ public sealed partial class UpstreamTokenGrain(
         _setup = setup;
 
         // A removed token keeps its windows (it is unknown, so it admits nothing): added back within the window, it
-        // still counts what it admitted, and the upstream's limit holds across the change.
+        // still counts what it admitted, and the upstream's limit stays in force across the change.
         _definitions = setup is null ? _definitions : Scaled(setup.Enforced, _appliedFactor);
     }
 
@@ -235,7 +251,7 @@ public sealed partial class UpstreamTokenGrain(
         if (_setup is not null)
         {
             _definitions = Scaled(_setup.Enforced, factor);
-            Reconfigure();
+            Subject.Reconfigure();
         }
     }
 
@@ -255,7 +271,7 @@ public sealed partial class UpstreamTokenGrain(
 
         var paused = _adaptive.PausedFor(now) > TimeSpan.Zero;
         long? usable = paused ? 0 : _appliedFactor < 1 ? (long)Math.Floor(_setup.Token.Usable * _appliedFactor) : null;
-        var interval = options.Value.RecoveryInterval;
+        var interval = _options.RecoveryInterval;
         if (_adaptive.NextChangeAt(now) is { } next)
         {
             var due = next - now;
@@ -263,7 +279,7 @@ public sealed partial class UpstreamTokenGrain(
         }
 
         var pooled = _setup.Token.DedicatedTo is null && _setup.Token.RetiringSince is null;
-        if (!pooled || (usable is null && !_poolMayHold))
+        if (!pooled || (usable is null && !_poolCountsShrunk))
         {
             return;
         }
@@ -271,17 +287,17 @@ public sealed partial class UpstreamTokenGrain(
         try
         {
             await GrainFactory.GetGrain<IPoolGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable, (long)(2 * interval).TotalMilliseconds);
-            _poolMayHold = usable is not null;
+            _poolCountsShrunk = usable is not null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // Its own ceiling holds regardless; the pool hears at the next tick.
-            _poolMayHold = true;
-            LogPoolNotTold(logger, Name.Upstream, e.GetType().Name);
+            // Its own ceiling stays in force regardless; the pool hears at the next tick.
+            _poolCountsShrunk = true;
+            LogPoolNotTold(_logger, Name.Upstream, e.GetType().Name);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "A token of upstream {Upstream} could not tell its pool its shrunk limit ({ErrorType}); its own ceiling holds.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A token of upstream {Upstream} could not tell its pool its shrunk limit ({ErrorType}); its own ceiling stays in force.")]
     private static partial void LogPoolNotTold(ILogger logger, string upstream, string errorType);
 
     /// <summary>Rate policies at <paramref name="factor"/> of their limit (and burst), at least 1; concurrency as configured.</summary>

@@ -20,7 +20,7 @@ public sealed class GatedStorage : IGrainStorage
     /// <summary>Checkpoint writes waiting to be released, in the order they were made.</summary>
     public Channel<GatedWrite> Writes { get; } = Channel.CreateUnbounded<GatedWrite>();
 
-    /// <summary>When set, writes are no longer held (the cluster is shutting down).</summary>
+    /// <summary>When set, writes are no longer gated (the cluster is shutting down).</summary>
     public volatile bool PassThrough;
 
     /// <summary>The last released ceiling of each grain's <c>daily</c> counter.</summary>
@@ -77,7 +77,7 @@ public sealed class GatedStorage : IGrainStorage
     }
 }
 
-/// <summary>One checkpoint write held by <see cref="GatedStorage"/>.</summary>
+/// <summary>One checkpoint write gated by <see cref="GatedStorage"/>.</summary>
 public sealed record GatedWrite(GrainId Grain, long Claimed, TaskCompletionSource Released);
 
 /// <summary>A one-silo cluster on fake quota time whose checkpoints go to a <see cref="GatedStorage"/>.</summary>
@@ -143,7 +143,7 @@ public sealed class GatedClusterCollection : ICollectionFixture<GatedClusterFixt
 /// and settlement top-ups past the written ceiling wait for the write, and a later write never lowers the ceiling.
 /// </summary>
 [Collection(GatedClusterCollection.Name)]
-public sealed class HeldCheckpointTests(GatedClusterFixture fixture)
+public sealed class CeilingWaitTests(GatedClusterFixture fixture)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
@@ -209,7 +209,7 @@ public sealed class HeldCheckpointTests(GatedClusterFixture fixture)
     {
         // A pooled database connection can answer a write before the call returns. The subject once kept such a
         // finished run as "a write in flight", so no checkpoint followed the first and every later request waited out
-        // the hold timeout (5 s each) before going ahead uncovered.
+        // the ceiling-wait timeout (5 s each) before going ahead uncovered.
         var name = $"gated:{Guid.NewGuid():N}";
         fixture.Storage.PassThrough = true;
         try
@@ -248,7 +248,7 @@ public sealed class HeldCheckpointTests(GatedClusterFixture fixture)
         await WaitUntilWaitingAsync(name);
         fixture.Time.Advance(TimeSpan.FromMinutes(1));
 
-        // 150 would pass the written ceiling (110): the waiter is held for a write that claims it.
+        // 150 would pass the written ceiling (110): the waiter waits for a write that claims it.
         var write = await ReleaseUntilAsync(name, w => w.Claimed >= 150, waiter);
 
         // A round trip to the subject: had it granted the waiter, the daily count would already show it.

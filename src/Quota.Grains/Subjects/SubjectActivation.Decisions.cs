@@ -1,0 +1,501 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+using Quota.Abstractions;
+using Quota.Algorithms.Limiting;
+using Quota.Grains.Configuration;
+using Quota.Grains.Storage;
+
+namespace Quota.Grains.Subjects;
+
+/// <content>The decision path: acquire (at once or waiting in the queue), refund, settle, release.</content>
+internal sealed partial class SubjectActivation
+{
+    /// <summary>See <see cref="ISubjectGrain.AcquireAsync"/>.</summary>
+    public Task<SubjectDecision> AcquireAsync(SubjectAcquire request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (_admission == SubjectAdmission.Shed)
+        {
+            // Shed callers are never queued: a wait would keep the activation the ceiling is there to refuse.
+            return Task.FromResult(Shed(request.Priority));
+        }
+
+        var deciding = DecideAsync(request, cancellationToken);
+        if (!deciding.IsCompletedSuccessfully)
+        {
+            return LetGoAfterAsync(deciding, request.Cost);
+        }
+
+        LetGoUnlessGranted(deciding.Result, request.Cost);
+        return deciding;
+    }
+
+    private async Task<SubjectDecision> LetGoAfterAsync(Task<SubjectDecision> deciding, long cost)
+    {
+        var decision = await deciding;
+        LetGoUnlessGranted(decision, cost);
+        return decision;
+    }
+
+    // A permit just taken is counted until its window refills: the hot path skips the check.
+    private void LetGoUnlessGranted(SubjectDecision decision, long cost)
+    {
+        if (!decision.Allowed || cost == 0)
+        {
+            LetGoIfUntouched();
+        }
+    }
+
+    private async Task<SubjectDecision> DecideAsync(SubjectAcquire request, CancellationToken cancellationToken)
+    {
+        if (request.Cost < 0 || request.MaxWaitMs < 0 || request.MaxWaitMs > _services.Decisions.MaxWait.TotalMilliseconds)
+        {
+            var problem = RequestRules.CheckAmounts(request.Cost, request.MaxWaitMs, _services.Decisions.MaxWait).First();
+            return new SubjectDecision { Outcome = DecisionOutcome.Invalid, Problem = problem, RetryAfter = TimeSpan.MaxValue };
+        }
+
+        _gate?.Arrived(request);
+        var now = _services.Time.GetUtcNow();
+        _leasesOrNull?.Sweep(now);
+
+        // Checked again with every fresh reading of the clock, in the same step as the decision below.
+        var ceilingWaits = 0;
+        while (request.Cost > 0 && MustWaitForCeiling(request.Cost, now))
+        {
+            if (++ceilingWaits > CheckpointWriter.MaxCeilingWaits)
+            {
+                var refused = CeilingDenial(now);
+                Decided(refused, request.Cost, now, TimeSpan.Zero);
+                return refused;
+            }
+
+            if (!await Writer.WaitForCeilingAsync(request.Cost))
+            {
+                break;
+            }
+
+            now = _services.Time.GetUtcNow();
+            _leasesOrNull?.Sweep(now);
+        }
+
+        if (_waitersOrNull?.HasWaiterAtOrAbove(request.Priority) != true)
+        {
+            // Latency is measured on the real clock: it is a metric, not quota time.
+            var started = TimeProvider.System.GetTimestamp();
+            var decision = TryAcquire(request, now);
+            var answerNow = decision.Allowed || request.MaxWaitMs <= 0 || decision.Outcome != DecisionOutcome.Denied
+
+                // Hopeless waits are answered at once: window policies free capacity only with time, so a
+                // retry-after beyond the wait cannot be beaten. Concurrency permits can come back early on release.
+                || (decision.RetryAfter > TimeSpan.FromMilliseconds(request.MaxWaitMs) && !LimitedByConcurrency(decision));
+            if (answerNow)
+            {
+                Decided(decision, request.Cost, now, TimeProvider.System.GetElapsedTime(started));
+                return decision;
+            }
+        }
+        else if (request.MaxWaitMs <= 0)
+        {
+            // Callers of the same or higher priority are already waiting for this subject's capacity: it is theirs
+            // first, so a caller that will not wait is denied, no earlier than the head of the queue is served.
+            var queued = QueueDenial(request, now);
+            Decided(queued, request.Cost, now, TimeSpan.Zero);
+            return queued;
+        }
+
+        var waiter = (_waitersOrNull ??= new()).Enqueue(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs));
+        _self ??= _host.Reference();
+        _services.Instruments.Waiting(+1);
+        LogWaiting(_logger, _label, request.Priority, request.MaxWaitMs);
+        ProcessWaiters(now);
+        using var registration = cancellationToken.Register(static state =>
+        {
+            var (grain, w) = ((SubjectActivation, Waiter))state!;
+            if (w.TryCancel())
+            {
+                grain._self?.WakeAsync();
+            }
+        }, (this, waiter));
+        return await waiter.Task;
+    }
+
+    /// <summary>See <see cref="ISubjectGrain.RefundAsync"/>.</summary>
+    public Task<PolicyReading[]> RefundAsync(PolicyGrant[] grants, string? leaseId)
+    {
+        ArgumentNullException.ThrowIfNull(grants);
+        var now = _services.Time.GetUtcNow();
+        _limits.Refund(grants, now);
+        if (leaseId is not null)
+        {
+            _leasesOrNull?.Forget(leaseId);
+        }
+
+        ProcessWaiters(now);
+        var readings = _known ? _limits.Readings(now) : [];
+        LetGoIfUntouched();
+        return Task.FromResult(readings);
+    }
+
+    /// <summary>See <see cref="ISubjectGrain.SettleAsync"/>.</summary>
+    public async Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost)
+    {
+        ArgumentNullException.ThrowIfNull(leaseId);
+        ArgumentOutOfRangeException.ThrowIfNegative(actualCost);
+        var now = _services.Time.GetUtcNow();
+        _leasesOrNull?.Sweep(now);
+        if (_leasesOrNull?.Settle(leaseId, actualCost, _limits, now) != true)
+        {
+            LetGoIfUntouched();
+            return LeaseOutcome.NotFound;
+        }
+
+        CountersChanged(now, 0);
+        ProcessWaiters(now);
+
+        // A top-up is taken whatever the limit (the work is done); if it went past the written ceiling, the answer
+        // waits for the checkpoint that covers it, so a crash cannot forget it.
+        if (MustWaitForCeiling(0, now))
+        {
+            await Writer.WaitForCeilingAsync(0);
+        }
+
+        LetGoIfUntouched();
+        return LeaseOutcome.Done;
+    }
+
+    /// <summary>See <see cref="ISubjectGrain.ReleaseAsync"/>.</summary>
+    public Task<LeaseOutcome> ReleaseAsync(string leaseId)
+    {
+        ArgumentNullException.ThrowIfNull(leaseId);
+        var now = _services.Time.GetUtcNow();
+        _leasesOrNull?.Sweep(now);
+        if (_leasesOrNull?.Release(leaseId, _limits, now) != true)
+        {
+            LetGoIfUntouched();
+            return Task.FromResult(LeaseOutcome.NotFound);
+        }
+
+        ProcessWaiters(now);
+        LetGoIfUntouched();
+        return Task.FromResult(LeaseOutcome.Done);
+    }
+
+    /// <summary>See <see cref="ISubjectGrain.GetUsageAsync"/>.</summary>
+    public Task<UsageReport> GetUsageAsync()
+    {
+        var now = _services.Time.GetUtcNow();
+        if (_admission == SubjectAdmission.Shed)
+        {
+            _services.Instruments.Shed("active_subjects", Priority.Normal);
+        }
+
+        var report = _admission == SubjectAdmission.Shed
+            ? new UsageReport { Subject = _label, Overloaded = true, RetryAfterMs = DecisionResults.CeilingMilliseconds(_services.Limits.ShedRetryAfter) }
+            : new UsageReport
+            {
+                Subject = _label,
+                Known = _known,
+                Policies = _known ? [.. _limits.Readings(now).Select(r => r.ToState(_label))] : [],
+                Waiting = _waitersOrNull?.Waiting() ?? 0,
+            };
+        LetGoIfUntouched();
+        return Task.FromResult(report);
+    }
+
+    /// <summary>See <see cref="ISubjectGrain.GetPoliciesAsync"/>.</summary>
+    public async Task<SubjectPolicies> GetPoliciesAsync()
+    {
+        await LoadIfShedAsync();
+        var policies = new SubjectPolicies
+        {
+            Subject = _label,
+            Known = _known,
+            Own = StoredConfig?.Policies is not null,
+            Policies = [.. _limits.Definitions().Select(PolicySpec.From)],
+        };
+        LetGoIfUntouched();
+        return policies;
+    }
+
+    /// <summary>See <see cref="ISubjectGrain.SetPoliciesAsync"/>.</summary>
+    public async Task SetPoliciesAsync(PolicySpec[]? policies)
+    {
+        if (policies is not null)
+        {
+            PolicySpec.ThrowIfInvalid(policies, "policies");
+        }
+
+        await LoadIfShedAsync();
+
+        Config.Policies = policies;
+        await SaveAndReloadAsync();
+        LogPoliciesChanged(_logger, _label, policies?.Length ?? -1);
+    }
+
+    /// <summary>See <see cref="ISubjectGrain.WakeAsync"/>.</summary>
+    public Task WakeAsync()
+    {
+        ProcessWaiters(_services.Time.GetUtcNow());
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The answer when checkpoint after checkpoint was used up by others before a request waiting at the ceiling fit under it: a
+    /// denial to retry shortly, rather than an admission a crash could forget.
+    /// </summary>
+    private SubjectDecision CeilingDenial(DateTimeOffset now) => new()
+    {
+        Outcome = DecisionOutcome.Denied,
+        LimitedBy = "checkpoint",
+        RetryAfter = TimeSpan.FromMilliseconds(100),
+        Policies = _limits.Readings(now),
+        Owner = Owner,
+    };
+
+    /// <summary>Counts one decision in the metrics and the usage history.</summary>
+    private void Decided(SubjectDecision decision, long cost, DateTimeOffset now, TimeSpan latency)
+    {
+        _services.Instruments.Decided(_kind, decision.Outcome, DenyingAlgorithm(decision), latency);
+        if (decision.Outcome is DecisionOutcome.Allowed or DecisionOutcome.Denied or DecisionOutcome.CostExceedsLimit)
+        {
+            _services.Usage.Record(_historyName, now, decision.Allowed, decision.Allowed ? cost : 0);
+        }
+    }
+
+    /// <summary>One all-or-nothing attempt on every policy at <paramref name="now"/>; a denial changes nothing.</summary>
+    private SubjectDecision TryAcquire(SubjectAcquire request, DateTimeOffset now)
+    {
+        if (!_known)
+        {
+            return new SubjectDecision { Outcome = DecisionOutcome.UnknownSubject };
+        }
+
+        if (_gate?.Deny(request, now) is { } gate)
+        {
+            return new SubjectDecision
+            {
+                Outcome = DecisionOutcome.Denied,
+                LimitedBy = gate.Reason,
+                RetryAfter = gate.RetryAfter,
+                Policies = _limits.Readings(now),
+                Owner = Owner,
+            };
+        }
+
+        var verdict = _limits.TryTake(request.Cost, now);
+        if (!verdict.Allowed)
+        {
+            return new SubjectDecision
+            {
+                Outcome = verdict.Outcome,
+                LimitedBy = verdict.LimitedBy,
+                RetryAfter = verdict.RetryAfter,
+                Policies = verdict.Readings,
+                Owner = Owner,
+            };
+        }
+
+        var grants = verdict.Grants;
+        string? nonce = null;
+        if (grants.Length > 0 && (request.Reserve || LeaseBook.HasConcurrencyPermits(grants)))
+        {
+            // A lease to settle or release later: the caller's nonce (shared by every subject of the request) or our own.
+            nonce = request.LeaseId ?? Guid.NewGuid().ToString("N");
+            (_leasesOrNull ??= new()).Open(nonce, _limits, grants, LeaseBook.ExpiryOf(_limits, grants, request.Reserve, _services.Decisions.ReservationTtl, now));
+        }
+
+        if (grants.Length > 0)
+        {
+            CountersChanged(now, request.Cost);
+        }
+
+        KeepAliveForLongWindows(verdict.Readings);
+        var granted = new SubjectDecision
+        {
+            Allowed = true,
+            Outcome = DecisionOutcome.Allowed,
+            Policies = verdict.Readings,
+            Grants = request.ReturnGrants ? grants : [],
+            Held = nonce is not null,
+            LeaseNonce = nonce,
+            Owner = Owner,
+        };
+        return _gate is null ? granted : _gate.Granted(request, granted);
+    }
+
+    /// <summary>
+    /// What <paramref name="request"/> would get now, taking nothing: the gate's denial, the policies' denial, or an
+    /// allowed answer that is not counted (for callers told to queue behind others).
+    /// </summary>
+    private SubjectDecision WouldGet(SubjectAcquire request, DateTimeOffset now)
+    {
+        if (!_known)
+        {
+            return new SubjectDecision { Outcome = DecisionOutcome.UnknownSubject };
+        }
+
+        if (_gate?.Deny(request, now) is { } gate)
+        {
+            return new SubjectDecision
+            {
+                Outcome = DecisionOutcome.Denied,
+                LimitedBy = gate.Reason,
+                RetryAfter = gate.RetryAfter,
+                Policies = _limits.Readings(now),
+                Owner = Owner,
+            };
+        }
+
+        var verdict = _limits.Check(request.Cost, now);
+        return new SubjectDecision
+        {
+            Allowed = verdict.Allowed,
+            Outcome = verdict.Outcome,
+            LimitedBy = verdict.LimitedBy,
+            RetryAfter = verdict.RetryAfter,
+            Policies = verdict.Readings,
+            Owner = Owner,
+        };
+    }
+
+    /// <summary>
+    /// The answer for a caller that will not wait while others wait ahead of it: what it would get on its own,
+    /// but never admitted, and retrying no earlier than the head of the queue can be served.
+    /// </summary>
+    private SubjectDecision QueueDenial(SubjectAcquire request, DateTimeOffset now)
+    {
+        var untilHead = (_waitersOrNull?.HeadReadyAt ?? now) - now;
+        if (untilHead <= TimeSpan.Zero)
+        {
+            untilHead = TimeSpan.FromTicks(1);
+        }
+
+        var alone = WouldGet(request, now);
+        if (!alone.Allowed)
+        {
+            return alone.Outcome != DecisionOutcome.Denied || alone.RetryAfter >= untilHead
+                ? alone
+                : alone with { RetryAfter = untilHead };
+        }
+
+        return alone with
+        {
+            Allowed = false,
+            Outcome = DecisionOutcome.Denied,
+            LimitedBy = "queue",
+            RetryAfter = untilHead,
+        };
+    }
+
+    private AlgorithmKind? DenyingAlgorithm(SubjectDecision decision) =>
+        _limits.AlgorithmOf(decision.LimitedBy);
+
+    private bool LimitedByConcurrency(SubjectDecision decision) =>
+        _limits.IsConcurrency(decision.LimitedBy);
+
+    /// <summary>
+    /// Grants waiters strictly in order while they fit; answers those past their deadline; re-arms the timer for
+    /// the head's retry-after or the earliest deadline, whichever comes first.
+    /// </summary>
+    private void ProcessWaiters(DateTimeOffset now)
+    {
+        if (_waitersOrNull is not { Count: > 0 } waiters)
+        {
+            return;
+        }
+
+        TimeSpan? headRetry = null;
+        long ceilingDemand = 0;
+        foreach (var waiter in waiters.InOrder())
+        {
+            if (waiter.IsCompleted)
+            {
+                // Cancelled by its caller.
+                waiters.Remove(waiter);
+                _services.Instruments.Waiting(-1);
+                continue;
+            }
+
+            if (headRetry is null && waiter.Request.Cost > 0 && MustWaitForCeiling(waiter.Request.Cost, now))
+            {
+                // The head would pass a durable counter's written ceiling: it waits for the checkpoint started
+                // below (whose claim covers it), and everyone behind it waits too.
+                if (now >= waiter.Deadline)
+                {
+                    waiters.Remove(waiter);
+                    Complete(waiter, CeilingDenial(now), now);
+                    continue;
+                }
+
+                ceilingDemand = waiter.Request.Cost;
+                headRetry = CeilingRecheck;
+                continue;
+            }
+
+            // The head takes; a waiter behind a blocked head is only asked whether it would fit (the capacity is the
+            // head's first). The head's grants are kept with the decision whatever the caller asked: a grant to a
+            // waiter that cancelled meanwhile must be given back.
+            var decision = headRetry is null
+                ? TryAcquire(waiter.Request.ReturnGrants ? waiter.Request : waiter.Request with { ReturnGrants = true }, now)
+                : WouldGet(waiter.Request, now);
+            if (decision.Outcome is DecisionOutcome.CostExceedsLimit or DecisionOutcome.UnknownSubject
+                || (headRetry is null && (decision.Allowed || now >= waiter.Deadline)))
+            {
+                waiters.Remove(waiter);
+                Complete(waiter, decision, now);
+                continue;
+            }
+
+            if (decision.Allowed)
+            {
+                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero };
+            }
+
+            if (now >= waiter.Deadline)
+            {
+                waiters.Remove(waiter);
+                Complete(waiter, decision, now);
+                continue;
+            }
+
+            headRetry ??= decision.RetryAfter;
+        }
+
+        if (ceilingDemand > 0 || _writerOrNull is not null)
+        {
+            Writer.Counters.WaiterDemand = ceilingDemand;
+        }
+
+        if (ceilingDemand > 0)
+        {
+            Writer.Start();
+        }
+
+        var due = waiters.Passed(now, headRetry);
+        if (due == Timeout.InfiniteTimeSpan)
+        {
+            _wakeTimer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        _self ??= _host.Reference();
+        _wakeTimer ??= _services.Time.CreateTimer(static state => ((SubjectActivation)state!)._self?.WakeAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
+    }
+
+    private void Complete(Waiter waiter, SubjectDecision decision, DateTimeOffset now)
+    {
+        _services.Instruments.Waiting(-1);
+        Decided(decision, waiter.Request.Cost, now, TimeSpan.Zero);
+        if (!waiter.TryComplete(decision) && decision.Allowed)
+        {
+            // The caller cancelled while we granted: give the place back so nothing is lost.
+            _limits.Refund(decision.Grants, now);
+            if (decision.LeaseNonce is { } leaseId)
+            {
+                _leasesOrNull?.Forget(leaseId);
+            }
+        }
+    }
+}
