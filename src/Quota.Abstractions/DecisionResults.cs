@@ -102,7 +102,7 @@ public static class DecisionResults
     }
 
     /// <summary>The answer when every subject admitted: the tightest policy's numbers and, when any subject holds the grant, a lease id.</summary>
-    public static AcquireResult Allowed(IReadOnlyList<SubjectAnswer> answers, string? nonce)
+    public static AcquireResult Allowed(IReadOnlyList<SubjectAnswer> answers, string? leaseNonce)
     {
         ArgumentNullException.ThrowIfNull(answers);
         var policies = Policies(answers);
@@ -121,7 +121,7 @@ public static class DecisionResults
             if (answer.Decision.Held)
             {
                 (holders ??= []).Add((answer.Kind, answer.Id));
-                nonce ??= answer.Decision.LeaseNonce;
+                leaseNonce ??= answer.Decision.LeaseNonce;
             }
         }
 
@@ -132,7 +132,7 @@ public static class DecisionResults
             Remaining = tightest?.Remaining ?? 0,
             Limit = tightest?.Limit ?? 0,
             ResetAfterMs = tightest?.ResetAfterMs ?? 0,
-            LeaseId = holders is not null && nonce is not null ? LeaseIds.Encode(nonce, holders) : null,
+            LeaseId = holders is not null && leaseNonce is not null ? LeaseIds.Encode(leaseNonce, holders) : null,
             Policies = policies,
         };
     }

@@ -137,7 +137,10 @@ public sealed record AcquireResult
     /// <summary>The chosen upstream token, when the request named a tenant or an upstream.</summary>
     [Id(7)] public UpstreamToken? Token { get; init; }
 
-    /// <summary>Identifies a reservation or concurrency lease to settle or release; null when there is none.</summary>
+    /// <summary>
+    /// The lease id, identifying a reservation or concurrency lease to settle or release: the request's lease nonce and
+    /// the subjects holding it, encoded by <see cref="LeaseIds"/>; null when there is none.
+    /// </summary>
     [Id(8)] public string? LeaseId { get; init; }
 
     /// <summary>Every policy consulted, with its state after the decision.</summary>

@@ -484,7 +484,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             switch (Find(grant.Policy) is { } current && ReferenceEquals(current, held.Owners[i]) ? current : null)
             {
                 case ConcurrencyLimiter concurrency:
-                    concurrency.Release(grant.LeaseId, now);
+                    concurrency.Release(grant.LeaseNumber, now);
                     break;
                 case { } limiter:
                     limiter.Settle(new Grant(grant.Cost, grant.AtTicks, 0), actualCost, now);
@@ -522,7 +522,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         {
             if (Find(held.Grants[i].Policy) is ConcurrencyLimiter concurrency && ReferenceEquals(concurrency, held.Owners[i]))
             {
-                concurrency.Release(held.Grants[i].LeaseId, now);
+                concurrency.Release(held.Grants[i].LeaseNumber, now);
             }
         }
 
@@ -914,7 +914,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             {
                 if (request.Cost > 0)
                 {
-                    grants.Add(new PolicyGrant(limiter.Policy.Name, decision.Grant.Cost, decision.Grant.AcquiredAtTicks, decision.Grant.LeaseId));
+                    grants.Add(new PolicyGrant(limiter.Policy.Name, decision.Grant.Cost, decision.Grant.AcquiredAtTicks, decision.Grant.LeaseNumber));
                 }
 
                 continue;
@@ -948,10 +948,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         }
 
         string? heldAs = null;
-        if (grants.Count > 0 && (request.Reserve || grants.Exists(g => g.LeaseId != 0)))
+        if (grants.Count > 0 && (request.Reserve || grants.Exists(g => g.LeaseNumber != 0)))
         {
             // A lease to settle or release later: the caller's (shared by every subject of the request) or our own.
-            var leaseId = request.LeaseId ?? Guid.NewGuid().ToString("N");
+            var leaseId = request.LeaseNonce ?? Guid.NewGuid().ToString("N");
             var expires = now + (request.Reserve ? _services.Decisions.ReservationTtl : TimeSpan.Zero);
             foreach (var limiter in _limiters)
             {
@@ -990,7 +990,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     {
         foreach (var grant in grants)
         {
-            Find(grant.Policy)?.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseId), now);
+            Find(grant.Policy)?.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseNumber), now);
         }
     }
 
