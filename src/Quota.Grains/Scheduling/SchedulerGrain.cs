@@ -299,7 +299,7 @@ public sealed partial class SchedulerGrain(
     }
 
     private static IEnumerable<string> RuleTokens(UpstreamView upstream, TenantView[] tenants) =>
-        tenants.Any(t => t.Upstream == upstream.Name && t.Strategy is "dedicated" or "hybrid")
+        tenants.Any(t => t.Upstream == upstream.Name && t.Strategy is TenantStrategy.Dedicated or TenantStrategy.Hybrid)
             ? upstream.Tokens.Select(t => t.Id)
             : upstream.Tokens.Where(t => t.Successor is not null).Select(t => t.Id)
                 .Union(upstream.Tokens.Select(t => t.Successor).OfType<string>(), StringComparer.Ordinal);

@@ -43,7 +43,7 @@ internal static class SchedulerPlanner
     }
 
     /// <summary>Whether <paramref name="tenant"/>'s reserve is the scheduler's to adapt.</summary>
-    public static bool Adapts(TenantView tenant) => tenant.Strategy != "dedicated" && tenant.Adaptive.Enabled != false && tenant.Reserved > 0;
+    public static bool Adapts(TenantView tenant) => tenant.Strategy != TenantStrategy.Dedicated && tenant.Adaptive.Enabled != false && tenant.Reserved > 0;
 
     private static TokenAllocation? Status(SchedulerInput input, string upstream, string token) => input.Tokens.GetValueOrDefault($"{upstream}/{token}");
 
@@ -123,7 +123,7 @@ internal static class SchedulerPlanner
     {
         var taken = new HashSet<string>(StringComparer.Ordinal);
         var upstreams = input.Upstreams.ToDictionary(u => u.Name, StringComparer.Ordinal);
-        foreach (var tenant in input.Tenants.Where(t => t.Strategy is "dedicated" or "hybrid"))
+        foreach (var tenant in input.Tenants.Where(t => t.Strategy is TenantStrategy.Dedicated or TenantStrategy.Hybrid))
         {
             if (!upstreams.TryGetValue(tenant.Upstream, out var upstream))
             {

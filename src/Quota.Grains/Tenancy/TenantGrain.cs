@@ -52,7 +52,7 @@ public sealed partial class TenantGrain(
 
     private protected override bool OwnsDefinitions => true;
 
-    private bool BorrowsFromPool => _tenant is { Strategy: not "dedicated" };
+    private bool BorrowsFromPool => _tenant is { Strategy: not TenantStrategy.Dedicated };
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
