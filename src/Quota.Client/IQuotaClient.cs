@@ -110,7 +110,7 @@ public sealed class QuotaClient : IQuotaClient
         ArgumentException.ThrowIfNullOrEmpty(upstream);
         ArgumentException.ThrowIfNullOrEmpty(token);
         ArgumentNullException.ThrowIfNull(feedback);
-        return _grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/{token}").ReportAsync(feedback).WaitAsync(cancellationToken);
+        return _grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(upstream, token)).ReportAsync(feedback).WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc />

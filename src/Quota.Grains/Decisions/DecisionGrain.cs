@@ -292,7 +292,7 @@ public sealed class DecisionGrain(
         if (answers.Count > 0 && answers[0].Kind == SubjectKind.Token)
         {
             var waited = answers[0];
-            var name = waited.Id[(upstream.Length + 1)..];
+            var name = TokenKeys.Parse(waited.Id).Token;
             if (plan.Route.Pooled.Contains(name) && plan.Tenant is not null)
             {
                 var allowance = await AskAsync(new Subject(SubjectKind.Tenant, plan.Tenant, "tenant"), now);
@@ -360,7 +360,7 @@ public sealed class DecisionGrain(
 
     private async Task<SubjectAnswer> AskTokenAsync(string upstream, string token, SubjectAcquire ask)
     {
-        var answer = await AskAsync(new Subject(SubjectKind.Token, TokenChooser.Key(upstream, token), "upstream"), ask);
+        var answer = await AskAsync(new Subject(SubjectKind.Token, TokenKeys.Key(upstream, token), "upstream"), ask);
         chooser.Observe(answer.Id, answer.Decision);
         return answer;
     }

@@ -269,7 +269,7 @@ public sealed partial class SchedulerGrain(
         // Tokens: use, in-flight requests and health of those a rule can act on (every token of an upstream with
         // dedicated or hybrid tenants, to rotate between; elsewhere tokens with or named as a successor). The others
         // are not read, so idle token grains are not kept active by the scheduler.
-        var keys = upstreams.SelectMany(u => RuleTokens(u, tenants).Select(id => $"{u.Name}/{id}")).ToArray();
+        var keys = upstreams.SelectMany(u => RuleTokens(u, tenants).Select(id => TokenKeys.Key(u.Name, id))).ToArray();
         var statuses = await Task.WhenAll(keys.Select(k => GrainFactory.GetGrain<IUpstreamTokenGrain>(k).GetStatusAsync()));
         var tokens = new Dictionary<string, TokenAllocation>(StringComparer.Ordinal);
         for (var i = 0; i < keys.Length; i++)

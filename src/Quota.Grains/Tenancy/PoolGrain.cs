@@ -160,7 +160,7 @@ public sealed partial class PoolGrain(
         var now = _time.GetUtcNow();
         Expire(now);
         var shares = Shares(now);
-        var statuses = await Task.WhenAll(setup.Upstream.Tokens.Select(t => GrainFactory.GetGrain<IUpstreamTokenGrain>($"{setup.Upstream.Name}/{t.Id}").GetStatusAsync()));
+        var statuses = await Task.WhenAll(setup.Upstream.Tokens.Select(t => GrainFactory.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(setup.Upstream.Name, t.Id)).GetStatusAsync()));
         return new AllocationReport
         {
             Upstream = setup.Upstream.Name,

@@ -331,7 +331,7 @@ public sealed partial class TenancyGrain(
 
             if (target.Tenants.Remove(id))
             {
-                var dedicated = target.Upstreams.SelectMany(u => u.Value.Tokens.Where(t => t.Value.Owner == id || t.Value.DedicatedTo == id).Select(t => $"{u.Key}/{t.Key}")).ToList();
+                var dedicated = target.Upstreams.SelectMany(u => u.Value.Tokens.Where(t => t.Value.Owner == id || t.Value.DedicatedTo == id).Select(t => TokenKeys.Key(u.Key, t.Key))).ToList();
                 if (dedicated.Count > 0)
                 {
                     problems.Add(new($"tenants.{id}", $"tokens {string.Join(", ", dedicated)} are dedicated to this tenant; pool them (dedicatedTo null) or remove them first."));
@@ -446,7 +446,7 @@ public sealed partial class TenancyGrain(
                 var token = after.TokenSetup(name, id);
                 if (ViewJson(before.TokenSetup(name, id)) != ViewJson(token))
                 {
-                    pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<IUpstreamTokenGrain>($"{name}/{id}").ConfigureAsync(token)));
+                    pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(name, id)).ConfigureAsync(token)));
                 }
             }
         }

@@ -52,9 +52,7 @@ public sealed partial class UpstreamTokenGrain(
 
     private protected override bool OwnsDefinitions => true;
 
-    private (string Upstream, string Token) Name => Id.IndexOf('/', StringComparison.Ordinal) is var slash and > 0
-        ? (Id[..slash], Id[(slash + 1)..])
-        : (Id, string.Empty);
+    private (string Upstream, string Token) Name => TokenKeys.Parse(Id);
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
