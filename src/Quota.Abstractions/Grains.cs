@@ -83,7 +83,7 @@ public sealed record SubjectDecision
     /// <summary>Allowed, Denied, CostExceedsLimit or UnknownSubject.</summary>
     [Id(1)] public DecisionOutcome Outcome { get; init; }
 
-    /// <summary>The denying policy's name.</summary>
+    /// <summary>The denying policy's name when <see cref="Cause"/> is <see cref="DenialCause.Policy"/>; null otherwise.</summary>
     [Id(3)] public string? LimitedBy { get; init; }
 
     /// <summary>Exact time until the same request would be admitted by every policy of this subject; <see cref="TimeSpan.MaxValue"/> when never.</summary>
@@ -109,6 +109,9 @@ public sealed record SubjectDecision
 
     /// <summary>Upstream tokens only: the decrypted secret, when asked for and granted.</summary>
     [Id(11)] public string? Secret { get; init; }
+
+    /// <summary>Why the subject denied: a policy (<see cref="LimitedBy"/>) or something else; <see cref="DenialCause.None"/> when allowed.</summary>
+    [Id(12)] public DenialCause Cause { get; init; }
 }
 
 /// <summary>One subject's decision within a batch (<see cref="IDecisionGrain.AcquireEachAsync"/>).</summary>

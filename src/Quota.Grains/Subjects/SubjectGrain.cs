@@ -135,10 +135,10 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private protected virtual IReadOnlyList<PolicyDefinition>? CurrentDefinitions() => null;
 
     /// <summary>
-    /// A denial that comes before the policies (a token's open circuit): the name it is reported under and when to
-    /// retry; null to let the policies decide. Called once per attempt, waiters included.
+    /// A denial that comes before the policies (a token's open circuit): its cause and when to retry; null to let the
+    /// policies decide. Called once per attempt, waiters included.
     /// </summary>
-    private protected virtual (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now) => null;
+    private protected virtual (DenialCause Cause, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now) => null;
 
     /// <summary>Adds to an allowed answer (a token's secret when asked for); the default answers it unchanged.</summary>
     private protected virtual SubjectDecision Granted(SubjectAcquire request, SubjectDecision decision) => decision;
@@ -656,7 +656,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     private SubjectDecision CeilingDenial(DateTimeOffset now) => new()
     {
         Outcome = DecisionOutcome.Denied,
-        LimitedBy = "checkpoint",
+        Cause = DenialCause.Checkpoint,
         RetryAfter = TimeSpan.FromMilliseconds(100),
         Policies = Readings(now),
         Owner = Owner,
@@ -895,7 +895,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return new SubjectDecision
             {
                 Outcome = DecisionOutcome.Denied,
-                LimitedBy = gate.Policy,
+                Cause = gate.Cause,
                 RetryAfter = gate.RetryAfter,
                 Policies = Readings(now),
                 Owner = Owner,
@@ -940,6 +940,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return new SubjectDecision
             {
                 Outcome = outcome,
+                Cause = DenialCause.Policy,
                 LimitedBy = limitedBy,
                 RetryAfter = retry,
                 Policies = Readings(now),
@@ -1023,7 +1024,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
         return new SubjectDecision
         {
             Outcome = DecisionOutcome.Denied,
-            LimitedBy = "queue",
+            Cause = DenialCause.Queue,
             RetryAfter = untilHead,
             Policies = Readings(now),
             Owner = Owner,
@@ -1114,7 +1115,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
                     _heldOrNull?.Remove(leaseId);
                 }
 
-                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero, Grants = [], Held = false };
+                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, Cause = DenialCause.Queue, RetryAfter = headRetry ?? TimeSpan.Zero, Grants = [], Held = false };
             }
 
             if (now >= waiter.Deadline)

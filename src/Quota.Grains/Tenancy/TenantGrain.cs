@@ -170,7 +170,7 @@ public sealed partial class TenantGrain(
             Window = TimeSpan.FromSeconds(_tenant.WindowSeconds),
         }];
 
-    private protected override (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
+    private protected override (DenialCause Cause, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
     {
         if (Allowance > 0 || request.Cost == 0)
         {
@@ -184,7 +184,7 @@ public sealed partial class TenantGrain(
             _self?.TickAsync();
         }
 
-        return (AllowancePolicy, _nextRefresh > now ? _nextRefresh - now : EarlyRefreshSpacing);
+        return (DenialCause.Allowance, _nextRefresh > now ? _nextRefresh - now : EarlyRefreshSpacing);
     }
 
     private protected override void Arrived(SubjectAcquire request)

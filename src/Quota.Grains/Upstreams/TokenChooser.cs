@@ -74,7 +74,7 @@ public sealed class TokenChooser(IGrainFactory grains, QuotaTime clock)
         }
 
         // An open circuit and an upstream's Retry-After both keep the token out of use until they pass.
-        var open = !decision.Allowed && decision.LimitedBy is UpstreamTokenGrain.CircuitPolicy or UpstreamTokenGrain.PausedPolicy
+        var open = !decision.Allowed && decision.Cause is DenialCause.Circuit or DenialCause.Paused
             ? _time.GetUtcNow() + decision.RetryAfter
             : DateTimeOffset.MinValue;
         _tokens[tokenKey] = new Seen(utilisation, open);

@@ -29,15 +29,6 @@ public sealed partial class UpstreamTokenGrain(
     ILogger<UpstreamTokenGrain> logger)
     : SubjectGrain(services, logger), IUpstreamTokenGrain
 {
-    /// <summary>The name a denial for an open circuit is reported under: <c>token:{upstream}/{id}/circuit</c>.</summary>
-    public const string CircuitPolicy = "circuit";
-
-    /// <summary>The name a denial for a secret that cannot be opened is reported under.</summary>
-    public const string SecretPolicy = "secret";
-
-    /// <summary>The name a denial for an upstream's Retry-After is reported under.</summary>
-    public const string PausedPolicy = "paused";
-
     private readonly CircuitBreaker _breaker = new(options.Value.Breaker);
     private readonly AdaptiveLimit _adaptive = new(options.Value.Feedback);
     private double _appliedFactor = 1;
@@ -172,11 +163,11 @@ public sealed partial class UpstreamTokenGrain(
 
     private protected override void Arrived(SubjectAcquire request) => ApplyFactor(Time.GetUtcNow());
 
-    private protected override (string Policy, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
+    private protected override (DenialCause Cause, TimeSpan RetryAfter)? Gate(SubjectAcquire request, DateTimeOffset now)
     {
         if (request.Cost > 0 && _adaptive.PausedFor(now) is { } paused && paused > TimeSpan.Zero)
         {
-            return (PausedPolicy, paused);
+            return (DenialCause.Paused, paused);
         }
 
         if (request.IncludeSecret && _setup?.SecretEnvelope is { } envelope && _secret is null)
@@ -189,7 +180,7 @@ public sealed partial class UpstreamTokenGrain(
             catch (SecretUnavailableException)
             {
                 // Not a "not now": the stored secret does not open under the configured master keys.
-                return (SecretPolicy, Decision.Never);
+                return (DenialCause.Secret, Decision.Never);
             }
         }
 
@@ -197,10 +188,10 @@ public sealed partial class UpstreamTokenGrain(
         if (request.Cost == 0)
         {
             var snapshot = _breaker.Snapshot(now);
-            return snapshot.State == CircuitState.Open && snapshot.HalfOpenAt is { } at ? (CircuitPolicy, at - now) : null;
+            return snapshot.State == CircuitState.Open && snapshot.HalfOpenAt is { } at ? (DenialCause.Circuit, at - now) : null;
         }
 
-        return _breaker.TryPass(now, out var retryAfter) ? null : (CircuitPolicy, retryAfter);
+        return _breaker.TryPass(now, out var retryAfter) ? null : (DenialCause.Circuit, retryAfter);
     }
 
     private protected override SubjectDecision Granted(SubjectAcquire request, SubjectDecision decision) =>

@@ -127,6 +127,7 @@ public static class QuotaHttpEndpoints
         var response = new AcquireResponse(
             result.Allowed,
             result.LimitedBy,
+            result.Cause == DenialCause.None ? null : result.Cause,
             result.Remaining,
             result.Limit,
             result.ResetAfterMs,
@@ -261,6 +262,7 @@ public static class QuotaHttpEndpoints
     private sealed record AcquireResponse(
         bool Allowed,
         string? LimitedBy,
+        DenialCause? Cause,
         long Remaining,
         long Limit,
         long ResetAfterMs,
