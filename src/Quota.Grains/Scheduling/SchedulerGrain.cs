@@ -134,7 +134,7 @@ public sealed partial class SchedulerGrain(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Recorded in the state and metrics by the run; the next tick tries again.
-                LogRunFailed(logger, state.State.Runs, e.GetType().Name);
+                LogRunFailed(logger, state.State.Runs, e.GetType().Name, e);
             }
         }
 
@@ -320,7 +320,7 @@ public sealed partial class SchedulerGrain(
     private static partial void LogChange(ILogger logger, long run, string kind, string subject, string? old, string? @new, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Scheduler run {Run} failed ({ErrorType}); the next tick tries again.")]
-    private static partial void LogRunFailed(ILogger logger, long run, string errorType);
+    private static partial void LogRunFailed(ILogger logger, long run, string errorType, Exception error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Scheduler found no reminder service ({ErrorType}).")]
     private static partial void LogNoReminderService(ILogger logger, string errorType);

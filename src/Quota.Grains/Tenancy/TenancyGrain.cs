@@ -468,11 +468,11 @@ public sealed partial class TenancyGrain(
         {
             foreach (var (grain, push) in pushes.Where(p => p.Push.IsFaulted))
             {
-                LogPushFailed(logger, grain, push.Exception!.InnerException!.GetType().Name);
+                LogPushFailed(logger, grain, push.Exception!.InnerException!.GetType().Name, push.Exception.InnerException);
             }
         }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Tenancy change stored but not delivered to {Grain} ({ErrorType}); it takes effect there when the grain next activates.")]
-    private static partial void LogPushFailed(ILogger logger, string grain, string errorType);
+    private static partial void LogPushFailed(ILogger logger, string grain, string errorType, Exception error);
 }
