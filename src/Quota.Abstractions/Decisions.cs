@@ -1,3 +1,7 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Quota.Algorithms.Limiting;
+
 namespace Quota.Abstractions;
 
 /// <summary>
@@ -134,8 +138,13 @@ public sealed record PolicyState
     /// <summary>The policy's name.</summary>
     [Id(1)] public required string Policy { get; init; }
 
-    /// <summary>The policy's algorithm, as in JSON.</summary>
-    [Id(2)] public required string Algorithm { get; init; }
+    /// <summary>The policy's algorithm; JSON writes its name (<c>token-bucket</c>, <see cref="PolicySpec.AlgorithmName"/>).</summary>
+    [JsonConverter(typeof(AlgorithmNameJsonConverter))]
+    public required AlgorithmKind Algorithm { get => (AlgorithmKind)_algorithm; init => _algorithm = (byte)value; }
+
+    // Orleans carries the algorithm as its number: AlgorithmKind lives in the algorithms assembly, which has no Orleans
+    // (and so no serializer of its own).
+    [Id(2)] private byte _algorithm;
 
     /// <summary>The capacity (burst for a token bucket).</summary>
     [Id(3)] public long Limit { get; init; }
@@ -148,6 +157,23 @@ public sealed record PolicyState
 
     /// <summary>Milliseconds until the policy is back to full capacity.</summary>
     [Id(6)] public long ResetAfterMs { get; init; }
+}
+
+/// <summary>Writes and reads an <see cref="AlgorithmKind"/> as its name in JSON (<c>token-bucket</c>, <c>sliding-window</c>, ...).</summary>
+public sealed class AlgorithmNameJsonConverter : JsonConverter<AlgorithmKind>
+{
+    /// <inheritdoc />
+    public override AlgorithmKind Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.GetString() is { } name && PolicySpec.Algorithms.TryGetValue(name, out var kind)
+            ? kind
+            : throw new JsonException($"'{reader.GetString()}' is not an algorithm; use one of {string.Join(", ", PolicySpec.Algorithms.Keys)}.");
+
+    /// <inheritdoc />
+    public override void Write(Utf8JsonWriter writer, AlgorithmKind value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStringValue(PolicySpec.AlgorithmName(value));
+    }
 }
 
 /// <summary>An upstream credential chosen for the caller.</summary>

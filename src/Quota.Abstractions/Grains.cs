@@ -53,7 +53,7 @@ public sealed record PolicyReading(
     {
         Subject = subject,
         Policy = Policy,
-        Algorithm = PolicySpec.AlgorithmName((Quota.Algorithms.Limiting.AlgorithmKind)Algorithm),
+        Algorithm = (Quota.Algorithms.Limiting.AlgorithmKind)Algorithm,
         Limit = Limit,
         Remaining = Remaining,
         WindowSeconds = WindowSeconds,
