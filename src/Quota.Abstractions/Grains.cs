@@ -206,17 +206,6 @@ public interface ISubjectGrain : IGrainWithStringKey
     /// <exception cref="ArgumentException">A policy is invalid; nothing changes.</exception>
     [Alias("SetPolicies")]
     Task SetPoliciesAsync([Immutable] PolicySpec[]? policies);
-
-    /// <summary>The subject's own timer: grants waiters whose capacity has come and expires those past their deadline.</summary>
-    [OneWay, Alias("Wake")]
-    Task WakeAsync();
-
-    /// <summary>
-    /// Writes the subject's durable counters now if they changed since the last checkpoint (the subject's own timer
-    /// calls it; write-behind otherwise). Completes when the write is done or has failed (failures are retried).
-    /// </summary>
-    [Alias("Checkpoint")]
-    Task CheckpointAsync();
 }
 
 /// <summary>A user; keyed by user id.</summary>

@@ -47,14 +47,14 @@ public sealed partial class SchedulerGrain(
     IOptions<TenancyOptions> tenancyOptions,
     QuotaTime clock,
     QuotaInstruments metrics,
-    ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain, IRemindable
+    ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain, ISchedulerClusterGrain, IRemindable
 {
     /// <summary>The reminder's name.</summary>
     public const string ReminderName = "scheduler";
 
     private readonly SchedulerOptions _options = options.Value;
     private ITimer? _timer;
-    private ISchedulerGrain? _self;
+    private ISchedulerClusterGrain? _self;
     private DateTimeOffset _activatedAt;
 
     /// <summary>Whether this activation registered the reminder (the status says so without reading the reminder table).</summary>
@@ -70,7 +70,7 @@ public sealed partial class SchedulerGrain(
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _self = this.AsReference<ISchedulerGrain>();
+        _self = this.AsReference<ISchedulerClusterGrain>();
         _activatedAt = Time.GetUtcNow();
         if (_options.Enabled)
         {

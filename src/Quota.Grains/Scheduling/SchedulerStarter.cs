@@ -23,7 +23,7 @@ internal sealed partial class SchedulerStarter(IGrainFactory grains, ILogger<Sch
     {
         try
         {
-            await grains.GetGrain<ISchedulerGrain>(0).StartAsync();
+            await grains.GetGrain<ISchedulerClusterGrain>(0).StartAsync();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

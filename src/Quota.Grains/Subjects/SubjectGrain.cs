@@ -31,7 +31,7 @@ namespace Quota.Grains.Subjects;
 /// waiters live in memory only: a crash forgets them (they refill within their window).</para>
 /// </remarks>
 [Reentrant]
-public abstract partial class SubjectGrain : Grain, ISubjectGrain
+public abstract partial class SubjectGrain : Grain, ISubjectGrain, ISubjectClusterGrain
 {
     private static readonly TimeSpan KeepAliveThreshold = TimeSpan.FromMinutes(10);
 
@@ -64,7 +64,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
     // When the head waiter can be served, as of the last pass over the queue.
     private DateTimeOffset _headReadyAt;
     private ITimer? _wakeTimer;
-    private ISubjectGrain? _self;
+    private ISubjectClusterGrain? _self;
     private bool _known;
     private SubjectAdmission _admission;
     private string _label = string.Empty;
@@ -433,7 +433,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
 
         var waiter = new Waiter(request, now + TimeSpan.FromMilliseconds(request.MaxWaitMs), _nextWaiterSequence++);
         (_waitersOrNull ??= new(Waiter.Order)).Add(waiter);
-        _self ??= this.AsReference<ISubjectGrain>();
+        _self ??= this.AsReference<ISubjectClusterGrain>();
         _services.Instruments.Waiting(+1);
         LogWaiting(_logger, _label, request.Priority, request.MaxWaitMs);
         ProcessWaiters(now);
@@ -702,7 +702,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return;
         }
 
-        _self ??= this.AsReference<ISubjectGrain>();
+        _self ??= this.AsReference<ISubjectClusterGrain>();
         _checkpointTimer ??= _services.Time.CreateTimer(static state => ((SubjectGrain)state!)._self?.CheckpointAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _checkpointTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
@@ -1160,7 +1160,7 @@ public abstract partial class SubjectGrain : Grain, ISubjectGrain
             return;
         }
 
-        _self ??= this.AsReference<ISubjectGrain>();
+        _self ??= this.AsReference<ISubjectClusterGrain>();
         _wakeTimer ??= _services.Time.CreateTimer(static state => ((SubjectGrain)state!)._self?.WakeAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }

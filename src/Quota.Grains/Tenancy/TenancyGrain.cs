@@ -437,7 +437,7 @@ public sealed partial class TenancyGrain(
             var setup = after.PoolSetup(name);
             if (ViewJson(before.PoolSetup(name)) != ViewJson(setup))
             {
-                pushes.Add(($"pool:{name}", GrainFactory.GetGrain<IPoolGrain>(name).ConfigureAsync(setup)));
+                pushes.Add(($"pool:{name}", GrainFactory.GetGrain<IPoolClusterGrain>(name).ConfigureAsync(setup)));
             }
 
             var tokens = TokenIds(before.State.Upstreams.GetValueOrDefault(name)).Union(TokenIds(after.State.Upstreams.GetValueOrDefault(name)));
@@ -446,7 +446,7 @@ public sealed partial class TenancyGrain(
                 var token = after.TokenSetup(name, id);
                 if (ViewJson(before.TokenSetup(name, id)) != ViewJson(token))
                 {
-                    pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(name, id)).ConfigureAsync(token)));
+                    pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<ITokenClusterGrain>(TokenKeys.Key(name, id)).ConfigureAsync(token)));
                 }
             }
         }
@@ -456,7 +456,7 @@ public sealed partial class TenancyGrain(
             var tenant = after.Tenant(id);
             if (ViewJson(before.Tenant(id)) != ViewJson(tenant))
             {
-                pushes.Add(($"tenant:{id}", GrainFactory.GetGrain<ITenantGrain>(id).ConfigureAsync(tenant)));
+                pushes.Add(($"tenant:{id}", GrainFactory.GetGrain<ITenantClusterGrain>(id).ConfigureAsync(tenant)));
             }
         }
 

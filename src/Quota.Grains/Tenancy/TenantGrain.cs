@@ -27,7 +27,7 @@ public sealed partial class TenantGrain(
     SubjectServices services,
     IOptions<TenancyOptions> options,
     ILogger<TenantGrain> logger)
-    : SubjectGrain(services, logger), ITenantGrain
+    : SubjectGrain(services, logger), ITenantGrain, ITenantClusterGrain
 {
     /// <summary>The tenant's one policy.</summary>
     public const string AllowancePolicy = "allowance";
@@ -46,7 +46,7 @@ public sealed partial class TenantGrain(
     private DateTimeOffset _lastRefreshStarted = DateTimeOffset.MinValue;
     private Task<TenantLeaseState>? _refreshing;
     private ITimer? _timer;
-    private ITenantGrain? _self;
+    private ITenantClusterGrain? _self;
 
     private protected override SubjectKind Kind => SubjectKind.Tenant;
 
@@ -57,7 +57,7 @@ public sealed partial class TenantGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _self = this.AsReference<ITenantGrain>();
+        _self = this.AsReference<ITenantClusterGrain>();
         _tenant = await GrainFactory.GetGrain<ITenancyGrain>(0).GetTenantAsync(Id);
         _measuredSince = Time.GetUtcNow();
         await base.OnActivateAsync(cancellationToken);

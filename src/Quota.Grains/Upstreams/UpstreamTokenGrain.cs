@@ -27,14 +27,14 @@ public sealed partial class UpstreamTokenGrain(
     SecretProtector secrets,
     IOptions<TenancyOptions> options,
     ILogger<UpstreamTokenGrain> logger)
-    : SubjectGrain(services, logger), IUpstreamTokenGrain
+    : SubjectGrain(services, logger), IUpstreamTokenGrain, ITokenClusterGrain
 {
     private readonly CircuitBreaker _breaker = new(options.Value.Breaker);
     private readonly AdaptiveLimit _adaptive = new(options.Value.Feedback);
     private double _appliedFactor = 1;
     private bool _poolMayHold;
     private ITimer? _limitTimer;
-    private IUpstreamTokenGrain? _self;
+    private ITokenClusterGrain? _self;
     private TokenSetup? _setup;
     private IReadOnlyList<PolicyDefinition>? _definitions;
     private string? _secret;
@@ -51,7 +51,7 @@ public sealed partial class UpstreamTokenGrain(
         var (upstream, token) = Name;
         Take(await GrainFactory.GetGrain<ITenancyGrain>(0).GetTokenSetupAsync(upstream, token));
         await base.OnActivateAsync(cancellationToken);
-        _self = this.AsReference<IUpstreamTokenGrain>();
+        _self = this.AsReference<ITokenClusterGrain>();
         _limitTimer = Time.CreateTimer(static grain => ((UpstreamTokenGrain)grain!)._self?.LimitTickAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -259,7 +259,7 @@ public sealed partial class UpstreamTokenGrain(
 
         try
         {
-            await GrainFactory.GetGrain<IPoolGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable, (long)(2 * interval).TotalMilliseconds);
+            await GrainFactory.GetGrain<IPoolClusterGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable, (long)(2 * interval).TotalMilliseconds);
             _poolMayHold = usable is not null;
         }
         catch (Exception e) when (e is not OperationCanceledException)
