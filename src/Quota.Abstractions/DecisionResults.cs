@@ -90,6 +90,7 @@ public static class DecisionResults
                 return new AcquireResult
                 {
                     Outcome = DecisionOutcome.CostExceedsLimit,
+                    Cause = DenialCause.Policy,
                     LimitedBy = $"{answer.Label}/{decision.LimitedBy}",
                     RetryAfterMs = -1,
                     Policies = Policies(answers),
@@ -102,7 +103,7 @@ public static class DecisionResults
     }
 
     /// <summary>The answer when every subject admitted: the tightest policy's numbers and, when any subject holds the grant, a lease id.</summary>
-    public static AcquireResult Allowed(IReadOnlyList<SubjectAnswer> answers, string? nonce)
+    public static AcquireResult Allowed(IReadOnlyList<SubjectAnswer> answers, string? leaseNonce)
     {
         ArgumentNullException.ThrowIfNull(answers);
         var policies = Policies(answers);
@@ -121,7 +122,7 @@ public static class DecisionResults
             if (answer.Decision.Held)
             {
                 (holders ??= []).Add((answer.Kind, answer.Id));
-                nonce ??= answer.Decision.LeaseNonce;
+                leaseNonce ??= answer.Decision.LeaseNonce;
             }
         }
 
@@ -132,7 +133,7 @@ public static class DecisionResults
             Remaining = tightest?.Remaining ?? 0,
             Limit = tightest?.Limit ?? 0,
             ResetAfterMs = tightest?.ResetAfterMs ?? 0,
-            LeaseId = holders is not null && nonce is not null ? LeaseIds.Encode(nonce, holders) : null,
+            LeaseId = holders is not null && leaseNonce is not null ? LeaseIds.Encode(leaseNonce, holders) : null,
             Policies = policies,
         };
     }
@@ -144,12 +145,18 @@ public static class DecisionResults
         var denierAnswer = answers.Where(a => !a.Decision.Allowed).MaxBy(a => a.Decision.RetryAfter)!;
         var denier = denierAnswer.Decision;
         var policies = Policies(answers);
-        var limiting = policies.FirstOrDefault(p => p.Subject == denierAnswer.Label && p.Policy == denier.LimitedBy)
+
+        // limitedBy names the denying policy or, for a cause that is not a policy, the cause (what clients have always
+        // matched on). The headline numbers are those of the policy of that name when the subject has one (a tenant's
+        // allowance is reported as its policy "allowance" too), else of the most constrained policy.
+        var named = denier.LimitedBy ?? DenialCauses.Name(denier.Cause);
+        var limiting = policies.FirstOrDefault(p => p.Subject == denierAnswer.Label && p.Policy == named)
             ?? (policies.Length == 0 ? null : policies.MinBy(p => p.Remaining));
         return new AcquireResult
         {
             Outcome = DecisionOutcome.Denied,
-            LimitedBy = $"{denierAnswer.Label}/{denier.LimitedBy}",
+            Cause = denier.Cause,
+            LimitedBy = $"{denierAnswer.Label}/{named}",
             Remaining = limiting?.Remaining ?? 0,
             Limit = limiting?.Limit ?? 0,
             ResetAfterMs = limiting?.ResetAfterMs ?? 0,
@@ -189,6 +196,7 @@ public static class DecisionResults
     private static AcquireResult Overloaded(SubjectAnswer answer) => new()
     {
         Outcome = DecisionOutcome.Overloaded,
+        Cause = DenialCause.Overloaded,
         RetryAfterMs = CeilingMilliseconds(answer.Decision.RetryAfter),
         Problem = new FieldProblem(answer.Field, $"{answer.Label} was not taken on: the silo is at its ceiling of active subjects (Quota:Limits:MaxActiveSubjects). Nothing was consumed; retry later."),
     };

@@ -1,3 +1,7 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Quota.Algorithms.Limiting;
+
 namespace Quota.Abstractions;
 
 /// <summary>
@@ -67,6 +71,63 @@ public enum DecisionOutcome
     Overloaded = 5,
 }
 
+/// <summary>
+/// Why a request was not admitted: by a policy (named by <see cref="AcquireResult.LimitedBy"/>), or by something that
+/// is not a policy. Written in JSON in lower case (<c>policy</c>, <c>queue</c>, ...).
+/// </summary>
+[GenerateSerializer, Alias("quota.DenialCause")]
+public enum DenialCause
+{
+    /// <summary>Not denied: allowed, or refused before any limit was asked (invalid, unknown subject).</summary>
+    None = 0,
+
+    /// <summary>A policy of the subject had no capacity (or can never admit the cost).</summary>
+    Policy = 1,
+
+    /// <summary>Callers ahead in the subject's queue come first; the capacity is theirs.</summary>
+    Queue = 2,
+
+    /// <summary>The subject could not write its durable counters in time to admit more (write-behind ceiling); retry shortly.</summary>
+    Checkpoint = 3,
+
+    /// <summary>The upstream token's circuit is open after repeated failures.</summary>
+    Circuit = 4,
+
+    /// <summary>The upstream answered with a Retry-After for this token; it is paused until then.</summary>
+    Paused = 5,
+
+    /// <summary>The tenant has no allowance now (no reserve and no lease from the pool yet).</summary>
+    Allowance = 6,
+
+    /// <summary>The token's stored secret cannot be opened under the configured master keys.</summary>
+    Secret = 7,
+
+    /// <summary>The silo is at a configured ceiling and shed the request (<see cref="DecisionOutcome.Overloaded"/>).</summary>
+    Overloaded = 8,
+}
+
+/// <summary>The names of <see cref="DenialCause"/> as they appear on the wire.</summary>
+public static class DenialCauses
+{
+    /// <summary>
+    /// The lower-case name of a cause: the value of the answer's <c>cause</c> field and, for a cause that is not a
+    /// policy, what <see cref="AcquireResult.LimitedBy"/> names after the subject (<c>token:api/t1/circuit</c>).
+    /// </summary>
+    public static string Name(DenialCause cause) => cause switch
+    {
+        DenialCause.None => "none",
+        DenialCause.Policy => "policy",
+        DenialCause.Queue => "queue",
+        DenialCause.Checkpoint => "checkpoint",
+        DenialCause.Circuit => "circuit",
+        DenialCause.Paused => "paused",
+        DenialCause.Allowance => "allowance",
+        DenialCause.Secret => "secret",
+        DenialCause.Overloaded => "overloaded",
+        _ => throw new ArgumentOutOfRangeException(nameof(cause), cause, "Not a denial cause."),
+    };
+}
+
 /// <summary>One policy's state after a decision, for headers and the answer's <c>policies</c> list.</summary>
 [GenerateSerializer, Immutable, Alias("quota.PolicyState")]
 public sealed record PolicyState
@@ -77,8 +138,13 @@ public sealed record PolicyState
     /// <summary>The policy's name.</summary>
     [Id(1)] public required string Policy { get; init; }
 
-    /// <summary>The policy's algorithm, as in JSON.</summary>
-    [Id(2)] public required string Algorithm { get; init; }
+    /// <summary>The policy's algorithm; JSON writes its name (<c>token-bucket</c>, <see cref="PolicySpec.AlgorithmName"/>).</summary>
+    [JsonConverter(typeof(AlgorithmNameJsonConverter))]
+    public required AlgorithmKind Algorithm { get => (AlgorithmKind)_algorithm; init => _algorithm = (byte)value; }
+
+    // Orleans carries the algorithm as its number: AlgorithmKind lives in the algorithms assembly, which has no Orleans
+    // (and so no serializer of its own).
+    [Id(2)] private byte _algorithm;
 
     /// <summary>The capacity (burst for a token bucket).</summary>
     [Id(3)] public long Limit { get; init; }
@@ -91,6 +157,23 @@ public sealed record PolicyState
 
     /// <summary>Milliseconds until the policy is back to full capacity.</summary>
     [Id(6)] public long ResetAfterMs { get; init; }
+}
+
+/// <summary>Writes and reads an <see cref="AlgorithmKind"/> as its name in JSON (<c>token-bucket</c>, <c>sliding-window</c>, ...).</summary>
+public sealed class AlgorithmNameJsonConverter : JsonConverter<AlgorithmKind>
+{
+    /// <inheritdoc />
+    public override AlgorithmKind Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.GetString() is { } name && PolicySpec.Algorithms.TryGetValue(name, out var kind)
+            ? kind
+            : throw new JsonException($"'{reader.GetString()}' is not an algorithm; use one of {string.Join(", ", PolicySpec.Algorithms.Keys)}.");
+
+    /// <inheritdoc />
+    public override void Write(Utf8JsonWriter writer, AlgorithmKind value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStringValue(PolicySpec.AlgorithmName(value));
+    }
 }
 
 /// <summary>An upstream credential chosen for the caller.</summary>
@@ -119,7 +202,10 @@ public sealed record AcquireResult
     /// <summary>What the decision came to.</summary>
     [Id(1)] public DecisionOutcome Outcome { get; init; }
 
-    /// <summary>The denying subject and policy, e.g. <c>user:alice/per-minute</c>; null when allowed.</summary>
+    /// <summary>
+    /// The denying subject and policy, e.g. <c>user:alice/per-minute</c>; for a <see cref="Cause"/> that is not a policy,
+    /// the subject and the cause's name (<c>user:alice/queue</c>, <c>token:api/t1/circuit</c>); null when allowed.
+    /// </summary>
     [Id(2)] public string? LimitedBy { get; init; }
 
     /// <summary>Permits left on the most constrained policy.</summary>
@@ -137,7 +223,10 @@ public sealed record AcquireResult
     /// <summary>The chosen upstream token, when the request named a tenant or an upstream.</summary>
     [Id(7)] public UpstreamToken? Token { get; init; }
 
-    /// <summary>Identifies a reservation or concurrency lease to settle or release; null when there is none.</summary>
+    /// <summary>
+    /// The lease id, identifying a reservation or concurrency lease to settle or release: the request's lease nonce and
+    /// the subjects holding it, encoded by <see cref="LeaseIds"/>; null when there is none.
+    /// </summary>
     [Id(8)] public string? LeaseId { get; init; }
 
     /// <summary>Every policy consulted, with its state after the decision.</summary>
@@ -148,6 +237,9 @@ public sealed record AcquireResult
     /// is wrong; for <see cref="DecisionOutcome.Overloaded"/>: which subject was shed, and why.
     /// </summary>
     [Id(10)] public FieldProblem? Problem { get; init; }
+
+    /// <summary>Why the request was not admitted; <see cref="DenialCause.None"/> when allowed.</summary>
+    [Id(11)] public DenialCause Cause { get; init; }
 }
 
 /// <summary>A problem with one field of a request: its JSON path and what to do.</summary>

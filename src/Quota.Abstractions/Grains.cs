@@ -15,8 +15,12 @@ public sealed record SubjectAcquire
     /// <summary>Milliseconds to wait in this subject's queue; 0 answers at once.</summary>
     [Id(2)] public long MaxWaitMs { get; init; }
 
-    /// <summary>The lease to file the grant under when it must be settled or released later.</summary>
-    [Id(3)] public string? LeaseId { get; init; }
+    /// <summary>
+    /// The request's lease nonce (32 hex digits) to file the grant under when it must be settled or released later; null:
+    /// the subject makes one of its own. Not a lease id: the caller's lease id is this nonce plus the holders' names
+    /// (<see cref="LeaseIds"/>).
+    /// </summary>
+    [Id(3)] public string? LeaseNonce { get; init; }
 
     /// <summary>Whether the grant is a reservation to settle.</summary>
     [Id(4)] public bool Reserve { get; init; }
@@ -49,7 +53,7 @@ public sealed record PolicyReading(
     {
         Subject = subject,
         Policy = Policy,
-        Algorithm = PolicySpec.AlgorithmName((Quota.Algorithms.Limiting.AlgorithmKind)Algorithm),
+        Algorithm = (Quota.Algorithms.Limiting.AlgorithmKind)Algorithm,
         Limit = Limit,
         Remaining = Remaining,
         WindowSeconds = WindowSeconds,
@@ -58,12 +62,16 @@ public sealed record PolicyReading(
 }
 
 /// <summary>One policy's grant within a subject, enough to refund it exactly.</summary>
+/// <param name="Policy">The policy's name.</param>
+/// <param name="Cost">Permits taken.</param>
+/// <param name="AtTicks">When they were taken (UTC ticks).</param>
+/// <param name="LeaseNumber">The concurrency lease's number within the policy's limiter; 0 for window-based policies.</param>
 [GenerateSerializer, Immutable, Alias("quota.PolicyGrant")]
 public sealed record PolicyGrant(
     [property: Id(0)] string Policy,
     [property: Id(1)] long Cost,
     [property: Id(2)] long AtTicks,
-    [property: Id(3)] long LeaseId);
+    [property: Id(3)] long LeaseNumber);
 
 /// <summary>A subject's answer.</summary>
 [GenerateSerializer, Immutable, Alias("quota.SubjectDecision")]
@@ -75,7 +83,7 @@ public sealed record SubjectDecision
     /// <summary>Allowed, Denied, CostExceedsLimit or UnknownSubject.</summary>
     [Id(1)] public DecisionOutcome Outcome { get; init; }
 
-    /// <summary>The denying policy's name.</summary>
+    /// <summary>The denying policy's name when <see cref="Cause"/> is <see cref="DenialCause.Policy"/>; null otherwise.</summary>
     [Id(3)] public string? LimitedBy { get; init; }
 
     /// <summary>Exact time until the same request would be admitted by every policy of this subject; <see cref="TimeSpan.MaxValue"/> when never.</summary>
@@ -96,11 +104,14 @@ public sealed record SubjectDecision
     /// <summary>For <see cref="DecisionOutcome.Invalid"/>: what is wrong with the request.</summary>
     [Id(9)] public FieldProblem? Problem { get; init; }
 
-    /// <summary>The lease the grant is filed under when <see cref="Held"/>: the caller's, or one the subject made.</summary>
+    /// <summary>The lease nonce the grant is filed under when <see cref="Held"/>: the request's, or one the subject made.</summary>
     [Id(10)] public string? LeaseNonce { get; init; }
 
     /// <summary>Upstream tokens only: the decrypted secret, when asked for and granted.</summary>
     [Id(11)] public string? Secret { get; init; }
+
+    /// <summary>Why the subject denied: a policy (<see cref="LimitedBy"/>) or something else; <see cref="DenialCause.None"/> when allowed.</summary>
+    [Id(12)] public DenialCause Cause { get; init; }
 }
 
 /// <summary>One subject's decision within a batch (<see cref="IDecisionGrain.AcquireEachAsync"/>).</summary>
@@ -173,15 +184,15 @@ public interface ISubjectGrain : IGrainWithStringKey
     /// lease. Answers every policy's state after the refund, so a denial reports nothing consumed.
     /// </summary>
     [Alias("Refund")]
-    Task<PolicyReading[]> RefundAsync([Immutable] PolicyGrant[] grants, string? leaseId);
+    Task<PolicyReading[]> RefundAsync([Immutable] PolicyGrant[] grants, string? leaseNonce);
 
-    /// <summary>Settles a reservation with the actual cost and ends its concurrency permits.</summary>
+    /// <summary>Settles the reservation filed under <paramref name="leaseNonce"/> with the actual cost and ends its concurrency permits.</summary>
     [Alias("Settle")]
-    Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost);
+    Task<LeaseOutcome> SettleAsync(string leaseNonce, long actualCost);
 
-    /// <summary>Ends a lease: concurrency permits come back; a reservation keeps its estimate.</summary>
+    /// <summary>Ends the lease filed under <paramref name="leaseNonce"/>: concurrency permits come back; a reservation keeps its estimate.</summary>
     [Alias("Release")]
-    Task<LeaseOutcome> ReleaseAsync(string leaseId);
+    Task<LeaseOutcome> ReleaseAsync(string leaseNonce);
 
     /// <summary>Every policy's state now.</summary>
     [Alias("GetUsage")]
@@ -195,17 +206,6 @@ public interface ISubjectGrain : IGrainWithStringKey
     /// <exception cref="ArgumentException">A policy is invalid; nothing changes.</exception>
     [Alias("SetPolicies")]
     Task SetPoliciesAsync([Immutable] PolicySpec[]? policies);
-
-    /// <summary>The subject's own timer: grants waiters whose capacity has come and expires those past their deadline.</summary>
-    [OneWay, Alias("Wake")]
-    Task WakeAsync();
-
-    /// <summary>
-    /// Writes the subject's durable counters now if they changed since the last checkpoint (the subject's own timer
-    /// calls it; write-behind otherwise). Completes when the write is done or has failed (failures are retried).
-    /// </summary>
-    [Alias("Checkpoint")]
-    Task CheckpointAsync();
 }
 
 /// <summary>A user; keyed by user id.</summary>

@@ -8,17 +8,9 @@ namespace Quota.Abstractions;
 [Alias("quota.ISchedulerGrain")]
 public interface ISchedulerGrain : IGrainWithIntegerKey
 {
-    /// <summary>Registers the reminder and starts the timer when the scheduler is enabled (each silo calls this at start); idempotent.</summary>
-    [Alias("Start")]
-    Task StartAsync();
-
     /// <summary>Runs once now, whether or not the scheduler is enabled, and answers what the run did.</summary>
     [Alias("Run")]
     Task<SchedulerRun> RunAsync();
-
-    /// <summary>The timer's tick: runs when a run is due.</summary>
-    [Orleans.Concurrency.OneWay, Alias("SchedulerTick")]
-    Task TickAsync();
 
     /// <summary>Whether it runs by itself, how often, and what its last run did; registers the reminder first if it is on and none is yet.</summary>
     [Alias("SchedulerStatus")]

@@ -23,7 +23,10 @@ public sealed record TenantSpec
     /// <summary>Relative share of what the pool lends when it is short; positive.</summary>
     [Id(4)] public double? Weight { get; init; }
 
-    /// <summary><c>shared</c> (the pool), <c>dedicated</c> (its own tokens only) or <c>hybrid</c> (its own first, then the pool).</summary>
+    /// <summary>
+    /// <c>shared</c> (the pool), <c>dedicated</c> (its own tokens only) or <c>hybrid</c> (its own first, then the pool), as
+    /// written: checked when the change is validated, read as a <see cref="TenantStrategy"/> (<see cref="TenantStrategies"/>).
+    /// </summary>
     [Id(5)] public string? Strategy { get; init; }
 
     /// <summary>Service class when the pool is short: higher classes are served first (0 to 9).</summary>
@@ -155,8 +158,8 @@ public sealed record TenantView
     /// <summary>Its weight.</summary>
     [Id(5)] public double Weight { get; init; }
 
-    /// <summary>shared, dedicated or hybrid.</summary>
-    [Id(6)] public required string Strategy { get; init; }
+    /// <summary>Which tokens it uses; <c>shared</c>, <c>dedicated</c> or <c>hybrid</c> in JSON.</summary>
+    [Id(6)] public required TenantStrategy Strategy { get; init; }
 
     /// <summary>Its service class.</summary>
     [Id(7)] public int Priority { get; init; }

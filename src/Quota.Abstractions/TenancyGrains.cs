@@ -137,20 +137,6 @@ public interface IPoolGrain : IGrainWithStringKey
     /// <summary>The allocation now, with each token's use and health; null when the upstream is not configured.</summary>
     [AlwaysInterleave, Alias("Allocation")]
     Task<AllocationReport?> GetAllocationAsync();
-
-    /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the upstream was removed.</summary>
-    [Alias("Configure")]
-    Task ConfigureAsync(PoolSetup? setup);
-
-    /// <summary>
-    /// A pooled token tells what it admits per window now that the upstream answered 429 (its limit shrunk, or 0 while
-    /// paused by a Retry-After), again at least every recovery interval while so, and null once it is back to its full
-    /// limit. The pool lends that much less for <paramref name="validForMs"/> (unless told again), lowering leases above
-    /// their new shares at once; a token that stops telling (its grain was collected, and with it the 429 state) counts
-    /// in full again.
-    /// </summary>
-    [Alias("TokenLimit")]
-    Task TokenLimitAsync(string token, long? usableNow, long validForMs);
 }
 
 /// <summary>A tenant's lease state as it reports it.</summary>
@@ -183,24 +169,9 @@ public sealed record TenantLeaseState
 [Alias("quota.ITenantGrain")]
 public interface ITenantGrain : ISubjectGrain
 {
-    /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the tenant was removed.</summary>
-    [Alias("ConfigureTenant")]
-    Task ConfigureAsync(TenantView? tenant);
-
     /// <summary>Reports demand to the pool and takes the lease it answers (the tenant's timer calls this).</summary>
     [Alias("RefreshLease")]
     Task<TenantLeaseState> RefreshLeaseAsync();
-
-    /// <summary>
-    /// The pool lowers the lease (fairness moved capacity to others). Applied only when newer than the grant the
-    /// tenant holds (<see cref="LeaseGrant.Sequence"/>), so a grant overtaken by a revision does not raise it again.
-    /// </summary>
-    [Alias("ReviseLease")]
-    Task ReviseLeaseAsync(LeaseGrant revision);
-
-    /// <summary>The tenant's own timer: expires a lapsed lease and refreshes when due.</summary>
-    [OneWay, Alias("TenantTick")]
-    Task TickAsync();
 
     /// <summary>The lease state now.</summary>
     [Alias("LeaseState")]
@@ -214,10 +185,6 @@ public interface ITenantGrain : ISubjectGrain
 [Alias("quota.IUpstreamTokenGrain")]
 public interface IUpstreamTokenGrain : ISubjectGrain
 {
-    /// <summary>Takes a new configuration (the tenancy grain pushes it); null: the token was removed.</summary>
-    [Alias("ConfigureToken")]
-    Task ConfigureAsync(TokenSetup? setup);
-
     /// <summary>
     /// Records what the upstream answered on this token; answers the breaker's state after it, or null when the
     /// token is not configured. Failures are statuses 0 (no answer) and 500 or above; 429 is rate limiting, not a
@@ -229,8 +196,4 @@ public interface IUpstreamTokenGrain : ISubjectGrain
     /// <summary>The token's use and health now; null when it is not configured.</summary>
     [Alias("Status")]
     Task<TokenAllocation?> GetStatusAsync();
-
-    /// <summary>The token's own timer while its limit is shrunk or paused: tells its pool what it admits as it recovers (idempotent).</summary>
-    [Alias("LimitTick")]
-    Task LimitTickAsync();
 }

@@ -100,7 +100,7 @@ public sealed class QuotaClient : IQuotaClient
             : DecisionResults.Grain(_grains, single.Kind, single.Id).AcquireAsync(acquire, cancellationToken));
         SubjectAnswer[] answers = [new(single.Kind, single.Id, single.Field, decision)];
         return decision.Allowed
-            ? DecisionResults.Allowed(answers, nonce: null)
+            ? DecisionResults.Allowed(answers, leaseNonce: null)
             : DecisionResults.Rejected(request.Cost, answers) ?? DecisionResults.Denied(answers);
     }
 
@@ -110,7 +110,7 @@ public sealed class QuotaClient : IQuotaClient
         ArgumentException.ThrowIfNullOrEmpty(upstream);
         ArgumentException.ThrowIfNullOrEmpty(token);
         ArgumentNullException.ThrowIfNull(feedback);
-        return _grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/{token}").ReportAsync(feedback).WaitAsync(cancellationToken);
+        return _grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(upstream, token)).ReportAsync(feedback).WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc />

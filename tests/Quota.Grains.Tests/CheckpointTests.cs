@@ -33,7 +33,7 @@ public sealed class CheckpointTests(ClusterFixture fixture)
         }
 
         var grain = fixture.Grains.GetGrain<IResourceGrain>(name);
-        await grain.CheckpointAsync();
+        await grain.Cast<ISubjectClusterGrain>().CheckpointAsync();
         await grain.Cast<IGrainManagementExtension>().DeactivateOnIdle();
 
         // The checkpoint written on demand held a claim (ceiling 100); the clean deactivation replaced it with 90.

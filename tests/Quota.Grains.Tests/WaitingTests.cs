@@ -131,6 +131,7 @@ public sealed class WaitingTests(ClusterFixture fixture)
         var normal = await fixture.Quota.AcquireAsync(new AcquireRequest { Resources = [meter] });
         Assert.Equal(DecisionOutcome.Denied, normal.Outcome);
         Assert.Equal($"resource:{meter}/queue", normal.LimitedBy);
+        Assert.Equal(DenialCause.Queue, normal.Cause);
         Assert.True(normal.RetryAfterMs > 0);
         Assert.Equal(5, (await fixture.Quota.GetUsageAsync(SubjectKind.Resource, meter)).Policies.Single().Remaining);
 

@@ -10,7 +10,7 @@ namespace Quota.Http.Tests;
 public sealed class AcquireTests(ConfiguredSilo host) : HostTest(host)
 {
     private static readonly string[] AnswerFields =
-        ["allowed", "limitedBy", "remaining", "limit", "resetAfterMs", "retryAfterMs", "token", "leaseId", "policies"];
+        ["allowed", "limitedBy", "cause", "remaining", "limit", "resetAfterMs", "retryAfterMs", "token", "leaseId", "policies"];
 
     private static readonly string[] PolicyFields =
         ["subject", "policy", "algorithm", "limit", "remaining", "windowSeconds", "resetAfterMs"];
@@ -28,6 +28,7 @@ public sealed class AcquireTests(ConfiguredSilo host) : HostTest(host)
         Assert.Equal(AnswerFields.Order(), body.Select(p => p.Key).Order());
         Assert.True(body["allowed"]!.GetValue<bool>());
         Assert.Null(body["limitedBy"]);
+        Assert.Null(body["cause"]);
         Assert.Null(body["token"]);
         Assert.Null(body["leaseId"]);
         Assert.Equal(0, body["retryAfterMs"]!.GetValue<long>());
@@ -153,6 +154,7 @@ public sealed class AcquireTests(ConfiguredSilo host) : HostTest(host)
         var body = denied.Json;
         Assert.False(body["allowed"]!.GetValue<bool>());
         Assert.Equal($"user:{user}/per-minute", body["limitedBy"]!.GetValue<string>());
+        Assert.Equal("policy", body["cause"]!.GetValue<string>());
         Assert.Equal(0, body["remaining"]!.GetValue<long>());
         Assert.Equal(100, body["limit"]!.GetValue<long>());
         var retryAfterMs = body["retryAfterMs"]!.GetValue<long>();

@@ -91,6 +91,24 @@ public sealed class UpstreamTests(AdminSilo host) : HostTest(host)
     }
 
     [Fact]
+    public async Task A_denial_by_an_open_circuit_states_its_cause_and_keeps_limited_by_as_before()
+    {
+        var upstream = await Api.NewUpstream(100);
+        var app = Api.WithAuthorization(null);
+        for (var failure = 1; failure <= 5; failure++)
+        {
+            (await app.Feedback(new { upstream, token = "t1", status = 503 })).Expect(HttpStatusCode.OK);
+        }
+
+        var denied = (await app.Acquire(new { upstream })).Expect(HttpStatusCode.TooManyRequests).Json;
+
+        Assert.False(denied["allowed"]!.GetValue<bool>());
+        Assert.Equal("circuit", denied["cause"]!.GetValue<string>());
+        Assert.Equal($"token:{upstream}/t1/circuit", denied["limitedBy"]!.GetValue<string>());
+        Assert.InRange(denied["retryAfterMs"]!.GetValue<long>(), 1, 30_000); // until the half-open probe, 30 s by default
+    }
+
+    [Fact]
     public async Task Rate_limiting_and_success_are_not_failures()
     {
         var upstream = await Api.NewUpstream(100);

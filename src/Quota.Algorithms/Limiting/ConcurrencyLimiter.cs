@@ -24,7 +24,7 @@ public sealed class ConcurrencyLimiter : Limiter
     // separately drifted from them: with two leases topped up near long.MaxValue it held long.MaxValue, and once
     // one lease ended it dropped near 0 (or below) while the other still held long.MaxValue.
     private Int128 _inUse;
-    private long _nextLeaseId;
+    private long _nextLeaseNumber;
 
     // The latest expiry of any held lease; null when a removal may have lowered it (recomputed on demand).
     private long? _latestExpiry;
@@ -43,10 +43,10 @@ public sealed class ConcurrencyLimiter : Limiter
 
 
     /// <summary>Ends a lease now. False when it is unknown, already released or expired.</summary>
-    public bool Release(long leaseId, DateTimeOffset now)
+    public bool Release(long leaseNumber, DateTimeOffset now)
     {
         Advance(now);
-        if (!_leases.Remove(leaseId, out var lease))
+        if (!_leases.Remove(leaseNumber, out var lease))
         {
             return false;
         }
@@ -57,23 +57,23 @@ public sealed class ConcurrencyLimiter : Limiter
     }
 
     /// <summary>Extends a live lease to one TTL from now. False when it is unknown or has expired.</summary>
-    public bool Renew(long leaseId, DateTimeOffset now)
+    public bool Renew(long leaseNumber, DateTimeOffset now)
     {
         var t = Advance(now);
-        if (!_leases.TryGetValue(leaseId, out var lease))
+        if (!_leases.TryGetValue(leaseNumber, out var lease))
         {
             return false;
         }
 
         var expires = SaturatingAdd(t, _ttl);
-        _leases[leaseId] = lease with { ExpiresAt = expires };
-        _expiries.Enqueue(leaseId, expires);
+        _leases[leaseNumber] = lease with { ExpiresAt = expires };
+        _expiries.Enqueue(leaseNumber, expires);
         _latestExpiry = null;
         return true;
     }
 
     /// <summary>When the lease expires unless renewed or released, in UTC ticks; null when it is not held.</summary>
-    public long? ExpiryOf(long leaseId) => _leases.TryGetValue(leaseId, out var lease) ? lease.ExpiresAt : null;
+    public long? ExpiryOf(long leaseNumber) => _leases.TryGetValue(leaseNumber, out var lease) ? lease.ExpiresAt : null;
 
     private protected override void Observe(long now)
     {
@@ -99,21 +99,21 @@ public sealed class ConcurrencyLimiter : Limiter
         }
     }
 
-    private protected override bool TryTake(long cost, long now, out long leaseId)
+    private protected override bool TryTake(long cost, long now, out long leaseNumber)
     {
         if (cost > _limit - _inUse)
         {
-            leaseId = 0;
+            leaseNumber = 0;
             return false;
         }
 
-        leaseId = Open(cost, now);
+        leaseNumber = Open(cost, now);
         return true;
     }
 
     private long Open(long cost, long now)
     {
-        var id = ++_nextLeaseId;
+        var id = ++_nextLeaseNumber;
         var expires = SaturatingAdd(now, _ttl);
         _leases.Add(id, new Lease(cost, expires));
         _expiries.Enqueue(id, expires);
@@ -181,7 +181,7 @@ public sealed class ConcurrencyLimiter : Limiter
 
     private protected override void Return(Grant grant, long now)
     {
-        if (!_leases.TryGetValue(grant.LeaseId, out var lease))
+        if (!_leases.TryGetValue(grant.LeaseNumber, out var lease))
         {
             return;
         }
@@ -190,12 +190,12 @@ public sealed class ConcurrencyLimiter : Limiter
         _inUse -= back;
         if (back == lease.Cost)
         {
-            _leases.Remove(grant.LeaseId);
+            _leases.Remove(grant.LeaseNumber);
             ForgetLatestIf(lease.ExpiresAt);
         }
         else
         {
-            _leases[grant.LeaseId] = lease with { Cost = lease.Cost - back };
+            _leases[grant.LeaseNumber] = lease with { Cost = lease.Cost - back };
         }
     }
 
@@ -204,11 +204,11 @@ public sealed class ConcurrencyLimiter : Limiter
 
     private protected override void TopUp(Grant reservation, long extra, long now)
     {
-        if (_leases.TryGetValue(reservation.LeaseId, out var lease))
+        if (_leases.TryGetValue(reservation.LeaseNumber, out var lease))
         {
             var topped = SaturatingAdd(lease.Cost, extra);
             _inUse += topped - lease.Cost;
-            _leases[reservation.LeaseId] = lease with { Cost = topped };
+            _leases[reservation.LeaseNumber] = lease with { Cost = topped };
         }
         else
         {

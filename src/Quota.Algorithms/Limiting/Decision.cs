@@ -22,8 +22,8 @@ public enum DenialReason : byte
 /// </summary>
 /// <param name="Cost">Permits taken.</param>
 /// <param name="AcquiredAtTicks">The limiter's time (UTC ticks) of the grant; identifies the window it counted in.</param>
-/// <param name="LeaseId">The concurrency lease held, or 0 for window-based policies.</param>
-public readonly record struct Grant(long Cost, long AcquiredAtTicks, long LeaseId);
+/// <param name="LeaseNumber">The number of the concurrency lease held within its limiter, or 0 for window-based policies.</param>
+public readonly record struct Grant(long Cost, long AcquiredAtTicks, long LeaseNumber);
 
 /// <summary>
 /// The answer of one limiter to one request. A denial is a value, never an exception.

@@ -72,9 +72,9 @@ public abstract class Limiter
             return new Decision(false, DenialReason.CostExceedsLimit, Capacity, RemainingAt(t), Ticks(ResetTicks(t)), Decision.Never, default);
         }
 
-        if (TryTake(cost, t, out var leaseId))
+        if (TryTake(cost, t, out var leaseNumber))
         {
-            return new Decision(true, DenialReason.None, Capacity, RemainingAt(t), Ticks(ResetTicks(t)), TimeSpan.Zero, new Grant(cost, t, leaseId));
+            return new Decision(true, DenialReason.None, Capacity, RemainingAt(t), Ticks(ResetTicks(t)), TimeSpan.Zero, new Grant(cost, t, leaseNumber));
         }
 
         return new Decision(false, DenialReason.LimitExhausted, Capacity, RemainingAt(t), Ticks(ResetTicks(t)), Ticks(RetryTicks(cost, t)), default);
@@ -182,7 +182,7 @@ public abstract class Limiter
     private protected abstract void Observe(long now);
 
     /// <summary>Takes <paramref name="cost"/> (1..Capacity) if it fits; changes nothing otherwise.</summary>
-    private protected abstract bool TryTake(long cost, long now, out long leaseId);
+    private protected abstract bool TryTake(long cost, long now, out long leaseNumber);
 
     /// <summary>Permits a request could take now, at least 0.</summary>
     private protected abstract long RemainingAt(long now);

@@ -58,9 +58,9 @@ public abstract class PeriodLimiter : Limiter
         _used = 0;
     }
 
-    private protected override bool TryTake(long cost, long now, out long leaseId)
+    private protected override bool TryTake(long cost, long now, out long leaseNumber)
     {
-        leaseId = 0;
+        leaseNumber = 0;
         if (cost > _limit - _used)
         {
             return false;

@@ -41,9 +41,9 @@ public sealed class SlidingLogLimiter : Limiter
         }
     }
 
-    private protected override bool TryTake(long cost, long now, out long leaseId)
+    private protected override bool TryTake(long cost, long now, out long leaseNumber)
     {
-        leaseId = 0;
+        leaseNumber = 0;
         if (cost > _limit - _sum)
         {
             return false;

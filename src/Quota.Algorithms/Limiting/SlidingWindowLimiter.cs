@@ -46,9 +46,9 @@ public sealed class SlidingWindowLimiter : Limiter
     /// <summary>The weighted count scaled by the window: previous × (window − elapsed) + current × window.</summary>
     private Int128 Weighted(long now) => (Int128)_previous * (_window - (now - _start)) + (Int128)_current * _window;
 
-    private protected override bool TryTake(long cost, long now, out long leaseId)
+    private protected override bool TryTake(long cost, long now, out long leaseNumber)
     {
-        leaseId = 0;
+        leaseNumber = 0;
         if (Weighted(now) + (Int128)cost * _window > (Int128)_limit * _window)
         {
             return false;

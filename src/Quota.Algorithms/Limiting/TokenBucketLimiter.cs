@@ -47,9 +47,9 @@ public sealed class TokenBucketLimiter : Limiter
     {
     }
 
-    private protected override bool TryTake(long cost, long now, out long leaseId)
+    private protected override bool TryTake(long cost, long now, out long leaseNumber)
     {
-        leaseId = 0;
+        leaseNumber = 0;
         var scaledNow = Scaled(now);
         var start = _tat > scaledNow ? _tat : scaledNow;
         var next = start + (Int128)cost * _interval;

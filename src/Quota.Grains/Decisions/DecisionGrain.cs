@@ -140,7 +140,7 @@ public sealed class DecisionGrain(
         {
             Cost = request.Cost,
             Priority = request.Priority,
-            LeaseId = nonce,
+            LeaseNonce = nonce,
             Reserve = request.Reserve,
             ReturnGrants = true,
             IncludeSecret = request.IncludeSecret,
@@ -221,7 +221,7 @@ public sealed class DecisionGrain(
                 }
                 else if (named.Id != decision.Owner)
                 {
-                    _ = await RefundAsync(answers, ask.LeaseId);
+                    _ = await RefundAsync(answers, ask.LeaseNonce);
                     return (answers, DecisionResults.Invalid(new FieldProblem("apiKey", "the key belongs to a different user than the request names; omit user or name the key's owner.")), null);
                 }
             }
@@ -238,7 +238,7 @@ public sealed class DecisionGrain(
             {
                 // A tenant or token call failed: give back what was granted so far (the key, a waited-at subject,
                 // the tenant's allowance), then fail.
-                await RefundAsync(answers, ask.LeaseId);
+                await RefundAsync(answers, ask.LeaseNonce);
                 throw;
             }
 
@@ -266,7 +266,7 @@ public sealed class DecisionGrain(
                 }
             }
 
-            await RefundAsync(answers, ask.LeaseId);
+            await RefundAsync(answers, ask.LeaseNonce);
             throw;
         }
 
@@ -292,7 +292,7 @@ public sealed class DecisionGrain(
         if (answers.Count > 0 && answers[0].Kind == SubjectKind.Token)
         {
             var waited = answers[0];
-            var name = waited.Id[(upstream.Length + 1)..];
+            var name = TokenKeys.Parse(waited.Id).Token;
             if (plan.Route.Pooled.Contains(name) && plan.Tenant is not null)
             {
                 var allowance = await AskAsync(new Subject(SubjectKind.Tenant, plan.Tenant, "tenant"), now);
@@ -316,7 +316,7 @@ public sealed class DecisionGrain(
                 {
                     // Waited at the tenant, but a dedicated token is free now: the tenant's grant goes back.
                     answers.Remove(tenantAnswer);
-                    await RefundAsync([tenantAnswer], ask.LeaseId);
+                    await RefundAsync([tenantAnswer], ask.LeaseNonce);
                 }
 
                 answers.Add(answer);
@@ -360,7 +360,7 @@ public sealed class DecisionGrain(
 
     private async Task<SubjectAnswer> AskTokenAsync(string upstream, string token, SubjectAcquire ask)
     {
-        var answer = await AskAsync(new Subject(SubjectKind.Token, TokenChooser.Key(upstream, token), "upstream"), ask);
+        var answer = await AskAsync(new Subject(SubjectKind.Token, TokenKeys.Key(upstream, token), "upstream"), ask);
         chooser.Observe(answer.Id, answer.Decision);
         return answer;
     }
@@ -378,11 +378,11 @@ public sealed class DecisionGrain(
         new() { Id = token, Upstream = upstream, Secret = decision.Secret };
 
     /// <summary>Refunds every subject that granted; answers the answers with those subjects' states after the refund.</summary>
-    private async Task<List<SubjectAnswer>> RefundAsync(List<SubjectAnswer> answers, string? leaseId)
+    private async Task<List<SubjectAnswer>> RefundAsync(List<SubjectAnswer> answers, string? leaseNonce)
     {
         var refunds = answers
             .Select(a => a.Decision.Allowed && a.Decision.Grants.Length > 0
-                ? DecisionResults.Grain(grains, a.Kind, a.Id).RefundAsync(a.Decision.Grants, leaseId)
+                ? DecisionResults.Grain(grains, a.Kind, a.Id).RefundAsync(a.Decision.Grants, leaseNonce)
                 : null)
             .ToArray();
         await Task.WhenAll(refunds.OfType<Task<PolicyReading[]>>());

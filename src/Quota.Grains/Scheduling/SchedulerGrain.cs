@@ -47,14 +47,14 @@ public sealed partial class SchedulerGrain(
     IOptions<TenancyOptions> tenancyOptions,
     QuotaTime clock,
     QuotaInstruments metrics,
-    ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain, IRemindable
+    ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain, ISchedulerClusterGrain, IRemindable
 {
     /// <summary>The reminder's name.</summary>
     public const string ReminderName = "scheduler";
 
     private readonly SchedulerOptions _options = options.Value;
     private ITimer? _timer;
-    private ISchedulerGrain? _self;
+    private ISchedulerClusterGrain? _self;
     private DateTimeOffset _activatedAt;
 
     /// <summary>Whether this activation registered the reminder (the status says so without reading the reminder table).</summary>
@@ -70,7 +70,7 @@ public sealed partial class SchedulerGrain(
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _self = this.AsReference<ISchedulerGrain>();
+        _self = this.AsReference<ISchedulerClusterGrain>();
         _activatedAt = Time.GetUtcNow();
         if (_options.Enabled)
         {
@@ -134,7 +134,7 @@ public sealed partial class SchedulerGrain(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Recorded in the state and metrics by the run; the next tick tries again.
-                LogRunFailed(logger, state.State.Runs, e.GetType().Name);
+                LogRunFailed(logger, state.State.Runs, e.GetType().Name, e);
             }
         }
 
@@ -269,7 +269,7 @@ public sealed partial class SchedulerGrain(
         // Tokens: use, in-flight requests and health of those a rule can act on (every token of an upstream with
         // dedicated or hybrid tenants, to rotate between; elsewhere tokens with or named as a successor). The others
         // are not read, so idle token grains are not kept active by the scheduler.
-        var keys = upstreams.SelectMany(u => RuleTokens(u, tenants).Select(id => $"{u.Name}/{id}")).ToArray();
+        var keys = upstreams.SelectMany(u => RuleTokens(u, tenants).Select(id => TokenKeys.Key(u.Name, id))).ToArray();
         var statuses = await Task.WhenAll(keys.Select(k => GrainFactory.GetGrain<IUpstreamTokenGrain>(k).GetStatusAsync()));
         var tokens = new Dictionary<string, TokenAllocation>(StringComparer.Ordinal);
         for (var i = 0; i < keys.Length; i++)
@@ -299,7 +299,7 @@ public sealed partial class SchedulerGrain(
     }
 
     private static IEnumerable<string> RuleTokens(UpstreamView upstream, TenantView[] tenants) =>
-        tenants.Any(t => t.Upstream == upstream.Name && t.Strategy is "dedicated" or "hybrid")
+        tenants.Any(t => t.Upstream == upstream.Name && t.Strategy is TenantStrategy.Dedicated or TenantStrategy.Hybrid)
             ? upstream.Tokens.Select(t => t.Id)
             : upstream.Tokens.Where(t => t.Successor is not null).Select(t => t.Id)
                 .Union(upstream.Tokens.Select(t => t.Successor).OfType<string>(), StringComparer.Ordinal);
@@ -320,7 +320,7 @@ public sealed partial class SchedulerGrain(
     private static partial void LogChange(ILogger logger, long run, string kind, string subject, string? old, string? @new, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Scheduler run {Run} failed ({ErrorType}); the next tick tries again.")]
-    private static partial void LogRunFailed(ILogger logger, long run, string errorType);
+    private static partial void LogRunFailed(ILogger logger, long run, string errorType, Exception error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Scheduler found no reminder service ({ErrorType}).")]
     private static partial void LogNoReminderService(ILogger logger, string errorType);

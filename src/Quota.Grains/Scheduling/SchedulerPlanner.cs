@@ -43,9 +43,9 @@ internal static class SchedulerPlanner
     }
 
     /// <summary>Whether <paramref name="tenant"/>'s reserve is the scheduler's to adapt.</summary>
-    public static bool Adapts(TenantView tenant) => tenant.Strategy != "dedicated" && tenant.Adaptive.Enabled != false && tenant.Reserved > 0;
+    public static bool Adapts(TenantView tenant) => tenant.Strategy != TenantStrategy.Dedicated && tenant.Adaptive.Enabled != false && tenant.Reserved > 0;
 
-    private static TokenAllocation? Status(SchedulerInput input, string upstream, string token) => input.Tokens.GetValueOrDefault($"{upstream}/{token}");
+    private static TokenAllocation? Status(SchedulerInput input, string upstream, string token) => input.Tokens.GetValueOrDefault(TokenKeys.Key(upstream, token));
 
     private static void Retire(SchedulerInput input, List<SchedulerAction> actions, List<string> held)
     {
@@ -123,7 +123,7 @@ internal static class SchedulerPlanner
     {
         var taken = new HashSet<string>(StringComparer.Ordinal);
         var upstreams = input.Upstreams.ToDictionary(u => u.Name, StringComparer.Ordinal);
-        foreach (var tenant in input.Tenants.Where(t => t.Strategy is "dedicated" or "hybrid"))
+        foreach (var tenant in input.Tenants.Where(t => t.Strategy is TenantStrategy.Dedicated or TenantStrategy.Hybrid))
         {
             if (!upstreams.TryGetValue(tenant.Upstream, out var upstream))
             {
@@ -150,7 +150,7 @@ internal static class SchedulerPlanner
                 // Not a token another (in use, serving someone else) names as its successor: it could not be dedicated here.
                 var promised = upstream.Tokens.Where(t => t.Successor is not null && t.RetiringSince is null && t.DedicatedTo != tenant.Id).Select(t => t.Successor).ToHashSet(StringComparer.Ordinal);
                 var target = upstream.Tokens
-                    .Where(t => t.DedicatedTo is null && t.RetiringSince is null && t.Successor is null && !promised.Contains(t.Id) && !taken.Contains($"{upstream.Name}/{t.Id}"))
+                    .Where(t => t.DedicatedTo is null && t.RetiringSince is null && t.Successor is null && !promised.Contains(t.Id) && !taken.Contains(TokenKeys.Key(upstream.Name, t.Id)))
                     .Where(t => t.HasSecret || !token.HasSecret)
                     .Select(t => (Token: t, Status: Status(input, upstream.Name, t.Id)))
                     .Where(c => c.Status is { Health.Circuit: "closed", Health.PausedForMs: 0 } && c.Status.Utilisation < input.Options.RotateBelow)
@@ -162,7 +162,7 @@ internal static class SchedulerPlanner
                     continue;
                 }
 
-                taken.Add($"{upstream.Name}/{target.Token.Id}");
+                taken.Add(TokenKeys.Key(upstream.Name, target.Token.Id));
                 actions.Add(new SchedulerAction
                 {
                     Kind = open ? "drain" : "rotate",

@@ -23,14 +23,14 @@ internal sealed partial class SchedulerStarter(IGrainFactory grains, ILogger<Sch
     {
         try
         {
-            await grains.GetGrain<ISchedulerGrain>(0).StartAsync();
+            await grains.GetGrain<ISchedulerClusterGrain>(0).StartAsync();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            LogStartFailed(logger, e.GetType().Name, e.Message);
+            LogStartFailed(logger, e.GetType().Name, e);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "The scheduler could not be started ({ErrorType}: {Error}); it runs when asked, or when a silo next starts.")]
-    private static partial void LogStartFailed(ILogger logger, string errorType, string error);
+    [LoggerMessage(Level = LogLevel.Error, Message = "The scheduler could not be started ({ErrorType}); it runs when asked, or when a silo next starts.")]
+    private static partial void LogStartFailed(ILogger logger, string errorType, Exception error);
 }

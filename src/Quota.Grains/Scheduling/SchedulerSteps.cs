@@ -26,7 +26,7 @@ internal static class SchedulerSteps
                         return null;
                     }
 
-                    if (tenant.Reserved != action.Old || tenant.Adaptive.Enabled == false || tenant.Strategy == "dedicated"
+                    if (tenant.Reserved != action.Old || tenant.Adaptive.Enabled == false || tenant.Strategy == TenantStrategy.Dedicated
                         || (action.Configured is { } configured && configured != tenant.ConfiguredReserved))
                     {
                         why = $"its reserve is {tenant.Reserved} now, not {action.Old}, or it was rewritten or no longer adapts";

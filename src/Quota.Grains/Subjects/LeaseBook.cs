@@ -50,7 +50,7 @@ internal sealed class LeaseBook
     {
         foreach (var grant in grants)
         {
-            if (grant.LeaseId != 0)
+            if (grant.LeaseNumber != 0)
             {
                 return true;
             }
@@ -96,7 +96,7 @@ internal sealed class LeaseBook
             switch (limits.Find(grant.Policy) is { } current && ReferenceEquals(current, lease.Makers[i]) ? current : null)
             {
                 case ConcurrencyLimiter concurrency:
-                    concurrency.Release(grant.LeaseId, now);
+                    concurrency.Release(grant.LeaseNumber, now);
                     break;
                 case { } limiter:
                     limiter.Settle(new Grant(grant.Cost, grant.AtTicks, 0), actualCost, now);
@@ -119,7 +119,7 @@ internal sealed class LeaseBook
         {
             if (limits.Find(lease.Grants[i].Policy) is ConcurrencyLimiter concurrency && ReferenceEquals(concurrency, lease.Makers[i]))
             {
-                concurrency.Release(lease.Grants[i].LeaseId, now);
+                concurrency.Release(lease.Grants[i].LeaseNumber, now);
             }
         }
 

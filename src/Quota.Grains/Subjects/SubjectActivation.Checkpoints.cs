@@ -11,7 +11,7 @@ namespace Quota.Grains.Subjects;
 /// <content>The subject's side of its checkpoints: the ceiling a request may wait at, and the store its writer writes through.</content>
 internal sealed partial class SubjectActivation
 {
-    /// <summary>See <see cref="ISubjectGrain.CheckpointAsync"/>.</summary>
+    /// <summary>See <see cref="ISubjectClusterGrain.CheckpointAsync"/>.</summary>
     public Task CheckpointAsync() => _writerOrNull?.CheckpointAsync() ?? Task.CompletedTask;
 
     /// <summary>Whether a request for <paramref name="cost"/> must wait for a checkpoint (see <see cref="CheckpointWriter.MustWaitForCeiling"/>).</summary>

@@ -233,7 +233,7 @@ internal sealed partial class SubjectActivation
         LogPoliciesChanged(_logger, _label, policies?.Length ?? -1);
     }
 
-    /// <summary>See <see cref="ISubjectGrain.WakeAsync"/>.</summary>
+    /// <summary>See <see cref="ISubjectClusterGrain.WakeAsync"/>.</summary>
     public Task WakeAsync()
     {
         ProcessWaiters(_services.Time.GetUtcNow());
@@ -247,7 +247,7 @@ internal sealed partial class SubjectActivation
     private SubjectDecision CeilingDenial(DateTimeOffset now) => new()
     {
         Outcome = DecisionOutcome.Denied,
-        LimitedBy = "checkpoint",
+        Cause = DenialCause.Checkpoint,
         RetryAfter = TimeSpan.FromMilliseconds(100),
         Policies = _limits.Readings(now),
         Owner = Owner,
@@ -276,7 +276,7 @@ internal sealed partial class SubjectActivation
             return new SubjectDecision
             {
                 Outcome = DecisionOutcome.Denied,
-                LimitedBy = gate.Reason,
+                Cause = gate.Cause,
                 RetryAfter = gate.RetryAfter,
                 Policies = _limits.Readings(now),
                 Owner = Owner,
@@ -289,6 +289,7 @@ internal sealed partial class SubjectActivation
             return new SubjectDecision
             {
                 Outcome = verdict.Outcome,
+                Cause = DenialCause.Policy,
                 LimitedBy = verdict.LimitedBy,
                 RetryAfter = verdict.RetryAfter,
                 Policies = verdict.Readings,
@@ -301,7 +302,7 @@ internal sealed partial class SubjectActivation
         if (grants.Length > 0 && (request.Reserve || LeaseBook.HasConcurrencyPermits(grants)))
         {
             // A lease to settle or release later: the caller's nonce (shared by every subject of the request) or our own.
-            nonce = request.LeaseId ?? Guid.NewGuid().ToString("N");
+            nonce = request.LeaseNonce ?? Guid.NewGuid().ToString("N");
             (_leasesOrNull ??= new()).Open(nonce, _limits, grants, LeaseBook.ExpiryOf(_limits, grants, request.Reserve, _services.Decisions.ReservationTtl, now));
         }
 
@@ -340,7 +341,7 @@ internal sealed partial class SubjectActivation
             return new SubjectDecision
             {
                 Outcome = DecisionOutcome.Denied,
-                LimitedBy = gate.Reason,
+                Cause = gate.Cause,
                 RetryAfter = gate.RetryAfter,
                 Policies = _limits.Readings(now),
                 Owner = Owner,
@@ -352,6 +353,7 @@ internal sealed partial class SubjectActivation
         {
             Allowed = verdict.Allowed,
             Outcome = verdict.Outcome,
+            Cause = verdict.Allowed ? DenialCause.None : DenialCause.Policy,
             LimitedBy = verdict.LimitedBy,
             RetryAfter = verdict.RetryAfter,
             Policies = verdict.Readings,
@@ -383,7 +385,7 @@ internal sealed partial class SubjectActivation
         {
             Allowed = false,
             Outcome = DecisionOutcome.Denied,
-            LimitedBy = "queue",
+            Cause = DenialCause.Queue,
             RetryAfter = untilHead,
         };
     }
@@ -449,7 +451,7 @@ internal sealed partial class SubjectActivation
 
             if (decision.Allowed)
             {
-                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, LimitedBy = "queue", RetryAfter = headRetry ?? TimeSpan.Zero };
+                decision = decision with { Allowed = false, Outcome = DecisionOutcome.Denied, Cause = DenialCause.Queue, RetryAfter = headRetry ?? TimeSpan.Zero };
             }
 
             if (now >= waiter.Deadline)

@@ -66,7 +66,7 @@ internal sealed partial class SubjectActivation : ICheckpointStore
     private readonly SubjectLimits _limits = new();
 
     private ITimer? _wakeTimer;
-    private ISubjectGrain? _self;
+    private ISubjectClusterGrain? _self;
     private bool _known;
     private SubjectAdmission _admission;
     private string _label = string.Empty;

@@ -17,7 +17,7 @@ namespace Quota.Grains.Subjects;
 /// (<see cref="SubjectActivation.Supply"/>).
 /// </remarks>
 [Reentrant]
-public abstract class SubjectGrain : Grain, ISubjectGrain, ISubjectHost
+public abstract class SubjectGrain : Grain, ISubjectGrain, ISubjectClusterGrain, ISubjectHost
 {
     /// <summary>Creates the grain and its subject.</summary>
     private protected SubjectGrain(SubjectServices services, ILogger logger, SubjectKind kind, SubjectExistence existence)
@@ -69,7 +69,7 @@ public abstract class SubjectGrain : Grain, ISubjectGrain, ISubjectHost
     GrainId ISubjectHost.GrainId => this.GetGrainId();
 
     /// <inheritdoc />
-    ISubjectGrain ISubjectHost.Reference() => this.AsReference<ISubjectGrain>();
+    ISubjectClusterGrain ISubjectHost.Reference() => this.AsReference<ISubjectClusterGrain>();
 
     /// <inheritdoc />
     IGrainTimer ISubjectHost.StartTimer(Func<Task> callback, TimeSpan due) =>

@@ -71,7 +71,7 @@ internal sealed class SubjectLimits
             {
                 if (cost > 0)
                 {
-                    grants[i] = new PolicyGrant(limiter.Policy.Name, decision.Grant.Cost, decision.Grant.AcquiredAtTicks, decision.Grant.LeaseId);
+                    grants[i] = new PolicyGrant(limiter.Policy.Name, decision.Grant.Cost, decision.Grant.AcquiredAtTicks, decision.Grant.LeaseNumber);
                     granted++;
                 }
 
@@ -94,7 +94,7 @@ internal sealed class SubjectLimits
                 if (grants[i] is { } grant)
                 {
                     var limiter = _limiters[i];
-                    limiter.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseId), now);
+                    limiter.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseNumber), now);
                     var usage = limiter.GetUsage(now);
                     readings[i] = Reading(limiter, usage.Limit, usage.Remaining, usage.ResetAfter);
                 }
@@ -157,7 +157,7 @@ internal sealed class SubjectLimits
     {
         foreach (var grant in grants)
         {
-            Find(grant.Policy)?.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseId), now);
+            Find(grant.Policy)?.Refund(new Grant(grant.Cost, grant.AtTicks, grant.LeaseNumber), now);
         }
     }
 

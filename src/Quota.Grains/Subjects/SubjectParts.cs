@@ -13,7 +13,7 @@ internal interface ISubjectHost
     GrainId GrainId { get; }
 
     /// <summary>A reference to the grain, for timers that call it back as a turn of its own.</summary>
-    ISubjectGrain Reference();
+    ISubjectClusterGrain Reference();
 
     /// <summary>Starts a one-shot timer that runs <paramref name="callback"/> as a non-interleaved turn and keeps nothing alive.</summary>
     IGrainTimer StartTimer(Func<Task> callback, TimeSpan due);
@@ -42,10 +42,10 @@ internal interface ISubjectGate
     void Arrived(SubjectAcquire request);
 
     /// <summary>
-    /// A denial that comes before the policies: the reason it is reported under and when to retry; null to let the
-    /// policies decide. Asked once per attempt, waiters included.
+    /// A denial that comes before the policies: its cause and when to retry; null to let the policies decide. Asked once
+    /// per attempt, waiters included.
     /// </summary>
-    (string Reason, TimeSpan RetryAfter)? Deny(SubjectAcquire request, DateTimeOffset now);
+    (DenialCause Cause, TimeSpan RetryAfter)? Deny(SubjectAcquire request, DateTimeOffset now);
 
     /// <summary>Adds to an allowed answer (a token's secret when asked for).</summary>
     SubjectDecision Granted(SubjectAcquire request, SubjectDecision decision);

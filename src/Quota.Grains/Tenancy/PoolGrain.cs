@@ -13,7 +13,7 @@ namespace Quota.Grains.Tenancy;
 /// <remarks>
 /// <para><b>Never more than it has.</b> A tenant is granted at most its fair share and at most what the other
 /// tenants' unexpired leases leave. When that is less than its share because others hold more than theirs, the pool
-/// first lowers those others' leases (<see cref="ITenantGrain.ReviseLeaseAsync"/>, which they apply before
+/// first lowers those others' leases (<see cref="ITenantClusterGrain.ReviseLeaseAsync"/>, which they apply before
 /// answering) and counts a lowered lease only once acknowledged; a tenant that does not answer keeps its lease in the
 /// count until it expires. So capacity moves to where demand is within one refresh of the tenant that asks.</para>
 /// <para><b>Learning.</b> Leases live only in this activation's memory. A new activation (the grain moved, its silo
@@ -32,7 +32,7 @@ public sealed partial class PoolGrain(
     [PersistentState("pool", Subjects.QuotaStorage.Name)] IPersistentState<PoolState> state,
     IOptions<TenancyOptions> options,
     QuotaTime clock,
-    ILogger<PoolGrain> logger) : Grain, IPoolGrain
+    ILogger<PoolGrain> logger) : Grain, IPoolGrain, IPoolClusterGrain
 {
     private static readonly TimeSpan ClockMargin = TimeSpan.FromSeconds(1);
     private readonly TenancyOptions _options = options.Value;
@@ -160,7 +160,7 @@ public sealed partial class PoolGrain(
         var now = _time.GetUtcNow();
         Expire(now);
         var shares = Shares(now);
-        var statuses = await Task.WhenAll(setup.Upstream.Tokens.Select(t => GrainFactory.GetGrain<IUpstreamTokenGrain>($"{setup.Upstream.Name}/{t.Id}").GetStatusAsync()));
+        var statuses = await Task.WhenAll(setup.Upstream.Tokens.Select(t => GrainFactory.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(setup.Upstream.Name, t.Id)).GetStatusAsync()));
         return new AllocationReport
         {
             Upstream = setup.Upstream.Name,
@@ -271,7 +271,7 @@ public sealed partial class PoolGrain(
             .Where(m => m.Key != except && m.Value.Lease > 0 && m.Value.Expires > now && m.Value.Lease > shares.GetValueOrDefault(m.Key))
             .Select(m => (Tenant: m.Key, Member: m.Value, Share: shares.GetValueOrDefault(m.Key)))
             .ToList();
-        var revisions = over.Select(o => GrainFactory.GetGrain<ITenantGrain>(o.Tenant).ReviseLeaseAsync(
+        var revisions = over.Select(o => GrainFactory.GetGrain<ITenantClusterGrain>(o.Tenant).ReviseLeaseAsync(
             Grant(o.Share, now, ++o.Member.Sequence) with { TtlMs = DecisionResults.CeilingMilliseconds(o.Member.Expires - now) })).ToArray();
         try
         {

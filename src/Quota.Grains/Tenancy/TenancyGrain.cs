@@ -331,7 +331,7 @@ public sealed partial class TenancyGrain(
 
             if (target.Tenants.Remove(id))
             {
-                var dedicated = target.Upstreams.SelectMany(u => u.Value.Tokens.Where(t => t.Value.Owner == id || t.Value.DedicatedTo == id).Select(t => $"{u.Key}/{t.Key}")).ToList();
+                var dedicated = target.Upstreams.SelectMany(u => u.Value.Tokens.Where(t => t.Value.Owner == id || t.Value.DedicatedTo == id).Select(t => TokenKeys.Key(u.Key, t.Key))).ToList();
                 if (dedicated.Count > 0)
                 {
                     problems.Add(new($"tenants.{id}", $"tokens {string.Join(", ", dedicated)} are dedicated to this tenant; pool them (dedicatedTo null) or remove them first."));
@@ -381,7 +381,7 @@ public sealed partial class TenancyGrain(
             var setup = after.PoolSetup(name);
             if (TenancyDiff.Json(before.PoolSetup(name)) != TenancyDiff.Json(setup))
             {
-                pushes.Add(($"pool:{name}", GrainFactory.GetGrain<IPoolGrain>(name).ConfigureAsync(setup)));
+                pushes.Add(($"pool:{name}", GrainFactory.GetGrain<IPoolClusterGrain>(name).ConfigureAsync(setup)));
             }
 
             var tokens = TenancyDiff.TokenIds(before.State.Upstreams.GetValueOrDefault(name)).Union(TenancyDiff.TokenIds(after.State.Upstreams.GetValueOrDefault(name)));
@@ -390,7 +390,7 @@ public sealed partial class TenancyGrain(
                 var token = after.TokenSetup(name, id);
                 if (TenancyDiff.Json(before.TokenSetup(name, id)) != TenancyDiff.Json(token))
                 {
-                    pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<IUpstreamTokenGrain>($"{name}/{id}").ConfigureAsync(token)));
+                    pushes.Add(($"token:{name}/{id}", GrainFactory.GetGrain<ITokenClusterGrain>(TokenKeys.Key(name, id)).ConfigureAsync(token)));
                 }
             }
         }
@@ -400,7 +400,7 @@ public sealed partial class TenancyGrain(
             var tenant = after.Tenant(id);
             if (TenancyDiff.Json(before.Tenant(id)) != TenancyDiff.Json(tenant))
             {
-                pushes.Add(($"tenant:{id}", GrainFactory.GetGrain<ITenantGrain>(id).ConfigureAsync(tenant)));
+                pushes.Add(($"tenant:{id}", GrainFactory.GetGrain<ITenantClusterGrain>(id).ConfigureAsync(tenant)));
             }
         }
 
@@ -412,11 +412,11 @@ public sealed partial class TenancyGrain(
         {
             foreach (var (grain, push) in pushes.Where(p => p.Push.IsFaulted))
             {
-                LogPushFailed(logger, grain, push.Exception!.InnerException!.GetType().Name);
+                LogPushFailed(logger, grain, push.Exception!.InnerException!.GetType().Name, push.Exception.InnerException);
             }
         }
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Tenancy change stored but not delivered to {Grain} ({ErrorType}); it takes effect there when the grain next activates.")]
-    private static partial void LogPushFailed(ILogger logger, string grain, string errorType);
+    private static partial void LogPushFailed(ILogger logger, string grain, string errorType, Exception error);
 }

@@ -10,9 +10,6 @@ namespace Quota.Grains.Tenancy;
 /// </summary>
 public sealed class TenancyModel(TenancyState state, TenancyOptions options)
 {
-    /// <summary>Strategies.</summary>
-    public static readonly IReadOnlyList<string> Strategies = ["shared", "dedicated", "hybrid"];
-
     /// <summary>How many scheduler changes the history keeps.</summary>
     public const int HistoryCapacity = 1_000;
 
@@ -66,10 +63,10 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
 
         var tier = (spec.Tier ?? "standard").ToLowerInvariant();
         var defaults = options.For(tier);
-        var strategy = (spec.Strategy ?? "shared").ToLowerInvariant();
+        var strategy = TenantStrategies.OfWritten(spec.Strategy);
         var upstream = spec.Upstream ?? string.Empty;
         var window = State.Upstreams.TryGetValue(upstream, out var stored) ? Window(stored.Spec) : DefaultWindow;
-        var configured = strategy == "dedicated" ? 0 : spec.Reserved ?? defaults.Reserved ?? 0;
+        var configured = strategy == TenantStrategy.Dedicated ? 0 : spec.Reserved ?? defaults.Reserved ?? 0;
         var adaptive = new AdaptiveSpec { Enabled = spec.Adaptive?.Enabled ?? true, Minimum = spec.Adaptive?.Minimum, Maximum = spec.Adaptive?.Maximum };
         var adjusted = Adjustment(id, configured, adaptive);
         return new TenantView
@@ -157,10 +154,10 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
                 return new RouteAnswer { Problem = new("upstream", $"tenant '{tenant}' uses upstream '{t.Upstream}', not '{upstream}'; omit upstream or name '{t.Upstream}'.") };
             }
 
-            var pooled = t.Strategy == "dedicated" ? [] : PooledTokens(t.Upstream);
+            var pooled = t.Strategy == TenantStrategy.Dedicated ? [] : PooledTokens(t.Upstream);
             return new RouteAnswer
             {
-                Route = new TokenRoute { Upstream = t.Upstream, Dedicated = t.Strategy == "shared" ? [] : t.DedicatedTokens, Pooled = pooled },
+                Route = new TokenRoute { Upstream = t.Upstream, Dedicated = t.Strategy == TenantStrategy.Shared ? [] : t.DedicatedTokens, Pooled = pooled },
             };
         }
 
@@ -279,7 +276,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
         return sum > long.MaxValue ? long.MaxValue : (long)sum;
     }
 
-    private static bool UsesPool(TenantView tenant) => tenant.Strategy != "dedicated";
+    private static bool UsesPool(TenantView tenant) => tenant.Strategy != TenantStrategy.Dedicated;
 
     private IEnumerable<TenantView> TenantsOf(string upstream) =>
         State.Tenants.Where(t => t.Value.Upstream == upstream).Select(t => t.Key).Order(StringComparer.Ordinal).Select(id => Tenant(id)!);
@@ -351,7 +348,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
                 {
                     problems.Add(new($"{tokenPath}.dedicatedTo", $"tenant '{owner}' uses upstream '{tenant.Upstream}', not '{name}'."));
                 }
-                else if ((tenant.Strategy ?? "shared").Equals("shared", StringComparison.OrdinalIgnoreCase))
+                else if (TenantStrategies.OfWritten(tenant.Strategy) == TenantStrategy.Shared)
                 {
                     problems.Add(new($"{tokenPath}.dedicatedTo", $"tenant '{owner}' has the shared strategy and would never use it; give the tenant the dedicated or hybrid strategy."));
                 }
@@ -377,11 +374,11 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             problems.Add(new($"{path}.tier", $"'{tier}' is not a tier; use premium, standard or basic."));
         }
 
-        if (spec.Strategy is { } strategy && !Strategies.Contains(strategy, StringComparer.OrdinalIgnoreCase))
+        if (spec.Strategy is { } written && !TenantStrategies.TryParse(written, out _))
         {
-            problems.Add(new($"{path}.strategy", $"'{strategy}' is not a strategy; use shared, dedicated or hybrid."));
+            problems.Add(new($"{path}.strategy", $"'{written}' is not a strategy; use shared, dedicated or hybrid."));
         }
-        else if (spec.Strategy is not null && spec.Strategy.Equals("dedicated", StringComparison.OrdinalIgnoreCase) && spec.Reserved is > 0)
+        else if (TenantStrategies.OfWritten(spec.Strategy) == TenantStrategy.Dedicated && spec.Reserved is > 0)
         {
             problems.Add(new($"{path}.reserved", "does not apply to a dedicated tenant, which uses only its own tokens; omit it or choose hybrid."));
         }
@@ -423,7 +420,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             }
 
             // The scheduler moves the reserve within the bounds, starting from the written one: they must include it.
-            if (Tenant(id) is { Strategy: not "dedicated" } view && adaptive.Enabled != false)
+            if (Tenant(id) is { Strategy: not TenantStrategy.Dedicated } view && adaptive.Enabled != false)
             {
                 if (adaptive.Minimum is { } low && low > view.ConfiguredReserved)
                 {

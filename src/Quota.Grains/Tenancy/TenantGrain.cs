@@ -23,7 +23,7 @@ namespace Quota.Grains.Tenancy;
 /// such a denial asks for a lease at once, at most once per second, instead of waiting for the next refresh.</para>
 /// </remarks>
 [GrainType("tenant")]
-public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, IPolicySource, ISubjectGate
+public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClusterGrain, IPolicySource, ISubjectGate
 {
     /// <summary>The tenant's one policy.</summary>
     public const string AllowancePolicy = "allowance";
@@ -43,7 +43,7 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, IPolicySou
     private DateTimeOffset _lastRefreshStarted = DateTimeOffset.MinValue;
     private Task<TenantLeaseState>? _refreshing;
     private ITimer? _timer;
-    private ITenantGrain? _self;
+    private ITenantClusterGrain? _self;
 
     /// <summary>Creates the tenant: its policy is its allowance, and the allowance is its gate.</summary>
     public TenantGrain(SubjectServices services, IOptions<TenancyOptions> options, ILogger<TenantGrain> logger)
@@ -59,12 +59,12 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, IPolicySou
 
     private TimeProvider Time => Subject.Time;
 
-    private bool BorrowsFromPool => _tenant is { Strategy: not "dedicated" };
+    private bool BorrowsFromPool => _tenant is { Strategy: not TenantStrategy.Dedicated };
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _self = this.AsReference<ITenantGrain>();
+        _self = this.AsReference<ITenantClusterGrain>();
         _tenant = await GrainFactory.GetGrain<ITenancyGrain>(0).GetTenantAsync(Id);
         _measuredSince = Time.GetUtcNow();
         await base.OnActivateAsync(cancellationToken);
@@ -180,7 +180,7 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, IPolicySou
         }];
 
     /// <inheritdoc />
-    (string Reason, TimeSpan RetryAfter)? ISubjectGate.Deny(SubjectAcquire request, DateTimeOffset now)
+    (DenialCause Cause, TimeSpan RetryAfter)? ISubjectGate.Deny(SubjectAcquire request, DateTimeOffset now)
     {
         if (Allowance > 0 || request.Cost == 0)
         {
@@ -194,7 +194,7 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, IPolicySou
             _self?.TickAsync();
         }
 
-        return (AllowancePolicy, _nextRefresh > now ? _nextRefresh - now : EarlyRefreshSpacing);
+        return (DenialCause.Allowance, _nextRefresh > now ? _nextRefresh - now : EarlyRefreshSpacing);
     }
 
     /// <inheritdoc />

@@ -50,7 +50,7 @@ public sealed class TokenChooser(IGrainFactory grains, QuotaTime clock)
         var order = new List<(string Token, bool Open, double Utilisation, int Index)>(tokens.Count);
         for (var i = 0; i < tokens.Count; i++)
         {
-            var seen = _tokens.GetValueOrDefault(Key(upstream, tokens[i]));
+            var seen = _tokens.GetValueOrDefault(TokenKeys.Key(upstream, tokens[i]));
             order.Add((tokens[i], seen.OpenUntil > now, seen.Utilisation, i));
         }
 
@@ -60,7 +60,7 @@ public sealed class TokenChooser(IGrainFactory grains, QuotaTime clock)
         return [.. order.Select(o => o.Token)];
     }
 
-    /// <summary>Remembers what a token (by its grain key, <see cref="Key"/>) answered.</summary>
+    /// <summary>Remembers what a token (by its grain key, <see cref="TokenKeys.Key"/>) answered.</summary>
     public void Observe(string tokenKey, SubjectDecision decision)
     {
         ArgumentNullException.ThrowIfNull(decision);
@@ -74,14 +74,11 @@ public sealed class TokenChooser(IGrainFactory grains, QuotaTime clock)
         }
 
         // An open circuit and an upstream's Retry-After both keep the token out of use until they pass.
-        var open = !decision.Allowed && decision.LimitedBy is UpstreamTokenGrain.CircuitPolicy or UpstreamTokenGrain.PausedPolicy
+        var open = !decision.Allowed && decision.Cause is DenialCause.Circuit or DenialCause.Paused
             ? _time.GetUtcNow() + decision.RetryAfter
             : DateTimeOffset.MinValue;
         _tokens[tokenKey] = new Seen(utilisation, open);
     }
-
-    /// <summary>The grain key of a token.</summary>
-    public static string Key(string upstream, string token) => $"{upstream}/{token}";
 
     private readonly record struct Seen(double Utilisation, DateTimeOffset OpenUntil);
 }

@@ -22,17 +22,8 @@ namespace Quota.Grains.Upstreams;
 /// grants; it is never logged.
 /// </remarks>
 [GrainType("token")]
-public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGrain, IPolicySource, ISubjectGate
+public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGrain, ITokenClusterGrain, IPolicySource, ISubjectGate
 {
-    /// <summary>The name a denial for an open circuit is reported under: <c>token:{upstream}/{id}/circuit</c>.</summary>
-    public const string CircuitPolicy = "circuit";
-
-    /// <summary>The name a denial for a secret that cannot be opened is reported under.</summary>
-    public const string SecretPolicy = "secret";
-
-    /// <summary>The name a denial for an upstream's Retry-After is reported under.</summary>
-    public const string PausedPolicy = "paused";
-
     private readonly SecretProtector _secrets;
     private readonly TenancyOptions _options;
     private readonly ILogger _logger;
@@ -41,7 +32,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
     private double _appliedFactor = 1;
     private bool _poolCountsShrunk;
     private ITimer? _limitTimer;
-    private IUpstreamTokenGrain? _self;
+    private ITokenClusterGrain? _self;
     private TokenSetup? _setup;
     private IReadOnlyList<PolicyDefinition>? _definitions;
     private string? _secret;
@@ -63,9 +54,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
 
     private TimeProvider Time => Subject.Time;
 
-    private (string Upstream, string Token) Name => Id.IndexOf('/', StringComparison.Ordinal) is var slash and > 0
-        ? (Id[..slash], Id[(slash + 1)..])
-        : (Id, string.Empty);
+    private (string Upstream, string Token) Name => TokenKeys.Parse(Id);
 
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -73,7 +62,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
         var (upstream, token) = Name;
         Take(await GrainFactory.GetGrain<ITenancyGrain>(0).GetTokenSetupAsync(upstream, token));
         await base.OnActivateAsync(cancellationToken);
-        _self = this.AsReference<IUpstreamTokenGrain>();
+        _self = this.AsReference<ITokenClusterGrain>();
         _limitTimer = Time.CreateTimer(static grain => ((UpstreamTokenGrain)grain!)._self?.LimitTickAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -189,11 +178,11 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
     void ISubjectGate.Arrived(SubjectAcquire request) => ApplyFactor(Time.GetUtcNow());
 
     /// <inheritdoc />
-    (string Reason, TimeSpan RetryAfter)? ISubjectGate.Deny(SubjectAcquire request, DateTimeOffset now)
+    (DenialCause Cause, TimeSpan RetryAfter)? ISubjectGate.Deny(SubjectAcquire request, DateTimeOffset now)
     {
         if (request.Cost > 0 && _adaptive.PausedFor(now) is { } paused && paused > TimeSpan.Zero)
         {
-            return (PausedPolicy, paused);
+            return (DenialCause.Paused, paused);
         }
 
         if (request.IncludeSecret && _setup?.SecretEnvelope is { } envelope && _secret is null)
@@ -206,7 +195,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
             catch (SecretUnavailableException)
             {
                 // Not a "not now": the stored secret does not open under the configured master keys.
-                return (SecretPolicy, Decision.Never);
+                return (DenialCause.Secret, Decision.Never);
             }
         }
 
@@ -214,10 +203,10 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
         if (request.Cost == 0)
         {
             var snapshot = _breaker.Snapshot(now);
-            return snapshot.State == CircuitState.Open && snapshot.HalfOpenAt is { } at ? (CircuitPolicy, at - now) : null;
+            return snapshot.State == CircuitState.Open && snapshot.HalfOpenAt is { } at ? (DenialCause.Circuit, at - now) : null;
         }
 
-        return _breaker.TryPass(now, out var retryAfter) ? null : (CircuitPolicy, retryAfter);
+        return _breaker.TryPass(now, out var retryAfter) ? null : (DenialCause.Circuit, retryAfter);
     }
 
     /// <inheritdoc />
@@ -286,7 +275,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
 
         try
         {
-            await GrainFactory.GetGrain<IPoolGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable, (long)(2 * interval).TotalMilliseconds);
+            await GrainFactory.GetGrain<IPoolClusterGrain>(Name.Upstream).TokenLimitAsync(Name.Token, usable, (long)(2 * interval).TotalMilliseconds);
             _poolCountsShrunk = usable is not null;
         }
         catch (Exception e) when (e is not OperationCanceledException)

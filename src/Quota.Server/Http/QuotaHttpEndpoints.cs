@@ -32,7 +32,7 @@ public static class QuotaHttpEndpoints
 
         // A token's id is "{upstream}/{tokenId}": this route spells it as two segments (the one above takes it with %2F).
         v1.MapGet("/usage/token/{upstream}/{id}", (string upstream, string id, IQuotaClient quota, HttpContext context) =>
-            UsageAsync("token", $"{HttpJson.RouteName(upstream)}/{HttpJson.RouteName(id)}", quota, context));
+            UsageAsync("token", TokenKeys.Key(HttpJson.RouteName(upstream), HttpJson.RouteName(id)), quota, context));
         v1.MapUpstreams();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/", () => Results.Json(new
@@ -127,6 +127,7 @@ public static class QuotaHttpEndpoints
         var response = new AcquireResponse(
             result.Allowed,
             result.LimitedBy,
+            result.Cause == DenialCause.None ? null : result.Cause,
             result.Remaining,
             result.Limit,
             result.ResetAfterMs,
@@ -261,6 +262,7 @@ public static class QuotaHttpEndpoints
     private sealed record AcquireResponse(
         bool Allowed,
         string? LimitedBy,
+        DenialCause? Cause,
         long Remaining,
         long Limit,
         long ResetAfterMs,

@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Quota.Abstractions;
+using Quota.Algorithms.Limiting;
 
 namespace Quota.Server.Http;
 
@@ -27,7 +28,7 @@ internal static class RateLimitHeaders
                     policy.Append(";w=").Append(window);
                 }
 
-                if (p.Algorithm == "concurrency")
+                if (p.Algorithm == AlgorithmKind.Concurrency)
                 {
                     policy.Append(";qu=\"concurrent-requests\"");
                 }

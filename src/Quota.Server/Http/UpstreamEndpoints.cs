@@ -62,7 +62,7 @@ internal static class UpstreamEndpoints
             return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
         }
 
-        var health = await grains.GetGrain<IUpstreamTokenGrain>($"{body.Upstream}/{body.Token}")
+        var health = await grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(body.Upstream!, body.Token!))
             .ReportAsync(new UpstreamFeedback { Status = body.Status!.Value, RetryAfterMs = body.RetryAfterMs });
         return health is null
             ? HttpJson.Problem(StatusCodes.Status404NotFound, [new("token", $"upstream '{body.Upstream}' has no token '{body.Token}' (or the upstream is not configured).")])

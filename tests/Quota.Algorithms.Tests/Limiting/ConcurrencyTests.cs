@@ -20,11 +20,11 @@ public sealed class ConcurrencyTests
         var limiter = Leases(3, TimeSpan.FromMinutes(1));
         var a = limiter.Acquire(1, T0);
         var b = limiter.Acquire(2, T0);
-        Assert.NotEqual(0, a.Grant.LeaseId);
-        Assert.NotEqual(0, b.Grant.LeaseId);
-        Assert.NotEqual(a.Grant.LeaseId, b.Grant.LeaseId);
+        Assert.NotEqual(0, a.Grant.LeaseNumber);
+        Assert.NotEqual(0, b.Grant.LeaseNumber);
+        Assert.NotEqual(a.Grant.LeaseNumber, b.Grant.LeaseNumber);
         Assert.Equal(2, limiter.LeaseCount);
-        Assert.Equal(T0.UtcTicks + TimeSpan.TicksPerMinute, limiter.ExpiryOf(a.Grant.LeaseId));
+        Assert.Equal(T0.UtcTicks + TimeSpan.TicksPerMinute, limiter.ExpiryOf(a.Grant.LeaseNumber));
     }
 
     [Fact]
@@ -35,7 +35,7 @@ public sealed class ConcurrencyTests
         Assert.True(limiter.Acquire(1, T0).Allowed);
         Assert.False(limiter.Acquire(1, T0).Allowed);
 
-        Assert.True(limiter.Release(a.Grant.LeaseId, T0));
+        Assert.True(limiter.Release(a.Grant.LeaseNumber, T0));
         Assert.Equal(1, limiter.LeaseCount);
         var d = limiter.Acquire(2, T0);
         Assert.True(d.Allowed);
@@ -52,10 +52,10 @@ public sealed class ConcurrencyTests
         Assert.False(held.Allowed);
         Assert.Equal(OneTick, held.RetryAfter);
         Assert.Equal(OneTick, held.ResetAfter);
-        Assert.Equal(Sec(30).UtcTicks, limiter.ExpiryOf(lease.Grant.LeaseId));
+        Assert.Equal(Sec(30).UtcTicks, limiter.ExpiryOf(lease.Grant.LeaseNumber));
 
         Assert.True(limiter.Acquire(1, Sec(30)).Allowed);
-        Assert.Null(limiter.ExpiryOf(lease.Grant.LeaseId));
+        Assert.Null(limiter.ExpiryOf(lease.Grant.LeaseNumber));
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class ConcurrencyTests
     public void RenewExtendsALeaseToOneTtlFromNow()
     {
         var limiter = Leases(1, TimeSpan.FromSeconds(30));
-        var lease = limiter.Acquire(1, T0).Grant.LeaseId;
+        var lease = limiter.Acquire(1, T0).Grant.LeaseNumber;
 
         Assert.True(limiter.Renew(lease, Sec(20)));
         Assert.Equal(Sec(50).UtcTicks, limiter.ExpiryOf(lease));
@@ -96,8 +96,8 @@ public sealed class ConcurrencyTests
     public void ReleaseOrRenewOfAnUnknownReleasedOrExpiredLeaseReturnsFalse()
     {
         var limiter = Leases(3, TimeSpan.FromSeconds(30));
-        var a = limiter.Acquire(1, T0).Grant.LeaseId;
-        var b = limiter.Acquire(1, T0).Grant.LeaseId;
+        var a = limiter.Acquire(1, T0).Grant.LeaseNumber;
+        var b = limiter.Acquire(1, T0).Grant.LeaseNumber;
 
         Assert.False(limiter.Release(12345, T0));
         Assert.False(limiter.Renew(12345, T0));
@@ -117,7 +117,7 @@ public sealed class ConcurrencyTests
     public void ReleasingTwiceDoesNotFreeAnotherLeasesPermits()
     {
         var limiter = Leases(2, TimeSpan.FromSeconds(30));
-        var a = limiter.Acquire(1, T0).Grant.LeaseId;
+        var a = limiter.Acquire(1, T0).Grant.LeaseNumber;
         Assert.True(limiter.Acquire(1, T0).Allowed);
         Assert.True(limiter.Release(a, T0));
         Assert.False(limiter.Release(a, T0));
@@ -137,7 +137,7 @@ public sealed class ConcurrencyTests
         // The top-up keeps the lease's expiry: everything is freed at 30 s, or at once on release.
         var d = limiter.Acquire(1, Sec(10));
         Assert.Equal(TimeSpan.FromSeconds(20), d.RetryAfter);
-        Assert.True(limiter.Release(reservation.Grant.LeaseId, Sec(11)));
+        Assert.True(limiter.Release(reservation.Grant.LeaseNumber, Sec(11)));
         Assert.Equal(5, limiter.GetUsage(Sec(11)).Remaining);
     }
 
@@ -149,9 +149,9 @@ public sealed class ConcurrencyTests
         var usage = limiter.Settle(reservation.Grant, 1, T0);
         Assert.Equal(1, usage.Used);
         Assert.Equal(4, usage.Remaining);
-        Assert.Equal(T0.UtcTicks + TimeSpan.FromSeconds(30).Ticks, limiter.ExpiryOf(reservation.Grant.LeaseId));
+        Assert.Equal(T0.UtcTicks + TimeSpan.FromSeconds(30).Ticks, limiter.ExpiryOf(reservation.Grant.LeaseNumber));
 
-        Assert.True(limiter.Release(reservation.Grant.LeaseId, T0));
+        Assert.True(limiter.Release(reservation.Grant.LeaseNumber, T0));
         Assert.Equal(5, limiter.GetUsage(T0).Remaining);
     }
 
@@ -175,7 +175,7 @@ public sealed class ConcurrencyTests
         limiter.Refund(grant.Grant, Sec(5));
         Assert.Equal(0, limiter.LeaseCount);
         Assert.Equal(3, limiter.GetUsage(Sec(5)).Remaining);
-        Assert.False(limiter.Release(grant.Grant.LeaseId, Sec(5)));
+        Assert.False(limiter.Release(grant.Grant.LeaseNumber, Sec(5)));
     }
 
     [Fact]
@@ -185,24 +185,24 @@ public sealed class ConcurrencyTests
         var old = limiter.Acquire(3, T0);
         limiter = limiter.Reconfigure(limiter.Policy with { Limit = 2, LeaseTtl = TimeSpan.FromSeconds(10) }, Sec(1));
         var leases = Assert.IsType<ConcurrencyLimiter>(limiter);
-        Assert.Equal(Sec(30).UtcTicks, leases.ExpiryOf(old.Grant.LeaseId));
+        Assert.Equal(Sec(30).UtcTicks, leases.ExpiryOf(old.Grant.LeaseNumber));
 
         var denied = limiter.Acquire(1, Sec(1));
         Assert.Equal(TimeSpan.FromSeconds(29), denied.RetryAfter);
 
         var fresh = limiter.Acquire(2, Sec(30));
         Assert.True(fresh.Allowed);
-        Assert.Equal(Sec(40).UtcTicks, leases.ExpiryOf(fresh.Grant.LeaseId));
+        Assert.Equal(Sec(40).UtcTicks, leases.ExpiryOf(fresh.Grant.LeaseNumber));
     }
 
     [Fact]
     public void ManyReleasedLeasesDoNotKeepTheLimiterFromExpiringTheLiveOnes()
     {
         var limiter = Leases(2, TimeSpan.FromSeconds(30));
-        var keeper = limiter.Acquire(1, T0).Grant.LeaseId;
+        var keeper = limiter.Acquire(1, T0).Grant.LeaseNumber;
         for (var i = 0; i < 1_000; i++)
         {
-            var lease = limiter.Acquire(1, T0 + TimeSpan.FromTicks(i)).Grant.LeaseId;
+            var lease = limiter.Acquire(1, T0 + TimeSpan.FromTicks(i)).Grant.LeaseNumber;
             Assert.True(limiter.Release(lease, T0 + TimeSpan.FromTicks(i)));
         }
 
@@ -239,7 +239,7 @@ public sealed class ConcurrencyTests
         Assert.False(second.Allowed);
         limiter.Consume(3, Sec(0));
 
-        Assert.True(limiter.Release(first.Grant.LeaseId, Sec(1)));
+        Assert.True(limiter.Release(first.Grant.LeaseNumber, Sec(1)));
         var usage = limiter.GetUsage(Sec(1));
         Assert.Equal(3, usage.Used);
         Assert.Equal(2, usage.Remaining);

@@ -265,8 +265,8 @@ public sealed class LimiterProperties
                 OpKind.Acquire => Acquired(model.Acquire(op.Cost, now)),
                 OpKind.Refund when grants.Count > 0 => Refunded(grants[op.Pick % grants.Count], now),
                 OpKind.Settle when grants.Count > 0 => Usage(op.Kind, model.Settle(grants[op.Pick % grants.Count], op.Cost, now), false),
-                OpKind.Release when grants.Count > 0 => Flagged(op.Kind, model.Release(grants[op.Pick % grants.Count].LeaseId, now), now),
-                OpKind.Renew when grants.Count > 0 => Flagged(op.Kind, model.Renew(grants[op.Pick % grants.Count].LeaseId, now), now),
+                OpKind.Release when grants.Count > 0 => Flagged(op.Kind, model.Release(grants[op.Pick % grants.Count].LeaseNumber, now), now),
+                OpKind.Renew when grants.Count > 0 => Flagged(op.Kind, model.Renew(grants[op.Pick % grants.Count].LeaseNumber, now), now),
                 _ => Usage(op.Kind, model.Usage(now), false),
             };
             outcomes.Add(outcome with { Clock = model.Clock });
@@ -389,13 +389,13 @@ public sealed class LimiterProperties
             .Sample((s, at, cost) =>
             {
                 var times = s.Times();
-                var plain = RunReal(s, times).Select(WithoutLeaseId);
-                var withInsert = RunReal(s, times, at, cost).Select(WithoutLeaseId);
+                var plain = RunReal(s, times).Select(WithoutLeaseNumber);
+                var withInsert = RunReal(s, times, at, cost).Select(WithoutLeaseNumber);
                 Assert.Equal(plain, withInsert);
             }, iter: Iterations, print: t => $"insert cost {t.Item3} before op {t.Item2}: {t.Item1}");
 
         // Lease ids count every lease ever opened, so an inserted lease shifts later ids; nothing else may change.
-        static Outcome WithoutLeaseId(Outcome o) => o with { Decision = o.Decision with { Grant = o.Decision.Grant with { LeaseId = 0 } } };
+        static Outcome WithoutLeaseNumber(Outcome o) => o with { Decision = o.Decision with { Grant = o.Decision.Grant with { LeaseNumber = 0 } } };
     }
 
     [Theory]
@@ -715,25 +715,25 @@ public sealed class LimiterProperties
 
         protected override void GiveBack(Grant grant, long cost, long now)
         {
-            if (_leases.TryGetValue(grant.LeaseId, out var lease))
+            if (_leases.TryGetValue(grant.LeaseNumber, out var lease))
             {
                 var back = BigInteger.Min(cost, lease.Cost);
                 if (back == lease.Cost)
                 {
-                    _leases.Remove(grant.LeaseId);
+                    _leases.Remove(grant.LeaseNumber);
                 }
                 else
                 {
-                    _leases[grant.LeaseId] = lease with { Cost = lease.Cost - back };
+                    _leases[grant.LeaseNumber] = lease with { Cost = lease.Cost - back };
                 }
             }
         }
 
         protected override void TopUp(Grant reservation, long extra, long now)
         {
-            if (_leases.TryGetValue(reservation.LeaseId, out var lease))
+            if (_leases.TryGetValue(reservation.LeaseNumber, out var lease))
             {
-                _leases[reservation.LeaseId] = lease with { Cost = lease.Cost + extra };
+                _leases[reservation.LeaseNumber] = lease with { Cost = lease.Cost + extra };
             }
             else
             {
@@ -866,10 +866,10 @@ public sealed class LimiterProperties
                         reference.Refund(grants[op.Pick % grants.Count], now);
                         break;
                     case OpKind.Release when grants.Count > 0:
-                        Assert.Equal(reference.Release(grants[op.Pick % grants.Count].LeaseId, now), real.Release(grants[op.Pick % grants.Count].LeaseId, now));
+                        Assert.Equal(reference.Release(grants[op.Pick % grants.Count].LeaseNumber, now), real.Release(grants[op.Pick % grants.Count].LeaseNumber, now));
                         break;
                     case OpKind.Renew when grants.Count > 0:
-                        Assert.Equal(reference.Renew(grants[op.Pick % grants.Count].LeaseId, now), real.Renew(grants[op.Pick % grants.Count].LeaseId, now));
+                        Assert.Equal(reference.Renew(grants[op.Pick % grants.Count].LeaseNumber, now), real.Renew(grants[op.Pick % grants.Count].LeaseNumber, now));
                         break;
                 }
 

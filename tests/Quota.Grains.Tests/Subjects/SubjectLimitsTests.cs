@@ -217,8 +217,8 @@ public sealed class SubjectLimitsTests
 
         var verdict = limits.TryTake(1, Noon);
 
-        Assert.NotEqual(0, verdict.Grants[0].LeaseId);
-        Assert.Equal(0, verdict.Grants[1].LeaseId);
+        Assert.NotEqual(0, verdict.Grants[0].LeaseNumber);
+        Assert.Equal(0, verdict.Grants[1].LeaseNumber);
         Assert.Null(verdict.Readings[0].WindowSeconds);
         Assert.True(limits.IsConcurrency("parallel"));
         Assert.False(limits.IsConcurrency("minute"));

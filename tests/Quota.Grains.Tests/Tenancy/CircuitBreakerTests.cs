@@ -44,7 +44,8 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
         Assert.Equal("t1", (await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Token!.Id);
         Assert.Equal("half-open", (await t1.GetStatusAsync())!.Health.Circuit);
         var blocked = await t1.AcquireAsync(new SubjectAcquire());
-        Assert.Equal("circuit", blocked.LimitedBy);
+        Assert.Equal(DenialCause.Circuit, blocked.Cause);
+        Assert.Null(blocked.LimitedBy); // no policy denied
         Assert.Equal("t2", (await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream })).Token!.Id);
 
         // The probe succeeded: the next probe may go; its success closes the circuit.
@@ -76,6 +77,7 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
         var denied = await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream });
         Assert.Equal(DecisionOutcome.Denied, denied.Outcome);
         Assert.Equal($"token:{upstream}/t1/circuit", denied.LimitedBy);
+        Assert.Equal(DenialCause.Circuit, denied.Cause);
         Assert.Equal(10_000, denied.RetryAfterMs);
 
         // Unknown tokens are unknown.
@@ -97,6 +99,7 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
         // Paused until the upstream said: denied with the exact wait.
         var paused = await fixture.Quota.AcquireAsync(new AcquireRequest { Upstream = upstream });
         Assert.Equal($"token:{upstream}/t1/paused", paused.LimitedBy);
+        Assert.Equal(DenialCause.Paused, paused.Cause);
         Assert.Equal(30_000, paused.RetryAfterMs);
 
         // 30 s later the limit has regained three steps of 5%: 65% of the 95 usable, 61 in the minute.
@@ -165,13 +168,13 @@ public sealed class CircuitBreakerTests(TenancyFixture fixture)
         // The token's timer wakes it when the pause ends and at each recovery step (awaited here so the test knows it
         // ran): 19 s after the second 429, one step: 0.25 + 0.05 of 95 = 28; then 5% more every 10 s, up to all of it.
         fixture.Time.Advance(TimeSpan.FromSeconds(19));
-        await t1.LimitTickAsync();
+        await t1.Cast<ITokenClusterGrain>().LimitTickAsync();
         Assert.Equal((190L, 123L, 123L), await NumbersAsync(pool));
         fixture.Time.Advance(TimeSpan.FromSeconds(10));
-        await t1.LimitTickAsync();
+        await t1.Cast<ITokenClusterGrain>().LimitTickAsync();
         Assert.Equal((190L, 128L, 128L), await NumbersAsync(pool));
         fixture.Time.Advance(TimeSpan.FromSeconds(150));
-        await t1.LimitTickAsync();
+        await t1.Cast<ITokenClusterGrain>().LimitTickAsync();
         Assert.Equal((190L, 190L, 190L), await NumbersAsync(pool));
     }
 

@@ -32,9 +32,9 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         // The operator dedicates it; it recovers fully while dedicated (so it tells the pool nothing), then is pooled again.
         await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, owner)] });
         fixture.Time.Advance(TimeSpan.FromSeconds(6));
-        await t1.LimitTickAsync();
+        await t1.Cast<ITokenClusterGrain>().LimitTickAsync();
         fixture.Time.Advance(TimeSpan.FromSeconds(200));
-        await t1.LimitTickAsync();
+        await t1.Cast<ITokenClusterGrain>().LimitTickAsync();
         Assert.Equal(1.0, (await t1.GetStatusAsync())!.Health.LimitFactor);
         await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, null)] });
 
@@ -95,7 +95,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
 
         // The new activation hears from the token within a recovery interval (its timer, awaited here).
         fixture.Time.Advance(TimeSpan.FromSeconds(10));
-        await t1.LimitTickAsync();
+        await t1.Cast<ITokenClusterGrain>().LimitTickAsync();
         Assert.True((await t1.GetStatusAsync())!.Health.PausedForMs > 0);
         Assert.Equal(95, (await pool.GetAllocationAsync())!.CapacityNow);
     }

@@ -40,7 +40,7 @@ public sealed class SchedulerTimerTests : IAsyncLifetime
         var services = _cluster.Silos[0].SiloHost.Services;
 
         // A reminder of a minute (the least Orleans allows) brings it back after restarts.
-        await scheduler.StartAsync();
+        await scheduler.Cast<ISchedulerClusterGrain>().StartAsync();
         var reminders = await services.GetRequiredService<IReminderTable>().ReadRows(scheduler.GetGrainId());
         var reminder = Assert.Single(reminders.Reminders);
         Assert.Equal((SchedulerGrain.ReminderName, TimeSpan.FromMinutes(1)), (reminder.ReminderName, reminder.Period));
