@@ -64,7 +64,7 @@ internal sealed class WaiterQueue
     }
 
     /// <summary>The waiters in serving order, copied, so a pass may remove them as it goes.</summary>
-    public Waiter[] InOrder() => [.. _waiters];
+    public Waiter[] InOrder() => _waiters.ToArray();
 
     /// <summary>
     /// Notes the end of a pass at <paramref name="now"/>: the head can be served after <paramref name="headRetry"/>
