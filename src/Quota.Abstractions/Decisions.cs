@@ -244,7 +244,11 @@ public sealed record AcquireResult
 
 /// <summary>A problem with one field of a request: its JSON path and what to do.</summary>
 [GenerateSerializer, Immutable, Alias("quota.FieldProblem")]
-public sealed record FieldProblem([property: Id(0)] string Field, [property: Id(1)] string Detail);
+public sealed record FieldProblem([property: Id(0)] string Field, [property: Id(1)] string Detail)
+{
+    /// <summary><c>field: detail</c>, as logs and exception messages show it.</summary>
+    public override string ToString() => $"{Field}: {Detail}";
+}
 
 /// <summary>The outcome of settling or releasing a lease.</summary>
 [GenerateSerializer, Alias("quota.LeaseOutcome")]

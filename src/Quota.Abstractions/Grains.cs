@@ -244,9 +244,12 @@ public interface IDecisionGrain : IGrainWithIntegerKey
     /// <summary>How many coordinator keys callers spread over (0 to Keys - 1).</summary>
     const int Keys = 16;
 
-    /// <summary>Decides a request across every subject it names.</summary>
+    /// <summary>
+    /// Decides a request across every subject it names. The request was validated where it entered; only the silo's
+    /// ceiling on waiting is checked here.
+    /// </summary>
     [Alias("Acquire")]
-    Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
+    Task<AcquireResult> AcquireAsync(ValidatedAcquire request, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Asks each subject once, as a direct call would, and answers in the same order: a client's batch of

@@ -66,14 +66,14 @@ public sealed record PolicySpec
 
     /// <summary>
     /// Converts to a validated definition, or returns null with <paramref name="errors"/> listing every problem,
-    /// each prefixed with <paramref name="path"/> (e.g. <c>policies[0].limit: …</c>).
+    /// each naming its field under <paramref name="path"/> (e.g. <c>policies[0].limit</c>).
     /// </summary>
-    public PolicyDefinition? ToDefinition(string path, out IReadOnlyList<string> errors)
+    public PolicyDefinition? ToDefinition(string path, out IReadOnlyList<FieldProblem> errors)
     {
-        var problems = new List<string>();
+        var problems = new List<FieldProblem>();
         if (Algorithm is null || !Algorithms.TryGetValue(Algorithm, out var kind))
         {
-            problems.Add($"{path}.algorithm: '{Algorithm}' is not an algorithm; use one of {string.Join(", ", Algorithms.Keys)}.");
+            problems.Add(new($"{path}.algorithm", $"'{Algorithm}' is not an algorithm; use one of {string.Join(", ", Algorithms.Keys)}."));
             errors = problems;
             return null;
         }
@@ -87,7 +87,7 @@ public sealed record PolicySpec
             }
             else
             {
-                problems.Add($"{path}.period: '{Period}' is not a period; use day, week or month.");
+                problems.Add(new($"{path}.period", $"'{Period}' is not a period; use day, week or month."));
             }
         }
 
@@ -102,15 +102,15 @@ public sealed record PolicySpec
             TimeZone = TimeZone ?? "UTC",
             LeaseTtl = LeaseTtl ?? TimeSpan.FromMinutes(1),
         };
-        foreach (var problem in definition.Validate())
+        foreach (var problem in definition.Problems())
         {
             // A period that could not be read is already reported; "needs a period" would repeat it.
-            if (period is null && Period is not null && problem.StartsWith("period:", StringComparison.Ordinal))
+            if (period is null && Period is not null && problem.Field == "period")
             {
                 continue;
             }
 
-            problems.Add($"{path}.{problem}");
+            problems.Add(new($"{path}.{problem.Field}", problem.Detail));
         }
 
         errors = problems;
@@ -139,20 +139,20 @@ public sealed record PolicySpec
     {
         if (ToDefinitions(specs, path, out var errors) is null)
         {
-            throw new ArgumentException(string.Join(" ", errors), nameof(specs));
+            throw new ArgumentException(string.Join(" ", errors.Select(e => e.ToString())), nameof(specs));
         }
     }
 
     /// <summary>
     /// Converts a subject's whole policy list: every problem of every policy, plus duplicate names, or the definitions.
     /// </summary>
-    public static IReadOnlyList<PolicyDefinition>? ToDefinitions(IReadOnlyList<PolicySpec>? specs, string path, out IReadOnlyList<string> errors)
+    public static IReadOnlyList<PolicyDefinition>? ToDefinitions(IReadOnlyList<PolicySpec>? specs, string path, out IReadOnlyList<FieldProblem> errors)
     {
-        var problems = new List<string>();
+        var problems = new List<FieldProblem>();
         var result = new List<PolicyDefinition>();
         if (specs is null || specs.Count == 0)
         {
-            problems.Add($"{path}: at least one policy is required.");
+            problems.Add(new(path, "at least one policy is required."));
             errors = problems;
             return null;
         }
@@ -163,7 +163,7 @@ public sealed record PolicySpec
             var itemPath = $"{path}[{i}]";
             if (specs[i] is not { } spec)
             {
-                problems.Add($"{itemPath}: a policy is required here.");
+                problems.Add(new(itemPath, "a policy is required here."));
                 continue;
             }
 
@@ -173,7 +173,7 @@ public sealed record PolicySpec
             // Names are compared whether or not the policies are otherwise valid, so every problem shows at once.
             if (!string.IsNullOrEmpty(spec.Name) && !names.Add(spec.Name))
             {
-                problems.Add($"{itemPath}.name: '{spec.Name}' is used twice; policy names must be unique on a subject.");
+                problems.Add(new($"{itemPath}.name", $"'{spec.Name}' is used twice; policy names must be unique on a subject."));
             }
 
             if (definition is not null)

@@ -13,6 +13,31 @@ public static class RequestRules
     /// <summary>The most resources one request may name.</summary>
     public const int MaxResources = 32;
 
+    /// <summary>
+    /// Validates <paramref name="request"/> once, where it enters: the validated request when it may be decided, else
+    /// every problem with it (each naming its JSON field).
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="maxWait">The configured ceiling for <see cref="AcquireRequest.MaxWaitMs"/>; null where it is not known (a client).</param>
+    /// <param name="validated">The request to decide, when there is no problem.</param>
+    /// <param name="problems">Every problem; empty when there is none.</param>
+    /// <returns>True when the request may be decided.</returns>
+    public static bool TryValidate(AcquireRequest request, TimeSpan? maxWait, out ValidatedAcquire validated, out IReadOnlyList<FieldProblem> problems)
+    {
+        problems = Validate(request, maxWait);
+        validated = problems.Count == 0 ? new ValidatedAcquire(request) : default;
+        return problems.Count == 0;
+    }
+
+    /// <summary>
+    /// The problem with a wait beyond the silo's ceiling, the one rule a client cannot apply (it does not know the
+    /// ceiling); null when there is none.
+    /// </summary>
+    public static FieldProblem? CheckWaitCeiling(long maxWaitMs, TimeSpan maxWait) =>
+        maxWaitMs > (long)maxWait.TotalMilliseconds
+            ? new("maxWaitMs", $"at most {(long)maxWait.TotalMilliseconds} ms may be waited (got {maxWaitMs}); the ceiling is Quota:Decisions:MaxWait.")
+            : null;
+
     /// <summary>Every problem with <paramref name="request"/>; empty when it may be decided.</summary>
     /// <param name="request">The request.</param>
     /// <param name="maxWait">The configured ceiling for <see cref="AcquireRequest.MaxWaitMs"/>; null where the silo checks it.</param>
@@ -122,9 +147,9 @@ public static class RequestRules
         {
             yield return new("maxWaitMs", $"must be 0 or more milliseconds (got {maxWaitMs}).");
         }
-        else if (maxWait is { } ceiling && maxWaitMs > (long)ceiling.TotalMilliseconds)
+        else if (maxWait is { } ceiling && CheckWaitCeiling(maxWaitMs, ceiling) is { } beyond)
         {
-            yield return new("maxWaitMs", $"at most {(long)ceiling.TotalMilliseconds} ms may be waited (got {maxWaitMs}); the ceiling is Quota:Decisions:MaxWait.");
+            yield return beyond;
         }
     }
 

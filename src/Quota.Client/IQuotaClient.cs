@@ -14,6 +14,12 @@ public interface IQuotaClient
     /// </summary>
     Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Decides a request already validated where it entered (<see cref="RequestRules.TryValidate"/>, e.g. by an HTTP
+    /// front door that answers every problem at once): it is not checked again.
+    /// </summary>
+    Task<AcquireResult> AcquireAsync(ValidatedAcquire request, CancellationToken cancellationToken = default);
+
     /// <summary>Settles a reservation with its actual cost: refunds the difference or takes the top-up.</summary>
     Task<LeaseOutcome> SettleAsync(string leaseId, long actualCost, CancellationToken cancellationToken = default);
 
@@ -79,18 +85,24 @@ public sealed class QuotaClient : IQuotaClient
     internal (long Batches, long Decisions) BatchCounts => _batcher is { } b ? (b.Batches, b.Batched) : (0, 0);
 
     /// <inheritdoc />
-    public async Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
+    public Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var problems = RequestRules.Validate(request, maxWait: null);
-        if (problems.Count > 0)
-        {
-            return DecisionResults.Invalid(problems[0]);
-        }
 
+        // The client is where a request enters from an app: validated here, once (the silo's ceiling on waiting, which
+        // the client does not know, is applied where the silo is reached).
+        return RequestRules.TryValidate(request, maxWait: null, out var validated, out var problems)
+            ? AcquireAsync(validated, cancellationToken)
+            : Task.FromResult(DecisionResults.Invalid(problems[0]));
+    }
+
+    /// <inheritdoc />
+    public async Task<AcquireResult> AcquireAsync(ValidatedAcquire validated, CancellationToken cancellationToken = default)
+    {
+        var request = validated.Request;
         if (SingleSubject(request) is not { } single)
         {
-            return await Coordinator().AcquireAsync(request, cancellationToken);
+            return await Coordinator().AcquireAsync(validated, cancellationToken);
         }
 
         // One subject: it files a lease under a nonce of its own when the grant must be settled or released.

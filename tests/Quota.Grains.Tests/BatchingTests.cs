@@ -184,7 +184,7 @@ public sealed class BatchingTests(ClusterFixture fixture)
             return Task.FromResult(calls.Select(c => new SubjectCallAnswer(new SubjectDecision { Allowed = true, LimitedBy = c.Id }, null)).ToArray());
         }
 
-        public Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<AcquireResult> AcquireAsync(ValidatedAcquire request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<ApiKeyInfo> RegisterKeyAsync(string rawKey, string owner, PolicySpec[]? policies) => throw new NotSupportedException();
     }
@@ -194,7 +194,7 @@ public sealed class BatchingTests(ClusterFixture fixture)
     {
         public Task<SubjectCallAnswer[]> AcquireEachAsync(SubjectCall[] calls) => Task.FromException<SubjectCallAnswer[]>(new TimeoutException("the gateway went away"));
 
-        public Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public Task<AcquireResult> AcquireAsync(ValidatedAcquire request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<ApiKeyInfo> RegisterKeyAsync(string rawKey, string owner, PolicySpec[]? policies) => throw new NotSupportedException();
     }

@@ -27,6 +27,18 @@ public sealed class DecisionTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task AWaitBeyondTheSilosCeilingIsRefusedWhereTheRequestReachesTheSilo()
+    {
+        // The client validates without the ceiling (it cannot know it); the coordinator applies it, before asking anyone.
+        var user = Unique("ceiling");
+        var result = await fixture.Quota.AcquireAsync(new AcquireRequest { User = user, Resources = [$"metered:{user}"], MaxWaitMs = 600_001 });
+
+        Assert.Equal(DecisionOutcome.Invalid, result.Outcome);
+        Assert.Equal(new FieldProblem("maxWaitMs", "at most 600000 ms may be waited (got 600001); the ceiling is Quota:Decisions:MaxWait."), result.Problem);
+        Assert.Equal(100, (await fixture.Quota.GetUsageAsync(SubjectKind.Resource, $"metered:{user}")).Policies.Single().Remaining);
+    }
+
+    [Fact]
     public async Task AUserWithThreeKeysIsAdmittedExactlyOneHundredTimesInAMinuteAcrossThem()
     {
         var user = Unique("alice");

@@ -102,4 +102,27 @@ public sealed class RequestRulesTests
             Assert.True(ok == (RequestRules.Validate(new AcquireRequest { User = name }, MaxWait).Count == 0), name);
         }
     }
+
+    [Fact]
+    public void TryValidateHandsOutTheRequestOnlyWhenItHasNoProblem()
+    {
+        var request = new AcquireRequest { User = "alice", MaxWaitMs = 5_000 };
+        Assert.True(RequestRules.TryValidate(request, MaxWait, out var validated, out var none));
+        Assert.Empty(none);
+        Assert.Same(request, validated.Request);
+
+        Assert.False(RequestRules.TryValidate(new AcquireRequest { User = "", Cost = -1 }, MaxWait, out var refused, out var problems));
+        Assert.Equal(["user", "cost"], problems.Select(p => p.Field));
+        Assert.Throws<InvalidOperationException>(() => refused.Request);
+    }
+
+    [Fact]
+    public void OnlyTheSiloKnowsTheCeilingOnWaiting()
+    {
+        // A client validates without the ceiling; the silo applies it where the request reaches it.
+        Assert.True(RequestRules.TryValidate(new AcquireRequest { User = "alice", MaxWaitMs = 60_000 }, maxWait: null, out _, out _));
+        Assert.Null(RequestRules.CheckWaitCeiling(30_000, MaxWait));
+        var beyond = RequestRules.CheckWaitCeiling(30_001, MaxWait);
+        Assert.Equal(new FieldProblem("maxWaitMs", "at most 30000 ms may be waited (got 30001); the ceiling is Quota:Decisions:MaxWait."), beyond);
+    }
 }

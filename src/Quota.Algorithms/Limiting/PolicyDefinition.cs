@@ -89,28 +89,34 @@ public sealed partial record PolicyDefinition
     public long Capacity => Algorithm == AlgorithmKind.TokenBucket ? Burst ?? Limit : Limit;
 
     /// <summary>
-    /// Every problem with this definition, each naming the field and saying what to set; empty when valid.
+    /// Every problem with this definition as <c>field: what to set</c> text (<see cref="Problems"/> formatted); empty when valid.
     /// </summary>
-    public IReadOnlyList<string> Validate()
+    public IReadOnlyList<string> Validate() => [.. Problems().Select(p => p.ToString())];
+
+    /// <summary>
+    /// Every problem with this definition, each naming the field (<c>limit</c>, <c>window</c>, ...) and saying what to
+    /// set; empty when valid.
+    /// </summary>
+    public IReadOnlyList<PolicyProblem> Problems()
     {
-        var errors = new List<string>();
+        var errors = new List<PolicyProblem>();
         if (string.IsNullOrEmpty(Name) || Name.Length > 64 || !NamePattern().IsMatch(Name))
         {
-            errors.Add($"name: '{Name}' is not a valid policy name; use 1 to 64 letters, digits, '-', '_' or '.', e.g. 'per-minute'.");
+            errors.Add(new("name", $"'{Name}' is not a valid policy name; use 1 to 64 letters, digits, '-', '_' or '.', e.g. 'per-minute'."));
         }
 
         if (!Enum.IsDefined(Algorithm))
         {
-            errors.Add($"algorithm: {(int)Algorithm} is not an algorithm; use token-bucket, sliding-window, sliding-log, fixed-window, concurrency or calendar.");
+            errors.Add(new("algorithm", $"{(int)Algorithm} is not an algorithm; use token-bucket, sliding-window, sliding-log, fixed-window, concurrency or calendar."));
         }
 
         if (Limit < 1)
         {
-            errors.Add($"limit: must be at least 1 (got {Limit.ToString(CultureInfo.InvariantCulture)}); set it to the number of permits allowed.");
+            errors.Add(new("limit", $"must be at least 1 (got {Limit.ToString(CultureInfo.InvariantCulture)}); set it to the number of permits allowed."));
         }
         else if (Limit > MaxLimit)
         {
-            errors.Add($"limit: must be at most {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {Limit.ToString(CultureInfo.InvariantCulture)}); set it to the number of permits allowed.");
+            errors.Add(new("limit", $"must be at most {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {Limit.ToString(CultureInfo.InvariantCulture)}); set it to the number of permits allowed."));
         }
 
         switch (Algorithm)
@@ -119,18 +125,18 @@ public sealed partial record PolicyDefinition
                 ValidateWindow(errors);
                 if (Burst is < 1)
                 {
-                    errors.Add($"burst: must be at least 1 (got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
+                    errors.Add(new("burst", $"must be at least 1 (got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit."));
                 }
                 else if (Burst is > MaxLimit)
                 {
-                    errors.Add($"burst: must be at most {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit.");
+                    errors.Add(new("burst", $"must be at most {MaxLimit.ToString(CultureInfo.InvariantCulture)} (10^12; got {Burst.Value.ToString(CultureInfo.InvariantCulture)}); set it to the most permits available at once, or omit it to use the limit."));
                 }
                 else if (Burst is { } full && Limit is >= 1 and <= MaxLimit && Window > TimeSpan.Zero && Window <= MaxWindow
                     && (Int128)full * Window.Ticks / Limit > MaxWindow.Ticks)
                 {
                     // The time a drained bucket takes to refill is what resetAfterMs reports: past 10 years it is no
                     // longer a duration anyone can act on (and once past TimeSpan's range it read as -1, "never").
-                    errors.Add($"burst: {full.ToString(CultureInfo.InvariantCulture)} permits at {Limit.ToString(CultureInfo.InvariantCulture)} per {Window} take more than 10 years to refill; lower the burst or raise the limit.");
+                    errors.Add(new("burst", $"{full.ToString(CultureInfo.InvariantCulture)} permits at {Limit.ToString(CultureInfo.InvariantCulture)} per {Window} take more than 10 years to refill; lower the burst or raise the limit."));
                 }
 
                 break;
@@ -142,31 +148,31 @@ public sealed partial record PolicyDefinition
                 ValidateWindow(errors);
                 if (Limit > MaxSlidingLogLimit)
                 {
-                    errors.Add($"limit: a sliding-log keeps one entry per grant, so its limit may be at most {MaxSlidingLogLimit} (got {Limit.ToString(CultureInfo.InvariantCulture)}); use sliding-window for larger limits.");
+                    errors.Add(new("limit", $"a sliding-log keeps one entry per grant, so its limit may be at most {MaxSlidingLogLimit} (got {Limit.ToString(CultureInfo.InvariantCulture)}); use sliding-window for larger limits."));
                 }
 
                 break;
             case AlgorithmKind.Concurrency:
                 if (LeaseTtl <= TimeSpan.Zero || LeaseTtl > MaxWindow)
                 {
-                    errors.Add($"leaseTtl: must be positive and at most 10 years (got {LeaseTtl}); set it to how long an unreleased lease may be held, e.g. '00:01:00'.");
+                    errors.Add(new("leaseTtl", $"must be positive and at most 10 years (got {LeaseTtl}); set it to how long an unreleased lease may be held, e.g. '00:01:00'."));
                 }
 
                 break;
             case AlgorithmKind.Calendar:
                 if (Period is not { } period || !Enum.IsDefined(period))
                 {
-                    errors.Add("period: a calendar policy needs a period; set it to day, week or month.");
+                    errors.Add(new("period", "a calendar policy needs a period; set it to day, week or month."));
                 }
 
                 if (!TimeZoneInfo.TryFindSystemTimeZoneById(TimeZone ?? string.Empty, out _))
                 {
-                    errors.Add($"timeZone: '{TimeZone}' is not a known time zone; use an IANA name such as 'UTC' or 'Europe/Warsaw'.");
+                    errors.Add(new("timeZone", $"'{TimeZone}' is not a known time zone; use an IANA name such as 'UTC' or 'Europe/Warsaw'."));
                 }
 
                 if (!Enum.IsDefined(FirstDayOfWeek))
                 {
-                    errors.Add($"firstDayOfWeek: {(int)FirstDayOfWeek} is not a day of the week; use monday to sunday.");
+                    errors.Add(new("firstDayOfWeek", $"{(int)FirstDayOfWeek} is not a day of the week; use monday to sunday."));
                 }
 
                 break;
@@ -195,18 +201,18 @@ public sealed partial record PolicyDefinition
     /// <summary>Throws <see cref="InvalidPolicyException"/> listing every problem when the definition is invalid.</summary>
     public void ThrowIfInvalid()
     {
-        var errors = Validate();
-        if (errors.Count > 0)
+        var problems = Problems();
+        if (problems.Count > 0)
         {
-            throw new InvalidPolicyException(Name, errors);
+            throw new InvalidPolicyException(Name, [.. problems.Select(p => p.ToString())]);
         }
     }
 
-    private void ValidateWindow(List<string> errors)
+    private void ValidateWindow(List<PolicyProblem> errors)
     {
         if (Window <= TimeSpan.Zero || Window > MaxWindow)
         {
-            errors.Add($"window: must be positive and at most 10 years (got {Window}); set it to the period the limit applies to, e.g. '00:01:00'.");
+            errors.Add(new("window", $"must be positive and at most 10 years (got {Window}); set it to the period the limit applies to, e.g. '00:01:00'."));
         }
     }
 
@@ -231,4 +237,13 @@ public sealed class InvalidPolicyException : ArgumentException
 
     /// <summary>Every problem found, each naming its field and the fix.</summary>
     public IReadOnlyList<string> Errors { get; }
+}
+
+/// <summary>A problem with one field of a policy definition: the field (<c>limit</c>, <c>window</c>, ...) and what to set.</summary>
+/// <param name="Field">The field, as named in JSON.</param>
+/// <param name="Detail">What is wrong and what to set.</param>
+public readonly record struct PolicyProblem(string Field, string Detail)
+{
+    /// <summary><c>field: detail</c>, as messages and logs show it.</summary>
+    public override string ToString() => $"{Field}: {Detail}";
 }

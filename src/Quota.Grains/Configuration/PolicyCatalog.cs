@@ -176,7 +176,7 @@ public sealed class PolicyCatalog
         }
 
         var definitions = PolicySpec.ToDefinitions(specs, path, out var errors);
-        problems.AddRange(errors);
+        problems.AddRange(errors.Select(e => e.ToString()));
         return definitions;
     }
 

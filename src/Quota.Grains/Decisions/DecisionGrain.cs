@@ -80,13 +80,14 @@ public sealed class DecisionGrain(
     }
 
     /// <inheritdoc />
-    public async Task<AcquireResult> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
+    public async Task<AcquireResult> AcquireAsync(ValidatedAcquire validated, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(request);
-        var problems = RequestRules.Validate(request, _options.MaxWait);
-        if (problems.Count > 0)
+        // Validated where it entered (RequestRules.TryValidate); the ceiling on waiting is the silo's own, which a client
+        // cannot know.
+        var request = validated.Request;
+        if (RequestRules.CheckWaitCeiling(request.MaxWaitMs, _options.MaxWait) is { } beyond)
         {
-            return DecisionResults.Invalid(problems[0]);
+            return DecisionResults.Invalid(beyond);
         }
 
         TokenRoute? route = null;

@@ -304,9 +304,7 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             var tokenPath = $"{path}.tokens.{id}";
             CheckId(problems, tokenPath, id);
             var definitions = PolicySpec.ToDefinitions(token.Policies, $"{tokenPath}.policies", out var errors);
-            problems.AddRange(errors.Select(e => e.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0
-                ? new FieldProblem(e[..colon], e[(colon + 2)..])
-                : new FieldProblem($"{tokenPath}.policies", e)));
+            problems.AddRange(errors);
             if (definitions is not null)
             {
                 // Each policy as the token enforces it, less the buffer, must still be a policy.

@@ -234,7 +234,7 @@ internal static partial class HttpJson
     public static List<FieldProblem> PolicyProblems(IReadOnlyList<PolicySpec> specs, string path)
     {
         PolicySpec.ToDefinitions(specs, path, out var errors);
-        return FromMessages(errors);
+        return [.. errors];
     }
 
     /// <summary>A 400 naming every field whose name is not acceptable (<see cref="RequestRules.CheckName"/>); null when all are.</summary>
@@ -249,9 +249,4 @@ internal static partial class HttpJson
         return problems.Count > 0 ? Problem(StatusCodes.Status400BadRequest, problems) : null;
     }
 
-    /// <summary>Splits validation messages of the form "path: detail" into problems.</summary>
-    public static List<FieldProblem> FromMessages(IEnumerable<string> messages) =>
-        [.. messages.Select(m => m.IndexOf(": ", StringComparison.Ordinal) is var colon and > 0
-            ? new FieldProblem(m[..colon], m[(colon + 2)..])
-            : new FieldProblem("body", m))];
 }

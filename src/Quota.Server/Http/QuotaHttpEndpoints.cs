@@ -78,10 +78,12 @@ public static class QuotaHttpEndpoints
             Reserve = body.Reserve ?? false,
             IncludeSecret = body.IncludeSecret ?? false,
         };
-        problems.AddRange(RequestRules.Validate(request, decisions.Value.MaxWait));
-        if (problems.Count > 0)
+
+        // Validated once, here where it enters: every problem at once, and the inside trusts what passes.
+        var valid = RequestRules.TryValidate(request, decisions.Value.MaxWait, out var validated, out var invalid);
+        if (!valid || problems.Count > 0)
         {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [.. problems, .. invalid]);
         }
 
         // Decided before anything is consumed: a refused secret costs the caller no permit.
@@ -103,7 +105,7 @@ public static class QuotaHttpEndpoints
         AcquireResult result;
         try
         {
-            result = await quota.AcquireAsync(request, Shedding.DecisionToken(context, gate, request.MaxWaitMs > 0));
+            result = await quota.AcquireAsync(validated, Shedding.DecisionToken(context, gate, request.MaxWaitMs > 0));
         }
         catch (OperationCanceledException) when (Shedding.StoppedWhileWaiting(context, gate))
         {
