@@ -119,7 +119,7 @@ public static class DecisionResults
         List<(SubjectKind, string)>? holders = null;
         foreach (var answer in answers)
         {
-            if (answer.Decision.Held)
+            if (answer.Decision.Leased)
             {
                 (holders ??= []).Add((answer.Kind, answer.Id));
                 leaseNonce ??= answer.Decision.LeaseNonce;

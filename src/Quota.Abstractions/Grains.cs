@@ -96,7 +96,7 @@ public sealed record SubjectDecision
     [Id(6)] public PolicyGrant[] Grants { get; init; } = [];
 
     /// <summary>Whether the subject filed the grant under the request's lease (reservation or concurrency).</summary>
-    [Id(7)] public bool Held { get; init; }
+    [Id(7)] public bool Leased { get; init; }
 
     /// <summary>The owning user of an API key.</summary>
     [Id(8)] public string? Owner { get; init; }
@@ -104,7 +104,7 @@ public sealed record SubjectDecision
     /// <summary>For <see cref="DecisionOutcome.Invalid"/>: what is wrong with the request.</summary>
     [Id(9)] public FieldProblem? Problem { get; init; }
 
-    /// <summary>The lease nonce the grant is filed under when <see cref="Held"/>: the request's, or one the subject made.</summary>
+    /// <summary>The lease nonce the grant is filed under when <see cref="Leased"/>: the request's, or one the subject made.</summary>
     [Id(10)] public string? LeaseNonce { get; init; }
 
     /// <summary>Upstream tokens only: the decrypted secret, when asked for and granted.</summary>

@@ -268,11 +268,11 @@ public sealed record LeaseRequest
     /// <summary>Permits it took in the last window.</summary>
     [Id(2)] public long Used { get; init; }
 
-    /// <summary>The lease it holds now (0 when none).</summary>
-    [Id(3)] public long Holding { get; init; }
+    /// <summary>Its lease from the pool in force now (0 when none).</summary>
+    [Id(3)] public long LeaseInForce { get; init; }
 
-    /// <summary>Milliseconds until the lease it holds expires.</summary>
-    [Id(4)] public long HoldingTtlMs { get; init; }
+    /// <summary>Milliseconds until that lease expires.</summary>
+    [Id(4)] public long LeaseInForceTtlMs { get; init; }
 }
 
 /// <summary>A lease: capacity per window beyond the tenant's reserve, until it expires.</summary>

@@ -318,7 +318,7 @@ internal sealed partial class SubjectActivation
             Outcome = DecisionOutcome.Allowed,
             Policies = verdict.Readings,
             Grants = request.ReturnGrants ? grants : [],
-            Held = nonce is not null,
+            Leased = nonce is not null,
             LeaseNonce = nonce,
             Owner = Owner,
         };

@@ -108,9 +108,9 @@ public sealed partial class PoolGrain(
         if (learning && !member.Counted)
         {
             // What a predecessor lent: counted until it expires, as the tenant reports it.
-            member.Lease = request.Holding;
-            member.Expires = now + TimeSpan.FromMilliseconds(request.HoldingTtlMs);
-            member.ReportedHolding = request.Holding;
+            member.Lease = request.LeaseInForce;
+            member.Expires = now + TimeSpan.FromMilliseconds(request.LeaseInForceTtlMs);
+            member.ReportedLease = request.LeaseInForce;
         }
 
         member.Counted = true;
@@ -121,7 +121,7 @@ public sealed partial class PoolGrain(
         {
             // Renew at most what it holds, and only within what is left once everything the predecessor may still
             // have lent to tenants not heard from yet is counted (the persisted bound less what was reported).
-            var unheard = Math.Max(0, _predecessorBound - _members.Values.Where(m => m.Counted).Sum(m => m.ReportedHolding));
+            var unheard = Math.Max(0, _predecessorBound - _members.Values.Where(m => m.Counted).Sum(m => m.ReportedLease));
             amount = Math.Min(Math.Min(share, member.Lease), Lendable - unheard - Leased(now, except: request.Tenant));
         }
         else
@@ -352,7 +352,7 @@ public sealed partial class PoolGrain(
         public long Sequence { get; set; }
 
         /// <summary>While relearning: what the tenant held from the predecessor when first heard from.</summary>
-        public long ReportedHolding { get; set; }
+        public long ReportedLease { get; set; }
     }
 }
 

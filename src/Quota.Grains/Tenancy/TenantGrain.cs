@@ -237,8 +237,8 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
             Tenant = Id,
             Demand = _demand,
             Used = Used(),
-            Holding = now < _leaseExpires ? _lease : 0,
-            HoldingTtlMs = now < _leaseExpires ? DecisionResults.CeilingMilliseconds(_leaseExpires - now) : 0,
+            LeaseInForce = now < _leaseExpires ? _lease : 0,
+            LeaseInForceTtlMs = now < _leaseExpires ? DecisionResults.CeilingMilliseconds(_leaseExpires - now) : 0,
         });
         if (!ReferenceEquals(tenant, _tenant))
         {
