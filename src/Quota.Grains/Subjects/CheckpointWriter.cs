@@ -133,6 +133,9 @@ internal sealed class CheckpointWriter(ICheckpointStore store, SubjectLimits lim
         return _running ?? Task.CompletedTask;
     }
 
+    /// <summary>Why the last write failed; null once a write succeeds (for the log when <see cref="CloseAsync"/> fails).</summary>
+    public Exception? LastFailure { get; private set; }
+
     /// <summary>
     /// The activation is going: no more retries; waits for the write in flight, then writes the exact counts when they
     /// differ from what was written, so the next activation resumes without the unused claims. False when that last
@@ -217,12 +220,14 @@ internal sealed class CheckpointWriter(ICheckpointStore store, SubjectLimits lim
             _retryDelay = TimeSpan.Zero;
             Counters.PermitsDuringLastWrite = _permitsWhileWriting;
             _phase = Running ? CheckpointPhase.Writing : CheckpointPhase.Idle;
+            LastFailure = null;
             store.Reported(null, now);
             return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             _dirty = true;
+            LastFailure = e;
             _phase = Running ? CheckpointPhase.RetryWriting : CheckpointPhase.Failing;
             store.Reported(e, now);
             return false;

@@ -266,35 +266,15 @@ internal sealed partial class SubjectActivation
     /// <summary>One all-or-nothing attempt on every policy at <paramref name="now"/>; a denial changes nothing.</summary>
     private SubjectDecision TryAcquire(SubjectAcquire request, DateTimeOffset now)
     {
-        if (!_known)
+        if (BeforePolicies(request, now) is { } refused)
         {
-            return new SubjectDecision { Outcome = DecisionOutcome.UnknownSubject };
-        }
-
-        if (_gate?.Deny(request, now) is { } gate)
-        {
-            return new SubjectDecision
-            {
-                Outcome = DecisionOutcome.Denied,
-                Cause = gate.Cause,
-                RetryAfter = gate.RetryAfter,
-                Policies = _limits.Readings(now),
-                Owner = Owner,
-            };
+            return refused;
         }
 
         var verdict = _limits.TryTake(request.Cost, now);
         if (!verdict.Allowed)
         {
-            return new SubjectDecision
-            {
-                Outcome = verdict.Outcome,
-                Cause = DenialCause.Policy,
-                LimitedBy = verdict.LimitedBy,
-                RetryAfter = verdict.RetryAfter,
-                Policies = verdict.Readings,
-                Owner = Owner,
-            };
+            return Answer(verdict);
         }
 
         var grants = verdict.Grants;
@@ -329,37 +309,40 @@ internal sealed partial class SubjectActivation
     /// What <paramref name="request"/> would get now, taking nothing: the gate's denial, the policies' denial, or an
     /// allowed answer that is not counted (for callers told to queue behind others).
     /// </summary>
-    private SubjectDecision WouldGet(SubjectAcquire request, DateTimeOffset now)
+    private SubjectDecision WouldGet(SubjectAcquire request, DateTimeOffset now) =>
+        BeforePolicies(request, now) ?? Answer(_limits.Check(request.Cost, now));
+
+    /// <summary>The answer before any policy is asked (an unknown subject, the gate's denial); null to ask them.</summary>
+    private SubjectDecision? BeforePolicies(SubjectAcquire request, DateTimeOffset now)
     {
         if (!_known)
         {
             return new SubjectDecision { Outcome = DecisionOutcome.UnknownSubject };
         }
 
-        if (_gate?.Deny(request, now) is { } gate)
-        {
-            return new SubjectDecision
+        return _gate?.Deny(request, now) is { } gate
+            ? new SubjectDecision
             {
                 Outcome = DecisionOutcome.Denied,
                 Cause = gate.Cause,
                 RetryAfter = gate.RetryAfter,
                 Policies = _limits.Readings(now),
                 Owner = Owner,
-            };
-        }
-
-        var verdict = _limits.Check(request.Cost, now);
-        return new SubjectDecision
-        {
-            Allowed = verdict.Allowed,
-            Outcome = verdict.Outcome,
-            Cause = verdict.Allowed ? DenialCause.None : DenialCause.Policy,
-            LimitedBy = verdict.LimitedBy,
-            RetryAfter = verdict.RetryAfter,
-            Policies = verdict.Readings,
-            Owner = Owner,
-        };
+            }
+            : null;
     }
+
+    /// <summary>The policies' verdict as the subject's answer (an allowed one carries no grant: see <see cref="TryAcquire"/>).</summary>
+    private SubjectDecision Answer(in LimitsVerdict verdict) => new()
+    {
+        Allowed = verdict.Allowed,
+        Outcome = verdict.Outcome,
+        Cause = verdict.Allowed ? DenialCause.None : DenialCause.Policy,
+        LimitedBy = verdict.LimitedBy,
+        RetryAfter = verdict.RetryAfter,
+        Policies = verdict.Readings,
+        Owner = Owner,
+    };
 
     /// <summary>
     /// The answer for a caller that will not wait while others wait ahead of it: what it would get on its own,

@@ -15,7 +15,7 @@ internal sealed partial class SubjectActivation
     private static partial void LogRestored(ILogger logger, string subject, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Subject}: deactivated while its checkpoint could not be written; what it admitted since its last checkpoint may be admitted again after it is reactivated")]
-    private static partial void LogCountsAtRisk(ILogger logger, string subject);
+    private static partial void LogCountsAtRisk(ILogger logger, Exception? exception, string subject);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Subject}: checkpoint write failed ({ErrorType}: {Error}); decisions continue from memory and the write is retried")]
     private static partial void LogCheckpointFailed(ILogger logger, string subject, string errorType, string error);

@@ -280,7 +280,7 @@ internal sealed partial class SubjectActivation : ICheckpointStore
             // A clean stop: the exact counts are written, so the next activation resumes without the unused claims.
             if (!await Writer.CloseAsync())
             {
-                LogCountsAtRisk(_logger, _label);
+                LogCountsAtRisk(_logger, Writer.LastFailure, _label);
             }
         }
 

@@ -183,12 +183,14 @@ public sealed class CheckpointWriterTests
     [Fact]
     public async Task Closing_while_writes_fail_reports_the_counts_at_risk_without_a_retry()
     {
-        _store.FailWith = new InvalidOperationException("down");
+        var down = new InvalidOperationException("down");
+        _store.FailWith = down;
         Take(1);
         _store.Retries.Clear();
 
         Assert.False(await _writer.CloseAsync());
         Assert.Empty(_store.Retries);
+        Assert.Same(down, _writer.LastFailure);   // the log of the counts at risk carries the write's exception
     }
 
     [Fact]
