@@ -1,4 +1,4 @@
-# Sourced by run-overload.sh and run-stop.sh (from the repository root): the silo they measure, started the same way.
+# Sourced by run-decisions.sh, run-tenancy.sh, run-overload.sh and run-stop.sh (from the repository root): the silo they measure, started the same way.
 #   start_silo HTTP_PORT SILO_PORT GATEWAY_PORT LOG [silo arguments...]
 # Builds the silo and the benchmarks in Release (QUOTA_BUILD=0 skips that; QUOTA_SILO_DLL=path/quota-silo.dll runs
 # another build), raises the descriptor limit (each connection costs one on both ends), starts one silo on 127.0.0.1
