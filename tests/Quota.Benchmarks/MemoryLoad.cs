@@ -40,6 +40,7 @@ internal static class MemoryLoad
         {
             silo.UseLocalhostClustering(21_113, 40_003);
             silo.AddMemoryGrainStorage("quota");
+            silo.UseInMemoryReminderService();
             silo.AddQuotaGrains();
             silo.Configure<GrainCollectionOptions>(options => options.CollectionAge = TimeSpan.FromHours(1));
         });

@@ -25,7 +25,7 @@ public sealed record QuotaTestCluster
     /// <summary>The grain storage named <c>quota</c>, shared by every silo; null: memory storage per silo.</summary>
     public IGrainStorage? Storage { get; init; }
 
-    /// <summary>More for each silo (reminders, membership timings, a secret protector), before Quota's grains are added.</summary>
+    /// <summary>More for each silo (membership timings, a secret protector), before Quota's grains are added.</summary>
     public Action<ISiloBuilder>? Silo { get; init; }
 
     /// <summary>More for the cluster's client.</summary>
@@ -50,6 +50,8 @@ public sealed record QuotaTestCluster
                 silo.AddMemoryGrainStorage("quota");
             }
 
+            // As the product's embedded mode: the scheduler registers (and, switched off, removes) its reminder.
+            silo.UseInMemoryReminderService();
             Silo?.Invoke(silo);
             silo.AddQuotaGrains();
         });

@@ -99,18 +99,11 @@ public sealed partial class SchedulerGrain(
             return;
         }
 
-        // Switched off: a reminder stored while it was on (PostgreSQL keeps it) would wake it for nothing.
-        try
+        // Switched off: a reminder stored while it was on (PostgreSQL keeps it) would wake it for nothing. Every host
+        // has a reminder service (memory or PostgreSQL); a failure here is the caller's (SchedulerStarter logs it).
+        if (await this.GetReminder(ReminderName) is { } reminder)
         {
-            if (await this.GetReminder(ReminderName) is { } reminder)
-            {
-                await this.UnregisterReminder(reminder);
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // A silo without a reminder service (a test host) has none to remove.
-            LogNoReminderService(logger, e.GetType().Name);
+            await this.UnregisterReminder(reminder);
         }
     }
 
@@ -156,7 +149,8 @@ public sealed partial class SchedulerGrain(
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                LogNoReminderService(logger, e.GetType().Name);
+                // The status still answers (the timer runs while active); the reminder is tried again when next asked.
+                LogReminderNotRegistered(logger, e.GetType().Name, e);
             }
         }
 
@@ -322,8 +316,8 @@ public sealed partial class SchedulerGrain(
     [LoggerMessage(Level = LogLevel.Error, Message = "Scheduler run {Run} failed ({ErrorType}); the next tick tries again.")]
     private static partial void LogRunFailed(ILogger logger, long run, string errorType, Exception error);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Scheduler found no reminder service ({ErrorType}).")]
-    private static partial void LogNoReminderService(ILogger logger, string errorType);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Scheduler could not register its reminder ({ErrorType}); the next status request tries again.")]
+    private static partial void LogReminderNotRegistered(ILogger logger, string errorType, Exception error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Scheduler could not save its state after a failed run ({ErrorType}).")]
     private static partial void LogStateNotSaved(ILogger logger, string errorType);

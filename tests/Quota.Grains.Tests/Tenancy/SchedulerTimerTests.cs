@@ -27,7 +27,6 @@ public sealed class SchedulerTimerTests : IAsyncLifetime
                 ["Quota:Secrets:Pepper"] = "scheduler-timer-pepper-0123456789",
                 ["Quota:Scheduler:Interval"] = "00:00:10",
             },
-            Silo = silo => silo.UseInMemoryReminderService(),
         }.StartAsync();
     }
 
