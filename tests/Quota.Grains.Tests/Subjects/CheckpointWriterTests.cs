@@ -9,7 +9,8 @@ namespace Quota.Grains.Tests.Subjects;
 public sealed class CheckpointWriterTests
 {
     private static readonly DateTimeOffset Noon = new(2026, 12, 7, 12, 0, 0, TimeSpan.Zero);
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    // The default retry interval (Quota:Storage:CheckpointInterval), which the README quotes: 1 s.
+    private static readonly TimeSpan Interval = new DurabilityOptions().CheckpointInterval;
 
     private readonly FakeTimeProvider _time = new(Noon);
     private readonly FakeStore _store = new();
@@ -117,6 +118,9 @@ public sealed class CheckpointWriterTests
     [Fact]
     public async Task The_back_off_doubles_up_to_its_cap()
     {
+        // As the README says: from Quota:Storage:CheckpointInterval (by default 1 s) up to 30 s.
+        Assert.Equal(TimeSpan.FromSeconds(1), Interval);
+        Assert.Equal(TimeSpan.FromSeconds(30), CheckpointWriter.MaxRetryDelay);
         _store.FailWith = new InvalidOperationException("down");
         Take(1);
         for (var i = 0; i < 6; i++)
@@ -125,6 +129,24 @@ public sealed class CheckpointWriterTests
         }
 
         Assert.Equal([1, 2, 4, 8, 16, 30, 30], _store.Retries.Select(r => r.TotalSeconds));
+    }
+
+    [Theory]
+    [InlineData(0.0, new[] { 0.8, 1.6, 3.2, 6.4, 12.8, 24, 24 })]
+    [InlineData(1.0, new[] { 1.2, 2.4, 4.8, 9.6, 19.2, 36, 36 })]
+    public async Task Each_retry_delay_is_jittered_by_at_most_a_fifth_of_the_back_off(double draw, double[] seconds)
+    {
+        // The jitter spreads the retries of many subjects failing at once: each delay is the back-off times 0.8 to 1.2.
+        var store = new FakeStore { FailWith = new InvalidOperationException("down") };
+        var writer = new CheckpointWriter(store, _limits, _time, Interval, new FixedJitter(draw));
+        Assert.True(_limits.TryTake(1, Noon).Allowed);
+        writer.CountersChanged(Noon, 1);
+        for (var i = 0; i < 6; i++)
+        {
+            await writer.CheckpointAsync();
+        }
+
+        Assert.Equal(seconds, store.Retries.Select(r => Math.Round(r.TotalSeconds, 6)));
     }
 
     [Fact]
@@ -212,6 +234,12 @@ public sealed class CheckpointWriterTests
     private sealed class MiddleJitter : Random
     {
         public override double NextDouble() => 0.5;
+    }
+
+    /// <summary>A draw of the jitter's <see cref="Random.NextDouble"/> fixed by the test (1.0 stands for its upper bound).</summary>
+    private sealed class FixedJitter(double draw) : Random
+    {
+        public override double NextDouble() => draw;
     }
 
     private sealed class FakeStore : ICheckpointStore
