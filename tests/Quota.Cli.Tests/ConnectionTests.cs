@@ -44,16 +44,16 @@ public sealed class ConnectionTests
     }
 
     [Theory]
-    [InlineData("frobnicate")]
-    [InlineData("users")]
-    [InlineData("settle", "lease-only")]
-    [InlineData("acquire", "--cost", "many")]
-    public async Task A_wrong_command_line_exits_2(params string[] args)
+    [InlineData("Required command was not provided.\nUnrecognized command or argument 'frobnicate'.", "frobnicate")]
+    [InlineData("Required command was not provided.", "users")]
+    [InlineData("Required argument 'actual' missing for command: 'settle'.", "settle", "lease-only")]
+    [InlineData("Cannot parse argument 'many' for option '--cost' as expected type 'System.Nullable`1[System.Int64]'.", "acquire", "--cost", "many")]
+    public async Task A_wrong_command_line_exits_2(string error, params string[] args)
     {
         var result = await new QuotaCli("http://127.0.0.1:1").Run(args);
 
         Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.NotEmpty(result.Stderr);
+        Assert.Equal(error, result.Stderr.Trim().ReplaceLineEndings("\n"));
     }
 
     [Fact]

@@ -59,8 +59,8 @@ public sealed class AdminThrottleTests
 
         throttle.Failed(IPAddress.Parse("10.0.0.5"));
 
-        Assert.NotNull(throttle.LockedOut(IPAddress.Parse("10.0.0.5")));
-        Assert.NotNull(throttle.LockedOut(IPAddress.Parse("::ffff:10.0.0.5")));
+        Assert.Equal(TimeSpan.FromMinutes(1), throttle.LockedOut(IPAddress.Parse("10.0.0.5")));
+        Assert.Equal(TimeSpan.FromMinutes(1), throttle.LockedOut(IPAddress.Parse("::ffff:10.0.0.5")));
         Assert.Null(throttle.LockedOut(IPAddress.Parse("10.0.0.6")));
         Assert.Null(throttle.LockedOut(IPAddress.Parse("127.0.0.1")));
     }
@@ -73,7 +73,7 @@ public sealed class AdminThrottleTests
         throttle.Failed(IPAddress.Parse("2001:db8:1:2::1"));
         throttle.Failed(IPAddress.Parse("2001:db8:1:2:ffff::9"));
 
-        Assert.NotNull(throttle.LockedOut(IPAddress.Parse("2001:db8:1:2::77")));
+        Assert.Equal(TimeSpan.FromMinutes(1), throttle.LockedOut(IPAddress.Parse("2001:db8:1:2::77")));
         Assert.Null(throttle.LockedOut(IPAddress.Parse("2001:db8:1:3::1")));
     }
 
@@ -92,13 +92,13 @@ public sealed class AdminThrottleTests
 
         Assert.Equal(AdminThrottle.Capacity, throttle.Count);
         var first = new IPAddress(0x0A000000u);
-        Assert.NotNull(throttle.LockedOut(first));
+        Assert.Equal(TimeSpan.FromSeconds(59), throttle.LockedOut(first)); // it failed a second before the rest
 
         // Full, every window live: the oldest (the first) makes room.
         throttle.Failed(IPAddress.Parse("192.0.2.1"));
         Assert.Equal(AdminThrottle.Capacity, throttle.Count);
         Assert.Null(throttle.LockedOut(first));
-        Assert.NotNull(throttle.LockedOut(IPAddress.Parse("192.0.2.1")));
+        Assert.Equal(TimeSpan.FromMinutes(1), throttle.LockedOut(IPAddress.Parse("192.0.2.1")));
 
         // Once the windows have ended, a new source clears them all.
         _clock.Advance(TimeSpan.FromMinutes(1));

@@ -1,4 +1,5 @@
 using Orleans.Core.Internal;
+using Orleans.Runtime;
 using Quota.Abstractions;
 
 namespace Quota.Grains.Tests.Tenancy;
@@ -55,7 +56,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         // Paused for ten minutes while dedicated, then pooled (by the operator; a drain or rotation does the same).
         await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = 600_000 });
         await fixture.ChangeAsync(new TenancyChange { Tokens = [SchedulerFixture.Token(change, 0, null)] });
-        Assert.True((await t1.GetStatusAsync())!.Health.PausedForMs > 0);
+        Assert.Equal(600_000, (await t1.GetStatusAsync())!.Health.PausedForMs);
 
         var report = (await fixture.Grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync())!;
         Assert.Equal((190L, 95L), (report.Capacity, report.CapacityNow));
@@ -96,7 +97,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         // The new activation hears from the token within a recovery interval (its timer, awaited here).
         fixture.Time.Advance(TimeSpan.FromSeconds(10));
         await t1.Cast<ITokenClusterGrain>().LimitTickAsync();
-        Assert.True((await t1.GetStatusAsync())!.Health.PausedForMs > 0);
+        Assert.Equal(590_000, (await t1.GetStatusAsync())!.Health.PausedForMs);
         Assert.Equal(95, (await pool.GetAllocationAsync())!.CapacityNow);
     }
 
@@ -107,10 +108,11 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         await fixture.ChangeAsync(TenancyFixture.Upstream(upstream, 2, 100));
         var t1 = fixture.Grains.GetGrain<IUpstreamTokenGrain>($"{upstream}/t1");
 
-        // 60 days: a valid TimeSpan, accepted by POST /v1/feedback (only negatives are rejected), beyond a timer's ~49.7 days.
+        // 60 days: a valid TimeSpan beyond a timer's ~49.7 days (POST /v1/feedback refuses more than a day; the grain, called
+        // directly, clamps what it is given to a day).
         var health = await t1.ReportAsync(new UpstreamFeedback { Status = 429, RetryAfterMs = (long)TimeSpan.FromDays(60).TotalMilliseconds });
 
-        Assert.True(health!.PausedForMs > 0);
+        Assert.Equal(UpstreamFeedback.MaxRetryAfterMs, health!.PausedForMs); // taken as the longest accepted, a day
         Assert.Equal(95, (await fixture.Grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync())!.CapacityNow);
     }
 
@@ -261,7 +263,7 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
         // `apply -f` of the same document again (idempotent by contract).
         await fixture.ChangeAsync(new TenancyChange { Tokens = document, Source = "apply" });
 
-        Assert.NotEmpty((await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
+        Assert.Equal(["t3"], (await fixture.Tenancy.GetTenantAsync(owner))!.DedicatedTokens);
         Assert.True((await fixture.Quota.AcquireAsync(new AcquireRequest { Tenant = owner })).Allowed);
     }
 
@@ -271,12 +273,14 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
     public async Task ARunWhoseClaimWriteFailsShowsTheFailureInTheStatus()
     {
         await fixture.Scheduler.RunAsync();
-        Assert.Null((await fixture.Scheduler.GetStatusAsync()).LastError);
+        var before = await fixture.Scheduler.GetStatusAsync();
+        Assert.Null(before.LastError);
 
         fixture.Storage.FailWrite = (name, _) => name == "scheduler";
         try
         {
-            await Assert.ThrowsAnyAsync<Exception>(() => fixture.Scheduler.RunAsync());
+            var error = await Assert.ThrowsAsync<OrleansException>(() => fixture.Scheduler.RunAsync());
+            Assert.Equal("Write of 'scheduler' failed (injected by the test).", Assert.IsType<InvalidOperationException>(error.InnerException).Message);
         }
         finally
         {
@@ -285,7 +289,8 @@ public sealed class SchedulerProbeTests(SchedulerFixture fixture)
 
         var status = await fixture.Scheduler.GetStatusAsync();
         await fixture.Scheduler.RunAsync();
-        Assert.NotNull(status.LastError);
+        Assert.Equal($"run {before.Runs + 1} could not start: its state could not be written (OrleansException)", status.LastError);
+        Assert.Equal(before.Runs, status.Runs);
     }
 
     [Fact]
