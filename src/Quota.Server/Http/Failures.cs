@@ -73,7 +73,7 @@ internal static partial class Failures
             {
                 // A grain's silo died or stopped answering: failover, which a retry after it is declared dead survives.
                 return (StatusCodes.Status503ServiceUnavailable, "The cluster did not answer in time",
-                    "A grain did not answer within the response timeout (a silo may be failing over); retry shortly.");
+                    "A grain did not answer in time, or its silo died or refused the call (a silo may be failing over); retry shortly.");
             }
         }
 
