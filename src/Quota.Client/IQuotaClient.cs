@@ -49,7 +49,7 @@ public interface IQuotaClient
 /// </para>
 /// <para>
 /// Given a batch threshold (<see cref="QuotaClientOptions.BatchAbove"/>, on for the client
-/// <see cref="QuotaClientServiceCollectionExtensions.AddQuotaClient"/> adds), single-subject decisions that do not
+/// <c>AddQuotaClient</c> adds), single-subject decisions that do not
 /// wait go in batches, one message per batch to a coordinator, while more than that many are in flight: under load
 /// the per-message cost of Orleans is paid once per batch instead of once per decision. Decisions are the same either
 /// way. A silo's own client (the HTTP front door) calls grains in its own process and does not batch.
