@@ -89,6 +89,30 @@ internal sealed class CheckpointWriter(ICheckpointStore store, SubjectLimits lim
     }
 
     /// <summary>
+    /// For a request for <paramref name="cost"/> that must wait at the ceiling (<see cref="MustWaitForCeiling"/>):
+    /// waits for the checkpoints that claim it, checking again after each with the time <paramref name="clock"/> reads
+    /// (by then the subject may have admitted others into what the write claimed), at most
+    /// <see cref="MaxCeilingWaits"/> of them.
+    /// </summary>
+    public async Task<CeilingWait> WaitUnderCeilingAsync(long cost, Func<DateTimeOffset> clock)
+    {
+        for (var waits = 1; waits <= MaxCeilingWaits; waits++)
+        {
+            if (!await WaitForCeilingAsync(cost))
+            {
+                return CeilingWait.FromMemory;
+            }
+
+            if (!MustWaitForCeiling(cost, clock()))
+            {
+                return CeilingWait.Covered;
+            }
+        }
+
+        return CeilingWait.UsedUp;
+    }
+
+    /// <summary>
     /// A durable counter may have moved by <paramref name="permits"/>: start a write if a counter nears its written
     /// ceiling. Never waits: the write runs beside the decisions. While writes fail, only the retry starts one.
     /// </summary>
@@ -258,6 +282,22 @@ internal enum CheckpointPhase : byte
 
     /// <summary>The activation is going: one last exact write, no retries.</summary>
     Closed,
+}
+
+/// <summary>How a request that had to wait at a durable counter's written ceiling ended its wait.</summary>
+internal enum CeilingWait
+{
+    /// <summary>A checkpoint covers it: it is decided now, and a crash cannot forget what it takes.</summary>
+    Covered,
+
+    /// <summary>The database failed or did not answer in time: it is decided from memory, as during an outage.</summary>
+    FromMemory,
+
+    /// <summary>
+    /// <see cref="CheckpointWriter.MaxCeilingWaits"/> checkpoints were used up by others before it fit: it is denied
+    /// (cause <c>checkpoint</c>), to retry shortly.
+    /// </summary>
+    UsedUp,
 }
 
 /// <summary>What a <see cref="CheckpointWriter"/> needs from the subject that owns it (its grain).</summary>

@@ -60,23 +60,20 @@ internal sealed partial class SubjectActivation
         _leasesOrNull?.Sweep(now);
 
         // Checked again with every fresh reading of the clock, in the same step as the decision below.
-        var ceilingWaits = 0;
-        while (request.Cost > 0 && MustWaitForCeiling(request.Cost, now))
+        if (request.Cost > 0 && MustWaitForCeiling(request.Cost, now))
         {
-            if (++ceilingWaits > CheckpointWriter.MaxCeilingWaits)
+            var waited = await Writer.WaitUnderCeilingAsync(request.Cost, () =>
+            {
+                now = _services.Time.GetUtcNow();
+                _leasesOrNull?.Sweep(now);
+                return now;
+            });
+            if (waited == CeilingWait.UsedUp)
             {
                 var refused = CeilingDenial(now);
                 Decided(refused, request.Cost, now, TimeSpan.Zero);
                 return refused;
             }
-
-            if (!await Writer.WaitForCeilingAsync(request.Cost))
-            {
-                break;
-            }
-
-            now = _services.Time.GetUtcNow();
-            _leasesOrNull?.Sweep(now);
         }
 
         if (_waitersOrNull?.HasWaiterAtOrAbove(request.Priority) != true)

@@ -30,6 +30,8 @@ public sealed class CheckpointWriterTests
         _writer.CountersChanged(_time.GetUtcNow(), cost);
     }
 
+    private long Used() => _limits.Limiters.Single().GetUsage(_time.GetUtcNow()).Used;
+
     private long Claimed(int write) => _store.Writes[write].Counters["hour"].Claimed;
 
     [Fact]
@@ -166,6 +168,56 @@ public sealed class CheckpointWriterTests
         // Its cost was reserved in the claim: 1 used + claim 2 + 5 waiting.
         Assert.Equal(8, Claimed(1));
         Assert.False(_writer.MustWaitForCeiling(5, Noon));
+    }
+
+    [Fact]
+    public async Task A_request_whose_claims_others_use_up_ten_times_gives_up_after_the_tenth_checkpoint()
+    {
+        Take(1);
+        var looks = 0;
+
+        // Each time a checkpoint claiming its 5 lands, others have been admitted into all of it before it looks again.
+        var waited = await _writer.WaitUnderCeilingAsync(5, () =>
+        {
+            looks++;
+            Take(Claimed(_store.Writes.Count - 1) - Used());
+            return _time.GetUtcNow();
+        });
+
+        Assert.Equal(CeilingWait.UsedUp, waited);
+        Assert.Equal(CheckpointWriter.MaxCeilingWaits, looks);
+        Assert.Equal(10, CheckpointWriter.MaxCeilingWaits);
+        Assert.True(_writer.MustWaitForCeiling(5, Noon));
+    }
+
+    [Fact]
+    public async Task A_request_whose_claim_others_leave_alone_is_covered_after_that_checkpoint()
+    {
+        Take(1);
+        var looks = 0;
+
+        // Others use up the first two checkpoints' claims, not the third's.
+        var waited = await _writer.WaitUnderCeilingAsync(5, () =>
+        {
+            if (++looks < 3)
+            {
+                Take(Claimed(_store.Writes.Count - 1) - Used());
+            }
+
+            return _time.GetUtcNow();
+        });
+
+        Assert.Equal((CeilingWait.Covered, 3), (waited, looks));
+        Assert.False(_writer.MustWaitForCeiling(5, Noon));
+    }
+
+    [Fact]
+    public async Task A_request_waiting_at_the_ceiling_is_decided_from_memory_when_the_write_fails()
+    {
+        Take(1);
+        _store.FailWith = new InvalidOperationException("down");
+
+        Assert.Equal(CeilingWait.FromMemory, await _writer.WaitUnderCeilingAsync(5, () => throw new InvalidOperationException("No second look after a failed write.")));
     }
 
     [Fact]
