@@ -23,7 +23,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<PolicyOptions>()
             .Bind(configuration.GetSection(PolicyOptions.SectionName))
-            .PostConfigure(options => options.File ??= configuration["Quota:PoliciesFile"])
+            .PostConfigure(options => options.File ??= configuration[PolicyOptions.FileKey])
             .ValidateOnStart();
         services.AddOptions<DecisionOptions>().Bind(configuration.GetSection(DecisionOptions.SectionName)).ValidateOnStart();
         services.AddOptions<SecretOptions>().Bind(configuration.GetSection(SecretOptions.SectionName)).ValidateOnStart();

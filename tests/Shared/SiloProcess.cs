@@ -59,9 +59,11 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>
     /// Starts a host on fresh free ports with <paramref name="settings"/> (<c>--Key=Value</c>) and waits until it
     /// answers <c>/healthz</c>. A port taken between picking and binding is retried with fresh ports.
+    /// <paramref name="environment"/> adds variables to the host's environment (e.g. the pod variables a Kubernetes
+    /// manifest sets); a null value removes one.
     /// </summary>
     /// <exception cref="InvalidOperationException">The host did not come up; the message carries its output.</exception>
-    public static async Task<SiloProcess> StartAsync(IEnumerable<string> settings, string? clusterId = null)
+    public static async Task<SiloProcess> StartAsync(IEnumerable<string> settings, string? clusterId = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var silo = LocateSilo();
         var list = settings.ToList();
@@ -70,7 +72,7 @@ public sealed class SiloProcess : IAsyncDisposable
         {
             var ports = FreePorts(3);
             var host = new SiloProcess(new Uri($"http://127.0.0.1:{ports[0]}"), ports[1], ports[2]);
-            host.Start(silo, list, clusterId ?? $"tests-{Guid.NewGuid():N}");
+            host.Start(silo, list, clusterId ?? $"tests-{Guid.NewGuid():N}", environment);
             if (await host.WaitUntilReadyAsync())
             {
                 return host;
@@ -97,11 +99,11 @@ public sealed class SiloProcess : IAsyncDisposable
     /// Starts a host with <paramref name="settings"/> that is expected to refuse to start; returns its exit code
     /// and everything it wrote once it has exited (or throws if it is still running after the start-up timeout).
     /// </summary>
-    public static async Task<(int ExitCode, string Output)> RunToExitAsync(IEnumerable<string> settings)
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(IEnumerable<string> settings, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var ports = FreePorts(3);
         await using var host = new SiloProcess(new Uri($"http://127.0.0.1:{ports[0]}"), ports[1], ports[2]);
-        host.Start(LocateSilo(), [.. settings], $"tests-{Guid.NewGuid():N}");
+        host.Start(LocateSilo(), [.. settings], $"tests-{Guid.NewGuid():N}", environment);
         using var wait = new CancellationTokenSource(StartupTimeout);
         await host._process!.WaitForExitAsync(wait.Token);
         return (host._process.ExitCode, string.Join(Environment.NewLine, host._log));
@@ -180,7 +182,7 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
-    private void Start(string silo, List<string> settings, string clusterId)
+    private void Start(string silo, List<string> settings, string clusterId, IReadOnlyDictionary<string, string?>? environment)
     {
         var start = new ProcessStartInfo(DotnetHost())
         {
@@ -212,6 +214,10 @@ public sealed class SiloProcess : IAsyncDisposable
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment.Remove("ASPNETCORE_URLS");
         start.Environment.Remove("ASPNETCORE_HTTP_PORTS");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[name] = value;
+        }
 
         // Secrets stay out of the failure output.
         _log.Enqueue($"$ {start.FileName} {string.Join(' ', start.ArgumentList.Select(Redact))}");

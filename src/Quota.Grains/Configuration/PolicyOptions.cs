@@ -13,6 +13,9 @@ public sealed class PolicyOptions
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Quota:Policies";
 
+    /// <summary>The configuration key naming the policies file (<see cref="File"/>): outside the section.</summary>
+    public const string FileKey = "Quota:PoliciesFile";
+
     /// <summary>Whether the built-in defaults apply where configuration says nothing. Default: true.</summary>
     public bool IncludeDefaults { get; set; } = true;
 

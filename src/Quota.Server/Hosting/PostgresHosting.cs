@@ -66,11 +66,19 @@ internal static class PostgresHosting
     public static void AddMigrationOnStart(IServiceCollection services, string connectionString) =>
         services.AddHostedService(provider => new SchemaMigrationOnStart(connectionString, provider.GetRequiredService<ILogger<SchemaMigrationOnStart>>()));
 
-    /// <summary>Configures the silo's clustering, storage and reminders on PostgreSQL.</summary>
-    public static void Configure(ISiloBuilder silo, QuotaClusterOptions cluster, string connectionString)
+    /// <summary>
+    /// Configures the silo's clustering, storage and reminders on PostgreSQL. In a <paramref name="pod"/>, the silo
+    /// advertises the pod's IP unless <c>Quota:Cluster:AdvertisedAddress</c> is set in <paramref name="configuration"/>,
+    /// and its ports listen on every interface (Orleans' Kubernetes hosting) unless <c>Quota:Cluster:ListenAddress</c> is set.
+    /// </summary>
+    public static void Configure(ISiloBuilder silo, QuotaClusterOptions cluster, string connectionString, PodEnvironment? pod, IConfiguration configuration)
     {
-        var advertised = ParseAddress(cluster.AdvertisedAddress, "AdvertisedAddress");
-        var listen = cluster.ListenAddress is { Length: > 0 } listenText ? ParseAddress(listenText, "ListenAddress") : advertised;
+        // Not left to the Kubernetes hosting package: its POD_IP fallback applies only to an address nobody set, and
+        // Orleans' own defaults (registered first, with UseOrleans) set the machine's first address before it runs.
+        var advertised = pod is not null && configuration[$"{QuotaClusterOptions.SectionName}:{nameof(QuotaClusterOptions.AdvertisedAddress)}"] is not { Length: > 0 }
+            ? pod.Address
+            : ParseAddress(cluster.AdvertisedAddress, "AdvertisedAddress");
+        var listen = cluster.ListenAddress is { Length: > 0 } listenText ? ParseAddress(listenText, "ListenAddress") : pod is null ? advertised : null;
         silo.Configure<ClusterOptions>(options =>
         {
             options.ClusterId = cluster.ClusterId;
@@ -81,8 +89,12 @@ internal static class PostgresHosting
             options.AdvertisedIPAddress = advertised;
             options.SiloPort = cluster.SiloPort;
             options.GatewayPort = cluster.GatewayPort;
-            options.SiloListeningEndpoint = new IPEndPoint(listen, cluster.SiloPort);
-            options.GatewayListeningEndpoint = new IPEndPoint(listen, cluster.GatewayPort);
+
+            if (listen is not null)
+            {
+                options.SiloListeningEndpoint = new IPEndPoint(listen, cluster.SiloPort);
+                options.GatewayListeningEndpoint = new IPEndPoint(listen, cluster.GatewayPort);
+            }
         });
         silo.UseAdoNetClustering(options =>
         {

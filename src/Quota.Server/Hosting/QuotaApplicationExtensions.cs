@@ -11,6 +11,12 @@ namespace Quota.Server.Hosting;
 /// <summary>The silo's HTTP surface: decisions, admin, dashboard, metrics, health and the front page.</summary>
 public static class QuotaApplicationExtensions
 {
+    /// <summary>Answers <c>200 ok</c> while the process lives: a liveness (and startup) probe's path.</summary>
+    public const string LivenessPath = "/healthz";
+
+    /// <summary>Answers <c>200</c> when the silo can decide, <c>503</c> from the first moment of a stop: a readiness probe's path.</summary>
+    public const string ReadinessPath = "/readyz";
+
     /// <summary>
     /// Adds the cross-site guard (<see cref="CrossSiteGuard"/>) and the admin gate, and maps everything: <c>/v1/…</c> decisions, <c>/v1/admin/…</c>, <c>/dashboard</c>,
     /// <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and <c>/</c>. <c>/v1/upstreams/…</c> (an upstream's allocation)
@@ -31,7 +37,7 @@ public static class QuotaApplicationExtensions
         app.MapQuotaAdmin();
         app.MapOrleansDashboard(routePrefix: "/dashboard");
         app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapGet("/readyz", ReadyAsync);
+        app.MapGet(ReadinessPath, ReadyAsync);
         return app;
     }
 

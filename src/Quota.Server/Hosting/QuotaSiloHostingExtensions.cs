@@ -62,8 +62,14 @@ public static class QuotaSiloHostingExtensions
             wiring.AddRange(missing);
         }
 
+        // In a pod (the downward API's POD_NAME, POD_NAMESPACE, POD_IP), a PostgreSQL silo takes its name and advertised
+        // address from the pod through Orleans' Kubernetes hosting. The embedded default has nothing to take them for: its
+        // clustering is loopback, one silo per pod (StartupReport warns).
+        var pod = PodEnvironment.Read(Environment.GetEnvironmentVariable, wiring);
         builder.Services.AddSingleton<IValidateOptions<QuotaStorageOptions>>(new QuotaStorageOptionsValidator(wiring));
         postgres = postgres && wiring.Count == 0 && new QuotaClusterOptionsValidator().Validate(null, cluster).Succeeded;
+        var placement = new SiloPlacement(postgres, postgres ? pod : null, pod is not null && !postgres);
+        builder.Services.AddSingleton(placement);
 
         if (!postgres && secrets.MasterKeys.Count == 0)
         {
@@ -86,7 +92,12 @@ public static class QuotaSiloHostingExtensions
         {
             if (postgres)
             {
-                PostgresHosting.Configure(silo, cluster, connectionString!);
+                if (placement.Pod is not null)
+                {
+                    KubernetesHosting.Configure(silo);
+                }
+
+                PostgresHosting.Configure(silo, cluster, connectionString!, placement.Pod, configuration);
             }
             else
             {
@@ -127,6 +138,8 @@ public static class QuotaSiloHostingExtensions
     /// <summary>Adds the HTTP front door's services (the silo's own <see cref="IQuotaClient"/>, options, the start-up report).</summary>
     public static IServiceCollection AddQuotaHttp(this IServiceCollection services, IConfiguration configuration)
     {
+        // AddQuotaSilo registers the real one first; a front door hosted on its own is no pod-mode silo.
+        services.TryAddSingleton(new SiloPlacement(Postgres: false, Pod: null, PodIgnored: false));
         services.AddOptions<QuotaHttpOptions>().Bind(configuration.GetSection(QuotaHttpOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaHttpOptions>, QuotaHttpOptionsValidator>());
         services.AddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IGrainFactory>()));

@@ -16,6 +16,9 @@ internal sealed partial class StartupReport(
     ApiKeyHasher hasher,
     IOptions<Admin.AdminOptions> admin,
     Quota.Grains.Storage.SecretProtector secrets,
+    SiloPlacement placement,
+    IOptions<Orleans.Configuration.SiloOptions> silo,
+    IOptions<Orleans.Configuration.EndpointOptions> endpoints,
     ILogger<StartupReport> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -24,6 +27,7 @@ internal sealed partial class StartupReport(
         {
             var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             LogListening(logger, string.Join(", ", addresses), cluster.Value.SiloPort, cluster.Value.GatewayPort, storage.Value.Provider, cluster.Value.ClusterId);
+            ReportPlacement();
             switch (admin.Value.Rule)
             {
                 case Admin.AdminRule.Token:
@@ -52,8 +56,33 @@ internal sealed partial class StartupReport(
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    private void ReportPlacement()
+    {
+        if (placement.Pod is { } pod)
+        {
+            LogPodMode(logger, silo.Value.SiloName, pod.Namespace, endpoints.Value.AdvertisedIPAddress?.ToString() ?? "(none)", endpoints.Value.SiloListeningEndpoint?.Address.ToString() ?? "(none)");
+        }
+        else if (placement.PodIgnored)
+        {
+            LogPodIgnored(logger, PodEnvironment.NameVariable);
+        }
+        else if (placement.Postgres && SiloPlacement.AdvertisesLoopbackToEveryInterface(cluster.Value))
+        {
+            LogLoopbackAdvertised(logger, cluster.Value.AdvertisedAddress, cluster.Value.ListenAddress!);
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Quota silo is up: HTTP on {Addresses}; silo port {SiloPort}, gateway port {GatewayPort}; storage {Storage}; cluster {ClusterId}")]
     private static partial void LogListening(ILogger logger, string addresses, int siloPort, int gatewayPort, string storage, string clusterId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pod mode: silo {SiloName} in namespace {Namespace} advertises {Advertised}, silo and gateway ports listen on {Listen}; Orleans' Kubernetes hosting is on")]
+    private static partial void LogPodMode(ILogger logger, string siloName, string @namespace, string advertised, string listen);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Variable} is set but the storage is memory: the embedded default's clustering is loopback, so every pod is a cluster of its own and its limits are its own. Set Quota:Storage:Provider=postgres and ConnectionStrings:Quota to run one cluster of pods")]
+    private static partial void LogPodIgnored(ILogger logger, string variable);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Quota:Cluster:AdvertisedAddress is {Advertised} (loopback) while the silo and gateway ports listen on {Listen}: silos and clients on other machines are told to dial themselves and never reach this silo. Set Quota:Cluster:AdvertisedAddress to this machine's address (in a container, its own)")]
+    private static partial void LogLoopbackAdvertised(ILogger logger, string advertised, string listen);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Admin rule: loopback. Quota:Admin:Token is not set, so callers on this machine (loopback, addressing it as localhost or a loopback address) may use /v1/admin and /dashboard. Behind a reverse proxy or sidecar on this machine every caller is loopback: set a token, or Quota:Admin:AllowLoopback=false.")]
     private static partial void LogAdminLoopback(ILogger logger);

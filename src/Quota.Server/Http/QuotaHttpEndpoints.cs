@@ -34,7 +34,7 @@ public static class QuotaHttpEndpoints
         v1.MapGet("/usage/token/{upstream}/{id}", (string upstream, string id, IQuotaClient quota, HttpContext context) =>
             UsageAsync("token", TokenKeys.Key(HttpJson.RouteName(upstream), HttpJson.RouteName(id)), quota, context));
         v1.MapUpstreams();
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet(Hosting.QuotaApplicationExtensions.LivenessPath, () => Results.Text("ok\n"));
         app.MapGet("/", () => Results.Json(new
         {
             service = "Quota",
@@ -43,8 +43,8 @@ public static class QuotaHttpEndpoints
             admin = "/v1/admin (users, keys, resources, upstreams, tenants, scheduler, changes, apply); GET /v1/upstreams/{name}/allocation",
             dashboard = "/dashboard",
             metrics = "/metrics",
-            health = "/healthz",
-            readiness = "/readyz",
+            health = Hosting.QuotaApplicationExtensions.LivenessPath,
+            readiness = Hosting.QuotaApplicationExtensions.ReadinessPath,
             docs = "docs/api.md and docs/operations.md in the source repository",
         }, HttpJson.ResponseOptions));
         return app;
