@@ -62,9 +62,9 @@ public static class QuotaSiloHostingExtensions
             wiring.AddRange(missing);
         }
 
-        // In a pod (the downward API's POD_NAME, POD_NAMESPACE, POD_IP), a PostgreSQL silo takes its name and advertised
-        // address from the pod through Orleans' Kubernetes hosting. The embedded default has nothing to take them for: its
-        // clustering is loopback, one silo per pod (StartupReport warns).
+        // In a pod (the downward API's POD_NAME, POD_NAMESPACE, POD_IP), a PostgreSQL silo is named after the pod and
+        // advertises its IP, with Orleans' Kubernetes hosting (KubernetesHosting). The embedded default has nothing to use
+        // them for: its clustering is loopback, one silo per pod (StartupReport warns).
         var pod = PodEnvironment.Read(Environment.GetEnvironmentVariable, wiring);
         builder.Services.AddSingleton<IValidateOptions<QuotaStorageOptions>>(new QuotaStorageOptionsValidator(wiring));
         postgres = postgres && wiring.Count == 0 && new QuotaClusterOptionsValidator().Validate(null, cluster).Succeeded;
