@@ -39,7 +39,8 @@ public sealed class QuotaRateLimiterOptions
 
     /// <summary>
     /// How long an acquire may wait in the denying subject's queue (ordered by priority, then arrival) for capacity.
-    /// Default: zero (answer at once). Cancelling the acquire gives up its place.
+    /// Default: zero (answer at once). Cancelling the acquire gives up its place. At most the silo's
+    /// <c>Quota:Decisions:MaxWait</c> (default 20 seconds; a longer wait is refused as invalid).
     /// </summary>
     public TimeSpan MaxWait { get; set; } = TimeSpan.Zero;
 
