@@ -87,7 +87,7 @@ public sealed class FakeUpstream : IAsyncDisposable
 
         if (_faults.TryGetValue(log.TokenId, out var faults) && faults.TryDequeue(out var fault))
         {
-            log.Injected();
+            log.Injected(_time.GetUtcNow());
             if (fault.RetryAfter is { } retryAfter)
             {
                 context.Response.Headers.RetryAfter = retryAfter;
@@ -132,7 +132,7 @@ public sealed class FakeUpstream : IAsyncDisposable
         private readonly Queue<DateTimeOffset> _window = new();
         private readonly List<DateTimeOffset> _admitted = [];
         private long _rejected;
-        private long _injected;
+        private readonly List<DateTimeOffset> _injected = [];
         private int _mostInWindow;
 
         public string TokenId { get; } = tokenId;
@@ -159,11 +159,11 @@ public sealed class FakeUpstream : IAsyncDisposable
             }
         }
 
-        public void Injected()
+        public void Injected(DateTimeOffset now)
         {
             lock (_window)
             {
-                _injected++;
+                _injected.Add(now);
             }
         }
 
@@ -171,7 +171,7 @@ public sealed class FakeUpstream : IAsyncDisposable
         {
             lock (_window)
             {
-                return new TokenCounts(_admitted.Count, _rejected, _injected, _mostInWindow, [.. _admitted]);
+                return new TokenCounts(_admitted.Count, _rejected, _injected.Count, _mostInWindow, [.. _admitted], [.. _injected]);
             }
         }
     }
@@ -183,4 +183,5 @@ public sealed class FakeUpstream : IAsyncDisposable
 /// <param name="Injected">Requests answered with an injected fault.</param>
 /// <param name="MostInWindow">The most admitted requests seen in one trailing window.</param>
 /// <param name="AdmittedAt">When each admitted request arrived.</param>
-public sealed record TokenCounts(long Admitted, long RateLimited, long Injected, int MostInWindow, IReadOnlyList<DateTimeOffset> AdmittedAt);
+/// <param name="InjectedAt">When each injected fault was answered.</param>
+public sealed record TokenCounts(long Admitted, long RateLimited, long Injected, int MostInWindow, IReadOnlyList<DateTimeOffset> AdmittedAt, IReadOnlyList<DateTimeOffset> InjectedAt);
