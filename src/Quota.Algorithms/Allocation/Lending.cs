@@ -102,6 +102,13 @@ public sealed class LendingPlan
         return left <= 0 ? 0 : (long)Int128.Min(share, left);
     }
 
+    /// <summary>
+    /// Each tenant's guaranteed share: what it would get if every tenant wanted as much as it may
+    /// (<paramref name="caps"/>: each one's burst, or all that is lent when it has none, with its weight and priority).
+    /// A pool holds this much for a tenant that has started taking requests before lending it to another.
+    /// </summary>
+    public static long[] Guarantees(long lendable, ReadOnlySpan<ShareRequest> caps) => FairShare.Allocate(lendable, caps);
+
     /// <summary>What stays unlent once the asker holds <paramref name="granted"/> and the others <paramref name="held"/>; at least 0.</summary>
     public static long UnlentAfter(long lendable, long granted, ReadOnlySpan<long> held, int asker)
     {

@@ -62,6 +62,16 @@ public sealed class LendingTests
     }
 
     [Fact]
+    public void GuaranteesAreTheSharesIfEverybodyWantedAllItMay()
+    {
+        Assert.Equal([52L, 51L, 51L, 51L], LendingPlan.Guarantees(205, [new(205), new(205), new(205), new(205)]));
+        Assert.Equal([103L, 51L, 51L], LendingPlan.Guarantees(205, [new(205, 2), new(205, 1), new(205, 1)]));
+
+        // A burst caps what a tenant may want; what it leaves goes to the others.
+        Assert.Equal([10L, 98L, 97L], LendingPlan.Guarantees(205, [new(10), new(205), new(205)]));
+    }
+
+    [Fact]
     public void InvalidInputsAreRejected()
     {
         Assert.Throws<ArgumentException>(() => LendingPlan.For(10, [new(1)], [0, 0], 0));
