@@ -38,6 +38,14 @@ internal interface ITenantClusterGrain : IGrainWithStringKey
     [Alias("ReviseLease")]
     Task ReviseLeaseAsync(LeaseGrant revision);
 
+    /// <summary>
+    /// Whether a request reached the tenant since its last refresh (or one waits for an answer): the pool asks a
+    /// tenant that reported less demand than its guaranteed share before lending that share to another tenant that
+    /// borrows, so tenants bursting together split the pool fairly.
+    /// </summary>
+    [AlwaysInterleave, Alias("TenantActive")]
+    Task<bool> IsActiveAsync();
+
     /// <summary>The tenant's own timer: expires a lapsed lease and refreshes when due.</summary>
     [OneWay, Alias("TenantTick")]
     Task TickAsync();

@@ -255,7 +255,7 @@ public sealed record TokenRoute
     [Id(2)] public string[] Pooled { get; init; } = [];
 }
 
-/// <summary>What a tenant asks the pool for at a refresh.</summary>
+/// <summary>What a tenant asks the pool for: at a refresh, or when it borrows because its allowance ran out.</summary>
 [GenerateSerializer, Immutable, Alias("quota.LeaseRequest")]
 public sealed record LeaseRequest
 {
@@ -273,6 +273,12 @@ public sealed record LeaseRequest
 
     /// <summary>Milliseconds until that lease expires.</summary>
     [Id(4)] public long LeaseInForceTtlMs { get; init; }
+
+    /// <summary>
+    /// Whether the tenant asks because its allowance could not admit a request (a borrow, with <see cref="Demand"/>
+    /// what it needs in this window now) rather than at its periodic refresh. The pool answers both by the same rule.
+    /// </summary>
+    [Id(5)] public bool Borrowing { get; init; }
 }
 
 /// <summary>A lease: capacity per window beyond the tenant's reserve, until it expires.</summary>
@@ -299,6 +305,13 @@ public sealed record LeaseGrant
     /// a tenant applies only what is newer than what it holds.
     /// </summary>
     [Id(5)] public long Sequence { get; init; }
+
+    /// <summary>
+    /// What the pool left unlent once this was granted (0 while it relearns, when it renews no more than is held): a
+    /// tenant borrows at once when its allowance runs out only while this is above 0, and otherwise waits for its next
+    /// refresh. Not set on revisions.
+    /// </summary>
+    [Id(6)] public long Unlent { get; init; }
 }
 
 /// <summary>One tenant's part of an <see cref="AllocationReport"/>.</summary>

@@ -59,6 +59,16 @@ internal sealed partial class SubjectActivation
         var now = _services.Time.GetUtcNow();
         _leasesOrNull?.Sweep(now);
 
+        // A tenant whose allowance cannot admit this borrows from its pool first, one borrow at a time that every
+        // request arriving meanwhile waits for: even a caller that will not wait is decided after that answer (one
+        // fast grain call, bounded by the gate), rather than denied while its pool holds capacity nobody borrowed.
+        for (var borrows = 0; request.Cost > 0 && borrows < MaxGateWaits && _gate?.Before(request, now, _policiesAdmit ??= PoliciesAdmit) is { } before; borrows++)
+        {
+            await before;
+            now = _services.Time.GetUtcNow();
+            _leasesOrNull?.Sweep(now);
+        }
+
         // Checked again with every fresh reading of the clock, in the same step as the decision below.
         if (request.Cost > 0 && MustWaitForCeiling(request.Cost, now))
         {
@@ -116,6 +126,15 @@ internal sealed partial class SubjectActivation
         }, (this, waiter));
         return await waiter.Task;
     }
+
+    /// <summary>
+    /// The most a request waits for its gate before it is decided: the borrow in flight when it arrived, then one it
+    /// starts or joins with its own need counted. More would let a tenant whose pool keeps answering with little hold a
+    /// caller in a loop.
+    /// </summary>
+    private const int MaxGateWaits = 2;
+
+    private bool PoliciesAdmit(long cost, DateTimeOffset now) => _known && _limits.Check(cost, now).Allowed;
 
     /// <summary>See <see cref="ISubjectGrain.RefundAsync"/>.</summary>
     public Task<PolicyReading[]> RefundAsync(PolicyGrant[] grants, string? leaseId)

@@ -58,6 +58,7 @@ internal sealed partial class SubjectActivation : ICheckpointStore
     private readonly SubjectExistence _existence;
     private IPolicySource? _policies;
     private ISubjectGate? _gate;
+    private Func<long, DateTimeOffset, bool>? _policiesAdmit;
     // Most subjects never open a lease nor queue a waiter: these are made when first needed (an idle grain's memory
     // is what a silo's capacity in subjects comes down to).
     private LeaseBook? _leasesOrNull;

@@ -49,6 +49,14 @@ internal interface ISubjectGate
 
     /// <summary>Adds to an allowed answer (a token's secret when asked for).</summary>
     SubjectDecision Granted(SubjectAcquire request, SubjectDecision decision);
+
+    /// <summary>
+    /// Before a request with a cost is decided: a task to wait for first (a tenant borrowing from its pool because its
+    /// allowance cannot admit the request), or null to decide at once. The task never faults and ends within a bound
+    /// the gate keeps. <paramref name="policiesAdmit"/> tells whether the policies would admit a cost now; the gate
+    /// asks it only when it needs to.
+    /// </summary>
+    Task? Before(SubjectAcquire request, DateTimeOffset now, Func<long, DateTimeOffset, bool> policiesAdmit) => null;
 }
 
 /// <summary>When a subject exists (answers other than <see cref="DecisionOutcome.UnknownSubject"/>).</summary>

@@ -104,6 +104,7 @@ public sealed partial class PoolGrain(
         member.Demand = request.Demand;
         member.Used = request.Used;
         member.ReportedAt = now;
+        member.AskedSinceReport = false;
         var learning = now < _learningUntil;
         if (learning && !member.Counted)
         {
@@ -114,23 +115,29 @@ public sealed partial class PoolGrain(
         }
 
         member.Counted = true;
-        var shares = Shares(now);
-        var share = shares.GetValueOrDefault(request.Tenant);
         long amount;
         if (learning)
         {
             // Renew at most what it holds, and only within what is left once everything the predecessor may still
             // have lent to tenants not heard from yet is counted (the persisted bound less what was reported).
+            var share = Shares(now).GetValueOrDefault(request.Tenant);
             var unheard = Math.Max(0, _predecessorBound - _members.Values.Where(m => m.Counted).Sum(m => m.ReportedLease));
             amount = Math.Min(Math.Min(share, member.Lease), Lendable - unheard - Leased(now, except: request.Tenant));
         }
         else
         {
-            amount = Math.Min(share, Lendable - Leased(now, except: request.Tenant));
-            if (amount < share)
+            // The asker's demand (measured at a refresh, or what it needs now when it borrows) counts at once.
+            var (ids, plan) = Plan(now, request.Tenant);
+            if (request.Borrowing && await AskQuietTenantsAsync(plan, now, request.Tenant))
             {
-                await ReclaimAsync(shares, now, except: request.Tenant);
-                amount = Math.Min(share, Lendable - Leased(now, except: request.Tenant));
+                (ids, plan) = Plan(now, request.Tenant);
+            }
+
+            amount = plan.Grant;
+            if (plan.Shrink.Count > 0)
+            {
+                await ReclaimAsync(SharesOf(ids, plan), now, except: request.Tenant);
+                amount = Math.Min(plan.Share, Lendable - Leased(now, except: request.Tenant));
             }
         }
 
@@ -146,7 +153,11 @@ public sealed partial class PoolGrain(
 
         member.Lease = amount;
         member.Expires = now + _options.LeaseTtl;
-        return Grant(amount, now, ++member.Sequence);
+
+        // Told so a tenant borrows the moment its allowance runs out only while there is something to borrow; while
+        // relearning the pool renews no more than is held, so borrowing could not help.
+        var unlent = learning ? 0 : Math.Max(0, Lendable - Leased(now, except: null));
+        return Grant(amount, now, ++member.Sequence) with { Unlent = unlent };
     }
 
     /// <inheritdoc />
@@ -264,6 +275,109 @@ public sealed partial class PoolGrain(
         return result;
     }
 
+    /// <summary>
+    /// The answer to <paramref name="asker"/> over every tenant of the pool (in configuration order) and, after them,
+    /// every former tenant whose lease still counts (demand 0, so asked to shrink to 0 like any lease above its share).
+    /// </summary>
+    private (string[] Ids, LendingPlan Plan) Plan(DateTimeOffset now, string asker)
+    {
+        var tenants = _setup?.Tenants ?? [];
+        var departed = _members.Where(m => m.Value.Expires > now && m.Value.Lease > 0 && !tenants.Any(t => t.Id == m.Key)).Select(m => m.Key).ToList();
+        var ids = new string[tenants.Length + departed.Count];
+        var requests = new ShareRequest[ids.Length];
+        var held = new long[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = i < tenants.Length ? tenants[i].Id : departed[i - tenants.Length];
+            var member = _members.GetValueOrDefault(ids[i]);
+            var demand = i < tenants.Length && member is not null && now - member.ReportedAt < _options.LeaseTtl ? member.Demand : 0;
+            requests[i] = i < tenants.Length ? new ShareRequest(demand, tenants[i].Weight, tenants[i].Priority) : new ShareRequest(0);
+            held[i] = member is not null && member.Expires > now ? member.Lease : 0;
+        }
+
+        return (ids, LendingPlan.For(Lendable, requests, held, Array.IndexOf(ids, asker)));
+    }
+
+    /// <summary>
+    /// Before a borrower is lent more than its guaranteed share, asks every tenant that reported less demand than its
+    /// own guarantee (and was not asked since) whether requests have reached it since; one that answers yes counts with
+    /// at least its guarantee until it reports again. So tenants bursting together split what is unlent by weight,
+    /// while one bursting alone still gets everything unlent at once. Answers whether any demand was raised.
+    /// </summary>
+    private async Task<bool> AskQuietTenantsAsync(LendingPlan plan, DateTimeOffset now, string asker)
+    {
+        var tenants = _setup?.Tenants ?? [];
+        var guarantees = LendingPlan.Guarantees(Lendable, [.. tenants.Select(t => new ShareRequest(t.Burst is { } b ? Math.Min(b, Lendable) : Lendable, t.Weight, t.Priority))]);
+        var askerIndex = Array.FindIndex(tenants, t => t.Id == asker);
+        if (askerIndex < 0 || plan.Grant <= guarantees[askerIndex])
+        {
+            return false;
+        }
+
+        var quiet = new List<(string Id, Member Member, long Guarantee)>();
+        for (var i = 0; i < tenants.Length; i++)
+        {
+            var id = tenants[i].Id;
+            if (id == asker || guarantees[i] == 0)
+            {
+                continue;
+            }
+
+            if (!_members.TryGetValue(id, out var member))
+            {
+                _members[id] = member = new Member();
+            }
+
+            var demand = now - member.ReportedAt < _options.LeaseTtl ? member.Demand : 0;
+            if (demand < guarantees[i] && !member.AskedSinceReport)
+            {
+                quiet.Add((id, member, guarantees[i]));
+            }
+        }
+
+        if (quiet.Count == 0)
+        {
+            return false;
+        }
+
+        // Bounded like the borrower's own wait: a tenant that does not answer in time counts as quiet.
+        var answers = quiet.Select(q => GrainFactory.GetGrain<ITenantClusterGrain>(q.Id).IsActiveAsync().WaitAsync(_options.BorrowWait, _time)).ToArray();
+        try
+        {
+            await Task.WhenAll(answers);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogAskFailed(logger, this.GetPrimaryKeyString(), e.GetType().Name);
+        }
+
+        var raised = false;
+        for (var i = 0; i < quiet.Count; i++)
+        {
+            var (_, member, guarantee) = quiet[i];
+            member.AskedSinceReport = true;
+            if (answers[i].IsCompletedSuccessfully && answers[i].Result)
+            {
+                member.Demand = Math.Max(now - member.ReportedAt < _options.LeaseTtl ? member.Demand : 0, guarantee);
+                member.ReportedAt = now;
+                raised = true;
+            }
+        }
+
+        return raised;
+    }
+
+    private static Dictionary<string, long> SharesOf(string[] ids, LendingPlan plan)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            result[ids[i]] = plan.Shares[i];
+        }
+
+        return result;
+    }
+
     /// <summary>Lowers, and waits for, every lease above its share; a tenant that does not acknowledge keeps its lease counted.</summary>
     private async Task ReclaimAsync(Dictionary<string, long> shares, DateTimeOffset now, string? except)
     {
@@ -333,8 +447,14 @@ public sealed partial class PoolGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pool {Upstream} could not lower a lease ({ErrorType}); it stays counted until it expires.")]
     private static partial void LogReviseFailed(ILogger logger, string upstream, string errorType);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pool {Upstream} could not ask every quiet tenant whether it is busy ({ErrorType}); those that did not answer count as quiet.")]
+    private static partial void LogAskFailed(ILogger logger, string upstream, string errorType);
+
     private sealed class Member
     {
+        /// <summary>Whether a borrow asked the tenant whether it is busy since it last reported its demand.</summary>
+        public bool AskedSinceReport { get; set; }
+
         public long Demand { get; set; }
 
         public long Used { get; set; }

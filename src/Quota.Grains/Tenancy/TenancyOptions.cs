@@ -24,6 +24,12 @@ public sealed class TenancyOptions
     /// <summary>How long a lease lasts unless renewed; at least twice <see cref="LeaseRefresh"/>. Default: 15 seconds.</summary>
     public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// The longest requests wait for their tenant's borrow (asked of the pool when the allowance cannot admit them)
+    /// before they are decided without its answer. Default: 1 second.
+    /// </summary>
+    public TimeSpan BorrowWait { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Consecutive failures reported on a token that open its circuit. Default: 5.</summary>
     public int FailureThreshold { get; set; } = 5;
 
@@ -120,6 +126,11 @@ public sealed class TenancyOptionsValidator : IValidateOptions<TenancyOptions>
         if (options.LeaseTtl < 2 * options.LeaseRefresh)
         {
             errors.Add($"{S}:LeaseTtl must be at least twice {S}:LeaseRefresh (got {options.LeaseTtl} and {options.LeaseRefresh}), so a lease outlives one missed refresh.");
+        }
+
+        if (options.BorrowWait <= TimeSpan.Zero)
+        {
+            errors.Add($"{S}:BorrowWait must be positive (got {options.BorrowWait}); it bounds how long a request waits for its tenant's borrow.");
         }
 
         errors.AddRange(options.Breaker.Validate().Select(e => $"{S}:{e}"));

@@ -19,8 +19,17 @@ namespace Quota.Grains.Tenancy;
 /// <para><b>Safety.</b> The lease's expiry is counted from before the refresh was sent, so the tenant stops using it
 /// no later than the pool counts it as returned. When the lease lapses (the pool did not answer) the allowance falls
 /// back to the reserve at the expiry instant, by timer.</para>
-/// <para>A tenant with nothing to serve (no reserve, no lease) denies with <c>allowance</c> until its lease arrives;
-/// such a denial asks for a lease at once, at most once per second, instead of waiting for the next refresh.</para>
+/// <para><b>Borrowing.</b> When the allowance cannot admit a request and the pool's last answer left capacity unlent,
+/// the tenant borrows at once: it asks the pool with its demand raised to what it needs in this window now (what it
+/// used, what waits, this request; capped at its burst), by the same rule as a refresh. One borrow (or refresh) is out
+/// at a time, and every request that arrives meanwhile waits for its answer, at most
+/// <see cref="TenancyOptions.BorrowWait"/>, before it is decided; a caller with no wait included, since the borrow is
+/// one grain call. A borrow does not move the refresh: what the burst did not use goes back at the next refresh, as
+/// measured demand falls. While the pool answers that nothing is unlent (or relearns) nobody borrows until the next
+/// refresh.</para>
+/// <para>A tenant with nothing to serve (no reserve, no lease) that cannot borrow denies with <c>allowance</c> until its
+/// lease arrives; such a denial asks for a lease at once, at most once per second, instead of waiting for the next
+/// refresh.</para>
 /// </remarks>
 [GrainType("tenant")]
 public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClusterGrain, IPolicySource, ISubjectGate
@@ -42,6 +51,9 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
     private DateTimeOffset _nextRefresh;
     private DateTimeOffset _lastRefreshStarted = DateTimeOffset.MinValue;
     private Task<TenantLeaseState>? _refreshing;
+    private Task _answered = Task.CompletedTask;
+    private long _unlent = long.MaxValue;
+    private long _waitingForAnswer;
     private ITimer? _timer;
     private ITenantClusterGrain? _self;
 
@@ -98,6 +110,7 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
             _lease = 0;
             _leaseExpires = DateTimeOffset.MinValue;
             _nextRefresh = Time.GetUtcNow();
+            _unlent = long.MaxValue;
         }
 
         Subject.Reconfigure();
@@ -108,15 +121,25 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
     /// <inheritdoc />
     public Task<TenantLeaseState> RefreshLeaseAsync()
     {
-        // One refresh at a time: the timer, an early refresh and a caller may ask together.
+        // One refresh at a time: the timer, an early refresh, a borrow and a caller may ask together.
         if (_refreshing is { IsCompleted: false } running)
         {
             return running;
         }
 
-        _refreshing = RefreshCoreAsync();
-        return _refreshing;
+        return Ask(RefreshCoreAsync());
     }
+
+    /// <summary>Notes the refresh or borrow now out, and what requests wait on: its answer, bounded, never faulting.</summary>
+    private Task<TenantLeaseState> Ask(Task<TenantLeaseState> asking)
+    {
+        _refreshing = asking;
+        _answered = asking.IsCompleted ? Task.CompletedTask : AnsweredAsync(asking);
+        return asking;
+    }
+
+    private async Task AnsweredAsync(Task asking) =>
+        await asking.WaitAsync(_options.BorrowWait, Time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
 
     /// <inheritdoc />
     public Task ReviseLeaseAsync(LeaseGrant revision)
@@ -128,12 +151,18 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
             // Never later than the expiry it already counts with.
             var expires = now + TimeSpan.FromMilliseconds(revision.TtlMs);
             Take(revision, _leaseExpires > now && _leaseExpires < expires ? _leaseExpires : expires);
+
+            // A pool that lowers leases has given out what it had.
+            _unlent = 0;
             Subject.Reconfigure();
             Arm();
         }
 
         return Task.CompletedTask;
     }
+
+    /// <inheritdoc />
+    public Task<bool> IsActiveAsync() => Task.FromResult(_arrived > 0 || _waitingForAnswer > 0);
 
     /// <inheritdoc />
     public async Task TickAsync()
@@ -201,6 +230,56 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
     SubjectDecision ISubjectGate.Granted(SubjectAcquire request, SubjectDecision decision) => decision;
 
     /// <inheritdoc />
+    Task? ISubjectGate.Before(SubjectAcquire request, DateTimeOffset now, Func<long, DateTimeOffset, bool> policiesAdmit)
+    {
+        if (!BorrowsFromPool || request.Cost <= 0)
+        {
+            return null;
+        }
+
+        var asking = _refreshing is { IsCompleted: false };
+        if ((!asking && _unlent <= 0) || (Allowance > 0 && policiesAdmit(request.Cost, now)))
+        {
+            return null;
+        }
+
+        if (!asking)
+        {
+            // Nothing to gain from a demand the lease already covers (its burst reached).
+            var demand = Math.Max(_demand, Need(request.Cost));
+            if (demand <= _lease && now < _leaseExpires)
+            {
+                return null;
+            }
+
+            Ask(BorrowAsync(demand));
+        }
+
+        return WaitForAnswerAsync(request.Cost);
+    }
+
+    /// <summary>Waits, counted in what the tenant needs, for the refresh or borrow out now.</summary>
+    private async Task WaitForAnswerAsync(long cost)
+    {
+        _waitingForAnswer += cost;
+        try
+        {
+            await _answered;
+        }
+        finally
+        {
+            _waitingForAnswer -= cost;
+        }
+    }
+
+    /// <summary>Beyond the reserve in this window: what was used, what waits for an answer, and <paramref name="cost"/>; capped at the burst.</summary>
+    private long Need(long cost)
+    {
+        var need = Math.Max(0, Used() + _waitingForAnswer + cost - _tenant!.Reserved);
+        return _tenant.Burst is { } burst ? Math.Min(burst, need) : need;
+    }
+
+    /// <inheritdoc />
     void ISubjectGate.Arrived(SubjectAcquire request)
     {
         _arrived += Math.Max(0, request.Cost);
@@ -252,7 +331,51 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
             Take(grant, now + TimeSpan.FromMilliseconds(grant.TtlMs));
         }
 
+        _unlent = grant.Unlent;
         _nextRefresh = now + TimeSpan.FromMilliseconds(Math.Max(1, grant.RefreshMs));
+        Subject.Reconfigure();
+        Arm();
+        return State(Time.GetUtcNow());
+    }
+
+    /// <summary>Asks the pool at once for <paramref name="demand"/>; the refresh schedule and the demand measurement are left as they were.</summary>
+    private async Task<TenantLeaseState> BorrowAsync(long demand)
+    {
+        var now = Time.GetUtcNow();
+        _lastRefreshStarted = now;
+        var tenant = _tenant!;
+        LeaseGrant grant;
+        try
+        {
+            grant = await GrainFactory.GetGrain<IPoolGrain>(tenant.Upstream).RefreshAsync(new LeaseRequest
+            {
+                Tenant = Id,
+                Demand = demand,
+                Used = Used(),
+                LeaseInForce = now < _leaseExpires ? _lease : 0,
+                LeaseInForceTtlMs = now < _leaseExpires ? DecisionResults.CeilingMilliseconds(_leaseExpires - now) : 0,
+                Borrowing = true,
+            });
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Requests go on with what the tenant holds; the next refresh asks again.
+            LogBorrowFailed(_logger, Id, e.GetType().Name);
+            _unlent = 0;
+            return State(Time.GetUtcNow());
+        }
+
+        if (!ReferenceEquals(tenant, _tenant))
+        {
+            return State(Time.GetUtcNow());
+        }
+
+        if (Newer(grant))
+        {
+            Take(grant, now + TimeSpan.FromMilliseconds(grant.TtlMs));
+        }
+
+        _unlent = grant.Unlent;
         Subject.Reconfigure();
         Arm();
         return State(Time.GetUtcNow());
@@ -320,6 +443,9 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
         var next = _lease > 0 && _leaseExpires < _nextRefresh ? _leaseExpires : _nextRefresh;
         _timer.Change(next > now ? next - now : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Tenant {Tenant} could not borrow from its pool ({ErrorType}); it serves from what it holds and asks again at its next refresh.")]
+    private static partial void LogBorrowFailed(ILogger logger, string tenant, string errorType);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Tenant {Tenant} could not refresh its lease ({ErrorType}); it keeps the lease it has until that expires.")]
     private static partial void LogRefreshFailed(ILogger logger, string tenant, string errorType);

@@ -27,14 +27,28 @@ public sealed class TokenCeilingTests(TenancyFixture fixture)
 
         // 256 callers, one request each per round, all at the same quota instant; a second passes between rounds and
         // the tenants' own timers refresh their leases as it does. Every 16th caller names only the upstream.
+        // Tenants borrow from the pool as their allowances run out (issue 21): while the callers run, and after each
+        // round, the pool never counts more lent than it may lend, nor do the tenants hold more.
         var admissions = new ConcurrentDictionary<string, ConcurrentBag<DateTimeOffset>>();
         var admitted = 0;
+        var pool = fixture.Grains.GetGrain<IPoolGrain>(upstream);
+        var mostLent = 0L;
         for (var round = 0; round < 150; round++)
         {
             var now = fixture.Time.GetUtcNow();
+            var during = pool.GetAllocationAsync();
             var results = await Task.WhenAll(Enumerable.Range(0, 256).Select(caller => fixture.Quota.AcquireAsync(caller % 16 == 15
                 ? new AcquireRequest { Upstream = upstream }
                 : new AcquireRequest { Tenant = tenants[caller % tenants.Length] })));
+            foreach (var allocation in new[] { await during, await pool.GetAllocationAsync() })
+            {
+                Assert.NotNull(allocation);
+                Assert.True(allocation.Leased <= allocation.Lendable, $"round {round}: the pool counts {allocation.Leased} lent of {allocation.Lendable}");
+                mostLent = Math.Max(mostLent, allocation.Leased);
+            }
+
+            var held = (await Task.WhenAll(tenants.Select(t => fixture.Grains.GetGrain<ITenantGrain>(t).GetLeaseStateAsync()))).Sum(s => s.Lease);
+            Assert.True(held <= 285 - 20, $"round {round}: tenants hold {held} of the 265 the pool may lend");
             foreach (var result in results.Where(r => r.Allowed))
             {
                 admissions.GetOrAdd(result.Token!.Id, _ => []).Add(now);
@@ -46,6 +60,9 @@ public sealed class TokenCeilingTests(TenancyFixture fixture)
 
         // 150 seconds at 3 x 95 per minute is at most 3 x 95 x 3 windows' worth; far more was asked.
         Assert.True(admitted > 3 * 95, $"only {admitted} admitted: the test did not load the tokens");
+
+        // Borrowing lent the whole pool at some point: 285 less four reserves of 5.
+        Assert.Equal(265, mostLent);
         Assert.Equal(3, admissions.Count);
         foreach (var (token, times) in admissions)
         {
