@@ -105,6 +105,14 @@ public sealed class ClientClusteringTests(PostgresFixture postgres)
             .Sum(l => long.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
     }
 
+    /// <summary>User subjects active on the silo, from its <c>quota_subjects_active{kind="user"}</c> series.</summary>
+    internal static async Task<long> ActiveUsersAsync(SiloProcess silo)
+    {
+        var text = await silo.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var line = text.Split('\n').SingleOrDefault(l => l.StartsWith("quota_subjects_active{", StringComparison.Ordinal) && l.Contains("kind=\"user\"", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line[(line.IndexOf('}', StringComparison.Ordinal) + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+    }
+
     private static async Task<string> MetricLinesAsync(SiloProcess silo, string prefix) =>
         string.Join('\n', (await silo.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative))).Split('\n').Where(l => l.StartsWith(prefix, StringComparison.Ordinal)));
 }
