@@ -4,7 +4,9 @@ namespace Quota.Client;
 
 /// <summary>
 /// Asks a Quota cluster for decisions. Denials are values (<see cref="AcquireResult.Allowed"/> false), never
-/// exceptions; exceptions mean the cluster could not be reached or the call was cancelled.
+/// exceptions. A cluster that cannot answer now (a silo failing over, no gateway reachable, no answer in time) throws
+/// <see cref="QuotaUnavailableException"/>, which a retry after its <see cref="QuotaUnavailableException.RetryAfter"/>
+/// is expected to survive; a cancelled call throws <see cref="OperationCanceledException"/>.
 /// </summary>
 public interface IQuotaClient
 {
@@ -102,12 +104,12 @@ public sealed class QuotaClient : IQuotaClient
         var request = validated.Request;
         if (SingleSubject(request) is not { } single)
         {
-            return await Coordinator().AcquireAsync(validated, cancellationToken);
+            return await Guarded(Coordinator().AcquireAsync(validated, cancellationToken));
         }
 
         // One subject: it files a lease under a nonce of its own when the grant must be settled or released.
         var acquire = new SubjectAcquire { Cost = request.Cost, Priority = request.Priority, MaxWaitMs = request.MaxWaitMs, Reserve = request.Reserve };
-        var decision = await (_batcher is { } batcher
+        var decision = await Guarded(_batcher is { } batcher
             ? batcher.AcquireAsync(single.Kind, single.Id, acquire, cancellationToken)
             : DecisionResults.Grain(_grains, single.Kind, single.Id).AcquireAsync(acquire, cancellationToken));
         SubjectAnswer[] answers = [new(single.Kind, single.Id, single.Field, decision)];
@@ -122,14 +124,14 @@ public sealed class QuotaClient : IQuotaClient
         ArgumentException.ThrowIfNullOrEmpty(upstream);
         ArgumentException.ThrowIfNullOrEmpty(token);
         ArgumentNullException.ThrowIfNull(feedback);
-        return _grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(upstream, token)).ReportAsync(feedback).WaitAsync(cancellationToken);
+        return Guarded(_grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(upstream, token)).ReportAsync(feedback).WaitAsync(cancellationToken));
     }
 
     /// <inheritdoc />
     public Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(upstream);
-        return _grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken);
+        return Guarded(_grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken));
     }
 
     /// <inheritdoc />
@@ -151,7 +153,20 @@ public sealed class QuotaClient : IQuotaClient
     public Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
-        return DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken);
+        return Guarded(DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken));
+    }
+
+    /// <summary>The call's answer; an Orleans failure a retry survives as <see cref="QuotaUnavailableException"/>.</summary>
+    private static async Task<T> Guarded<T>(Task<T> call)
+    {
+        try
+        {
+            return await call;
+        }
+        catch (Exception e) when (QuotaUnavailableException.From(e) is { } unavailable)
+        {
+            throw unavailable;
+        }
     }
 
     private IDecisionGrain Coordinator() =>
@@ -180,7 +195,7 @@ public sealed class QuotaClient : IQuotaClient
             return LeaseOutcome.Invalid;
         }
 
-        var outcomes = await Task.WhenAll(holders.Select(h => action(DecisionResults.Grain(_grains, h.Kind, h.Id), nonce))).WaitAsync(cancellationToken);
+        var outcomes = await Guarded(Task.WhenAll(holders.Select(h => action(DecisionResults.Grain(_grains, h.Kind, h.Id), nonce))).WaitAsync(cancellationToken));
         return outcomes.Contains(LeaseOutcome.Done) ? LeaseOutcome.Done : LeaseOutcome.NotFound;
     }
 }

@@ -5,43 +5,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Orleans.Configuration;
 
 namespace Quota.Client;
-
-/// <summary>Where the cluster is and how to reach it; bound from the <c>Quota:Client</c> configuration section.</summary>
-public sealed class QuotaClientOptions
-{
-    /// <summary>The configuration section the client's options are read from: <c>Quota:Client</c>.</summary>
-    public const string SectionName = "Quota:Client";
-
-    /// <summary>The gateway used when none is given: the embedded silo's, <c>127.0.0.1:30000</c>.</summary>
-    public const string DefaultGateway = "127.0.0.1:30000";
-
-    /// <summary>
-    /// Silo gateways as <c>host:port</c> (<c>Quota:Client:Gateways:0</c>, <c>:1</c>, ...). A host name stands for every
-    /// address it resolves to when the client starts. Empty (the default): <see cref="DefaultGateway"/>.
-    /// </summary>
-    public IList<string> Gateways { get; } = [];
-
-    /// <summary>The cluster id. Default: <c>quota</c> (as the silo's <c>Quota:Cluster:ClusterId</c>).</summary>
-    public string ClusterId { get; set; } = "quota";
-
-    /// <summary>The service id. Default: <c>quota</c> (as the silo's <c>Quota:Cluster:ServiceId</c>).</summary>
-    public string ServiceId { get; set; } = "quota";
-
-    /// <summary>How long a call may take, waits included. Default: 30 seconds; keep it above the silo's maximum wait.</summary>
-    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>
-    /// Decisions in flight above which decisions naming one user or one resource, and not waiting, are sent in
-    /// batches: one message to a coordinator grain per batch instead of one per decision, formed from whatever is queued
-    /// when the previous send has gone (no timer, no added delay). Default: 8. 0 batches every such decision; null sends
-    /// each on its own. Decisions are the same either way; under load a batch costs the client and the silo far less
-    /// CPU per decision (docs/benchmarks.md), while a decision on its own has one hop fewer.
-    /// </summary>
-    public int? BatchAbove { get; set; } = 8;
-}
 
 /// <summary>Adds the Quota client to an application.</summary>
 public static class QuotaClientServiceCollectionExtensions
@@ -76,13 +43,26 @@ public static class QuotaClientServiceCollectionExtensions
     /// <exception cref="ArgumentException">An option is invalid (the message names each one and how to fix it).</exception>
     public static IServiceCollection AddQuotaClient(this IServiceCollection services, IConfiguration? configuration, Action<QuotaClientOptions>? configure = null)
     {
-        var options = new QuotaClientOptions();
-        configuration?.GetSection(QuotaClientOptions.SectionName).Bind(options);
+        var problems = new List<string>();
+        var options = Bind(configuration, problems);
         configure?.Invoke(options);
-        var gateways = Validate(options);
+        var gateways = Validate(options, problems);
         services.AddOrleansClient(client =>
         {
-            client.UseStaticClustering(gateways);
+            if (options.Clustering == QuotaClientClustering.Postgres)
+            {
+                client.UseAdoNetClustering(adoNet =>
+                {
+                    adoNet.Invariant = PostgresInvariant;
+                    adoNet.ConnectionString = options.ConnectionString;
+                });
+                client.Configure<GatewayOptions>(gateway => gateway.GatewayListRefreshPeriod = options.GatewayListRefreshPeriod);
+            }
+            else
+            {
+                client.UseStaticClustering(gateways);
+            }
+
             client.Configure<ClusterOptions>(cluster =>
             {
                 cluster.ClusterId = options.ClusterId;
@@ -101,11 +81,58 @@ public static class QuotaClientServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Checks the options, reporting every problem at once; answers the gateways' endpoints.</summary>
-    private static IPEndPoint[] Validate(QuotaClientOptions options)
+    /// <summary>The ADO.NET invariant Orleans' clustering uses for Npgsql (as the silos).</summary>
+    private const string PostgresInvariant = "Npgsql";
+
+    /// <summary>
+    /// The options from <paramref name="configuration"/>'s <c>Quota:Client</c> section, with <c>ConnectionStrings:Quota</c>
+    /// as the connection string unless the section names one. An unknown <c>Clustering</c> is a problem, not an exception,
+    /// so it is reported with every other one.
+    /// </summary>
+    private static QuotaClientOptions Bind(IConfiguration? configuration, List<string> problems)
     {
-        var problems = new List<string>();
-        var gateways = ResolveGateways(options, problems);
+        var options = new QuotaClientOptions();
+        if (configuration is null)
+        {
+            return options;
+        }
+
+        IConfiguration section = configuration.GetSection(QuotaClientOptions.SectionName);
+        if (section[nameof(QuotaClientOptions.Clustering)] is { } clustering
+            && !(Enum.TryParse<QuotaClientClustering>(clustering, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !char.IsAsciiDigit(clustering.TrimStart()[0])))
+        {
+            problems.Add($"Clustering '{clustering}' is unknown: use static (Gateways) or postgres (ConnectionStrings:Quota, as the silos).");
+
+            // Bind everything else: the section with the bad value replaced by the default.
+            section = new ConfigurationBuilder()
+                .AddConfiguration(section)
+                .AddInMemoryCollection([KeyValuePair.Create(nameof(QuotaClientOptions.Clustering), (string?)nameof(QuotaClientClustering.Static))])
+                .Build();
+        }
+
+        section.Bind(options);
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            options.ConnectionString = configuration.GetConnectionString("Quota");
+        }
+
+        return options;
+    }
+
+    /// <summary>Checks the options, reporting every problem at once (with those found while binding); answers the static gateways' endpoints.</summary>
+    private static IPEndPoint[] Validate(QuotaClientOptions options, List<string> problems)
+    {
+        var gateways = options.Clustering == QuotaClientClustering.Static ? ResolveGateways(options, problems) : [];
+        if (!Enum.IsDefined(options.Clustering))
+        {
+            problems.Add($"Clustering {(int)options.Clustering} is unknown: use static (Gateways) or postgres (ConnectionStrings:Quota, as the silos).");
+        }
+
+        if (options.Clustering == QuotaClientClustering.Postgres)
+        {
+            ValidatePostgres(options, problems);
+        }
+
         if (options.BatchAbove < 0)
         {
             problems.Add($"BatchAbove must be 0 or more decisions in flight, or null for no batching (got {options.BatchAbove}).");
@@ -128,6 +155,40 @@ public static class QuotaClientServiceCollectionExtensions
             ? gateways
             : throw new ArgumentException(
                 $"The Quota client's options ({QuotaClientOptions.SectionName}) are invalid: " + string.Join(" ", problems), "configure");
+    }
+
+    private static void ValidatePostgres(QuotaClientOptions options, List<string> problems)
+    {
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            problems.Add(
+                "Clustering is postgres but no connection string is set: set ConnectionStrings:Quota (environment: ConnectionStrings__Quota) "
+                + "to the silos' Npgsql connection string, e.g. Host=db;Port=5432;Database=quota;Username=quota;Password=….");
+        }
+        else
+        {
+            try
+            {
+                _ = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+            }
+            catch (ArgumentException)
+            {
+                // Not the parser's message: it can quote part of a value, and values include the password.
+                problems.Add(
+                    "The connection string (ConnectionStrings:Quota) is not a valid Npgsql connection string: write Key=Value pairs separated by ';' "
+                    + "(Host, Port, Database, Username, Password), and quote a value that contains ';' or '=' in double quotes.");
+            }
+        }
+
+        if (options.GatewayListRefreshPeriod < TimeSpan.FromSeconds(1) || options.GatewayListRefreshPeriod > TimeSpan.FromHours(1))
+        {
+            problems.Add($"GatewayListRefreshPeriod must be from 00:00:01 to 01:00:00 (got {options.GatewayListRefreshPeriod}); the default is 00:00:10.");
+        }
+
+        if (options.Gateways.Count > 0)
+        {
+            problems.Add("Gateways are listed but Clustering is postgres, which finds them in the membership table: remove Gateways, or set Clustering to static.");
+        }
     }
 
     /// <summary>Every gateway's endpoints (all the addresses a host name resolves to), or problems naming the bad ones.</summary>

@@ -78,4 +78,82 @@ public sealed class ClientOptionsTests
             + "ClusterId must name the cluster as the silos' Quota:Cluster:ClusterId does (default: quota). (Parameter 'configure')",
             error.Message);
     }
+
+    [Fact]
+    public void Postgres_clustering_reads_the_silos_connection_string_and_the_refresh_period()
+    {
+        var builder = Builder(
+            ("Quota:Client:Clustering", "postgres"),
+            ("Quota:Client:GatewayListRefreshPeriod", "00:00:03"),
+            ("ConnectionStrings:Quota", "Host=db;Database=quota;Username=app"));
+
+        builder.AddQuotaClient();
+        using var provider = builder.Services.BuildServiceProvider();
+
+        var options = provider.GetRequiredService<IOptions<QuotaClientOptions>>().Value;
+        Assert.Equal((QuotaClientClustering.Postgres, "Host=db;Database=quota;Username=app"), (options.Clustering, options.ConnectionString));
+        var adoNet = provider.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value;
+        Assert.Equal(("Npgsql", "Host=db;Database=quota;Username=app"), (adoNet.Invariant, adoNet.ConnectionString));
+        Assert.Equal(TimeSpan.FromSeconds(3), provider.GetRequiredService<IOptions<GatewayOptions>>().Value.GatewayListRefreshPeriod);
+        Assert.Empty(provider.GetRequiredService<IOptions<StaticGatewayListProviderOptions>>().Value.Gateways);
+    }
+
+    [Fact]
+    public void The_client_section_connection_string_overrides_the_silos_name_and_the_default_refresh_is_ten_seconds()
+    {
+        var builder = Builder(
+            ("Quota:Client:Clustering", "Postgres"),
+            ("Quota:Client:ConnectionString", "Host=quota-db;Database=quota"),
+            ("ConnectionStrings:Quota", "Host=app-db;Database=app"));
+
+        builder.AddQuotaClient();
+        using var provider = builder.Services.BuildServiceProvider();
+
+        Assert.Equal("Host=quota-db;Database=quota", provider.GetRequiredService<IOptions<AdoNetClusteringClientOptions>>().Value.ConnectionString);
+        Assert.Equal(TimeSpan.FromSeconds(10), provider.GetRequiredService<IOptions<GatewayOptions>>().Value.GatewayListRefreshPeriod);
+    }
+
+    [Fact]
+    public void Postgres_clustering_problems_are_named_at_once_without_the_connection_string()
+    {
+        var missing = Assert.Throws<ArgumentException>(() => Builder(
+            ("Quota:Client:Clustering", "postgres"),
+            ("Quota:Client:Gateways:0", "10.0.0.5:30000"),
+            ("Quota:Client:GatewayListRefreshPeriod", "00:00:00.5")).AddQuotaClient());
+        var malformed = Assert.Throws<ArgumentException>(() => Builder(
+            ("Quota:Client:Clustering", "postgres"),
+            ("ConnectionStrings:Quota", "Host=db;Password=hunter2;Bogus")).AddQuotaClient());
+
+        Assert.Equal(
+            "The Quota client's options (Quota:Client) are invalid: "
+            + "Clustering is postgres but no connection string is set: set ConnectionStrings:Quota (environment: ConnectionStrings__Quota) "
+            + "to the silos' Npgsql connection string, e.g. Host=db;Port=5432;Database=quota;Username=quota;Password=…. "
+            + "GatewayListRefreshPeriod must be from 00:00:01 to 01:00:00 (got 00:00:00.5000000); the default is 00:00:10. "
+            + "Gateways are listed but Clustering is postgres, which finds them in the membership table: remove Gateways, or set Clustering to static. "
+            + "(Parameter 'configure')",
+            missing.Message);
+        Assert.Equal(
+            "The Quota client's options (Quota:Client) are invalid: "
+            + "The connection string (ConnectionStrings:Quota) is not a valid Npgsql connection string: write Key=Value pairs separated by ';' "
+            + "(Host, Port, Database, Username, Password), and quote a value that contains ';' or '=' in double quotes. (Parameter 'configure')",
+            malformed.Message);
+        Assert.DoesNotContain("hunter2", malformed.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("consul")]
+    [InlineData("1")]
+    [InlineData("")]
+    public void An_unknown_clustering_is_named_with_every_other_problem(string clustering)
+    {
+        var builder = Builder(("Quota:Client:Clustering", clustering), ("Quota:Client:BatchAbove", "-2"));
+
+        var error = Assert.Throws<ArgumentException>(() => builder.AddQuotaClient());
+
+        Assert.Equal(
+            "The Quota client's options (Quota:Client) are invalid: "
+            + $"Clustering '{clustering}' is unknown: use static (Gateways) or postgres (ConnectionStrings:Quota, as the silos). "
+            + "BatchAbove must be 0 or more decisions in flight, or null for no batching (got -2). (Parameter 'configure')",
+            error.Message);
+    }
 }

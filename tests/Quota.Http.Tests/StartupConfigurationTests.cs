@@ -71,6 +71,24 @@ public sealed class StartupConfigurationTests
         AssertNoStackTrace(output);
     }
 
+    [Fact]
+    public async Task Membership_probe_settings_are_checked_with_the_others()
+    {
+        var (exitCode, output) = await SiloProcess.RunToExitAsync(
+        [
+            "--Quota:Cluster:Membership:ProbeTimeout=00:00:00.100",
+            "--Quota:Cluster:Membership:NumMissedProbesLimit=0",
+            "--Quota:Cluster:Membership:NumVotesForDeathDeclaration=5",
+        ]);
+
+        Assert.Equal(1, exitCode);
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Cluster:Membership:ProbeTimeout must be from 00:00:01 to 00:01:00 (got 00:00:00.1000000); the default is 00:00:03.");
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Cluster:Membership:NumMissedProbesLimit must be from 1 to 10 (got 0); the default is 3.");
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Cluster:Membership:NumVotesForDeathDeclaration (5) is more than Quota:Cluster:Membership:NumProbedSilos (3): a silo could never be declared dead; lower the votes or probe more silos.");
+        Assert.Contains("stderr: The Quota silo did not start: its configuration has 3 problems.", Lines(output));
+        AssertNoStackTrace(output);
+    }
+
     private static string[] Lines(string output) => output.Split(Environment.NewLine);
 
     private static void AssertNoStackTrace(string output)

@@ -64,6 +64,40 @@ internal sealed class QuotaClusterOptionsValidator : IValidateOptions<QuotaClust
     }
 }
 
+/// <summary>Checks <see cref="QuotaMembershipOptions"/> at start, naming every bad setting.</summary>
+internal sealed class QuotaMembershipOptionsValidator : IValidateOptions<QuotaMembershipOptions>
+{
+    public ValidateOptionsResult Validate(string? name, QuotaMembershipOptions options)
+    {
+        const string S = QuotaMembershipOptions.SectionName;
+        var errors = new List<string>();
+        if (options.ProbeTimeout < TimeSpan.FromSeconds(1) || options.ProbeTimeout > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{S}:ProbeTimeout must be from 00:00:01 to 00:01:00 (got {options.ProbeTimeout}); the default is 00:00:03.");
+        }
+
+        foreach (var (key, value, fallback) in new[]
+        {
+            ("NumMissedProbesLimit", options.NumMissedProbesLimit, 3),
+            ("NumProbedSilos", options.NumProbedSilos, 3),
+            ("NumVotesForDeathDeclaration", options.NumVotesForDeathDeclaration, 2),
+        })
+        {
+            if (value is < 1 or > 10)
+            {
+                errors.Add($"{S}:{key} must be from 1 to 10 (got {value}); the default is {fallback}.");
+            }
+        }
+
+        if (options.NumVotesForDeathDeclaration > options.NumProbedSilos && options.NumProbedSilos >= 1)
+        {
+            errors.Add($"{S}:NumVotesForDeathDeclaration ({options.NumVotesForDeathDeclaration}) is more than {S}:NumProbedSilos ({options.NumProbedSilos}): a silo could never be declared dead; lower the votes or probe more silos.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
 /// <summary>
 /// Checks <see cref="QuotaStorageOptions"/> at start: the problems found while choosing the infrastructure (an unknown
 /// provider, the PostgreSQL mode without a usable connection string or without its secrets), so they are listed with

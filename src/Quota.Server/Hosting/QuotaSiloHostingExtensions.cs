@@ -49,6 +49,12 @@ public static class QuotaSiloHostingExtensions
         var wiring = new List<string>();
         var cluster = Read<QuotaClusterOptions>(configuration, QuotaClusterOptions.SectionName);
         var storage = Read<QuotaStorageOptions>(configuration, QuotaStorageOptions.SectionName);
+        var membershipSettings = Read<QuotaMembershipOptions>(configuration, QuotaMembershipOptions.SectionName);
+        if (!new QuotaMembershipOptionsValidator().Validate(null, membershipSettings).Succeeded)
+        {
+            // Start-up validation refuses these; meanwhile Orleans' own validator must not see them first.
+            membershipSettings = new QuotaMembershipOptions();
+        }
         var postgres = string.Equals(storage.Provider, "postgres", StringComparison.OrdinalIgnoreCase);
         if (!postgres && !string.Equals(storage.Provider, "memory", StringComparison.OrdinalIgnoreCase))
         {
@@ -106,12 +112,22 @@ public static class QuotaSiloHostingExtensions
                 silo.UseInMemoryReminderService();
             }
 
+            // Probe settings from Quota:Cluster:Membership (validated at start; unreadable values leave Orleans' own).
+            silo.Configure<ClusterMembershipOptions>(membership =>
+            {
+                membership.ProbeTimeout = membershipSettings.ProbeTimeout;
+                membership.NumMissedProbesLimit = membershipSettings.NumMissedProbesLimit;
+                membership.NumProbedSilos = membershipSettings.NumProbedSilos;
+                membership.NumVotesForDeathDeclaration = membershipSettings.NumVotesForDeathDeclaration;
+            });
             silo.AddDashboard();
             silo.AddQuotaGrains();
         });
 
         builder.Services.AddOptions<QuotaClusterOptions>().Bind(configuration.GetSection(QuotaClusterOptions.SectionName)).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaClusterOptions>, QuotaClusterOptionsValidator>());
+        builder.Services.AddOptions<QuotaMembershipOptions>().Bind(configuration.GetSection(QuotaMembershipOptions.SectionName)).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaMembershipOptions>, QuotaMembershipOptionsValidator>());
         builder.Services.AddOptions<QuotaStorageOptions>().Bind(configuration.GetSection(QuotaStorageOptions.SectionName)).ValidateOnStart();
         builder.Services.AddQuotaHttp(configuration);
 

@@ -69,7 +69,7 @@ internal static partial class Failures
                     + "Subjects already active keep deciding from memory; retry this one shortly.");
             }
 
-            if (e is TimeoutException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException)
+            if (e is Quota.Client.QuotaUnavailableException or TimeoutException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException)
             {
                 // A grain's silo died or stopped answering: failover, which a retry after it is declared dead survives.
                 return (StatusCodes.Status503ServiceUnavailable, "The cluster did not answer in time",
