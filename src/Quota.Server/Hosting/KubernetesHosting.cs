@@ -142,6 +142,15 @@ internal sealed partial class KubernetesAgentGuard(IServiceProvider services, IL
         try
         {
             await agent.OnStart(deadline.Token);
+            if (deadline.IsCancellationRequested && !_stopping.IsCancellationRequested)
+            {
+                // Its start loop ends without an exception when cancelled while the API server answers 403, and then
+                // starts watching anyway: stop that, it would only repeat the 403 every few seconds.
+                await agent.OnStop(CancellationToken.None);
+                LogAgentGaveUp(logger, StartDeadline);
+                return;
+            }
+
             _agent = agent;
             LogAgentStarted(logger);
         }
@@ -172,6 +181,9 @@ internal sealed partial class KubernetesAgentGuard(IServiceProvider services, IL
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Kubernetes cluster agent unavailable ({ErrorType}: {Reason}); the silo runs without it: membership stays in PostgreSQL, and a silo whose pod is deleted is declared dead by Orleans' probes instead of at once")]
     private static partial void LogAgentUnavailable(ILogger logger, string errorType, string reason, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Kubernetes cluster agent did not finish starting within {Deadline}; the silo runs without it. Check that the pod's Role grants get, list, watch and patch on pods (deploy/k8s/base/rbac.yaml)")]
+    private static partial void LogAgentGaveUp(ILogger logger, TimeSpan deadline);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Kubernetes cluster agent could not reach the API server ({ErrorType}); the silo runs without it. Check the pod's service account and that its Role grants get, list, watch and patch on pods (deploy/k8s/base/rbac.yaml)")]
     private static partial void LogAgentFailed(ILogger logger, string errorType, Exception exception);
