@@ -26,7 +26,10 @@ internal sealed class QuotaHttpLimiter(string name, QuotaPolicyBuilder builder) 
 
     public QuotaPolicyBuilder Builder => builder;
 
-    public override RateLimiterStatistics? GetStatistics(HttpContext resource) => _inner?.GetStatistics(resource) ?? new RateLimiterStatistics();
+    public override RateLimiterStatistics? GetStatistics(HttpContext resource) => Statistics();
+
+    /// <summary>The limiter's statistics as a whole (they do not depend on the request); zeros before its first decision.</summary>
+    public RateLimiterStatistics Statistics() => _inner?.GetStatistics(default!) ?? new RateLimiterStatistics();
 
     protected override RateLimitLease AttemptAcquireCore(HttpContext resource, int permitCount) => QuotaLease.Synchronous;
 
@@ -76,7 +79,7 @@ internal sealed class QuotaRateLimiterPolicy(QuotaHttpLimiter limiter) : IRateLi
     {
         public override TimeSpan? IdleDuration => null;
 
-        public override RateLimiterStatistics? GetStatistics() => accessor.HttpContext is { } context ? limiter.GetStatistics(context) : null;
+        public override RateLimiterStatistics? GetStatistics() => limiter.Statistics();
 
         protected override RateLimitLease AttemptAcquireCore(int permitCount) => QuotaLease.Synchronous;
 
