@@ -61,7 +61,7 @@ internal sealed class CallingWorker(
             using var run = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             run.CancelAfter(options.Duration);
             var callers = options.Tenants
-                .SelectMany(tenant => Enumerable.Range(0, options.Concurrency).Select(_ => CallAsync(tenant, run.Token)))
+                .SelectMany(tenant => Enumerable.Range(0, options.Concurrency).Select(_ => CallAsync(tenant, run.Token, stoppingToken)))
                 .ToList();
             var reporter = ReportAsync(run.Token);
             await Task.WhenAll(callers);
@@ -92,10 +92,11 @@ internal sealed class CallingWorker(
         }
     }
 
-    private async Task CallAsync(string tenant, CancellationToken cancellationToken)
+    /// <summary>Calls until <paramref name="run"/> ends; a call in flight then is finished and counted (unless the host stops).</summary>
+    private async Task CallAsync(string tenant, CancellationToken run, CancellationToken cancellationToken)
     {
         var client = clients.CreateClient(WorkerOptions.ClientName(tenant));
-        while (!cancellationToken.IsCancellationRequested)
+        while (!run.IsCancellationRequested)
         {
             try
             {

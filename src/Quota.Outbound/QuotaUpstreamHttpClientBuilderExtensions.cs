@@ -18,6 +18,12 @@ public static class QuotaUpstreamHttpClientBuilderExtensions
     /// <paramref name="configure"/>; validated when the host starts, every problem at once. Needs
     /// <see cref="IQuotaClient"/> (<c>AddQuotaClient()</c>).
     /// </summary>
+    /// <remarks>
+    /// It replaces the client's IHttpClientFactory loggers (<c>System.Net.Http.HttpClient.{name}.*</c>) with one that
+    /// logs each attempt's method, URL without query and status, under <c>Quota.Outbound.HttpClient.{name}</c>: the
+    /// default ones pass raw header values to structured log sinks at Trace level. Loggers added after this call are
+    /// kept.
+    /// </remarks>
     /// <param name="builder">The client's builder (<c>services.AddHttpClient("baselinker")</c>).</param>
     /// <param name="upstream">The Quota upstream, e.g. <c>baselinker</c>.</param>
     /// <param name="configure">Sets the tenant, the credential's placement, the wait, ... in code.</param>
@@ -41,6 +47,11 @@ public static class QuotaUpstreamHttpClientBuilderExtensions
             services.GetRequiredService<IOptionsMonitor<QuotaUpstreamOptions>>().Get(name),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<ILogger<QuotaUpstreamHandler>>()));
+
+        // The factory's default loggers would hand the credential to structured sinks (see QuotaUpstreamHttpLogger).
+        builder.RemoveAllLoggers().AddLogger(
+            services => new QuotaUpstreamHttpLogger(services.GetRequiredService<ILoggerFactory>().CreateLogger($"Quota.Outbound.HttpClient.{name}")),
+            wrapHandlersPipeline: false);
         return builder;
     }
 }

@@ -55,6 +55,35 @@ public sealed class QuotaUpstreamHandlerTests(OutboundFixture fixture) : IClassF
         Assert.Empty(fixture.Logs.Containing(secrets["t1"]));
     }
 
+    [Fact]
+    public async Task ACredentialCallbackPlacesTheSecretOnEveryAttempt()
+    {
+        var (upstream, secrets, fake) = await SetUpAsync("callback", ["t1", "t2"], limit: 100, Minute);
+        await using var _ = fake;
+        var seen = new List<string>();
+        using var client = fixture.Client(fake.BaseAddress, new QuotaUpstreamOptions
+        {
+            Upstream = upstream,
+            Credential = (request, secret) =>
+            {
+                seen.Add(secret);
+                request.Headers.Remove("X-Token");
+                request.Headers.Add("X-Token", secret);
+            },
+        });
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await client.GetAsync(new Uri("orders", UriKind.Relative), TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // Each token's own secret, as Quota chose them in turn (least utilised first).
+        Assert.Equal(0, fake.Unauthorized);
+        Assert.Equal((2, 2), (seen.Count(s => s == secrets["t1"]), seen.Count(s => s == secrets["t2"])));
+        Assert.Equal((2L, 2L), (fake.Counts()["t1"].Admitted, fake.Counts()["t2"].Admitted));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
