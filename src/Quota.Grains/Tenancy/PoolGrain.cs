@@ -282,7 +282,9 @@ public sealed partial class PoolGrain(
     private (string[] Ids, LendingPlan Plan) Plan(DateTimeOffset now, string asker)
     {
         var tenants = _setup?.Tenants ?? [];
-        var departed = _members.Where(m => m.Value.Expires > now && m.Value.Lease > 0 && !tenants.Any(t => t.Id == m.Key)).Select(m => m.Key).ToList();
+        // A set, not a scan per member: a pool of hundreds of tenants plans at every refresh.
+        var current = new HashSet<string>(tenants.Select(t => t.Id), StringComparer.Ordinal);
+        var departed = _members.Where(m => m.Value.Expires > now && m.Value.Lease > 0 && !current.Contains(m.Key)).Select(m => m.Key).ToList();
         var ids = new string[tenants.Length + departed.Count];
         var requests = new ShareRequest[ids.Length];
         var held = new long[ids.Length];
