@@ -7,6 +7,7 @@ namespace Quota.Benchmarks;
 /// <c>… -- decisions --gateway HOST:PORT --http URL</c> drives a running silo (see run-decisions.sh);
 /// <c>… -- compare …</c> measures Quota against Redis, PostgreSQL and System.Threading.RateLimiting (see run-compare.sh);
 /// <c>… -- inbound --targets name=URL,…</c> drives the sample web API with each limiter (see run-inbound.sh);
+/// <c>… -- borrow …</c> measures what on-demand borrowing costs (run-borrow.sh);
 /// <c>… -- memory --subjects N,M</c> measures heap bytes per idle subject grain (see run-memory.sh);
 /// <c>… -- overload …</c> and <c>… -- stop …</c> measure shedding and the graceful stop over HTTP (run-overload.sh, run-stop.sh).
 /// </summary>
@@ -32,6 +33,9 @@ public static class Program
         if (args.Length > 0 && args[0] == "inbound")
         {
             return await InboundLoad.RunAsync(args[1..]);
+        if (args.Length > 0 && args[0] == "borrow")
+        {
+            return await BorrowLoad.RunAsync(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "memory")

@@ -128,11 +128,11 @@ internal sealed partial class SubjectActivation
     }
 
     /// <summary>
-    /// The most a request waits for its gate before it is decided: the borrow in flight when it arrived, then one it
-    /// starts or joins with its own need counted. More would let a tenant whose pool keeps answering with little hold a
-    /// caller in a loop.
+    /// The most times a request waits for its gate before it is decided: a burst arriving while borrows are out may
+    /// need a few rounds (each borrow asks for what waited when it left). The gate stops asking once an answer gains
+    /// nothing; this bounds the rest.
     /// </summary>
-    private const int MaxGateWaits = 2;
+    private const int MaxGateWaits = 8;
 
     private bool PoliciesAdmit(long cost, DateTimeOffset now) => _known && _limits.Check(cost, now).Allowed;
 

@@ -16,6 +16,13 @@ namespace Quota.Grains.Tenancy;
 /// first lowers those others' leases (<see cref="ITenantClusterGrain.ReviseLeaseAsync"/>, which they apply before
 /// answering) and counts a lowered lease only once acknowledged; a tenant that does not answer keeps its lease in the
 /// count until it expires. So capacity moves to where demand is within one refresh of the tenant that asks.</para>
+/// <para><b>Borrowing.</b> A tenant whose allowance runs out asks at once (<see cref="LeaseRequest.Borrowing"/>) with
+/// what it needs now; the answer is planned by the same rule (<see cref="LendingPlan"/>), and tells what is left unlent
+/// so tenants stop borrowing when nothing is. Before lending a borrower more than its guaranteed share
+/// (<see cref="LendingPlan.Guarantees"/>), the pool asks each tenant that reported less demand than its own guarantee,
+/// once per report, whether a request reached it since (<see cref="ITenantClusterGrain.IsActiveAsync"/>); one that did
+/// counts with its guarantee until it reports again. Tenants bursting together so split what is unlent by weight
+/// instead of the first to ask taking it all; a tenant bursting alone still gets everything unlent at once.</para>
 /// <para><b>Learning.</b> Leases live only in this activation's memory. A new activation (the grain moved, its silo
 /// died, it was collected) does not know what its predecessor lent, so until every lease its predecessor may have
 /// granted has expired it only renews: a tenant gets at most what it reports holding (and its fair share), and a
@@ -282,7 +289,9 @@ public sealed partial class PoolGrain(
     private (string[] Ids, LendingPlan Plan) Plan(DateTimeOffset now, string asker)
     {
         var tenants = _setup?.Tenants ?? [];
-        var departed = _members.Where(m => m.Value.Expires > now && m.Value.Lease > 0 && !tenants.Any(t => t.Id == m.Key)).Select(m => m.Key).ToList();
+        // A set, not a scan per member: a pool of hundreds of tenants plans at every refresh.
+        var current = new HashSet<string>(tenants.Select(t => t.Id), StringComparer.Ordinal);
+        var departed = _members.Where(m => m.Value.Expires > now && m.Value.Lease > 0 && !current.Contains(m.Key)).Select(m => m.Key).ToList();
         var ids = new string[tenants.Length + departed.Count];
         var requests = new ShareRequest[ids.Length];
         var held = new long[ids.Length];

@@ -25,8 +25,8 @@ namespace Quota.Grains.Tenancy;
 /// at a time, and every request that arrives meanwhile waits for its answer, at most
 /// <see cref="TenancyOptions.BorrowWait"/>, before it is decided; a caller with no wait included, since the borrow is
 /// one grain call. A borrow does not move the refresh: what the burst did not use goes back at the next refresh, as
-/// measured demand falls. While the pool answers that nothing is unlent (or relearns) nobody borrows until the next
-/// refresh.</para>
+/// measured demand falls. While the pool answers that nothing is unlent (or relearns), or after a borrow that gained
+/// nothing, the tenant does not borrow again until its next refresh.</para>
 /// <para>A tenant with nothing to serve (no reserve, no lease) that cannot borrow denies with <c>allowance</c> until its
 /// lease arrives; such a denial asks for a lease at once, at most once per second, instead of waiting for the next
 /// refresh.</para>
@@ -54,6 +54,7 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
     private Task _answered = Task.CompletedTask;
     private long _unlent = long.MaxValue;
     private long _waitingForAnswer;
+    private bool _borrowGainedNothing;
     private ITimer? _timer;
     private ITenantClusterGrain? _self;
 
@@ -238,7 +239,7 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
         }
 
         var asking = _refreshing is { IsCompleted: false };
-        if ((!asking && _unlent <= 0) || (Allowance > 0 && policiesAdmit(request.Cost, now)))
+        if ((!asking && (_unlent <= 0 || _borrowGainedNothing)) || (Allowance > 0 && policiesAdmit(request.Cost, now)))
         {
             return null;
         }
@@ -332,6 +333,7 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
         }
 
         _unlent = grant.Unlent;
+        _borrowGainedNothing = false;
         _nextRefresh = now + TimeSpan.FromMilliseconds(Math.Max(1, grant.RefreshMs));
         Subject.Reconfigure();
         Arm();
@@ -370,11 +372,15 @@ public sealed partial class TenantGrain : SubjectGrain, ITenantGrain, ITenantClu
             return State(Time.GetUtcNow());
         }
 
+        var before = _lease;
         if (Newer(grant))
         {
             Take(grant, now + TimeSpan.FromMilliseconds(grant.TtlMs));
         }
 
+        // An answer that gained nothing (others hold their shares, or what is unlent is held for quiet tenants) stops
+        // borrowing until the next refresh, so a burst does not ask again for every request.
+        _borrowGainedNothing = _lease <= before;
         _unlent = grant.Unlent;
         Subject.Reconfigure();
         Arm();
