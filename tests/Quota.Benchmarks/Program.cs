@@ -33,6 +33,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "inbound")
         {
             return await InboundLoad.RunAsync(args[1..]);
+        }
+
         if (args.Length > 0 && args[0] == "borrow")
         {
             return await BorrowLoad.RunAsync(args[1..]);
