@@ -58,7 +58,8 @@ internal static partial class Failures
         await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(context);
     }
 
-    private static (int Status, string Title, string Detail) Classify(Exception? error)
+    /// <summary>The status, title and detail a failure is answered with (the client's own departures are handled before).</summary>
+    internal static (int Status, string Title, string Detail) Classify(Exception? error)
     {
         for (var e = error; e is not null; e = e.InnerException)
         {
@@ -74,6 +75,15 @@ internal static partial class Failures
                 // A grain's silo died or stopped answering: failover, which a retry after it is declared dead survives.
                 return (StatusCodes.Status503ServiceUnavailable, "The cluster did not answer in time",
                     "A grain did not answer in time, or its silo died or refused the call (a silo may be failing over); retry shortly.");
+            }
+
+            if (e is OperationCanceledException)
+            {
+                // The caller is still there (its departures are answered before this): what was cancelled is the call
+                // inside the cluster, e.g. a wait in the queue of a subject whose silo is stopping. A retry reaches the
+                // subject's next activation.
+                return (StatusCodes.Status503ServiceUnavailable, "The cluster gave the request up",
+                    "A call inside the cluster was cancelled before it was decided (a silo may be stopping or failing over); retry shortly.");
             }
         }
 
