@@ -7,6 +7,7 @@ namespace Quota.Benchmarks;
 /// <c>… -- decisions --gateway HOST:PORT --http URL</c> drives a running silo (see run-decisions.sh);
 /// <c>… -- compare …</c> measures Quota against Redis, PostgreSQL and System.Threading.RateLimiting (see run-compare.sh);
 /// <c>… -- memory --subjects N,M</c> measures heap bytes per idle subject grain (see run-memory.sh);
+/// <c>… -- membership …</c> runs silos joining, leaving, restarting and dying under load (run-membership.sh);
 /// <c>… -- overload …</c> and <c>… -- stop …</c> measure shedding and the graceful stop over HTTP (run-overload.sh, run-stop.sh).
 /// </summary>
 public static class Program
@@ -26,6 +27,11 @@ public static class Program
         if (args.Length > 0 && args[0] is "overload" or "stop")
         {
             return await OverloadLoad.RunAsync(args);
+        }
+
+        if (args.Length > 0 && args[0] == "membership")
+        {
+            return await Membership.MembershipLoad.RunAsync(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "memory")
