@@ -169,9 +169,9 @@ public sealed class QuotaClient : IQuotaClient
     /// <see cref="QuotaUnavailableException"/>.
     /// </summary>
     /// <remarks>
-    /// A refused call was not processed where it was sent, except when its silo died after receiving it
-    /// (<see cref="Orleans.Runtime.SiloUnavailableException"/>): then the retry may take a second permit, which costs the
-    /// caller one but never admits more than a limit, the same as the caller retrying the exception itself.
+    /// Only refusals are retried (<see cref="QuotaUnavailableException.IsRefusal"/>): the call was not processed where it
+    /// was sent. A silo that died (<see cref="Orleans.Runtime.SiloUnavailableException"/>) may have decided the call before
+    /// dying, so that is thrown at once: a hidden retry could take a second permit outside the crash bound's accounting.
     /// </remarks>
     private static async Task<T> Guarded<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {

@@ -56,10 +56,13 @@ public sealed class QuotaUnavailableException : Exception
     public TimeSpan RetryAfter { get; init; } = DefaultRetryAfter;
 
     /// <summary>
-    /// Whether <paramref name="error"/> is the cluster refusing a call (no connection, a busy gateway, a silo gone or
-    /// going away) rather than not answering it in time: the client retries these briefly before throwing.
+    /// Whether <paramref name="error"/> is the cluster refusing a call before processing it (no connection, a busy
+    /// gateway, a silo going away that rejected it): the client retries these briefly before throwing. A silo that died
+    /// (<see cref="SiloUnavailableException"/>) or an answer that did not come may have decided the call, so those are
+    /// never retried by the client: a retry could take a second permit the crash bound does not count.
     /// </summary>
-    public static bool IsRefusal(Exception error) => error is ConnectionFailedException or GatewayTooBusyException or OrleansMessageRejectionException;
+    public static bool IsRefusal(Exception error) =>
+        error is ConnectionFailedException or GatewayTooBusyException or (OrleansMessageRejectionException and not SiloUnavailableException);
 
     /// <summary>
     /// The exception a caller sees for <paramref name="error"/>, an Orleans failure that a retry survives; null for anything
