@@ -56,6 +56,15 @@ public sealed class QuotaUnavailableException : Exception
     public TimeSpan RetryAfter { get; init; } = DefaultRetryAfter;
 
     /// <summary>
+    /// Whether <paramref name="error"/> is the cluster refusing a call before processing it (no connection, a busy
+    /// gateway, a silo going away that rejected it): the client retries these briefly before throwing. A silo that died
+    /// (<see cref="SiloUnavailableException"/>) or an answer that did not come may have decided the call, so those are
+    /// never retried by the client: a retry could take a second permit the crash bound does not count.
+    /// </summary>
+    public static bool IsRefusal(Exception error) =>
+        error is ConnectionFailedException or GatewayTooBusyException or (OrleansMessageRejectionException and not SiloUnavailableException);
+
+    /// <summary>
     /// The exception a caller sees for <paramref name="error"/>, an Orleans failure that a retry survives; null for anything
     /// else (a bug, a cancellation, a storage failure), which passes unchanged.
     /// </summary>
@@ -65,8 +74,10 @@ public sealed class QuotaUnavailableException : Exception
             "No connection to a Quota gateway could be made (the silos are unreachable or restarting); the call was not sent. Retry shortly.", error, mayHaveBeenDecided: false),
         GatewayTooBusyException => new(
             "The Quota gateway is shedding load; the call was not processed. Retry shortly.", error, mayHaveBeenDecided: false),
-        SiloUnavailableException or OrleansMessageRejectionException => new(
-            "The silo hosting a subject of this call died, is stopping or refused the call; the subject moves to a live silo once the cluster declares it dead. Retry shortly.", error, mayHaveBeenDecided: true),
+        SiloUnavailableException => new(
+            "The silo hosting a subject of this call died or stopped; the subject moves to a live silo once the cluster declares it dead. Retry shortly.", error, mayHaveBeenDecided: true),
+        OrleansMessageRejectionException => new(
+            "The cluster refused the call (a silo is stopping or failing over; the subject is moving). Retry shortly.", error, mayHaveBeenDecided: true),
         TimeoutException => new(
             "The Quota cluster did not answer within the response timeout (a silo may be failing over). Retry shortly.", error, mayHaveBeenDecided: true),
         _ => null,

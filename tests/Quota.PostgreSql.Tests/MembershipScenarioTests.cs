@@ -1,0 +1,41 @@
+using Quota.PostgreSql.Tests.Infrastructure;
+using Quota.Testing;
+
+namespace Quota.PostgreSql.Tests;
+
+/// <summary>
+/// Short versions of the membership scenarios in docs/benchmarks.md (tests/Quota.Benchmarks/run-membership.sh): real
+/// silos on PostgreSQL under load from an Orleans client that follows the cluster and over HTTP, on a daily and an
+/// hour-long hot key and on spread keys. A silo joining, one leaving gracefully, and a rolling restart of three fail no
+/// request and admit exactly each key's limit (every key is asked for more than its limit).
+/// </summary>
+public sealed class MembershipScenarioTests(PostgresFixture postgres)
+{
+    private const int HotLimit = 60;
+    private const int SpreadKeys = 10;
+    private const int SpreadLimit = 12;
+
+    [Theory]
+    [InlineData(MembershipChange.Join, 2)]
+    [InlineData(MembershipChange.Leave, 2)]
+    [InlineData(MembershipChange.RollingRestart, 3)]
+    public async Task A_membership_change_under_load_fails_no_request_and_admits_exactly_each_limit(MembershipChange change, int silos)
+    {
+        var database = await postgres.Server.CreateDatabaseAsync();
+        await using var scenario = new MembershipScenario(database, [.. new DurableCluster(database).Settings("--Logging:LogLevel:Quota=Information")]);
+        var load = new ScenarioLoad(silos, HotLimit, SpreadKeys, SpreadLimit, ClientWorkers: 4, HttpWorkers: 4, AnswersBefore: 150, AnswersAfter: 250,
+            MinimumAfter: TimeSpan.FromSeconds(3), GatewayListRefreshPeriod: TimeSpan.FromSeconds(1));
+
+        var report = await scenario.RunAsync(change, load, line => TestContext.Current.TestOutputHelper?.WriteLine(line));
+
+        TestContext.Current.TestOutputHelper?.WriteLine(report.ToString());
+        Assert.Empty(report.FailedAttempts);
+        Assert.Equal(0, report.Lost);
+        Assert.All(report.Keys, key => Assert.True(key.Admitted == key.Limit, $"{key.Key} admitted {key.Admitted} of {key.Limit}"));
+        if (change is MembershipChange.Join or MembershipChange.RollingRestart)
+        {
+            Assert.True(report.HttpByNewSilos > 0, "no HTTP request was answered by a new silo");
+            Assert.True(report.GatewayMessagesToNewSilos > 0, "the client sent nothing through a new silo's gateway");
+        }
+    }
+}
