@@ -12,6 +12,7 @@ public sealed class FailureClassTests
         var (status, title, _) = Failures.Classify(new OperationCanceledException("the activation is deactivating"));
 
         Assert.Equal((503, "The cluster gave the request up"), (status, title));
+        Assert.Equal("tag:quota,2026:problem:subject-moving", Failures.SubjectMoving);
     }
 
     [Fact]

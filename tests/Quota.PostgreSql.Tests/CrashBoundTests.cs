@@ -119,12 +119,12 @@ public sealed class CrashBoundTests(PostgresFixture postgres)
         {
             200 => true,
             429 => false,
-            503 when body.Contains("a silo may be failing over", StringComparison.Ordinal) => throw new FailoverException(body),
+            503 when body.Contains("\"tag:quota,2026:problem:subject-moving\"", StringComparison.Ordinal) => throw new FailoverException(body),
             _ => throw new InvalidOperationException($"acquire answered {(int)response.StatusCode}: {body}"),
         };
     }
 
-    /// <summary>A live silo's answer that a grain's silo failed over (503, the cluster did not answer in time).</summary>
+    /// <summary>A live silo's answer that a grain's silo failed over (503, problem type subject-moving).</summary>
     private sealed class FailoverException(string message) : Exception(message);
 
     /// <summary>User subjects active on the silo, from its <c>quota_subjects_active{kind="user"}</c> series.</summary>

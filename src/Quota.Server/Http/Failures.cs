@@ -49,14 +49,25 @@ internal static partial class Failures
         }
 
         var (status, title, detail) = Classify(error);
+        var type = title is FailoverTitle or CancelledTitle ? SubjectMoving : null;
         LogFailed(logger, context.Request.Method, context.Request.Path, status, error?.GetType().Name ?? "unknown", error);
         if (status == StatusCodes.Status503ServiceUnavailable)
         {
             context.Response.Headers.RetryAfter = "1";
         }
 
-        await Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(context);
+        await Results.Problem(statusCode: status, title: title, detail: detail, type: type).ExecuteAsync(context);
     }
+
+    /// <summary>
+    /// The problem type of a <c>503</c> for a subject whose silo died, refused the call or is stopping: the subject is
+    /// moving to another silo, and a retry after <c>Retry-After</c> reaches it there. A tag URI (RFC 9457 section 4):
+    /// a name, not a page.
+    /// </summary>
+    public const string SubjectMoving = "tag:quota,2026:problem:subject-moving";
+
+    private const string FailoverTitle = "The cluster did not answer in time";
+    private const string CancelledTitle = "The cluster gave the request up";
 
     /// <summary>The status, title and detail a failure is answered with (the client's own departures are handled before).</summary>
     internal static (int Status, string Title, string Detail) Classify(Exception? error)
@@ -73,7 +84,7 @@ internal static partial class Failures
             if (e is Quota.Client.QuotaUnavailableException or TimeoutException or Orleans.Runtime.SiloUnavailableException or Orleans.Runtime.OrleansMessageRejectionException)
             {
                 // A grain's silo died or stopped answering: failover, which a retry after it is declared dead survives.
-                return (StatusCodes.Status503ServiceUnavailable, "The cluster did not answer in time",
+                return (StatusCodes.Status503ServiceUnavailable, FailoverTitle,
                     "A grain did not answer in time, or its silo died or refused the call (a silo may be failing over); retry shortly.");
             }
 
@@ -82,7 +93,7 @@ internal static partial class Failures
                 // The caller is still there (its departures are answered before this): what was cancelled is the call
                 // inside the cluster, e.g. a wait in the queue of a subject whose silo is stopping. A retry reaches the
                 // subject's next activation.
-                return (StatusCodes.Status503ServiceUnavailable, "The cluster gave the request up",
+                return (StatusCodes.Status503ServiceUnavailable, CancelledTitle,
                     "A call inside the cluster was cancelled before it was decided (a silo may be stopping or failing over); retry shortly.");
             }
         }
