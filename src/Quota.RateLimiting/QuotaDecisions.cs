@@ -103,10 +103,11 @@ internal sealed partial class QuotaDecisions
     public TimeSpan? IdleDuration() =>
         Interlocked.Read(ref _waiting) > 0 ? null : _time.GetElapsedTime(Interlocked.Read(ref _lastActivity));
 
-    // The faults of a cluster that cannot be reached or answer: Orleans' own (dead gateway, rejected message), a timeout,
-    // a socket error, the client not connected, or our deadline. Anything else is a bug and propagates.
+    // The faults of a cluster that cannot be reached or answer: the client's retryable QuotaUnavailableException (a dead
+    // gateway, a silo failing over), Orleans' own, a timeout, a socket error, the client not connected, or our deadline.
+    // Anything else is a bug and propagates.
     private static bool IsUnreachable(Exception error) =>
-        error is OrleansException or TimeoutException or SocketException or OperationCanceledException or InvalidOperationException;
+        error is QuotaUnavailableException or OrleansException or TimeoutException or SocketException or OperationCanceledException or InvalidOperationException;
 
     private QuotaLease Unreachable(Exception error)
     {
