@@ -104,7 +104,8 @@ public sealed partial class SampleWebApiTests(QuotaClusterFixture fixture) : ICl
         Assert.Equal($"user:{user}/per-minute", problem.GetProperty("limitedBy").GetString());
         Assert.Equal("/hello", problem.GetProperty("instance").GetString());
         var retryAfterMs = problem.GetProperty("retryAfterMs").GetInt64();
-        Assert.InRange(retryAfterMs, 1, 60_000);
+        // The user's sliding window: 100 taken in the current bucket weigh 99 only 600 ms into the next one (CI: 60,249).
+        Assert.InRange(retryAfterMs, 1, 60_600);
         var seconds = (retryAfterMs + 999) / 1000;
         Assert.Equal(seconds.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(refused, "Retry-After"));
         Assert.Equal($"user:{user}/per-minute admits no more now; retry after {seconds} s.", problem.GetProperty("detail").GetString());
