@@ -7,15 +7,17 @@ namespace Quota.PostgreSql.Tests;
 
 /// <summary>
 /// Failover as a .NET client sees it: three silos with the default membership settings, a client that follows the
-/// cluster, one silo killed (SIGKILL). Calls for the subjects it hosted fail with <see cref="QuotaUnavailableException"/>
-/// (nothing else) until the cluster declares it dead, then are answered again from live silos.
+/// cluster, one silo killed (SIGKILL). Until the cluster declares it dead, a call for a subject it hosted either waits (the
+/// cluster holds or re-routes it) or fails with <see cref="QuotaUnavailableException"/>, nothing else; which one depends on
+/// the gateway the call went through and when (CI saw both: some runs fail a few calls, one failed none). After that every
+/// call is answered again from the live silos.
 /// </summary>
 public sealed class FailoverTests(PostgresFixture postgres)
 {
     private const int Users = 30;
 
     [Fact]
-    public async Task Calls_for_a_killed_silos_subjects_fail_retryably_until_it_is_declared_dead_then_are_answered()
+    public async Task Calls_for_a_killed_silos_subjects_wait_or_fail_retryably_until_it_is_declared_dead_then_are_answered()
     {
         await using var cluster = new DurableCluster(await postgres.Server.CreateDatabaseAsync());
         var silos = new[] { await cluster.StartSiloAsync(), await cluster.StartSiloAsync(), await cluster.StartSiloAsync() };
@@ -37,6 +39,7 @@ public sealed class FailoverTests(PostgresFixture postgres)
         TimeSpan? lastFailure = null;
         TimeSpan? declaredDead = null;
         var cleanRounds = 0;
+        var longestCall = TimeSpan.Zero;
 
         // Rounds over every user until two rounds in a row are answered in full: the dead silo's subjects have moved.
         while (cleanRounds < 2 && clock.Elapsed < TimeSpan.FromSeconds(90))
@@ -48,6 +51,7 @@ public sealed class FailoverTests(PostgresFixture postgres)
                 try
                 {
                     await client.Quota.AcquireAsync(new AcquireRequest { User = $"failover-{u}" });
+                    longestCall = TimeSpan.FromTicks(Math.Max(longestCall.Ticks, (clock.Elapsed - began).Ticks));
                 }
                 catch (Exception e)
                 {
@@ -78,10 +82,9 @@ public sealed class FailoverTests(PostgresFixture postgres)
 
         var recovered = (lastFailure ?? killedAt) - killedAt;
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"killed the silo hosting {hosted.Max()} of {Users} users; declared dead {declaredDead?.TotalSeconds:F1} s after the kill (seen at the end of a round); calls failed until {recovered.TotalSeconds:F1} s after it: "
+            $"killed the silo hosting {hosted.Max()} of {Users} users; declared dead {declaredDead?.TotalSeconds:F1} s after the kill (seen at the end of a round); the longest answered call took {longestCall.TotalSeconds:F1} s; calls failed until {recovered.TotalSeconds:F1} s after it: "
             + string.Join(", ", failures.Select(f => $"{f.Value} x {f.Key}")));
         Assert.Equal(2, cleanRounds);
-        Assert.NotEmpty(failures);
         Assert.All(failures.Keys, name => Assert.StartsWith(nameof(QuotaUnavailableException), name, StringComparison.Ordinal));
         Assert.Equal(2, await cluster.ActiveSilosAsync());
     }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -43,6 +44,9 @@ public sealed record ScenarioLoad(
     int Silos, int HotLimit, int SpreadKeys, int SpreadLimit, int ClientWorkers, int HttpWorkers, int AnswersBefore, int AnswersAfter,
     TimeSpan MinimumAfter, TimeSpan? GatewayListRefreshPeriod = null);
 
+/// <summary>A key's answers in one of its periods (a fixed window or a calendar day), named by the period's end.</summary>
+public sealed record KeyPeriod(string Key, DateTimeOffset Ends, long Admitted, long Denied, long Limit);
+
 /// <summary>What one scenario measured.</summary>
 public sealed record ScenarioReport
 {
@@ -76,6 +80,12 @@ public sealed record ScenarioReport
     /// <summary>Every key's admitted count with its limit and the attempts on it that may have taken a permit.</summary>
     public required IReadOnlyList<(string Key, long Admitted, long Limit, long Ambiguous)> Keys { get; init; }
 
+    /// <summary>
+    /// Every key's answers by the period they were decided in (a run can cross a UTC hour or midnight, where the hot hour's
+    /// fixed window or a daily quota starts again from zero), each with the key's limit.
+    /// </summary>
+    public required IReadOnlyList<KeyPeriod> Periods { get; init; }
+
     /// <summary>HTTP requests the new silos answered (join, rolling restart).</summary>
     public required long HttpByNewSilos { get; init; }
 
@@ -85,24 +95,31 @@ public sealed record ScenarioReport
     /// <summary>Decisions made by subjects hosted on the new silos (join, rolling restart).</summary>
     public required long DecisionsOnNewSilos { get; init; }
 
+    /// <summary>A key's admitted/limit per period, oldest first ("60/60", or "60/60 then 12/60" across a period's end).</summary>
+    public string AdmittedByPeriod(string key) =>
+        string.Join(" then ", Periods.Where(p => p.Key == key).Select(p => $"{p.Admitted}/{p.Limit}"));
+
     /// <summary>One line for logs and test output.</summary>
     public override string ToString() =>
         $"{Change}: {Answered} answered, {FailedAttempts.Values.Sum()} failed attempts ({string.Join(", ", FailedAttempts.Select(f => $"{f.Value} x {f.Key}"))}), "
         + $"{Lost} lost; longest gap for one key {LongestGap.TotalMilliseconds:F0} ms; change took {ChangeTook.TotalSeconds:F1} s; "
-        + $"hot daily {HotDaily.Admitted}/{HotDaily.Limit}, hot hour {HotHour.Admitted}/{HotHour.Limit}, spread {Spread.Admitted}/{Spread.Limit} (worst key {Spread.WorstRatio:F3}); "
+        + $"hot daily {AdmittedByPeriod(MembershipScenario.HotDailyKey)}, hot hour {AdmittedByPeriod(MembershipScenario.HotHourKey)}, spread {Spread.Admitted}/{Spread.Limit} (worst key {Spread.WorstRatio:F3}); "
         + $"new silos: {HttpByNewSilos} HTTP answers, {GatewayMessagesToNewSilos} client gateway messages, {DecisionsOnNewSilos} decisions";
 }
 
 /// <summary>
 /// Real silo processes on PostgreSQL under steady load, from an Orleans client that follows the cluster and over HTTP
 /// (a balancer's rotation: a silo is added once it answers and removed before it is stopped), on two hot keys (a daily
-/// calendar quota and an hour-long fixed window, whose windows outlast the run), on spread keys, and on new keys; one membership change
+/// calendar quota and an hour-long fixed window; a run that crosses a UTC hour or midnight sees a new period start from zero), on spread keys, and on new keys; one membership change
 /// made midway. Callers retry a failed attempt after its <c>Retry-After</c> (1 s), as the docs ask.
 /// </summary>
 public sealed class MembershipScenario(string connectionString, IReadOnlyList<string> siloSettings) : IAsyncDisposable
 {
-    private const string HotDailyKey = "hot-daily";
-    private const string HotHourKey = "hot-hour";
+    /// <summary>The hot key with a daily calendar quota.</summary>
+    public const string HotDailyKey = "hot-daily";
+
+    /// <summary>The hot key with an hour-long fixed window.</summary>
+    public const string HotHourKey = "hot-hour";
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(60);
 
     private readonly List<SiloProcess> _silos = [];
@@ -182,7 +199,9 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
             HotHour = (state.Admitted[HotHourKey], load.HotLimit, state.Ambiguous[HotHourKey]),
             Spread = (spread.Sum(s => s.Admitted), (long)load.SpreadLimit * load.SpreadKeys,
                 spread.Count == 0 ? 0 : spread.Max(s => (double)s.Admitted / load.SpreadLimit), spread.Sum(s => s.Ambiguous)),
-            Keys = [.. keys.Select(k => (k, state.Admitted[k], k.StartsWith("hot-", StringComparison.Ordinal) ? load.HotLimit : (long)load.SpreadLimit, state.Ambiguous[k]))],
+            Keys = [.. keys.Select(k => (k, state.Admitted[k], LimitOf(k, load), state.Ambiguous[k]))],
+            Periods = [.. state.Periods.Where(p => keys.Contains(p.Key.Key)).OrderBy(p => p.Key.Key, StringComparer.Ordinal).ThenBy(p => p.Key.Ends)
+                .Select(p => new KeyPeriod(p.Key.Key, p.Key.Ends, p.Value.Admitted, p.Value.Denied, LimitOf(p.Key.Key, load)))],
             HttpByNewSilos = newSilos.Sum(s => state.HttpAnswersBy.GetValueOrDefault(s)),
             GatewayMessagesToNewSilos = gateway,
             DecisionsOnNewSilos = decisions,
@@ -198,6 +217,23 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
     }
 
     private static string SpreadKey(int k) => $"spread-{k}";
+
+    private static long LimitOf(string key, ScenarioLoad load) => key.StartsWith("hot-", StringComparison.Ordinal) ? load.HotLimit : load.SpreadLimit;
+
+    /// <summary>
+    /// The end of the period a decision was made in, from its <c>resetAfterMs</c>: every key's periods end on a whole UTC
+    /// minute (an hour's fixed window, a UTC day), and an answer takes far less than half a minute to arrive.
+    /// </summary>
+    private static DateTimeOffset? PeriodEnd(long? resetAfterMs)
+    {
+        if (resetAfterMs is not { } ms)
+        {
+            return null;
+        }
+
+        var end = DateTimeOffset.UtcNow.AddMilliseconds(ms).Ticks + (TimeSpan.TicksPerMinute / 2);
+        return new DateTimeOffset(end - (end % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+    }
 
     private async Task ChangeAsync(MembershipChange change, ScenarioLoad load, Action<string> log)
     {
@@ -308,7 +344,7 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
                 try
                 {
                     var answer = await quota.AcquireAsync(new AcquireRequest { User = key }, CancellationToken.None);
-                    state.Answer(key, answer.Allowed, clock.Elapsed);
+                    state.Answer(key, answer.Allowed, clock.Elapsed, PeriodEnd(answer.ResetAfterMs));
                     break;
                 }
                 catch (QuotaUnavailableException e)
@@ -337,10 +373,10 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
             {
                 var rotation = Volatile.Read(ref _rotation);
                 var silo = rotation[random.Next(rotation.Length)];
-                var (outcome, retryAfter) = await HttpAcquireAsync(silo.Http, key);
+                var (outcome, retryAfter, resetAfterMs) = await HttpAcquireAsync(silo.Http, key);
                 if (outcome is "admitted" or "denied")
                 {
-                    state.Answer(key, outcome == "admitted", clock.Elapsed);
+                    state.Answer(key, outcome == "admitted", clock.Elapsed, PeriodEnd(resetAfterMs));
                     state.HttpAnswersBy.AddOrUpdate(silo, 1, (_, n) => n + 1);
                     break;
                 }
@@ -358,7 +394,7 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
         }
     }
 
-    private static async Task<(string Outcome, TimeSpan RetryAfter)> HttpAcquireAsync(HttpClient http, string user)
+    private static async Task<(string Outcome, TimeSpan RetryAfter, long? ResetAfterMs)> HttpAcquireAsync(HttpClient http, string user)
     {
         try
         {
@@ -366,24 +402,28 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
             var retryAfter = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1);
             switch (response.StatusCode)
             {
-                case HttpStatusCode.OK:
-                    return ("admitted", TimeSpan.Zero);
-                case HttpStatusCode.TooManyRequests:
-                    return ("denied", TimeSpan.Zero);
+                case HttpStatusCode.OK or HttpStatusCode.TooManyRequests:
+                    // A decision's body carries resetAfterMs; a 429 refused before deciding (a problem detail) has none.
+                    using (var decision = JsonDocument.Parse(await response.Content.ReadAsStringAsync()))
+                    {
+                        var reset = decision.RootElement.TryGetProperty("resetAfterMs", out var value) ? value.GetInt64() : (long?)null;
+                        return (response.StatusCode == HttpStatusCode.OK ? "admitted" : "denied", TimeSpan.Zero, reset);
+                    }
+
                 case HttpStatusCode.ServiceUnavailable:
                     var body = await response.Content.ReadAsStringAsync();
-                    return (body.Contains("temporary-reduced-capacity", StringComparison.Ordinal) ? "503 stopping" : "503 failover", retryAfter);
+                    return (body.Contains("temporary-reduced-capacity", StringComparison.Ordinal) ? "503 stopping" : "503 failover", retryAfter, null);
                 default:
-                    return ($"{(int)response.StatusCode}", retryAfter);
+                    return ($"{(int)response.StatusCode}", retryAfter, null);
             }
         }
         catch (HttpRequestException e)
         {
-            return ($"no answer ({e.HttpRequestError})", TimeSpan.FromSeconds(1));
+            return ($"no answer ({e.HttpRequestError})", TimeSpan.FromSeconds(1), null);
         }
         catch (TaskCanceledException)
         {
-            return ("no answer (timeout)", TimeSpan.FromSeconds(1));
+            return ("no answer (timeout)", TimeSpan.FromSeconds(1), null);
         }
     }
 
@@ -436,6 +476,9 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
 
         public ConcurrentDictionary<string, int> Failures { get; } = new();
 
+        /// <summary>Admitted and denied answers by key and the end of the period they were decided in.</summary>
+        public ConcurrentDictionary<(string Key, DateTimeOffset Ends), (long Admitted, long Denied)> Periods { get; } = new();
+
         public ConcurrentDictionary<SiloProcess, long> HttpAnswersBy { get; } = new();
 
         public long Answered => Interlocked.Read(ref _answered);
@@ -463,11 +506,17 @@ public sealed class MembershipScenario(string connectionString, IReadOnlyList<st
             };
         }
 
-        public void Answer(string key, bool admitted, TimeSpan at)
+        public void Answer(string key, bool admitted, TimeSpan at, DateTimeOffset? periodEnd)
         {
             if (admitted)
             {
                 Admitted.AddOrUpdate(key, 1, (_, n) => n + 1);
+            }
+
+            if (periodEnd is { } ends)
+            {
+                (long, long) One() => admitted ? (1, 0) : (0, 1);
+                Periods.AddOrUpdate((key, ends), _ => One(), (_, n) => admitted ? (n.Admitted + 1, n.Denied) : (n.Admitted, n.Denied + 1));
             }
 
             Interlocked.Increment(ref _answered);

@@ -93,7 +93,7 @@ internal static class MembershipLoad
             var failed = r.FailedAttempts.Count == 0 ? "0" : $"{r.FailedAttempts.Values.Sum()} ({string.Join(", ", r.FailedAttempts.Select(f => $"{f.Value} {f.Key}"))})";
             var newSilos = r.Change is MembershipChange.Join or MembershipChange.RollingRestart ? $"{r.HttpByNewSilos} / {r.GatewayMessagesToNewSilos} / {r.DecisionsOnNewSilos}" : "–";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Change} | {r.Answered} | {failed} | {r.Lost} | {r.LongestGap.TotalSeconds:F2} s | {r.HotDaily.Admitted}/{r.HotDaily.Limit} | {r.HotHour.Admitted}/{r.HotHour.Limit} | {r.Spread.Admitted}/{r.Spread.Limit} ({r.Spread.WorstRatio:F3}) | {newSilos} |"));
+                $"| {r.Change} | {r.Answered} | {failed} | {r.Lost} | {r.LongestGap.TotalSeconds:F2} s | {r.AdmittedByPeriod(MembershipScenario.HotDailyKey)} | {r.AdmittedByPeriod(MembershipScenario.HotHourKey)} | {r.Spread.Admitted}/{r.Spread.Limit} ({r.Spread.WorstRatio:F3}) | {newSilos} |"));
         }
 
         return 0;
