@@ -66,6 +66,7 @@ public sealed class QuotaClient : IQuotaClient
 {
     private readonly IGrainFactory _grains;
     private readonly DecisionBatcher? _batcher;
+    private readonly TimeSpan? _answerTimeout;
 
     // Made once, on first use: Orleans resolves a grain interface by reflection on every GetGrain (see DecisionResults.Grain).
     private IDecisionGrain[]? _coordinators;
@@ -76,10 +77,20 @@ public sealed class QuotaClient : IQuotaClient
     /// Decisions in flight above which single-subject decisions that do not wait are sent in batches; null (the
     /// default) sends each on its own. See <see cref="QuotaClientOptions.BatchAbove"/>.
     /// </param>
-    public QuotaClient(IGrainFactory grains, int? batchAbove = null)
+    /// <param name="answerTimeout">
+    /// How long to wait for an answer beyond a request's own wait before throwing <see cref="QuotaUnavailableException"/>;
+    /// null (the default, as inside a silo) leaves calls to Orleans' response timeout. See <see cref="QuotaClientOptions.AnswerTimeout"/>.
+    /// </param>
+    public QuotaClient(IGrainFactory grains, int? batchAbove = null, TimeSpan? answerTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(grains);
+        if (answerTimeout is { } timeout)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero, nameof(answerTimeout));
+        }
+
         _grains = grains;
+        _answerTimeout = answerTimeout;
         _batcher = batchAbove is { } threshold ? new DecisionBatcher(_grains, Coordinator, threshold) : null;
     }
 
@@ -104,7 +115,7 @@ public sealed class QuotaClient : IQuotaClient
         var request = validated.Request;
         if (SingleSubject(request) is not { } single)
         {
-            return await Guarded(() => Coordinator().AcquireAsync(validated, cancellationToken), cancellationToken);
+            return await Guarded(() => Coordinator().AcquireAsync(validated, cancellationToken), Deadline(request.MaxWaitMs), cancellationToken);
         }
 
         // One subject: it files a lease under a nonce of its own when the grant must be settled or released.
@@ -113,6 +124,7 @@ public sealed class QuotaClient : IQuotaClient
             () => _batcher is { } batcher
                 ? batcher.AcquireAsync(single.Kind, single.Id, acquire, cancellationToken)
                 : DecisionResults.Grain(_grains, single.Kind, single.Id).AcquireAsync(acquire, cancellationToken),
+            Deadline(request.MaxWaitMs),
             cancellationToken);
         SubjectAnswer[] answers = [new(single.Kind, single.Id, single.Field, decision)];
         return decision.Allowed
@@ -126,14 +138,14 @@ public sealed class QuotaClient : IQuotaClient
         ArgumentException.ThrowIfNullOrEmpty(upstream);
         ArgumentException.ThrowIfNullOrEmpty(token);
         ArgumentNullException.ThrowIfNull(feedback);
-        return Guarded(() => _grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(upstream, token)).ReportAsync(feedback).WaitAsync(cancellationToken), cancellationToken);
+        return Guarded(() => _grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(upstream, token)).ReportAsync(feedback).WaitAsync(cancellationToken), Deadline(0), cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(upstream);
-        return Guarded(() => _grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken), cancellationToken);
+        return Guarded(() => _grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken), Deadline(0), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -155,7 +167,7 @@ public sealed class QuotaClient : IQuotaClient
     public Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
-        return Guarded(() => DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken), cancellationToken);
+        return Guarded(() => DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken), Deadline(0), cancellationToken);
     }
 
     /// <summary>Delays before the retries of a call the cluster refused (about a second in all).</summary>
@@ -172,14 +184,17 @@ public sealed class QuotaClient : IQuotaClient
     /// Only refusals are retried (<see cref="QuotaUnavailableException.IsRefusal"/>): the call was not processed where it
     /// was sent. A silo that died (<see cref="Orleans.Runtime.SiloUnavailableException"/>) may have decided the call before
     /// dying, so that is thrown at once: a hidden retry could take a second permit outside the crash bound's accounting.
+    /// An attempt not answered by <paramref name="deadline"/> is not waited for further (it may have been decided): an
+    /// Orleans client leaves a call sent through a gateway that was killed waiting for its whole response timeout.
     /// </remarks>
-    private static async Task<T> Guarded<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    private static async Task<T> Guarded<T>(Func<Task<T>> call, TimeSpan? deadline, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                return await call();
+                var answer = call();
+                return deadline is { } limit && !answer.IsCompleted ? await AnsweredWithin(answer, limit) : await answer;
             }
             catch (Exception e) when (attempt < RetryDelays.Length && !cancellationToken.IsCancellationRequested && QuotaUnavailableException.IsRefusal(e))
             {
@@ -191,6 +206,22 @@ public sealed class QuotaClient : IQuotaClient
             }
         }
     }
+
+    private static async Task<T> AnsweredWithin<T>(Task<T> answer, TimeSpan limit)
+    {
+        try
+        {
+            return await answer.WaitAsync(limit, CancellationToken.None);
+        }
+        catch (TimeoutException) when (!answer.IsCompleted)
+        {
+            throw new TimeoutException(
+                $"No answer within {limit.TotalSeconds:0.###} s (the request's wait plus Quota:Client:AnswerTimeout); the call was left to Orleans' response timeout.");
+        }
+    }
+
+    /// <summary>How long an attempt may go unanswered: the request's own wait plus the answer timeout; null without one.</summary>
+    private TimeSpan? Deadline(long maxWaitMs) => _answerTimeout is { } timeout ? TimeSpan.FromMilliseconds(maxWaitMs) + timeout : null;
 
     private IDecisionGrain Coordinator() =>
         (_coordinators ??= [.. Enumerable.Range(0, IDecisionGrain.Keys).Select(k => _grains.GetGrain<IDecisionGrain>(k))])[Random.Shared.Next(IDecisionGrain.Keys)];
@@ -218,7 +249,7 @@ public sealed class QuotaClient : IQuotaClient
             return LeaseOutcome.Invalid;
         }
 
-        var outcomes = await Guarded(() => Task.WhenAll(holders.Select(h => action(DecisionResults.Grain(_grains, h.Kind, h.Id), nonce))).WaitAsync(cancellationToken), cancellationToken);
+        var outcomes = await Guarded(() => Task.WhenAll(holders.Select(h => action(DecisionResults.Grain(_grains, h.Kind, h.Id), nonce))).WaitAsync(cancellationToken), Deadline(0), cancellationToken);
         return outcomes.Contains(LeaseOutcome.Done) ? LeaseOutcome.Done : LeaseOutcome.NotFound;
     }
 }

@@ -60,6 +60,15 @@ public sealed class QuotaClientOptions
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How long the client waits for an answer beyond the wait a request asks for (<c>maxWaitMs</c>) before it stops
+    /// waiting and throws <see cref="QuotaUnavailableException"/> (<see cref="QuotaUnavailableException.MayHaveBeenDecided"/>
+    /// true). Default: 5 seconds, at most <see cref="ResponseTimeout"/>. A decision takes milliseconds; this bounds the
+    /// calls Orleans itself would leave waiting for the whole response timeout: those in flight through a gateway that was
+    /// killed (an Orleans client fails them only at its response timeout, see docs/operations.md, "Failover").
+    /// </summary>
+    public TimeSpan AnswerTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Decisions in flight above which decisions naming one user or one resource, and not waiting, are sent in
     /// batches: one message to a coordinator grain per batch instead of one per decision, formed from whatever is queued
     /// when the previous send has gone (no timer, no added delay). Default: 8. 0 batches every such decision; null sends

@@ -77,7 +77,7 @@ public static class QuotaClientServiceCollectionExtensions
             });
         });
         services.TryAddSingleton(Options.Create(options));
-        services.TryAddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IClusterClient>(), options.BatchAbove));
+        services.TryAddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IClusterClient>(), options.BatchAbove, options.AnswerTimeout));
         return services;
     }
 
@@ -141,6 +141,11 @@ public static class QuotaClientServiceCollectionExtensions
         if (options.ResponseTimeout <= TimeSpan.Zero)
         {
             problems.Add($"ResponseTimeout must be positive, e.g. 00:00:30 (got {options.ResponseTimeout}).");
+        }
+
+        if (options.AnswerTimeout <= TimeSpan.Zero || options.AnswerTimeout > options.ResponseTimeout)
+        {
+            problems.Add($"AnswerTimeout must be positive and at most ResponseTimeout ({options.ResponseTimeout}), e.g. 00:00:05 (got {options.AnswerTimeout}).");
         }
 
         foreach (var (name, value) in new[] { ("ClusterId", options.ClusterId), ("ServiceId", options.ServiceId) })

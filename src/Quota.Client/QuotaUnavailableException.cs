@@ -6,7 +6,8 @@ namespace Quota.Client;
 /// <summary>
 /// The cluster could not answer a call now, and a retry is expected to succeed: the silo hosting a subject died or
 /// refused the call (it is failing over until membership declares it dead, see docs/operations.md, "Failover"), no
-/// gateway could be reached or one was too busy, or no answer came within <c>Quota:Client:ResponseTimeout</c>. The
+/// gateway could be reached or one was too busy, or no answer came in time (<c>Quota:Client:AnswerTimeout</c> beyond the
+/// request's wait, or <c>Quota:Client:ResponseTimeout</c>). The
 /// Orleans exception is the <see cref="Exception.InnerException"/>.
 /// </summary>
 /// <remarks>
@@ -79,7 +80,7 @@ public sealed class QuotaUnavailableException : Exception
         OrleansMessageRejectionException => new(
             "The cluster refused the call (a silo is stopping or failing over; the subject is moving). Retry shortly.", error, mayHaveBeenDecided: true),
         TimeoutException => new(
-            "The Quota cluster did not answer within the response timeout (a silo may be failing over). Retry shortly.", error, mayHaveBeenDecided: true),
+            "The Quota cluster did not answer in time (Quota:Client:AnswerTimeout beyond the request's wait, or ResponseTimeout; a silo may be failing over). Retry shortly.", error, mayHaveBeenDecided: true),
         _ => null,
     };
 }

@@ -65,6 +65,7 @@ public sealed class ClientOptionsTests
             ("Quota:Client:Gateways:1", "127.0.0.1:99999"),
             ("Quota:Client:ClusterId", " "),
             ("Quota:Client:ResponseTimeout", "00:00:00"),
+            ("Quota:Client:AnswerTimeout", "-00:00:01"),
             ("Quota:Client:BatchAbove", "-1"));
 
         var error = Assert.Throws<ArgumentException>(() => builder.AddQuotaClient());
@@ -75,6 +76,7 @@ public sealed class ClientOptionsTests
             + "Gateways:1 '127.0.0.1:99999' is not host:port, e.g. 127.0.0.1:30000 or quota-gateway:30000. "
             + "BatchAbove must be 0 or more decisions in flight, or null for no batching (got -1). "
             + "ResponseTimeout must be positive, e.g. 00:00:30 (got 00:00:00). "
+            + "AnswerTimeout must be positive and at most ResponseTimeout (00:00:00), e.g. 00:00:05 (got -00:00:01). "
             + "ClusterId must name the cluster as the silos' Quota:Cluster:ClusterId does (default: quota). (Parameter 'configure')",
             error.Message);
     }

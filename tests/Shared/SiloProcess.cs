@@ -136,6 +136,23 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the host's process where it is (SIGSTOP): its sockets stay open and the kernel keeps them alive, but nothing
+    /// answers, as a silo that hangs. <see cref="Resume"/> lets it run again.
+    /// </summary>
+    public void Pause() => Signal(19);
+
+    /// <summary>Lets a host stopped by <see cref="Pause"/> run again (SIGCONT).</summary>
+    public void Resume() => Signal(18);
+
+    private void Signal(int signal)
+    {
+        if (_process is not { HasExited: false } process || SendSignal(process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"Signal {signal} could not be sent to the host.");
+        }
+    }
+
     /// <summary>Asks the host to shut down (SIGTERM) and waits for it to exit; kills it if it takes longer than <paramref name="timeout"/>.</summary>
     public async Task StopGracefullyAsync(TimeSpan timeout)
     {
