@@ -12,13 +12,14 @@ namespace Quota.Benchmarks;
 /// the latency of the request that finds its tenant's reserve used up (with on-demand borrowing it waits for the
 /// borrow and is admitted; without, it is denied at once) next to the request before it (served from the reserve),
 /// over many fresh tenants one at a time; and decisions per second of a saturated tenant (its pool fully lent, every
-/// request denied) at 1 and 16 in flight. Prints a markdown table.
+/// request denied) at 1 and 16 in flight. Prints a markdown table. Options: <c>--reserve N</c> (each tenant's reserve,
+/// 1), <c>--second no</c> (skip the second request, so no borrow), <c>--pause-ms N</c> (a pause after each second request).
 /// </summary>
 internal static class BorrowLoad
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var options = new Dictionary<string, string> { ["gateway"] = "127.0.0.1:30000", ["http"] = "http://127.0.0.1:8080", ["tenants"] = "400", ["seconds"] = "3" };
+        var options = new Dictionary<string, string> { ["gateway"] = "127.0.0.1:30000", ["http"] = "http://127.0.0.1:8080", ["tenants"] = "400", ["seconds"] = "3", ["reserve"] = "1", ["second"] = "yes", ["pause-ms"] = "0" };
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
             options[args[i].TrimStart('-')] = args[i + 1];
@@ -30,6 +31,7 @@ internal static class BorrowLoad
         var seconds = double.Parse(options["seconds"], CultureInfo.InvariantCulture);
         using var http = new HttpClient { BaseAddress = new Uri(options["http"]) };
         var run = Guid.NewGuid().ToString("N")[..6];
+        var pause = TimeSpan.FromMilliseconds(int.Parse(options["pause-ms"], CultureInfo.InvariantCulture));
 
         // Many tenants with a reserve of 1 on a pool far larger than they use: each one's second request borrows.
         var upstream = $"borrow-{run}";
@@ -38,7 +40,7 @@ internal static class BorrowLoad
         var tenants = Enumerable.Range(0, count).Select(i => $"borrow-{run}-{i}").ToArray();
         foreach (var tenant in tenants)
         {
-            await PutAsync(http, $"/v1/admin/tenants/{tenant}", $"{{\"upstream\":\"{upstream}\",\"reserved\":1}}");
+            await PutAsync(http, $"/v1/admin/tenants/{tenant}", $"{{\"upstream\":\"{upstream}\",\"reserved\":{int.Parse(options["reserve"], CultureInfo.InvariantCulture)}}}");
         }
 
         // Activated (a peek takes nothing) and idle, their first refresh answered.
@@ -56,9 +58,19 @@ internal static class BorrowLoad
             var started = Stopwatch.GetTimestamp();
             await quota.AcquireAsync(new AcquireRequest { Tenant = tenant });
             fromReserve.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+            if (options["second"] != "yes")
+            {
+                continue;
+            }
+
             started = Stopwatch.GetTimestamp();
             admitted += (await quota.AcquireAsync(new AcquireRequest { Tenant = tenant })).Allowed ? 1 : 0;
             triggering.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+            if (pause > TimeSpan.Zero)
+            {
+                // Isolates what a borrow sets off from the next tenant's request.
+                await Task.Delay(pause);
+            }
         }
 
         // A saturated tenant: one token of 100 a minute (95 usable), a reserve of 10, the rest lent to it and used.
