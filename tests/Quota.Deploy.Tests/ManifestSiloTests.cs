@@ -9,25 +9,6 @@ using Quota.Testing;
 
 namespace Quota.Deploy.Tests;
 
-/// <summary>A throwaway PostgreSQL server for the class (the manifests' external database, played on loopback).</summary>
-public sealed class PostgresFixture : IAsyncLifetime
-{
-    private PostgresServer? _server;
-
-    /// <summary>The running server.</summary>
-    public PostgresServer Server => _server ?? throw new InvalidOperationException("The PostgreSQL server has not started.");
-
-    public async ValueTask InitializeAsync() => _server = await PostgresServer.StartAsync();
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-    }
-}
-
 /// <summary>
 /// The production overlay's pod, as far as it can run here without Kubernetes: a real silo process given exactly the
 /// environment the rendered Deployment gives its container (values, the generated Secret's keys, the downward API's

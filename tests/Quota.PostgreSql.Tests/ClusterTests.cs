@@ -1,4 +1,5 @@
 using Quota.PostgreSql.Tests.Infrastructure;
+using Quota.Testing;
 
 namespace Quota.PostgreSql.Tests;
 

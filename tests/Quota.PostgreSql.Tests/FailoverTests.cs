@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Quota.Abstractions;
 using Quota.Client;
 using Quota.PostgreSql.Tests.Infrastructure;
+using Quota.Testing;
 
 namespace Quota.PostgreSql.Tests;
 

@@ -4,6 +4,7 @@ using Orleans.TestingHost;
 using Quota.Grains.Storage;
 using Quota.PostgreSql.Tests.Infrastructure;
 using Quota.Storage;
+using Quota.Testing;
 
 namespace Quota.PostgreSql.Tests;
 

@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Npgsql;
 using Quota.PostgreSql.Tests.Infrastructure;
+using Quota.Testing;
 
 namespace Quota.PostgreSql.Tests;
 

@@ -1,6 +1,7 @@
 using Npgsql;
 using Quota.PostgreSql.Tests.Infrastructure;
 using Quota.Storage;
+using Quota.Testing;
 
 namespace Quota.PostgreSql.Tests;
 
