@@ -128,11 +128,87 @@ internal sealed class QueueBook
     }
 
     /// <summary>
-    /// Brings the book up to <paramref name="now"/>: due delayed items become ready; expired leases return their items
-    /// (an expiry counts as the attempt it was), or dead-letter them after <paramref name="maxAttempts"/>.
+    /// Puts back an item read from storage as it was stored: waiting (ready or delayed by its available time), leased
+    /// (under its lease id until its visibility ends) or dead. The sequence continues after the largest restored.
     /// </summary>
-    public void Advance(DateTimeOffset now, int maxAttempts)
+    public QueueItem Restore(StoredItem stored, ValidatedAcquire request, DateTimeOffset now)
     {
+        ArgumentNullException.ThrowIfNull(stored);
+        var item = new QueueItem
+        {
+            Id = stored.Id,
+            Sequence = stored.Sequence,
+            Payload = stored.Payload,
+            Attributes = new(stored.Attributes, StringComparer.Ordinal),
+            Priority = stored.Priority,
+            EnqueuedAt = stored.EnqueuedAt,
+            Deadline = stored.Deadline,
+            Request = request,
+            DispatchKey = KeyOf(request.Request),
+            AvailableAt = stored.AvailableAt,
+            Attempts = stored.Attempts,
+            LastError = stored.LastError,
+            LastStatus = stored.LastStatus,
+        };
+        _sequence = Math.Max(_sequence, stored.Sequence);
+        _items[item.Id] = item;
+        switch (stored.State)
+        {
+            case StoredItemState.Leased when stored.LeaseId is { } leaseId:
+                item.State = ItemState.Leased;
+                item.LeaseId = leaseId;
+                item.LeasedAt = stored.LeasedAt ?? now;
+                item.VisibleUntil = stored.VisibleUntil ?? now;
+                item.Token = stored.Token;
+                _leases[leaseId] = item;
+                _expiries.Add(item);
+                break;
+            case StoredItemState.Dead:
+                Kill(item, stored.DiedAt ?? now);
+                break;
+            default:
+                Schedule(item, now);
+                break;
+        }
+
+        return item;
+    }
+
+    /// <summary>An item as its row stores it.</summary>
+    public static StoredItem ToStored(QueueItem item)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var leased = item.State == ItemState.Leased;
+        return new StoredItem
+        {
+            Id = item.Id,
+            Sequence = item.Sequence,
+            Payload = item.Payload,
+            Attributes = item.Attributes,
+            Priority = item.Priority,
+            EnqueuedAt = item.EnqueuedAt,
+            AvailableAt = item.AvailableAt,
+            Deadline = item.Deadline,
+            Attempts = item.Attempts,
+            State = item.State switch { ItemState.Leased => StoredItemState.Leased, ItemState.Dead => StoredItemState.Dead, _ => StoredItemState.Waiting },
+            LeaseId = leased ? item.LeaseId : null,
+            LeasedAt = leased ? item.LeasedAt : null,
+            VisibleUntil = leased ? item.VisibleUntil : null,
+            Token = leased ? item.Token : null,
+            LastError = item.LastError,
+            LastStatus = item.LastStatus,
+            DiedAt = item.State == ItemState.Dead ? item.DiedAt : null,
+        };
+    }
+
+    /// <summary>
+    /// Brings the book up to <paramref name="now"/>: due delayed items become ready; expired leases return their items
+    /// (an expiry counts as the attempt it was), or dead-letter them after <paramref name="maxAttempts"/>. Answers the
+    /// items whose stored state changed (the expired ones).
+    /// </summary>
+    public List<QueueItem> Advance(DateTimeOffset now, int maxAttempts)
+    {
+        var changed = new List<QueueItem>();
         while (_delayed.Min is { } due && due.AvailableAt <= now)
         {
             _delayed.Remove(due);
@@ -143,6 +219,7 @@ internal sealed class QueueBook
         while (_expiries.Min is { } expired && expired.VisibleUntil <= now)
         {
             EndLease(expired);
+            changed.Add(expired);
             Expired++;
             expired.LastError = "the lease expired (visibility timeout) without an ack or nack";
             if (expired.Attempts >= maxAttempts)
@@ -155,6 +232,8 @@ internal sealed class QueueBook
                 Schedule(expired, now);
             }
         }
+
+        return changed;
     }
 
     /// <summary>Up to <paramref name="limit"/> ready items in hand-out order (a copy: the grain awaits between them).</summary>
@@ -246,6 +325,20 @@ internal sealed class QueueBook
     {
         item.LastError = error;
         Kill(item, now);
+    }
+
+    /// <summary>Drops an item just added whose row could not be written, so the failed enqueue leaves nothing behind.</summary>
+    public void Forget(QueueItem item)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        _ready.Remove(item);
+        _delayed.Remove(item);
+        if (item.LeaseId is not null)
+        {
+            EndLease(item);
+        }
+
+        _items.Remove(item.Id);
     }
 
     /// <summary>Dead items, oldest first.</summary>

@@ -14,8 +14,10 @@ namespace Quota.Grains.Queues;
 /// <remarks>
 /// Reentrant so a lease that waits does not hold up enqueues, acks and other leases. Every turn brings the book up to
 /// the quota clock first; an item is taken out of the ready set before its decision is awaited, so two interleaved
-/// leases never hand out the same item. Items live in memory: a silo that stops loses them (the PostgreSQL rows of
-/// issue 22's durability step are not built yet).
+/// leases never hand out the same item. Items live in memory and, in the PostgreSQL mode, as one row each
+/// (<see cref="IQueueItemStore"/>): an enqueue answers after its rows are written, every change of an item is written
+/// as it happens, and an activation loads the rows, so a silo that dies loses no acknowledged enqueue and its
+/// unacknowledged leases return when their visibility timeout passes.
 /// </remarks>
 [Reentrant]
 [GrainType("queue")]
@@ -23,6 +25,7 @@ public sealed partial class QueueGrain(
     [PersistentState("queue", QuotaStorage.Name)] IPersistentState<QueueGrainState> state,
     IGrainFactory grains,
     QuotaTime clock,
+    IQueueItemStore store,
     ILogger<QueueGrain> logger) : Grain, IQueueGrain
 {
     // Decisions asked per lease beyond the items wanted: items whose key was denied are skipped without asking, so
@@ -37,6 +40,32 @@ public sealed partial class QueueGrain(
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private QueueDefinition? Definition => state.RecordExists ? state.State.Definition : null;
+
+    private string Name => this.GetPrimaryKeyString();
+
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (Definition is not { } definition || !store.Durable)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        foreach (var stored in await store.LoadAsync(Name, cancellationToken))
+        {
+            // Rendered again with the definition in force: a definition changed since the enqueue applies to the item.
+            if (QueueRules.Render(definition.Dispatch, stored.Attributes, stored.Priority, out var problems) is { } request
+                && RequestRules.TryValidate(request, null, out var validated, out _))
+            {
+                _book.Restore(stored, validated, now);
+            }
+            else
+            {
+                LogUnrestorable(logger, Name, stored.Id, string.Join("; ", problems));
+            }
+        }
+    }
 
     /// <inheritdoc />
     async Task<QueueDefinition> IQueueGrain.DefineAsync(QueueDefinition definition)
@@ -60,6 +89,7 @@ public sealed partial class QueueGrain(
         }
 
         _book.Clear();
+        await store.DeleteQueueAsync(Name);
         await state.ClearStateAsync();
         Notify();
         DeactivateOnIdle();
@@ -67,12 +97,12 @@ public sealed partial class QueueGrain(
     }
 
     /// <inheritdoc />
-    Task<EnqueueAnswer> IQueueGrain.EnqueueAsync(QueueItemInput[] items)
+    async Task<EnqueueAnswer> IQueueGrain.EnqueueAsync(QueueItemInput[] items)
     {
         ArgumentNullException.ThrowIfNull(items);
         if (Known() is not { } definition)
         {
-            return Task.FromResult(new EnqueueAnswer { Outcome = QueueOutcome.UnknownQueue });
+            return new EnqueueAnswer { Outcome = QueueOutcome.UnknownQueue };
         }
 
         var now = _time.GetUtcNow();
@@ -92,7 +122,7 @@ public sealed partial class QueueGrain(
 
         if (problems.Count > 0)
         {
-            return Task.FromResult(new EnqueueAnswer { Outcome = QueueOutcome.Invalid, Problems = [.. problems] });
+            return new EnqueueAnswer { Outcome = QueueOutcome.Invalid, Problems = [.. problems] };
         }
 
         var ids = new string[items.Length];
@@ -108,30 +138,44 @@ public sealed partial class QueueGrain(
 
         if (_book.Count + fresh.Count > definition.MaxItems)
         {
-            return Task.FromResult(new EnqueueAnswer
+            return new EnqueueAnswer
             {
                 Outcome = QueueOutcome.Full,
                 Problems = [new("items", $"the queue holds {_book.Count} of its {definition.MaxItems} items (maxItems); {fresh.Count} more do not fit. Drain or purge it, or raise maxItems.")],
-            });
+            };
         }
 
-        var created = 0;
+        var added = new List<QueueItem>();
         for (var i = 0; i < items.Length; i++)
         {
             // A repeated id (in this call or before) keeps the first item: enqueueing is idempotent by id.
             if (_book.Find(ids[i]) is null)
             {
-                _book.Add(ids[i], items[i], requests[i], now);
-                created++;
+                added.Add(_book.Add(ids[i], items[i], requests[i], now));
             }
         }
 
-        if (created > 0)
+        try
+        {
+            // Answered only once stored: an acknowledged enqueue survives the silo.
+            await store.InsertAsync(Name, [.. added.Select(QueueBook.ToStored)]);
+        }
+        catch
+        {
+            foreach (var item in added)
+            {
+                _book.Forget(item);
+            }
+
+            throw;
+        }
+
+        if (added.Count > 0)
         {
             Notify();
         }
 
-        return Task.FromResult(new EnqueueAnswer { Outcome = QueueOutcome.Done, Ids = ids, Created = created });
+        return new EnqueueAnswer { Outcome = QueueOutcome.Done, Ids = ids, Created = added.Count };
     }
 
     /// <inheritdoc />
@@ -175,14 +219,20 @@ public sealed partial class QueueGrain(
     }
 
     /// <inheritdoc />
-    Task<QueueOutcome> IQueueGrain.AckAsync(string leaseId)
+    async Task<QueueOutcome> IQueueGrain.AckAsync(string leaseId)
     {
         if (Known() is null)
         {
-            return Task.FromResult(QueueOutcome.UnknownQueue);
+            return QueueOutcome.UnknownQueue;
         }
 
-        return Task.FromResult(_book.Ack(leaseId, _time.GetUtcNow()) ? QueueOutcome.Done : QueueOutcome.UnknownLease);
+        if (_book.Leased(leaseId) is not { } item || !_book.Ack(leaseId, _time.GetUtcNow()))
+        {
+            return QueueOutcome.UnknownLease;
+        }
+
+        await store.DeleteAsync(Name, [item.Id]);
+        return QueueOutcome.Done;
     }
 
     /// <inheritdoc />
@@ -206,6 +256,7 @@ public sealed partial class QueueGrain(
         var error = request.Error is { Length: > QueueRules.MaxErrorLength } text ? text[..QueueRules.MaxErrorLength] : request.Error;
         var token = item.Token;
         _book.Fail(item, now, error, request.UpstreamStatus, dead, delay);
+        await store.SaveAsync(Name, [QueueBook.ToStored(item)]);
         if (dead)
         {
             LogDeadLettered(logger, this.GetPrimaryKeyString(), item.Id, item.Attempts);
@@ -301,32 +352,35 @@ public sealed partial class QueueGrain(
     }
 
     /// <inheritdoc />
-    Task<int> IQueueGrain.RequeueAsync(string[]? ids)
+    async Task<int> IQueueGrain.RequeueAsync(string[]? ids)
     {
         if (Known() is null)
         {
-            return Task.FromResult(-1);
+            return -1;
         }
 
         var now = _time.GetUtcNow();
-        var count = (ids ?? [.. _book.Dead.Select(i => i.Id)]).Count(id => _book.Requeue(id, now));
-        if (count > 0)
+        var requeued = (ids ?? [.. _book.Dead.Select(i => i.Id)]).Where(id => _book.Requeue(id, now)).ToList();
+        await store.SaveAsync(Name, [.. requeued.Select(id => QueueBook.ToStored(_book.Find(id)!))]);
+        if (requeued.Count > 0)
         {
             Notify();
         }
 
-        return Task.FromResult(count);
+        return requeued.Count;
     }
 
     /// <inheritdoc />
-    Task<int> IQueueGrain.PurgeAsync(string[]? ids)
+    async Task<int> IQueueGrain.PurgeAsync(string[]? ids)
     {
         if (Known() is null)
         {
-            return Task.FromResult(-1);
+            return -1;
         }
 
-        return Task.FromResult((ids ?? [.. _book.Dead.Select(i => i.Id)]).Count(_book.Purge));
+        var purged = (ids ?? [.. _book.Dead.Select(i => i.Id)]).Where(_book.Purge).ToList();
+        await store.DeleteAsync(Name, purged);
+        return purged.Count;
     }
 
     /// <summary>
@@ -336,7 +390,7 @@ public sealed partial class QueueGrain(
     private async Task<(List<LeasedItem> Items, TimeSpan? RetryAfter)> HandOutAsync(int max)
     {
         var definition = Definition!;
-        _book.Advance(_time.GetUtcNow(), definition.MaxAttempts);
+        var changed = _book.Advance(_time.GetUtcNow(), definition.MaxAttempts);
         var handed = new List<LeasedItem>();
         var denied = new HashSet<string>(StringComparer.Ordinal);
         TimeSpan? retryAfter = null;
@@ -379,6 +433,7 @@ public sealed partial class QueueGrain(
                 case DecisionOutcome.Allowed:
                     _book.Lease(item, now, result.Token is { } t ? t with { Secret = null } : null, definition.VisibilityTimeout);
                     handed.Add(View(item, definition, now));
+                    changed.Add(item);
                     break;
                 case DecisionOutcome.Denied or DecisionOutcome.Overloaded:
                     _book.Return(item);
@@ -393,9 +448,21 @@ public sealed partial class QueueGrain(
                 default:
                     // Unknown subject, invalid, or a cost above any limit: waiting never admits it.
                     _book.KillDispatching(item, now, $"its dispatch can never be admitted ({result.Outcome}: {result.Problem})");
+                    changed.Add(item);
                     LogDeadLettered(logger, this.GetPrimaryKeyString(), item.Id, item.Attempts);
                     break;
             }
+        }
+
+        try
+        {
+            // The handed-out items go to their workers whatever happens here: a lease not written is re-delivered after a
+            // crash with its attempt uncounted, which at-least-once delivery allows.
+            await store.SaveAsync(Name, [.. changed.Select(QueueBook.ToStored)]);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogSaveFailed(logger, e, Name, changed.Count);
         }
 
         return (handed, retryAfter);
