@@ -39,6 +39,9 @@ public interface IQuotaClient
 
     /// <summary>An upstream's allocation now (capacity, reserves, each tenant's lease, each token's use and health); null when it is not configured.</summary>
     Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default);
+
+    /// <summary>The queue named <paramref name="name"/> (defined through the admin API or <c>apply</c>); no call is made until it is used.</summary>
+    IQuotaQueue Queue(string name);
 }
 
 /// <summary>The <see cref="IQuotaClient"/> over any Orleans grain factory: a cluster client, or a silo's own.</summary>
@@ -158,6 +161,13 @@ public sealed class QuotaClient : IQuotaClient
         return Guarded(() => DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken), cancellationToken);
     }
 
+    /// <inheritdoc />
+    public IQuotaQueue Queue(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return new QuotaQueue(_grains, name);
+    }
+
     /// <summary>Delays before the retries of a call the cluster refused (about a second in all).</summary>
     private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(600)];
 
@@ -173,7 +183,7 @@ public sealed class QuotaClient : IQuotaClient
     /// was sent. A silo that died (<see cref="Orleans.Runtime.SiloUnavailableException"/>) may have decided the call before
     /// dying, so that is thrown at once: a hidden retry could take a second permit outside the crash bound's accounting.
     /// </remarks>
-    private static async Task<T> Guarded<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    internal static async Task<T> Guarded<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
