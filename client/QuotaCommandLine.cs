@@ -97,6 +97,7 @@ internal static class QuotaCommandLine
         root.Subcommands.Add(TenancyCommands.Secrets(globals));
         root.Subcommands.Add(TenancyCommands.Upstreams(globals));
         root.Subcommands.Add(SchedulerCommands.Scheduler(globals));
+        root.Subcommands.Add(QueueCommands.Queues(globals));
         root.Subcommands.Add(AdminCommands.Changes(globals));
         root.Subcommands.Add(AdminCommands.Apply(globals));
         root.Subcommands.Add(DbCommands.Db(globals));

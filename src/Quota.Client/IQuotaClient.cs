@@ -39,6 +39,9 @@ public interface IQuotaClient
 
     /// <summary>An upstream's allocation now (capacity, reserves, each tenant's lease, each token's use and health); null when it is not configured.</summary>
     Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default);
+
+    /// <summary>The queue named <paramref name="name"/> (defined through the admin API or <c>apply</c>); no call is made until it is used.</summary>
+    IQuotaQueue Queue(string name);
 }
 
 /// <summary>The <see cref="IQuotaClient"/> over any Orleans grain factory: a cluster client, or a silo's own.</summary>
@@ -170,6 +173,13 @@ public sealed class QuotaClient : IQuotaClient
         return Guarded(() => DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken), Deadline(0), cancellationToken);
     }
 
+    /// <inheritdoc />
+    public IQuotaQueue Queue(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return new QuotaQueue(_grains, name, _answerTimeout);
+    }
+
     /// <summary>Delays before the retries of a call the cluster refused (about a second in all).</summary>
     private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(600)];
 
@@ -187,7 +197,7 @@ public sealed class QuotaClient : IQuotaClient
     /// An attempt not answered by <paramref name="deadline"/> is not waited for further (it may have been decided): an
     /// Orleans client leaves a call sent through a gateway that was killed waiting for its whole response timeout.
     /// </remarks>
-    private static async Task<T> Guarded<T>(Func<Task<T>> call, TimeSpan? deadline, CancellationToken cancellationToken)
+    internal static async Task<T> Guarded<T>(Func<Task<T>> call, TimeSpan? deadline, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {

@@ -50,6 +50,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<StorageHealth>();
         services.TryAddSingleton<UsageRecorder>();
         services.TryAddSingleton<IUsageHistoryStore, MemoryUsageHistoryStore>();
+        services.TryAddSingleton<Queues.IQueueItemStore, Queues.MemoryQueueItemStore>();
         services.TryAddSingleton<UsageHistoryWriter>();
         services.TryAddSingleton<ActiveSubjects>();
         services.TryAddSingleton<SubjectServices>();

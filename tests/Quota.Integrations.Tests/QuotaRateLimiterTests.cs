@@ -203,5 +203,7 @@ public sealed class QuotaRateLimiterTests(QuotaClusterFixture fixture) : IClassF
         public Task<TokenHealth?> ReportAsync(string upstream, string token, UpstreamFeedback feedback, CancellationToken cancellationToken = default) => inner.ReportAsync(upstream, token, feedback, cancellationToken);
 
         public Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default) => inner.GetAllocationAsync(upstream, cancellationToken);
+
+        public IQuotaQueue Queue(string name) => inner.Queue(name);
     }
 }

@@ -144,5 +144,7 @@ public sealed class UnreachableClusterTests
         public Task<TokenHealth?> ReportAsync(string upstream, string token, UpstreamFeedback feedback, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
         public Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Quota.Client.IQuotaQueue Queue(string name) => throw new NotSupportedException();
     }
 }

@@ -19,7 +19,7 @@ public sealed class DbCommandTests(PostgresFixture postgres)
         var after = await RunAsync("db", "status", "--connection", connection, "--json");
 
         Assert.Equal(0, first.ExitCode);
-        Assert.Contains("applied 0001_orleans, 0002_usage_history.", first.Stdout, StringComparison.Ordinal);
+        Assert.Contains("applied 0001_orleans, 0002_usage_history, 0003_queue_items.", first.Stdout, StringComparison.Ordinal);
         Assert.Equal(0, second.ExitCode);
         Assert.Contains($"the schema is up to date ({SchemaMigrator.Migrations.Count} migrations); nothing applied.", second.Stdout, StringComparison.Ordinal);
         Assert.Contains("pending", before.Stdout, StringComparison.Ordinal);

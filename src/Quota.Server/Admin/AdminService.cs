@@ -179,6 +179,34 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
     /// <summary>The scheduler's changes, newest first, optionally only those of one subject (<c>tenant:acme</c>).</summary>
     public Task<SchedulerChange[]> SchedulerHistoryAsync(int limit, string? subject) => Tenancy.GetSchedulerHistoryAsync(limit, subject);
 
+    /// <summary>A queue's definition, or null when it is not defined.</summary>
+    public Task<QueueDefinition?> GetQueueAsync(string name) => grains.GetGrain<IQueueGrain>(name).GetDefinitionAsync();
+
+    /// <summary>Creates or replaces a (valid) queue definition; recorded as <c>queue:{name}</c> when it changed.</summary>
+    public async Task<QueueDefinition> DefineQueueAsync(string name, QueueDefinition definition, string source)
+    {
+        var grain = grains.GetGrain<IQueueGrain>(name);
+        return await RecordedAsync("set", QueueJson(await grain.GetDefinitionAsync()), () => grain.DefineAsync(definition), stored => ($"queue:{name}", QueueJson(stored)), source);
+    }
+
+    /// <summary>Removes a queue with its items; false when it was not defined.</summary>
+    public async Task<bool> RemoveQueueAsync(string name, string source)
+    {
+        var grain = grains.GetGrain<IQueueGrain>(name);
+        var before = await grain.GetDefinitionAsync();
+        if (before is null || !await grain.RemoveAsync())
+        {
+            return false;
+        }
+
+        await RecordAsync($"queue:{name}", "remove", QueueJson(before), null, source);
+        return true;
+    }
+
+    /// <summary>A queue definition's change-log form.</summary>
+    public static string? QueueJson(QueueDefinition? definition) =>
+        definition is null ? null : JsonSerializer.Serialize(definition, ChangeJson);
+
     /// <summary>A new random API key: 32 random bytes, base64url, with a recognisable prefix.</summary>
     public static string NewKey() => "qk_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 

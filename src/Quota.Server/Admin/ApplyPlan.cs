@@ -32,6 +32,9 @@ public sealed class ApplyDocument
     /// <summary>Tenants.</summary>
     public Dictionary<string, TenantSpec?>? Tenants { get; set; }
 
+    /// <summary>Queues by name, each a whole definition (omitted fields take the defaults; queues not named are left alone).</summary>
+    public Dictionary<string, QueueBody?>? Queues { get; set; }
+
     /// <summary>Whether the document names anything of the tenancy configuration.</summary>
     public bool HasTenancy => Upstreams is { Count: > 0 } || Tenants is { Count: > 0 };
 }
@@ -163,6 +166,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
     {
         ArgumentNullException.ThrowIfNull(document);
         var problems = await ValidateAsync(document);
+        var queues = QueuesOf(document, problems);
         var tenancy = TenancyOf(document, problems);
         TenancyOutcome? preview = null;
         if (tenancy is not null)
@@ -177,9 +181,10 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         }
 
         var plan = await PlanAsync(document, tenancy, preview);
+        var queueChanges = await PlanQueuesAsync(queues);
         if (dryRun)
         {
-            return new ApplyOutcome([], [.. plan.Changes]);
+            return new ApplyOutcome([], [.. plan.Changes, .. queueChanges]);
         }
 
         TenancyOutcome? applied = null;
@@ -194,7 +199,51 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             applied = outcome ?? applied;
         }
 
-        return new ApplyOutcome([], [.. plan.SubjectChanges, .. ConfigurationPlan.Planned(applied)]);
+        foreach (var (name, definition) in queues)
+        {
+            await admin.DefineQueueAsync(name, definition, "apply");
+        }
+
+        return new ApplyOutcome([], [.. plan.SubjectChanges, .. ConfigurationPlan.Planned(applied), .. queueChanges]);
+    }
+
+    /// <summary>The document's queues as definitions, every problem named by its path (<c>queues.q1.maxAttempts</c>).</summary>
+    internal static List<(string Name, QueueDefinition Definition)> QueuesOf(ApplyDocument document, List<FieldProblem> problems)
+    {
+        var queues = new List<(string, QueueDefinition)>();
+        foreach (var (name, body) in document.Queues ?? [])
+        {
+            var path = $"queues.{name}";
+            var before = problems.Count;
+            RequestRules.CheckName(problems, path, name);
+            if (body is null)
+            {
+                problems.Add(new(path, "a queue's fields are required here (at least its dispatch); a document cannot remove one, DELETE /v1/admin/queues/{name} does."));
+                continue;
+            }
+
+            if (body.ToDefinition(path + ".", problems) is { } definition && problems.Count == before)
+            {
+                queues.Add((name, definition));
+            }
+        }
+
+        return queues;
+    }
+
+    /// <summary>Each queue's planned change against its current definition: <c>create</c>, <c>update</c> or <c>unchanged</c>.</summary>
+    private async Task<List<PlannedChange>> PlanQueuesAsync(List<(string Name, QueueDefinition Definition)> queues)
+    {
+        var changes = new List<PlannedChange>();
+        foreach (var (name, definition) in queues)
+        {
+            var current = AdminService.QueueJson(await admin.GetQueueAsync(name));
+            var next = AdminService.QueueJson(definition);
+            var action = current is null ? "create" : current == next ? "unchanged" : "update";
+            changes.Add(new PlannedChange($"queue:{name}", action, current is null ? null : JsonNode.Parse(current), JsonNode.Parse(next!)));
+        }
+
+        return changes;
     }
 
     /// <summary>Plans a (valid) document against the subjects' current values; see <see cref="ConfigurationPlan.Of"/>.</summary>

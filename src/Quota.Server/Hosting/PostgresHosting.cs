@@ -118,6 +118,7 @@ internal static class PostgresHosting
         });
         silo.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString));
         silo.Services.AddSingleton<IUsageHistoryStore, PostgresUsageHistoryStore>();
+        silo.Services.AddSingleton<Quota.Grains.Queues.IQueueItemStore, Quota.Grains.Queues.PostgresQueueItemStore>();
     }
 
     private static IPAddress ParseAddress(string text, string setting) =>

@@ -35,6 +35,7 @@ public static class QuotaApplicationExtensions
             branch => branch.UseMiddleware<AdminGate>());
         app.MapQuotaApi();
         app.MapQuotaAdmin();
+        app.MapQuotaQueues();
         app.MapOrleansDashboard(routePrefix: "/dashboard");
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet(ReadinessPath, ReadyAsync);

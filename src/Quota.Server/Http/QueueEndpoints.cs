@@ -1,0 +1,484 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using Quota.Abstractions;
+using Quota.Algorithms.Planning;
+using Quota.Client;
+using Quota.Server.Admin;
+using Quota.Server.Hosting;
+
+namespace Quota.Server.Http;
+
+/// <summary>
+/// Queues over HTTP: definitions under <c>/v1/admin/queues/{name}</c> (behind the admin gate), work under
+/// <c>/v1/queues/{name}</c> (items, lease, ack, nack, statistics, dead letters) and the deadline planner at
+/// <c>POST /v1/plan</c>. Delivery is at least once. Every refusal is a problem naming its field.
+/// </summary>
+public static class QueueEndpoints
+{
+    // Enqueue bodies carry payloads: up to this many times the decision body limit (Quota:Http:MaxBodyBytes).
+    private const int EnqueueBodyFactor = 64;
+
+    /// <summary>Maps the queue endpoints and the planner.</summary>
+    public static IEndpointRouteBuilder MapQuotaQueues(this IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapGet("/v1/admin/queues/{name}", async (string name, IGrainFactory grains) =>
+            BadName(name) ?? (await Queue(grains, name).GetDefinitionAsync() is { } definition
+                ? Results.Json(QueueBody.View(HttpJson.RouteName(name), definition), HttpJson.ResponseOptions)
+                : UnknownQueue(name)));
+        app.MapPut("/v1/admin/queues/{name}", DefineAsync);
+        app.MapDelete("/v1/admin/queues/{name}", async (string name, AdminService admin) =>
+            BadName(name) ?? (await admin.RemoveQueueAsync(HttpJson.RouteName(name), "api") ? Results.NoContent() : UnknownQueue(name)));
+
+        var queues = app.MapGroup("/v1/queues/{name}");
+        queues.MapPost("/items", EnqueueAsync);
+        queues.MapPost("/lease", LeaseAsync);
+        queues.MapPost("/ack", AckAsync);
+        queues.MapPost("/nack", NackAsync);
+        queues.MapGet("/", StatsAsync);
+        queues.MapGet("/dead", ListDeadAsync);
+        queues.MapPost("/dead", DeadActionAsync);
+        app.MapPost("/v1/plan", PlanAsync);
+        return app;
+    }
+
+    private static IQueueGrain Queue(IGrainFactory grains, string name) => grains.GetGrain<IQueueGrain>(HttpJson.RouteName(name));
+
+    private static IResult? BadName(string name) => HttpJson.BadNames(("name", HttpJson.RouteName(name)));
+
+    private static IResult UnknownQueue(string name) =>
+        HttpJson.Problem(StatusCodes.Status404NotFound, [new("name", $"no queue '{HttpJson.RouteName(name)}' is defined; PUT /v1/admin/queues/{{name}} defines one.")]);
+
+    private static async Task<IResult> DefineAsync(string name, HttpContext context, AdminService admin, IOptions<QuotaHttpOptions> http)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        var (body, problem) = await HttpJson.ReadAsync<QueueBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var problems = new List<FieldProblem>();
+        if (body!.ToDefinition(string.Empty, problems) is not { } definition)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var stored = await admin.DefineQueueAsync(HttpJson.RouteName(name), definition, "api");
+        return Results.Json(QueueBody.View(HttpJson.RouteName(name), stored), HttpJson.ResponseOptions);
+    }
+
+    private static async Task<IResult> EnqueueAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        var (node, problem) = await HttpJson.ReadAsync<JsonNode>(context, http.Value.MaxBodyBytes * EnqueueBodyFactor, HttpJson.RequestOptions);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var problems = new List<FieldProblem>();
+        var nodes = node is JsonArray array ? [.. array] : new List<JsonNode?> { node };
+        if (nodes.Count is 0 or > QueueRules.MaxBatch)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", $"send one item or an array of 1 to {QueueRules.MaxBatch} items (got {nodes.Count}).")]);
+        }
+
+        var items = new QueueItemInput[nodes.Count];
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            var path = node is JsonArray ? $"items[{i}]." : string.Empty;
+            items[i] = ReadItem(nodes[i], path, problems)!;
+        }
+
+        if (problems.Count > 0)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var answer = await Queue(grains, name).EnqueueAsync(items);
+        return answer.Outcome switch
+        {
+            QueueOutcome.Done => Results.Json(new { ids = answer.Ids, created = answer.Created }, HttpJson.ResponseOptions),
+            QueueOutcome.UnknownQueue => UnknownQueue(name),
+            QueueOutcome.Full => HttpJson.Problem(StatusCodes.Status409Conflict, answer.Problems),
+            _ => HttpJson.Problem(StatusCodes.Status400BadRequest, answer.Problems),
+        };
+    }
+
+    /// <summary>One item of an enqueue body; null with its problems, each named under <paramref name="path"/>.</summary>
+    private static QueueItemInput? ReadItem(JsonNode? node, string path, List<FieldProblem> problems)
+    {
+        if (node is not JsonObject)
+        {
+            problems.Add(new(path.Length == 0 ? "body" : path.TrimEnd('.'), "must be an item object: { \"payload\": …, \"attributes\": {…}, \"priority\": \"normal\" }."));
+            return null;
+        }
+
+        ItemBody body;
+        try
+        {
+            body = node.Deserialize<ItemBody>(HttpJson.StrictOptions)!;
+        }
+        catch (JsonException e)
+        {
+            var field = e.Path is null or "$" ? path.TrimEnd('.') : path + e.Path.TrimStart('$', '.');
+            problems.Add(new(field.Length == 0 ? "body" : field, e.Message.Contains("could not be mapped", StringComparison.Ordinal)
+                ? "is not a field of an item (id, payload, attributes, priority, notBefore, deadline); check its spelling and case."
+                : "has the wrong type: ids and attribute values are strings, times are ISO 8601 strings with an offset."));
+            return null;
+        }
+
+        var priority = Priority.Normal;
+        if (body.Priority is { } text && !TryParsePriority(text, out priority))
+        {
+            problems.Add(new(path + "priority", $"'{text}' is not a priority; use critical, high, normal or low."));
+        }
+
+        return new QueueItemInput
+        {
+            Id = body.Id,
+            Payload = body.Payload is { } payload ? payload.GetRawText() : "null",
+            Attributes = body.Attributes,
+            Priority = priority,
+            NotBefore = body.NotBefore,
+            Deadline = body.Deadline,
+        };
+    }
+
+    private static async Task<IResult> LeaseAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        var (body, problem) = await HttpJson.ReadAsync<LeaseBody>(context, http.Value.MaxBodyBytes, allowEmpty: true);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        body ??= new LeaseBody(null, null, null);
+        var problems = new List<FieldProblem>();
+        RequestRules.CheckName(problems, "worker", body.Worker ?? "anonymous");
+        if (body.Max is < 1 or > QueueRules.MaxLease)
+        {
+            problems.Add(new("max", $"must be from 1 to {QueueRules.MaxLease} (got {body.Max})."));
+        }
+
+        if (body.WaitMs is < 0 or > QueueRules.MaxLeaseWaitMs)
+        {
+            problems.Add(new("waitMs", $"must be from 0 to {QueueRules.MaxLeaseWaitMs} (got {body.WaitMs})."));
+        }
+
+        if (problems.Count > 0)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var answer = await Queue(grains, name).LeaseAsync(body.Worker ?? "anonymous", body.Max ?? 1, body.WaitMs ?? 0);
+        if (answer.Outcome == QueueOutcome.UnknownQueue)
+        {
+            return UnknownQueue(name);
+        }
+
+        return Results.Json(new
+        {
+            items = answer.Items.Select(i => new
+            {
+                i.LeaseId,
+                i.Id,
+                payload = JsonNode.Parse(i.Payload),
+                i.Attributes,
+                priority = i.Priority.ToString().ToLowerInvariant(),
+                i.Attempt,
+                token = i.Token is { } t ? new { t.Id, t.Upstream } : null,
+                i.VisibleForMs,
+                i.Deadline,
+            }),
+            retryAfterMs = answer.RetryAfterMs,
+        }, HttpJson.ResponseOptions);
+    }
+
+    private static async Task<IResult> AckAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        var (body, problem) = await HttpJson.ReadAsync<AckBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (string.IsNullOrEmpty(body!.LeaseId))
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is required: the leaseId a lease answered with.")]);
+        }
+
+        return await Queue(grains, name).AckAsync(body.LeaseId) switch
+        {
+            QueueOutcome.Done => Results.Json(new { leaseId = body.LeaseId, acked = true }, HttpJson.ResponseOptions),
+            QueueOutcome.UnknownQueue => UnknownQueue(name),
+            _ => UnknownLease(),
+        };
+    }
+
+    private static async Task<IResult> NackAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        var (body, problem) = await HttpJson.ReadAsync<NackBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var problems = new List<FieldProblem>();
+        if (string.IsNullOrEmpty(body!.LeaseId))
+        {
+            problems.Add(new("leaseId", "is required: the leaseId a lease answered with."));
+        }
+
+        if (body.UpstreamStatus is { } status && status is < 100 or > 599)
+        {
+            problems.Add(new("upstreamStatus", $"must be an HTTP status from 100 to 599 (got {status})."));
+        }
+
+        if (body.RetryAfterMs is < 0 or > UpstreamFeedback.MaxRetryAfterMs)
+        {
+            problems.Add(new("retryAfterMs", $"must be from 0 to {UpstreamFeedback.MaxRetryAfterMs} (got {body.RetryAfterMs})."));
+        }
+
+        if (problems.Count > 0)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var answer = await Queue(grains, name).NackAsync(new NackRequest { LeaseId = body.LeaseId!, Error = body.Error, UpstreamStatus = body.UpstreamStatus, RetryAfterMs = body.RetryAfterMs });
+        return answer.Outcome switch
+        {
+            QueueOutcome.Done => Results.Json(new { leaseId = body.LeaseId, dead = answer.Dead, retryAfterMs = answer.RetryAfterMs }, HttpJson.ResponseOptions),
+            QueueOutcome.UnknownQueue => UnknownQueue(name),
+            _ => UnknownLease(),
+        };
+    }
+
+    private static async Task<IResult> StatsAsync(string name, IGrainFactory grains)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        return await Queue(grains, name).GetStatsAsync() is { } stats
+            ? Results.Json(new
+            {
+                name = HttpJson.RouteName(name),
+                stats.Depth,
+                stats.InFlight,
+                stats.Retrying,
+                stats.Dead,
+                stats.OldestAgeMs,
+                stats.AdmittedPerMinute,
+                stats.AllowedPerMinute,
+                stats.DrainTimeMs,
+                deadlines = new { met = stats.DeadlinesMet, missed = stats.DeadlinesMissed },
+                stats.DesiredWorkers,
+                stats.Expired,
+                stats.Acked,
+                stats.ProcessingTime,
+            }, HttpJson.ResponseOptions)
+            : UnknownQueue(name);
+    }
+
+    private static async Task<IResult> ListDeadAsync(string name, string? limit, IGrainFactory grains)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        var count = 100;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > 1000))
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("limit", $"must be a whole number from 1 to 1000 (got '{limit}'); the default is 100.")]);
+        }
+
+        return await Queue(grains, name).ListDeadAsync(count) is { } dead
+            ? Results.Json(new
+            {
+                items = dead.Select(d => new
+                {
+                    d.Id,
+                    payload = JsonNode.Parse(d.Payload),
+                    priority = d.Priority.ToString().ToLowerInvariant(),
+                    d.Attempts,
+                    d.Error,
+                    d.UpstreamStatus,
+                    d.DiedAt,
+                }),
+            }, HttpJson.ResponseOptions)
+            : UnknownQueue(name);
+    }
+
+    private static async Task<IResult> DeadActionAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
+    {
+        if (BadName(name) is { } bad)
+        {
+            return bad;
+        }
+
+        var (body, problem) = await HttpJson.ReadAsync<DeadBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        if (body!.Action is not ("requeue" or "purge"))
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("action", $"must be requeue or purge (got '{body.Action}'); ids names the items, or omit it for all.")]);
+        }
+
+        if (body.Ids is { Length: > QueueRules.MaxBatch })
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("ids", $"at most {QueueRules.MaxBatch} ids at once (got {body.Ids.Length}).")]);
+        }
+
+        var queue = Queue(grains, name);
+        var count = body.Action == "requeue" ? await queue.RequeueAsync(body.Ids) : await queue.PurgeAsync(body.Ids);
+        return count < 0
+            ? UnknownQueue(name)
+            : Results.Json(new Dictionary<string, int> { [body.Action == "requeue" ? "requeued" : "purged"] = count }, HttpJson.ResponseOptions);
+    }
+
+    /// <summary>
+    /// <c>POST /v1/plan</c>: whether <c>items</c> items of <c>processingTime</c> each finish by <c>deadline</c> under the
+    /// rate of <c>dispatch</c>'s limits (a peek: nothing is taken) or a given <c>ratePerMinute</c>, and how many workers
+    /// to run (<see cref="WorkPlan"/>).
+    /// </summary>
+    private static async Task<IResult> PlanAsync(HttpContext context, IQuotaClient quota, IOptions<QuotaHttpOptions> http)
+    {
+        var (body, problem) = await HttpJson.ReadAsync<PlanBody>(context, http.Value.MaxBodyBytes);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var problems = new List<FieldProblem>();
+        if (body!.Items is not { } items || items < 0 || items > int.MaxValue)
+        {
+            problems.Add(new("items", $"is required: how many items, from 0 to {int.MaxValue}."));
+        }
+
+        if (body.ProcessingTime is not { } processing || processing <= TimeSpan.Zero || processing > TimeSpan.FromDays(1))
+        {
+            problems.Add(new("processingTime", "is required: the time one item takes, more than 0 and at most a day, e.g. \"00:00:10\"."));
+        }
+
+        if (body.Deadline is { } deadline && (deadline <= TimeSpan.Zero || deadline > TimeSpan.FromDays(366)))
+        {
+            problems.Add(new("deadline", "must be more than 0 and at most 366 days from now, e.g. \"00:03:00\"; omit it for none."));
+        }
+
+        if (body.MaxWorkers is < 1 or > QueueRules.MaxWorkersCeiling)
+        {
+            problems.Add(new("maxWorkers", $"must be from 1 to {QueueRules.MaxWorkersCeiling} (got {body.MaxWorkers}); the default is 10."));
+        }
+
+        if ((body.Dispatch is null) == (body.RatePerMinute is null))
+        {
+            problems.Add(new("dispatch", "give exactly one of dispatch (an acquire body whose limits set the rate) or ratePerMinute."));
+        }
+        else if (body.RatePerMinute is { } given && (given <= 0 || double.IsNaN(given) || double.IsInfinity(given)))
+        {
+            problems.Add(new("ratePerMinute", $"must be a number more than 0 (got {given})."));
+        }
+
+        AcquireRequest? peek = null;
+        if (body.Dispatch is { } dispatch)
+        {
+            peek = new AcquireRequest { User = dispatch.User, Tenant = dispatch.Tenant, Upstream = dispatch.Upstream, Resources = dispatch.Resources, Cost = 0 };
+            problems.AddRange(RequestRules.Validate(peek, null).Select(p => p with { Field = "dispatch." + p.Field }));
+        }
+
+        if (problems.Count > 0)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        var perMinute = body.RatePerMinute;
+        if (peek is not null)
+        {
+            var result = await quota.AcquireAsync(peek, context.RequestAborted);
+            if (result.Outcome is DecisionOutcome.UnknownSubject or DecisionOutcome.Invalid)
+            {
+                var refused = result.Problem! with { Field = "dispatch." + result.Problem!.Field };
+                return HttpJson.Problem(result.Outcome == DecisionOutcome.UnknownSubject ? StatusCodes.Status404NotFound : StatusCodes.Status400BadRequest, [refused]);
+            }
+
+            var cost = Math.Max(1, body.Dispatch!.Cost ?? 1);
+            foreach (var policy in result.Policies ?? [])
+            {
+                if (policy.WindowSeconds is > 0 && policy.Limit > 0)
+                {
+                    var rate = policy.Limit * 60.0 / policy.WindowSeconds.Value / cost;
+                    perMinute = perMinute is { } slowest && slowest < rate ? slowest : rate;
+                }
+            }
+        }
+
+        var plan = WorkPlan.Of(body.Items!.Value, perMinute / 60, body.ProcessingTime!.Value, body.Deadline, body.MaxWorkers ?? 10);
+        return Results.Json(new
+        {
+            plan.Feasible,
+            plan.FinishTime,
+            finishMs = (long)plan.FinishTime.TotalMilliseconds,
+            plan.Workers,
+            plan.WorkersForDeadline,
+            plan.WorkersUsable,
+            plan.LimitedBy,
+            ratePerMinute = perMinute,
+        }, HttpJson.ResponseOptions);
+    }
+
+    private static IResult UnknownLease() =>
+        HttpJson.Problem(StatusCodes.Status404NotFound, [new("leaseId", "no item is leased under this id: it was acked or nacked, its visibility timeout passed (the item was handed out again), or it was never issued.")]);
+
+    private static bool TryParsePriority(string text, out Priority priority)
+    {
+        priority = Priority.Normal;
+        return !int.TryParse(text, out _) && Enum.TryParse(text, ignoreCase: true, out priority) && Enum.IsDefined(priority);
+    }
+
+    private sealed record ItemBody(string? Id, JsonElement? Payload, Dictionary<string, string>? Attributes, string? Priority, DateTimeOffset? NotBefore, DateTimeOffset? Deadline);
+
+    private sealed record LeaseBody(string? Worker, int? Max, long? WaitMs);
+
+    private sealed record AckBody(string? LeaseId);
+
+    private sealed record NackBody(string? LeaseId, string? Error, int? UpstreamStatus, long? RetryAfterMs);
+
+    private sealed record DeadBody(string? Action, string[]? Ids);
+
+    private sealed record PlanBody(long? Items, TimeSpan? ProcessingTime, TimeSpan? Deadline, DispatchBody? Dispatch, double? RatePerMinute, int? MaxWorkers);
+}
