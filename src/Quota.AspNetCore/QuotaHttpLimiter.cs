@@ -53,7 +53,7 @@ internal sealed class QuotaHttpLimiter(string name, QuotaPolicyBuilder builder) 
             ?? throw new InvalidOperationException("No IQuotaClient is registered: call builder.AddQuotaClient() (Quota.Client) before using a Quota rate-limiting policy.");
         var shared = services.GetService<IOptions<QuotaRateLimiterOptions>>()?.Value ?? new QuotaRateLimiterOptions();
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger("Quota.AspNetCore.RateLimiting");
-        return new QuotaPartitionedRateLimiter<HttpContext>(client, builder.Subjects(), builder.Options(shared, name), services.GetService<TimeProvider>(), logger);
+        return new QuotaPartitionedRateLimiter<HttpContext>(client, builder.Subjects(), builder.PrioritySelector, builder.Options(shared, name), services.GetService<TimeProvider>(), logger);
     }
 }
 

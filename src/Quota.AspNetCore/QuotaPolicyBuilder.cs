@@ -19,6 +19,7 @@ public sealed partial class QuotaPolicyBuilder
     private readonly List<(string Description, Func<HttpContext, string?> Read)> _tenants = [];
     private readonly List<(string Description, Func<HttpContext, string?> Read)> _resources = [];
     private readonly List<Action<QuotaRateLimiterOptions>> _configure = [];
+    private Func<HttpContext, Priority>? _priority;
 
     internal QuotaPolicyBuilder()
     {
@@ -105,6 +106,19 @@ public sealed partial class QuotaPolicyBuilder
     }
 
     /// <summary>
+    /// Each request's priority in Quota's queue (higher priorities are served first while requests wait, and shed last
+    /// under overload), chosen by the app from the request (e.g. a claim, the endpoint, a paid plan), instead of the
+    /// policy's one <see cref="QuotaRateLimiterOptions.Priority"/>. Do not take it from a header the caller sets unchecked:
+    /// any caller could then put itself first.
+    /// </summary>
+    public QuotaPolicyBuilder Priority(Func<HttpContext, Priority> select)
+    {
+        ArgumentNullException.ThrowIfNull(select);
+        _priority = select;
+        return this;
+    }
+
+    /// <summary>
     /// Changes this policy's options on top of the shared <c>Quota:RateLimiting</c> section: its wait, priority,
     /// fail-open or fail-closed mode, decision timeout.
     /// </summary>
@@ -129,6 +143,9 @@ public sealed partial class QuotaPolicyBuilder
 
         return options;
     }
+
+    /// <summary>The per-request priority selector, if one was given.</summary>
+    internal Func<HttpContext, Priority>? PrioritySelector => _priority;
 
     internal Func<HttpContext, AcquireRequest> Subjects()
     {

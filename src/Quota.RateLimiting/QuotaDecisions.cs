@@ -40,12 +40,15 @@ internal sealed partial class QuotaDecisions
 
     public QuotaRateLimiterOptions Options => _options;
 
-    /// <summary>The request as this limiter sends it: <paramref name="permits"/> as its cost, the limiter's wait and priority.</summary>
-    public AcquireRequest Shape(AcquireRequest request, int permits) => request with
+    /// <summary>
+    /// The request as this limiter sends it: <paramref name="permits"/> as its cost, the limiter's wait, and
+    /// <paramref name="priority"/> (the resource's own, when the limiter has a priority selector) or the limiter's priority.
+    /// </summary>
+    public AcquireRequest Shape(AcquireRequest request, int permits, Priority? priority = null) => request with
     {
         Cost = permits,
         MaxWaitMs = (long)_options.MaxWait.TotalMilliseconds,
-        Priority = _options.Priority,
+        Priority = priority ?? _options.Priority,
     };
 
     public async ValueTask<RateLimitLease> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken)

@@ -70,6 +70,7 @@ public sealed class QuotaPartitionedRateLimiter<TResource> : PartitionedRateLimi
 {
     private readonly QuotaDecisions _decisions;
     private readonly Func<TResource, AcquireRequest> _subjects;
+    private readonly Func<TResource, Priority>? _priority;
 
     /// <summary>A limiter asking <paramref name="client"/> about the subjects <paramref name="subjects"/> names for each resource.</summary>
     /// <param name="client">The Quota client.</param>
@@ -82,10 +83,29 @@ public sealed class QuotaPartitionedRateLimiter<TResource> : PartitionedRateLimi
     /// <param name="logger">Where unreachable-cluster warnings go; default nowhere.</param>
     /// <exception cref="ArgumentException">The options are invalid (the message names each problem).</exception>
     public QuotaPartitionedRateLimiter(IQuotaClient client, Func<TResource, AcquireRequest> subjects, QuotaRateLimiterOptions? options = null, TimeProvider? time = null, ILogger? logger = null)
+        : this(client, subjects, priority: null, options, time, logger)
+    {
+    }
+
+    /// <summary>
+    /// A limiter as above whose requests each have the priority <paramref name="priority"/> gives their resource (in Quota's
+    /// queue, higher priorities are served first; see <see cref="QuotaRateLimiterOptions.Priority"/>), instead of the
+    /// options' one priority for all.
+    /// </summary>
+    /// <param name="client">The Quota client.</param>
+    /// <param name="subjects">The subjects of a resource, as above.</param>
+    /// <param name="priority">Each resource's priority; null: <see cref="QuotaRateLimiterOptions.Priority"/> for all.</param>
+    /// <param name="options">How to ask; default <see cref="QuotaRateLimiterOptions"/>' defaults. Copied: later changes do not apply.</param>
+    /// <param name="time">The clock for the decision timeout; default the system's.</param>
+    /// <param name="logger">Where unreachable-cluster warnings go; default nowhere.</param>
+    /// <exception cref="ArgumentException">The options are invalid (the message names each problem).</exception>
+    public QuotaPartitionedRateLimiter(
+        IQuotaClient client, Func<TResource, AcquireRequest> subjects, Func<TResource, Priority>? priority, QuotaRateLimiterOptions? options = null, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(subjects);
         _decisions = new QuotaDecisions(client, options ?? new QuotaRateLimiterOptions(), time, logger);
         _subjects = subjects;
+        _priority = priority;
     }
 
     /// <summary>The options in force (a validated copy).</summary>
@@ -102,5 +122,16 @@ public sealed class QuotaPartitionedRateLimiter<TResource> : PartitionedRateLimi
 
     /// <inheritdoc />
     protected override ValueTask<RateLimitLease> AcquireAsyncCore(TResource resource, int permitCount, CancellationToken cancellationToken) =>
-        _decisions.AcquireAsync(_decisions.Shape(_subjects(resource), permitCount), cancellationToken);
+        _decisions.AcquireAsync(_decisions.Shape(_subjects(resource), permitCount, PriorityOf(resource)), cancellationToken);
+
+    private Priority? PriorityOf(TResource resource)
+    {
+        if (_priority?.Invoke(resource) is not { } priority)
+        {
+            return null;
+        }
+
+        // Checked where it is chosen: an undefined value would otherwise be refused by the cluster as an invalid request.
+        return Enum.IsDefined(priority) ? priority : throw new InvalidOperationException($"The priority selector answered {(int)priority}, not a Priority.");
+    }
 }
