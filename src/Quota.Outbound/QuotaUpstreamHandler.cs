@@ -18,9 +18,10 @@ namespace Quota.Outbound;
 /// <see cref="QuotaUpstreamOptions.MaxWait"/>; the chosen token's secret is attached (replacing what an earlier attempt
 /// attached); the request is sent; the answer's status and <c>Retry-After</c> (seconds or an HTTP date, for 429 and
 /// 503) are reported on that token (<see cref="IQuotaClient.ReportAsync"/>) before the response is returned, so the next
-/// decision already knows. A request that got no answer (<see cref="HttpRequestException"/>) is reported as status 0.
-/// A cancelled request is not reported: the handler cannot tell a caller giving up from a timeout, both of which
-/// reach it as the same cancellation.
+/// decision already knows. A request that got no answer (<see cref="HttpRequestException"/>, or none within
+/// <see cref="QuotaUpstreamOptions.AttemptTimeout"/>) is reported as status 0. A request cancelled otherwise (the caller's
+/// token, <see cref="HttpClient.Timeout"/>) is not reported: the handler cannot tell a caller giving up from a timeout
+/// that is not its own, both of which reach it as the same cancellation.
 /// </para>
 /// <para>
 /// A denied request is not sent: <see cref="QuotaUpstreamRejectedException"/> is thrown or a synthetic 429 returned
@@ -87,14 +88,24 @@ public sealed partial class QuotaUpstreamHandler : DelegatingHandler
             Attach(request, token);
             LogAcquired(_logger, _upstream, _options.Tenant, token.Id);
             HttpResponseMessage response;
+            using var timeout = _options.AttemptTimeout is { } limit ? new CancellationTokenSource(limit, _time) : null;
+            using var attempt = timeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             try
             {
-                response = await base.SendAsync(request, cancellationToken);
+                response = await base.SendAsync(request, attempt?.Token ?? cancellationToken);
             }
             catch (HttpRequestException)
             {
                 await ReportAsync(token.Id, new UpstreamFeedback { Status = 0 });
                 throw;
+            }
+            catch (OperationCanceledException e) when (timeout is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
+            {
+                // This handler's own deadline, not the caller giving up: the upstream did not answer in time.
+                await ReportAsync(token.Id, new UpstreamFeedback { Status = 0 });
+                throw new TaskCanceledException(
+                    $"Upstream '{_upstream}' did not answer within {_options.AttemptTimeout} (AttemptTimeout); reported to Quota as unanswered.",
+                    new TimeoutException($"No answer within {_options.AttemptTimeout}.", e));
             }
 
             await ReportAsync(token.Id, new UpstreamFeedback { Status = (int)response.StatusCode, RetryAfterMs = RetryAfterMs(response) });

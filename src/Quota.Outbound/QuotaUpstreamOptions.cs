@@ -65,6 +65,20 @@ public sealed class QuotaUpstreamOptions
     /// </summary>
     public TimeSpan MaxWait { get; set; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// How long one attempt may wait for the upstream's answer once sent. When it passes (and the caller has not given
+    /// up), the attempt is reported to Quota as unanswered (status 0, like a failed connection: it counts towards the
+    /// token's circuit) and a <see cref="TaskCanceledException"/> with a <see cref="TimeoutException"/> inside is thrown,
+    /// as <see cref="HttpClient.Timeout"/> does. Default: none (null), so only the caller's token or
+    /// <see cref="HttpClient.Timeout"/> end the attempt, and such a cancellation is not reported: the handler cannot tell
+    /// it from a caller giving up. Keep it below <see cref="HttpClient.Timeout"/> and any resilience handler's attempt
+    /// timeout outside this handler; at most <see cref="MaxAttemptTimeout"/>.
+    /// </summary>
+    public TimeSpan? AttemptTimeout { get; set; }
+
+    /// <summary>The longest <see cref="AttemptTimeout"/> accepted: ten minutes.</summary>
+    public static readonly TimeSpan MaxAttemptTimeout = TimeSpan.FromMinutes(10);
+
     /// <summary>What a denial gives the caller. Default: <see cref="QuotaDenialBehavior.Throw"/>.</summary>
     public QuotaDenialBehavior OnDenied { get; set; } = QuotaDenialBehavior.Throw;
 

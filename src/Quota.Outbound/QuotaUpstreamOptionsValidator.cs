@@ -50,6 +50,11 @@ internal sealed class QuotaUpstreamOptionsValidator(string clientName) : IValida
             yield return $"{path}:Priority must be low, normal, high or critical (got {(int)options.Priority}).";
         }
 
+        if (options.AttemptTimeout is { } attempt && (attempt <= TimeSpan.Zero || attempt > QuotaUpstreamOptions.MaxAttemptTimeout))
+        {
+            yield return $"{path}:AttemptTimeout must be between 00:00:00.001 and 00:10:00, or unset for none (got {attempt}).";
+        }
+
         if (options.MaxWait < TimeSpan.Zero || options.MaxWait > QuotaUpstreamOptions.MaxMaxWait)
         {
             yield return $"{path}:MaxWait must be between 00:00:00 (deny at once) and 01:00:00 (got {options.MaxWait}).";

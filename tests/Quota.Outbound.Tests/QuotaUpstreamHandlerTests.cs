@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using Quota.Abstractions;
 using Quota.Samples.Worker;
 using Quota.Testing;
@@ -147,6 +148,51 @@ public sealed class QuotaUpstreamHandlerTests(OutboundFixture fixture) : IClassF
 
         var token = await fixture.TokenAsync(upstream, "t1");
         Assert.Equal(1, token.Health.ConsecutiveFailures);
+        Assert.Equal(1, token.Used);
+    }
+
+    [Fact]
+    public async Task AnAttemptPastItsTimeoutIsReportedAsUnansweredAndThrownAsATimeout()
+    {
+        var (upstream, _, fake) = await SetUpAsync("silent", ["t1"], limit: 100, Minute);
+        await fake.DisposeAsync();
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var accepted = silent.AcceptTcpClientAsync(TestContext.Current.CancellationToken);
+        using var client = fixture.Client(
+            new Uri($"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}/"),
+            new QuotaUpstreamOptions { Upstream = upstream, AttemptTimeout = TimeSpan.FromMilliseconds(300) });
+
+        var error = await Assert.ThrowsAsync<TaskCanceledException>(() => client.GetAsync(new Uri("orders", UriKind.Relative), TestContext.Current.CancellationToken));
+
+        Assert.IsType<TimeoutException>(error.InnerException);
+        Assert.Contains("AttemptTimeout", error.Message, StringComparison.Ordinal);
+        var token = await fixture.TokenAsync(upstream, "t1");
+        Assert.Equal(1, token.Health.ConsecutiveFailures);
+        Assert.Equal(1, token.Used);
+        using var connection = await accepted;
+    }
+
+    [Fact]
+    public async Task ACallerGivingUpWhileTheUpstreamIsSilentIsNotReported()
+    {
+        var (upstream, _, fake) = await SetUpAsync("giveup", ["t1"], limit: 100, Minute);
+        await fake.DisposeAsync();
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        using var client = fixture.Client(
+            new Uri($"http://127.0.0.1:{((IPEndPoint)silent.LocalEndpoint).Port}/"),
+            new QuotaUpstreamOptions { Upstream = upstream, AttemptTimeout = TimeSpan.FromMinutes(10) });
+        using var giveUp = new CancellationTokenSource();
+
+        var sending = client.GetAsync(new Uri("orders", UriKind.Relative), giveUp.Token);
+        using var connection = await silent.AcceptTcpClientAsync(TestContext.Current.CancellationToken);
+        await giveUp.CancelAsync();
+
+        var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);
+        Assert.IsNotType<TimeoutException>(error.InnerException);
+        var token = await fixture.TokenAsync(upstream, "t1");
+        Assert.Equal(0, token.Health.ConsecutiveFailures);
         Assert.Equal(1, token.Used);
     }
 
