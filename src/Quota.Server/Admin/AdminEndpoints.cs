@@ -11,6 +11,7 @@ using Quota.Grains.Configuration;
 using Quota.Grains.Subjects;
 using Quota.Server.Hosting;
 using Quota.Server.Http;
+using Quota.Server.Rls;
 
 namespace Quota.Server.Admin;
 
@@ -59,6 +60,7 @@ public static class AdminEndpoints
 
         admin.MapTenancy();
         admin.MapScheduler();
+        admin.MapDomains();
         AdminGate.MapDashboardSessions(app);
 
         return app;

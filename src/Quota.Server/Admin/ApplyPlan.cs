@@ -32,6 +32,9 @@ public sealed class ApplyDocument
     /// <summary>Tenants.</summary>
     public Dictionary<string, TenantSpec?>? Tenants { get; set; }
 
+    /// <summary>Envoy rate-limit domains and their descriptor rules (<see cref="Rls.DomainBody"/>), by domain.</summary>
+    public Dictionary<string, Rls.DomainBody?>? Domains { get; set; }
+
     /// <summary>Whether the document names anything of the tenancy configuration.</summary>
     public bool HasTenancy => Upstreams is { Count: > 0 } || Tenants is { Count: > 0 };
 }
@@ -91,7 +94,7 @@ public sealed record ApplyOutcome(List<FieldProblem> Problems, List<PlannedChang
 /// Parses and validates (every error with its path) <see cref="ApplyDocument"/>s, plans them against what is configured
 /// (<see cref="ConfigurationPlan"/>) and applies a plan by running its writes.
 /// </summary>
-public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
+public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher, Rls.DomainAdmin? domains = null)
 {
     // As strict as every request body: names in their exact case, numbers as numbers ("1" is a string), for JSON and
     // for YAML alike (YamlDocumentReader types plain scalars by the YAML 1.2 core schema, so a YAML 1 is a number).
@@ -135,7 +138,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 
             if (document is null)
             {
-                problem = new FieldProblem("body", "is empty; send a document with users, resources, keys, upstreams or tenants.");
+                problem = new FieldProblem("body", "is empty; send a document with users, resources, keys, upstreams, tenants or domains.");
             }
 
             return document;
@@ -143,7 +146,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         catch (JsonException e)
         {
             problem = e.Message.Contains("could not be mapped", StringComparison.Ordinal)
-                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); check its spelling and case; see the API reference (users, resources, keys, upstreams, tenants).")
+                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); check its spelling and case; see the API reference (users, resources, keys, upstreams, tenants, domains).")
                 : new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } path ? path : "body", format == DocumentFormat.Json && e.Path is null or "$"
                     ? $"is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine}); a YAML document is sent as application/yaml."
                     : "has the wrong type or is malformed (numbers and booleans are written plainly, not quoted); see the API reference.");
@@ -177,9 +180,10 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         }
 
         var plan = await PlanAsync(document, tenancy, preview);
+        var (domainChanges, domainWrites) = domains is null ? ([], []) : await domains.PlanAsync(document.Domains);
         if (dryRun)
         {
-            return new ApplyOutcome([], [.. plan.Changes]);
+            return new ApplyOutcome([], [.. plan.Changes, .. domainChanges]);
         }
 
         TenancyOutcome? applied = null;
@@ -194,7 +198,12 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             applied = outcome ?? applied;
         }
 
-        return new ApplyOutcome([], [.. plan.SubjectChanges, .. ConfigurationPlan.Planned(applied)]);
+        foreach (var write in domainWrites)
+        {
+            await domains!.SetAsync(write.Domain, write.Body, "apply");
+        }
+
+        return new ApplyOutcome([], [.. plan.SubjectChanges, .. domainChanges, .. ConfigurationPlan.Planned(applied)]);
     }
 
     /// <summary>Plans a (valid) document against the subjects' current values; see <see cref="ConfigurationPlan.Of"/>.</summary>
@@ -275,7 +284,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
     public async Task<List<FieldProblem>> ValidateAsync(ApplyDocument document)
     {
         ArgumentNullException.ThrowIfNull(document);
-        var problems = new List<FieldProblem>();
+        var problems = Rls.DomainAdmin.Validate(document.Domains);
         foreach (var (id, body) in document.Users ?? [])
         {
             ValidateSubject(problems, $"users.{id}", id, body, allowPattern: false);
