@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
+using Grpc.AspNetCore.Server;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -14,7 +15,8 @@ public static class RlsHosting
     /// Adds the rate-limit service and, when <c>Quota:Rls:Url</c> is not empty, a plaintext HTTP/2 Kestrel endpoint
     /// there. Kestrel binds only its configured endpoints once any is configured (it ignores <c>urls</c> then), so the
     /// HTTP API's addresses from <c>urls</c> (or <c>http_ports</c>) are written as endpoints beside it, unless
-    /// <c>Kestrel:Endpoints</c> is configured already (then Kestrel was ignoring <c>urls</c> anyway).
+    /// <c>Kestrel:Endpoints</c> is configured already (then Kestrel was ignoring <c>urls</c> anyway). Kestrel logs once at
+    /// start that it overrides <c>urls</c> with them ("Overriding address(es)"): the same addresses, now as endpoints.
     /// </summary>
     /// <param name="builder">The silo's builder.</param>
     /// <param name="defaultHttpUrl">Where the HTTP API listens when nothing says.</param>
@@ -70,11 +72,26 @@ public static class RlsHosting
             return app;
         }
 
+        // The service answers only on its own port (the HTTP API's port speaks HTTP/1.1 too, where gRPC cannot run).
         var port = endpoint.Port;
+        app.MapGrpcService<RlsService>().RequireHost($"*:{port}");
+
+        // A branch of a WebApplication routes over the application's endpoints, so the HTTP API's would match here too:
+        // on this port only the gRPC service is answered, the rest is 404.
         app.MapWhen(context => context.Connection.LocalPort == port, branch =>
         {
             branch.UseRouting();
-            branch.UseEndpoints(routes => routes.MapGrpcService<RlsService>());
+            branch.Use((context, next) =>
+            {
+                if (context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>() is null)
+                {
+                    context.Response.StatusCode = StatusCodes.Status404NotFound;
+                    return Task.CompletedTask;
+                }
+
+                return next(context);
+            });
+            branch.UseEndpoints(_ => { });
         });
         return app;
     }
