@@ -145,4 +145,34 @@ public sealed class DomainConfigurationTests(RlsSilo silo)
         Assert.Equal(HttpStatusCode.NotFound, stored.Status);
         Assert.False(userNow.Body!["own"]!.GetValue<bool>());
     }
+
+    [Fact]
+    public async Task TheDocumentedExampleApplies()
+    {
+        var doc = await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "docs", "envoy.md"), Ct);
+        var marker = doc.IndexOf("<!-- envoy-apply-example", StringComparison.Ordinal);
+        var start = doc.IndexOf("```yaml\n", marker, StringComparison.Ordinal) + "```yaml\n".Length;
+        var yaml = doc[start..doc.IndexOf("```", start, StringComparison.Ordinal)];
+
+        var applied = await SendAsync(HttpMethod.Post, "/v1/admin/apply", yaml, "application/yaml");
+        var vip = await silo.Rls.ShouldRateLimitAsync(For("edge_proxy_per_ip", Descriptor(("remote_address", "50.0.0.5"))), cancellationToken: Ct);
+        var free = await silo.Rls.ShouldRateLimitAsync(For("edge_proxy_per_ip", Descriptor(("plan", "free"))), cancellationToken: Ct);
+        var partner = await silo.Rls.ShouldRateLimitAsync(For("edge_proxy_per_ip", Descriptor(("api_key", "partner-7"))), cancellationToken: Ct);
+
+        Assert.Equal(HttpStatusCode.OK, applied.Status);
+        Assert.Equal((100u, Unit.Second), (vip.Statuses[0].CurrentLimit.RequestsPerUnit, vip.Statuses[0].CurrentLimit.Unit));
+        Assert.Equal((10000u, Unit.Month, 9999u), (free.Statuses[0].CurrentLimit.RequestsPerUnit, free.Statuses[0].CurrentLimit.Unit, free.Statuses[0].LimitRemaining));
+        Assert.Equal((50u, Unit.Second, 99u), (partner.Statuses[0].CurrentLimit.RequestsPerUnit, partner.Statuses[0].CurrentLimit.Unit, partner.Statuses[0].LimitRemaining));
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Quota.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("Quota.sln was not found above the test's directory.");
+    }
 }

@@ -13,6 +13,13 @@ public interface IDomainsGrain : IGrainWithIntegerKey
     [Alias("GetAll")]
     Task<DomainsSnapshot> GetAllAsync();
 
+    /// <summary>
+    /// The configuration when its version is not <paramref name="knownVersion"/>; null when it is (the caller's copy is
+    /// current), so a silo refreshing its view every second receives the documents only after a change.
+    /// </summary>
+    [Alias("GetChanged")]
+    Task<DomainsSnapshot?> GetIfChangedAsync(long knownVersion);
+
     /// <summary>Sets (<paramref name="json"/> not null) or removes a domain; answers the document it replaced (null when none).</summary>
     [Alias("Set")]
     Task<string?> SetAsync(string domain, string? json);
@@ -43,6 +50,10 @@ public sealed class DomainsGrain(
     /// <inheritdoc />
     public Task<DomainsSnapshot> GetAllAsync() =>
         Task.FromResult(new DomainsSnapshot(state.State.Version, new Dictionary<string, string>(state.State.Domains, StringComparer.Ordinal)));
+
+    /// <inheritdoc />
+    public async Task<DomainsSnapshot?> GetIfChangedAsync(long knownVersion) =>
+        knownVersion == state.State.Version ? null : await GetAllAsync();
 
     /// <inheritdoc />
     public async Task<string?> SetAsync(string domain, string? json)

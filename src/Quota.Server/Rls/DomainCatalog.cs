@@ -28,8 +28,14 @@ public sealed class DomainCatalog(IGrainFactory grains, QuotaTime clock)
         return view.Domains.GetValueOrDefault(domain);
     }
 
-    /// <summary>Forgets this silo's view, so the next request reads the configuration again (after a change here).</summary>
-    public void Invalidate() => _view = null;
+    /// <summary>Makes this silo's view stale, so the next request reads the configuration again (after a change here).</summary>
+    public void Invalidate()
+    {
+        if (_view is { } view)
+        {
+            _view = view with { Until = DateTimeOffset.MinValue };
+        }
+    }
 
     private async Task<View> RefreshAsync()
     {
@@ -41,16 +47,21 @@ public sealed class DomainCatalog(IGrainFactory grains, QuotaTime clock)
                 return fresh;
             }
 
-            var snapshot = await grains.GetGrain<IDomainsGrain>(0).GetAllAsync();
-            var domains = new Dictionary<string, DomainRules>(StringComparer.Ordinal);
-            foreach (var (name, json) in snapshot.Domains)
+            // Only a changed configuration is sent and compiled again; an unchanged one extends the view's life.
+            var snapshot = await grains.GetGrain<IDomainsGrain>(0).GetIfChangedAsync(_view?.Version ?? -1);
+            var domains = _view?.Domains ?? [];
+            if (snapshot is not null)
             {
-                // Stored only after validation, so each compiles.
-                var body = JsonSerializer.Deserialize<DomainBody>(json, DomainRules.Json)!;
-                domains[name] = DomainRules.Compile(name, body);
+                domains = new Dictionary<string, DomainRules>(StringComparer.Ordinal);
+                foreach (var (name, json) in snapshot.Domains)
+                {
+                    // Stored only after validation, so each compiles.
+                    var body = JsonSerializer.Deserialize<DomainBody>(json, DomainRules.Json)!;
+                    domains[name] = DomainRules.Compile(name, body);
+                }
             }
 
-            var view = new View(domains, clock.Provider.GetUtcNow() + Lifetime);
+            var view = new View(domains, snapshot?.Version ?? _view!.Version, clock.Provider.GetUtcNow() + Lifetime);
             _view = view;
             return view;
         }
@@ -60,5 +71,5 @@ public sealed class DomainCatalog(IGrainFactory grains, QuotaTime clock)
         }
     }
 
-    private sealed record View(Dictionary<string, DomainRules> Domains, DateTimeOffset Until);
+    private sealed record View(Dictionary<string, DomainRules> Domains, long Version, DateTimeOffset Until);
 }
