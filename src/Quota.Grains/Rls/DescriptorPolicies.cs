@@ -43,6 +43,36 @@ public sealed class DescriptorPolicyBook(IGrainFactory grains)
         return Convert.ToHexStringLower(SHA256.HashData(json))[..HashLength];
     }
 
+    /// <summary>
+    /// The policy of an Envoy unit (the numbers of <c>RateLimitResponse.RateLimit.Unit</c>: 1 second, 2 minute, 3 hour,
+    /// 4 day, 5 month, 6 year, 7 week): a fixed window of a second, minute or hour; a calendar day, week (from Monday) or
+    /// month in UTC; a year as a 365-day fixed window.
+    /// </summary>
+    public static PolicySpec UnitPolicy(int unit, long requestsPerUnit, string name) => unit switch
+    {
+        1 => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromSeconds(1) },
+        2 => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromMinutes(1) },
+        3 => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromHours(1) },
+        4 => new() { Name = name, Algorithm = "calendar", Limit = requestsPerUnit, Period = "day", TimeZone = "UTC" },
+        5 => new() { Name = name, Algorithm = "calendar", Limit = requestsPerUnit, Period = "month", TimeZone = "UTC" },
+        6 => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromDays(365) },
+        7 => new() { Name = name, Algorithm = "calendar", Limit = requestsPerUnit, Period = "week", TimeZone = "UTC" },
+        _ => throw new ArgumentOutOfRangeException(nameof(unit), unit, "Not an Envoy rate-limit unit."),
+    };
+
+    /// <summary>
+    /// The "hash" of a request's <c>limit</c> override: not a hash but the override itself (<c>o</c>, the unit's digit,
+    /// the requests per unit in 14 hex digits), read back from the name by any silo. Overrides are chosen by whoever
+    /// calls the service, so they are never stored: a caller cannot fill storage with made-up limits.
+    /// </summary>
+    public static string OverrideHash(int unit, long requestsPerUnit) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"o{unit}{requestsPerUnit:x14}");
+
+    private static IReadOnlyList<PolicyDefinition>? OverridePolicies(string hash) =>
+        hash[1] is >= '1' and <= '7' && long.TryParse(hash.AsSpan(2), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var perUnit)
+            ? PolicySpec.ToDefinitions([UnitPolicy(hash[1] - '0', perUnit, "override")], "policies", out _)
+            : null;
+
     /// <summary>The hash a subject name carries, or null when the name is not the rate-limit service's.</summary>
     public static string? HashIn(string subject)
     {
@@ -54,7 +84,7 @@ public sealed class DescriptorPolicyBook(IGrainFactory grains)
         }
 
         var hash = subject.Substring(Prefix.Length, HashLength);
-        return hash.All(char.IsAsciiHexDigitLower) ? hash : null;
+        return hash.All(char.IsAsciiHexDigitLower) || (hash[0] == 'o' && hash.Skip(1).All(char.IsAsciiHexDigitLower)) ? hash : null;
     }
 
     /// <summary>
@@ -75,7 +105,8 @@ public sealed class DescriptorPolicyBook(IGrainFactory grains)
     /// <summary>Makes sure <paramref name="policies"/> under <paramref name="hash"/> can be read by any silo.</summary>
     public async ValueTask EnsureAsync(string hash, IReadOnlyList<PolicySpec> policies)
     {
-        if (_known.ContainsKey(hash))
+        ArgumentNullException.ThrowIfNull(hash);
+        if (_known.ContainsKey(hash) || hash.StartsWith('o'))
         {
             return;
         }
@@ -89,9 +120,15 @@ public sealed class DescriptorPolicyBook(IGrainFactory grains)
     /// <summary>The policies under <paramref name="hash"/>; null when none were ever registered.</summary>
     public async ValueTask<IReadOnlyList<PolicyDefinition>?> GetAsync(string hash)
     {
+        ArgumentNullException.ThrowIfNull(hash);
         if (_known.TryGetValue(hash, out var known))
         {
             return known;
+        }
+
+        if (hash.StartsWith('o'))
+        {
+            return OverridePolicies(hash);
         }
 
         var specs = await grains.GetGrain<IDescriptorPolicyGrain>(hash).GetAsync();

@@ -94,8 +94,9 @@ internal sealed record DescriptorLimit(string Label, string? Name, PolicySpec[] 
     /// <summary>The limit a request's <c>limit</c> override asks for, counted apart from the configured one.</summary>
     public static DescriptorLimit Override(string label, RlsUnit unit, long requestsPerUnit)
     {
+        // Never stored: the subject's name carries the override itself (DescriptorPolicyBook.OverrideHash).
         var policies = new[] { DomainRules.PolicyFor(unit, requestsPerUnit, "override") };
-        return new DescriptorLimit(label, null, policies, DescriptorPolicyBook.HashOf(policies), unit, requestsPerUnit, false, []);
+        return new DescriptorLimit(label, null, policies, DescriptorPolicyBook.OverrideHash((int)unit, requestsPerUnit), unit, requestsPerUnit, false, []);
     }
 }
 
@@ -355,17 +356,7 @@ internal sealed class DomainRules
     /// The Quota policy for envoy's <paramref name="unit"/>: a fixed window of a second, minute or hour; a calendar day,
     /// week (from Monday) or month in UTC (envoy-ratelimit's month is 30 days); a year as a 365-day fixed window.
     /// </summary>
-    public static PolicySpec PolicyFor(RlsUnit unit, long requestsPerUnit, string name) => unit switch
-    {
-        RlsUnit.Second => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromSeconds(1) },
-        RlsUnit.Minute => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromMinutes(1) },
-        RlsUnit.Hour => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromHours(1) },
-        RlsUnit.Day => new() { Name = name, Algorithm = "calendar", Limit = requestsPerUnit, Period = "day", TimeZone = "UTC" },
-        RlsUnit.Week => new() { Name = name, Algorithm = "calendar", Limit = requestsPerUnit, Period = "week", TimeZone = "UTC" },
-        RlsUnit.Month => new() { Name = name, Algorithm = "calendar", Limit = requestsPerUnit, Period = "month", TimeZone = "UTC" },
-        RlsUnit.Year => new() { Name = name, Algorithm = "fixed-window", Limit = requestsPerUnit, Window = TimeSpan.FromDays(365) },
-        _ => throw new ArgumentOutOfRangeException(nameof(unit), unit, "Not a unit."),
-    };
+    public static PolicySpec PolicyFor(RlsUnit unit, long requestsPerUnit, string name) => DescriptorPolicyBook.UnitPolicy((int)unit, requestsPerUnit, name);
 
     private static RlsUnit UnitOf(PolicySpec policy) => (policy.Period, policy.Window) switch
     {
