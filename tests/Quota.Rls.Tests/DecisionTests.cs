@@ -296,6 +296,8 @@ public sealed class DecisionTests(RlsSilo silo)
     [InlineData("no-entries", "descriptors[0].entries is empty")]
     [InlineData("empty-key", "descriptors[0].entries[0].key is empty")]
     [InlineData("bad-override", "descriptors[0].limit.unit is 0")]
+    [InlineData("too-many", "descriptors has 33 descriptors; at most 32")]
+    [InlineData("too-deep", "descriptors[0].entries has 9 entries; at most 8")]
     public async Task MalformedRequestsAreInvalidArgumentSayingWhatToFix(string domain, string message)
     {
         var request = new RateLimitRequest { Domain = domain };
@@ -309,6 +311,12 @@ public sealed class DecisionTests(RlsSilo silo)
                 break;
             case "empty-key":
                 request.Descriptors.Add(Descriptor(("", "v")));
+                break;
+            case "too-many":
+                request.Descriptors.AddRange(Enumerable.Range(0, 33).Select(i => Descriptor(("k", $"v{i}"))));
+                break;
+            case "too-deep":
+                request.Descriptors.Add(Descriptor([.. Enumerable.Range(0, 9).Select(i => ($"k{i}", "v"))]));
                 break;
             case "bad-override":
                 var descriptor = Descriptor(("k", "v"));
