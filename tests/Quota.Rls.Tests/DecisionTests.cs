@@ -184,10 +184,10 @@ public sealed class DecisionTests(RlsSilo silo)
 
         var metrics = await silo.Http.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
         // The second and third hits were over the limit and let through: counted per rule, never per value.
-        var line = metrics.Split('\n').Single(l => l.StartsWith("quota_rls_shadow_mode", StringComparison.Ordinal) && l.Contains($"domain=\"{domain}\"", StringComparison.Ordinal));
+        var line = metrics.Split('\n').Single(l => l.StartsWith("quota_rls_shadow_mode_total{", StringComparison.Ordinal) && l.Contains($"domain=\"{domain}\"", StringComparison.Ordinal));
         Assert.Contains("rule=\"shadowed\"", line, StringComparison.Ordinal);
         Assert.Equal("2", line[(line.IndexOf('}', StringComparison.Ordinal) + 2)..].Split(' ')[0]);
-        var hits = metrics.Split('\n').Single(l => l.StartsWith("quota_rls_hits", StringComparison.Ordinal) && l.Contains($"domain=\"{domain}\"", StringComparison.Ordinal));
+        var hits = metrics.Split('\n').Single(l => l.StartsWith("quota_rls_hits_total{", StringComparison.Ordinal) && l.Contains($"domain=\"{domain}\"", StringComparison.Ordinal));
         Assert.Equal("3", hits[(hits.IndexOf('}', StringComparison.Ordinal) + 2)..].Split(' ')[0]);
     }
 
