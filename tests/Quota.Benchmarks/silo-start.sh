@@ -17,6 +17,7 @@ start_silo() {
   dotnet "$QUOTA_SILO_DLL" \
     --urls "http://127.0.0.1:$port" \
     --Quota:Cluster:SiloPort="$silo_port" --Quota:Cluster:GatewayPort="$gateway_port" \
+    --Quota:Rls:Url="http://127.0.0.1:$((port + 1000))" \
     --Quota:Policies:Users:0:Name=per-minute --Quota:Policies:Users:0:Algorithm=sliding-window \
     --Quota:Policies:Users:0:Limit=1000000000 --Quota:Policies:Users:0:Window=00:01:00 \
     --Logging:LogLevel:Default=Warning "$@" >"$log" 2>&1 &

@@ -27,8 +27,9 @@ public sealed class SiloProcess : IAsyncDisposable
     private int _startLines;
     private Process? _process;
 
-    private SiloProcess(Uri baseAddress, int siloPort, int gatewayPort)
+    private SiloProcess(Uri baseAddress, int siloPort, int gatewayPort, int rlsPort)
     {
+        RlsAddress = new Uri($"http://127.0.0.1:{rlsPort}");
         BaseAddress = baseAddress;
         SiloPort = siloPort;
         GatewayPort = gatewayPort;
@@ -43,6 +44,12 @@ public sealed class SiloProcess : IAsyncDisposable
 
     /// <summary>The Orleans gateway port.</summary>
     public int GatewayPort { get; }
+
+    /// <summary>
+    /// Where Envoy's rate-limit service (gRPC, plaintext HTTP/2) listens, on a fresh port of its own so hosts started
+    /// side by side never share the default 8081; a setting <c>--Quota:Rls:Url=…</c> given to the host replaces it.
+    /// </summary>
+    public Uri RlsAddress { get; }
 
     /// <summary>An HTTP client on <see cref="BaseAddress"/>.</summary>
     public HttpClient Http { get; }
@@ -70,8 +77,8 @@ public sealed class SiloProcess : IAsyncDisposable
         var failures = new StringBuilder();
         for (var attempt = 1; attempt <= 3; attempt++)
         {
-            var ports = FreePorts(3);
-            var host = new SiloProcess(new Uri($"http://127.0.0.1:{ports[0]}"), ports[1], ports[2]);
+            var ports = FreePorts(4);
+            var host = new SiloProcess(new Uri($"http://127.0.0.1:{ports[0]}"), ports[1], ports[2], ports[3]);
             host.Start(silo, list, clusterId ?? $"tests-{Guid.NewGuid():N}", environment);
             if (await host.WaitUntilReadyAsync())
             {
@@ -101,8 +108,8 @@ public sealed class SiloProcess : IAsyncDisposable
     /// </summary>
     public static async Task<(int ExitCode, string Output)> RunToExitAsync(IEnumerable<string> settings, IReadOnlyDictionary<string, string?>? environment = null)
     {
-        var ports = FreePorts(3);
-        await using var host = new SiloProcess(new Uri($"http://127.0.0.1:{ports[0]}"), ports[1], ports[2]);
+        var ports = FreePorts(4);
+        await using var host = new SiloProcess(new Uri($"http://127.0.0.1:{ports[0]}"), ports[1], ports[2], ports[3]);
         host.Start(LocateSilo(), [.. settings], $"tests-{Guid.NewGuid():N}", environment);
         using var wait = new CancellationTokenSource(StartupTimeout);
         await host._process!.WaitForExitAsync(wait.Token);
@@ -216,6 +223,7 @@ public sealed class SiloProcess : IAsyncDisposable
         start.ArgumentList.Add($"--Quota:Cluster:SiloPort={SiloPort}");
         start.ArgumentList.Add($"--Quota:Cluster:GatewayPort={GatewayPort}");
         start.ArgumentList.Add($"--Quota:Cluster:ClusterId={clusterId}");
+        start.ArgumentList.Add($"--Quota:Rls:Url={RlsAddress.ToString().TrimEnd('/')}");
         start.ArgumentList.Add("--Logging:LogLevel:Quota=Debug");
 
         // Many silos share two cores during the suite, where the thread pool's queue delay passes the default 100 ms

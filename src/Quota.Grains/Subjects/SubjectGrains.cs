@@ -11,12 +11,29 @@ public sealed class UserGrain(
     ILogger<UserGrain> logger)
     : SubjectGrain(services, logger, SubjectKind.User, SubjectExistence.Always), IUserGrain;
 
-/// <summary>A configured resource, or one instance of a configured pattern; unknown otherwise.</summary>
+/// <summary>
+/// A configured resource, or one instance of a configured pattern; unknown otherwise. A resource named by Envoy's
+/// rate-limit service (<c>rls:{hash}:…</c>) takes its policies from the content-addressed set its name carries
+/// (<see cref="Rls.DescriptorPolicyBook"/>), read once when it activates.
+/// </summary>
 [GrainType("resource")]
 public sealed class ResourceGrain(
     SubjectServices services,
-    ILogger<ResourceGrain> logger)
-    : SubjectGrain(services, logger, SubjectKind.Resource, SubjectExistence.WhenConfigured), IResourceGrain;
+    ILogger<ResourceGrain> logger,
+    Rls.DescriptorPolicyBook descriptorPolicies)
+    : SubjectGrain(services, logger, SubjectKind.Resource, SubjectExistence.WhenConfigured), IResourceGrain
+{
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (Rls.DescriptorPolicyBook.HashIn(this.GetPrimaryKeyString()) is { } hash)
+        {
+            Subject.Supply(new Rls.DescriptorPolicySource(await descriptorPolicies.GetAsync(hash)), Rls.DescriptorPolicySource.NoGate);
+        }
+
+        await base.OnActivateAsync(cancellationToken);
+    }
+}
 
 /// <summary>
 /// An inbound API key, keyed by its key id (peppered hash). It knows its owner; a request with the key counts

@@ -11,6 +11,7 @@ using Quota.Grains.Configuration;
 using Quota.Grains.Subjects;
 using Quota.Server.Hosting;
 using Quota.Server.Http;
+using Quota.Server.Rls;
 
 namespace Quota.Server.Admin;
 
@@ -59,6 +60,7 @@ public static class AdminEndpoints
 
         admin.MapTenancy();
         admin.MapScheduler();
+        admin.MapDomains();
         AdminGate.MapDashboardSessions(app);
 
         return app;
@@ -257,7 +259,7 @@ public static class AdminEndpoints
         var text = await reader.ReadToEndAsync(context.RequestAborted);
         if (string.IsNullOrWhiteSpace(text))
         {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a document with users, resources, keys, upstreams or tenants.")]);
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a document with users, resources, keys, upstreams, tenants, queues or domains.")]);
         }
 
         var document = ApplyPlanner.Parse(text, format, YamlLimits.For(limit), out var parseProblem);

@@ -35,6 +35,9 @@ public sealed class ApplyDocument
     /// <summary>Queues by name, each a whole definition (omitted fields take the defaults; queues not named are left alone).</summary>
     public Dictionary<string, QueueBody?>? Queues { get; set; }
 
+    /// <summary>Envoy rate-limit domains and their descriptor rules (<see cref="Rls.DomainBody"/>), by domain.</summary>
+    public Dictionary<string, Rls.DomainBody?>? Domains { get; set; }
+
     /// <summary>Whether the document names anything of the tenancy configuration.</summary>
     public bool HasTenancy => Upstreams is { Count: > 0 } || Tenants is { Count: > 0 };
 }
@@ -94,7 +97,7 @@ public sealed record ApplyOutcome(List<FieldProblem> Problems, List<PlannedChang
 /// Parses and validates (every error with its path) <see cref="ApplyDocument"/>s, plans them against what is configured
 /// (<see cref="ConfigurationPlan"/>) and applies a plan by running its writes.
 /// </summary>
-public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
+public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher, Rls.DomainAdmin? domains = null)
 {
     // As strict as every request body: names in their exact case, numbers as numbers ("1" is a string), for JSON and
     // for YAML alike (YamlDocumentReader types plain scalars by the YAML 1.2 core schema, so a YAML 1 is a number).
@@ -138,7 +141,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 
             if (document is null)
             {
-                problem = new FieldProblem("body", "is empty; send a document with users, resources, keys, upstreams or tenants.");
+                problem = new FieldProblem("body", "is empty; send a document with users, resources, keys, upstreams, tenants, queues or domains.");
             }
 
             return document;
@@ -146,7 +149,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
         catch (JsonException e)
         {
             problem = e.Message.Contains("could not be mapped", StringComparison.Ordinal)
-                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); check its spelling and case; see the API reference (users, resources, keys, upstreams, tenants).")
+                ? new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } p ? p : "body", $"has a field that is not part of a document ({e.Message.Split('\'')[1]}); check its spelling and case; see the API reference (users, resources, keys, upstreams, tenants, queues, domains).")
                 : new FieldProblem(e.Path?.TrimStart('$', '.') is { Length: > 0 } path ? path : "body", format == DocumentFormat.Json && e.Path is null or "$"
                     ? $"is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine}); a YAML document is sent as application/yaml."
                     : "has the wrong type or is malformed (numbers and booleans are written plainly, not quoted); see the API reference.");
@@ -182,9 +185,10 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
 
         var plan = await PlanAsync(document, tenancy, preview);
         var queueChanges = await PlanQueuesAsync(queues);
+        var (domainChanges, domainWrites) = domains is null ? ([], []) : await domains.PlanAsync(document.Domains);
         if (dryRun)
         {
-            return new ApplyOutcome([], [.. plan.Changes, .. queueChanges]);
+            return new ApplyOutcome([], [.. plan.Changes, .. domainChanges, .. queueChanges]);
         }
 
         TenancyOutcome? applied = null;
@@ -199,12 +203,17 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
             applied = outcome ?? applied;
         }
 
+        foreach (var write in domainWrites)
+        {
+            await domains!.SetAsync(write.Domain, write.Body, "apply");
+        }
+
         foreach (var (name, definition) in queues)
         {
             await admin.DefineQueueAsync(name, definition, "apply");
         }
 
-        return new ApplyOutcome([], [.. plan.SubjectChanges, .. ConfigurationPlan.Planned(applied), .. queueChanges]);
+        return new ApplyOutcome([], [.. plan.SubjectChanges, .. domainChanges, .. ConfigurationPlan.Planned(applied), .. queueChanges]);
     }
 
     /// <summary>The document's queues as definitions, every problem named by its path (<c>queues.q1.maxAttempts</c>).</summary>
@@ -324,7 +333,7 @@ public sealed class ApplyPlanner(AdminService admin, ApiKeyHasher hasher)
     public async Task<List<FieldProblem>> ValidateAsync(ApplyDocument document)
     {
         ArgumentNullException.ThrowIfNull(document);
-        var problems = new List<FieldProblem>();
+        var problems = Rls.DomainAdmin.Validate(document.Domains);
         foreach (var (id, body) in document.Users ?? [])
         {
             ValidateSubject(problems, $"users.{id}", id, body, allowPattern: false);

@@ -5,6 +5,7 @@ using Quota.Abstractions;
 using Quota.Grains.Storage;
 using Quota.Server.Admin;
 using Quota.Server.Http;
+using Quota.Server.Rls;
 
 namespace Quota.Server.Hosting;
 
@@ -25,6 +26,7 @@ public static class QuotaApplicationExtensions
     public static WebApplication UseQuota(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseQuotaRls();
         app.UseQuotaFailures();
         app.UseRequestGate();
         app.UseMiddleware<CrossSiteGuard>();

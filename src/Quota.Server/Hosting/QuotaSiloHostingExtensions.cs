@@ -15,6 +15,7 @@ using Quota.Grains.Storage;
 using Quota.Grains.Subjects;
 using Quota.Server.Admin;
 using Quota.Server.Http;
+using Quota.Server.Rls;
 
 namespace Quota.Server.Hosting;
 
@@ -130,6 +131,7 @@ public static class QuotaSiloHostingExtensions
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaMembershipOptions>, QuotaMembershipOptionsValidator>());
         builder.Services.AddOptions<QuotaStorageOptions>().Bind(configuration.GetSection(QuotaStorageOptions.SectionName)).ValidateOnStart();
         builder.Services.AddQuotaHttp(configuration);
+        builder.AddQuotaRls(DefaultUrl);
 
         // A PostgreSQL silo is a deployment, often behind a proxy where every caller is loopback: no admin by loopback
         // unless asked for (docs/operations.md, "Who may administer").

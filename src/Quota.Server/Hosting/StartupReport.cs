@@ -19,13 +19,21 @@ internal sealed partial class StartupReport(
     SiloPlacement placement,
     IOptions<Orleans.Configuration.SiloOptions> silo,
     IOptions<Orleans.Configuration.EndpointOptions> endpoints,
+    IOptions<Rls.RlsOptions> rls,
     ILogger<StartupReport> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         lifetime.ApplicationStarted.Register(() =>
         {
-            var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            // The rate-limit service's endpoint is reported on its own line: it is gRPC, not the HTTP API.
+            var rlsPort = rls.Value.Endpoint?.Port;
+            var addresses = (server.Features.Get<IServerAddressesFeature>()?.Addresses ?? []).Where(a => rlsPort is null || !Uri.TryCreate(a, UriKind.Absolute, out var u) || u.Port != rlsPort);
+            if (rls.Value.Endpoint is { } rlsEndpoint)
+            {
+                LogRls(logger, rlsEndpoint.ToString().TrimEnd('/'), rls.Value.ShadowMode);
+            }
+
             LogListening(logger, string.Join(", ", addresses), cluster.Value.SiloPort, cluster.Value.GatewayPort, storage.Value.Provider, cluster.Value.ClusterId);
             ReportPlacement();
             switch (admin.Value.Rule)
@@ -71,6 +79,9 @@ internal sealed partial class StartupReport(
             LogLoopbackAdvertised(logger, cluster.Value.AdvertisedAddress, cluster.Value.ListenAddress!);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Envoy's rate-limit service (gRPC, plaintext HTTP/2) on {Url}; global shadow mode {ShadowMode}")]
+    private static partial void LogRls(ILogger logger, string url, bool shadowMode);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Quota silo is up: HTTP on {Addresses}; silo port {SiloPort}, gateway port {GatewayPort}; storage {Storage}; cluster {ClusterId}")]
     private static partial void LogListening(ILogger logger, string addresses, int siloPort, int gatewayPort, string storage, string clusterId);
