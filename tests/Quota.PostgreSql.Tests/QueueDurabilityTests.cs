@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Npgsql;
 using Quota.PostgreSql.Tests.Infrastructure;
+using Quota.Testing;
 
 namespace Quota.PostgreSql.Tests;
 
