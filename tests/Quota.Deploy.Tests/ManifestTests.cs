@@ -7,6 +7,7 @@ using Quota.Deploy.Tests.Infrastructure;
 using Quota.Http.Tests.Deployment;
 using Quota.Grains.Configuration;
 using Quota.Server.Hosting;
+using Quota.Server.Rls;
 using Quota.Testing;
 
 namespace Quota.Deploy.Tests;
@@ -112,6 +113,7 @@ public sealed class ManifestTests
             new Dictionary<string, int>
             {
                 ["http"] = new Uri(urls).Port,
+                ["rls"] = new Uri(Value(overlay, RlsOptions.SectionName, nameof(RlsOptions.Url)) ?? Dockerfile().Environment()["Quota__Rls__Url"]).Port,
                 ["silo"] = Port(Value(overlay, QuotaClusterOptions.SectionName, nameof(QuotaClusterOptions.SiloPort))) ?? defaults.SiloPort,
                 ["gateway"] = Port(Value(overlay, QuotaClusterOptions.SectionName, nameof(QuotaClusterOptions.GatewayPort))) ?? defaults.GatewayPort,
             },
@@ -190,7 +192,7 @@ public sealed class ManifestTests
 
         var containerPorts = Container(overlay).Ports.ToDictionary(p => p.Name, p => p.ContainerPort);
         Assert.Equal(
-            [("gateway", containerPorts["gateway"], "gateway"), ("http", containerPorts["http"], "http")],
+            [("gateway", containerPorts["gateway"], "gateway"), ("http", containerPorts["http"], "http"), ("rls", containerPorts["rls"], "rls")],
             service.Spec.Ports.Select(p => (p.Name, p.Port, p.TargetPort.Value)).OrderBy(p => p.Name, StringComparer.Ordinal).ToArray());
     }
 

@@ -12,8 +12,8 @@ namespace Quota.Server.Rls;
 public static class RlsHosting
 {
     /// <summary>
-    /// Adds the rate-limit service and, when <c>Quota:Rls:Url</c> is not empty, a plaintext HTTP/2 Kestrel endpoint
-    /// there. Kestrel binds only its configured endpoints once any is configured (it ignores <c>urls</c> then), so the
+    /// Adds the rate-limit service and, when <c>Quota:Rls:Url</c> is not empty, an HTTP/2 Kestrel endpoint there
+    /// (plaintext, or TLS with <c>Quota:Rls:CertificatePath</c> for an <c>https://</c> address). Kestrel binds only its configured endpoints once any is configured (it ignores <c>urls</c> then), so the
     /// HTTP API's addresses from <c>urls</c> (or <c>http_ports</c>) are written as endpoints beside it, unless
     /// <c>Kestrel:Endpoints</c> is configured already (then Kestrel was ignoring <c>urls</c> anyway). Kestrel logs once at
     /// start that it overrides <c>urls</c> with them ("Overriding address(es)"): the same addresses, now as endpoints.
@@ -33,17 +33,26 @@ public static class RlsHosting
 
         // Read leniently here: an invalid value is refused with every other problem once the host is built
         // (RlsOptionsValidator), before anything listens.
-        var url = configuration.GetSection(RlsOptions.SectionName)["Url"] ?? new RlsOptions().Url;
-        if (string.IsNullOrWhiteSpace(url) || !new RlsOptionsValidator().Validate(null, new RlsOptions { Url = url }).Succeeded)
+        var rls = new RlsOptions();
+        configuration.GetSection(RlsOptions.SectionName).Bind(rls);
+        if (string.IsNullOrWhiteSpace(rls.Url) || !new RlsOptionsValidator().Validate(null, rls).Succeeded)
         {
             return builder;
         }
 
         var endpoints = new Dictionary<string, string?>
         {
-            ["Kestrel:Endpoints:QuotaRls:Url"] = url,
+            ["Kestrel:Endpoints:QuotaRls:Url"] = rls.Url,
             ["Kestrel:Endpoints:QuotaRls:Protocols"] = "Http2",
         };
+        if (rls.Endpoint!.Scheme == Uri.UriSchemeHttps)
+        {
+            // Kestrel's own certificate loading (PEM with a key file, or PKCS #12), on this endpoint only.
+            endpoints["Kestrel:Endpoints:QuotaRls:Certificate:Path"] = rls.CertificatePath;
+            endpoints["Kestrel:Endpoints:QuotaRls:Certificate:KeyPath"] = rls.CertificateKeyPath;
+            endpoints["Kestrel:Endpoints:QuotaRls:Certificate:Password"] = rls.CertificatePassword;
+        }
+
         if (!configuration.GetSection("Kestrel:Endpoints").Exists())
         {
             var urls = configuration["urls"];

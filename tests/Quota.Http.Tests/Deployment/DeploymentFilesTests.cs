@@ -326,16 +326,17 @@ public sealed partial class DeploymentFilesTests
     }
 
     [Fact]
-    public void The_image_exposes_the_default_HTTP_silo_and_gateway_ports()
+    public void The_image_exposes_the_default_HTTP_rate_limit_silo_and_gateway_ports()
     {
         var defaults = new QuotaClusterOptions();
+        var rlsPort = new Uri(Dockerfile.Stages[^1].Environment()["Quota__Rls__Url"]).Port;
         var exposed = Dockerfile.Stages[^1].All("EXPOSE")
             .SelectMany(expose => DockerfileText.Words(expose.Arguments))
             .Select(port => int.Parse(port.Split('/')[0], CultureInfo.InvariantCulture))
             .Order()
             .ToArray();
 
-        Assert.Equal(new[] { DefaultHttpPort, defaults.SiloPort, defaults.GatewayPort }.Order().ToArray(), exposed);
+        Assert.Equal(new[] { DefaultHttpPort, rlsPort, defaults.SiloPort, defaults.GatewayPort }.Order().ToArray(), exposed);
     }
 
     [Fact]
