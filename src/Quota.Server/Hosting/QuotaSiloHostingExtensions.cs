@@ -160,6 +160,7 @@ public static class QuotaSiloHostingExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaHttpOptions>, QuotaHttpOptionsValidator>());
         services.AddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IGrainFactory>()));
         services.AddProblemDetails();
+        services.AddQuotaOpenApi();
         services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
         services.AddSingleton<AdminThrottle>();
