@@ -8,7 +8,6 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Quota.Client;
 using Quota.Grains;
-using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 using Quota.Grains.Configuration;
 using Quota.Grains.Storage;
@@ -121,6 +120,9 @@ public static class QuotaSiloHostingExtensions
                 membership.NumVotesForDeathDeclaration = membershipSettings.NumVotesForDeathDeclaration;
             });
             silo.AddDashboard();
+
+            // Grain calls carry the caller's trace (an HTTP request's) and appear as spans when traces are collected.
+            silo.AddActivityPropagation();
             silo.AddQuotaGrains();
         });
 
@@ -168,9 +170,7 @@ public static class QuotaSiloHostingExtensions
         services.AddSingleton<DashboardSessions>();
         services.AddSingleton<AdminService>();
         services.AddSingleton<ApplyPlanner>();
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(QuotaInstruments.MeterName, "Microsoft.Orleans")
-            .AddPrometheusExporter());
+        services.AddQuotaTelemetry(configuration);
         services.AddHostedService<StartupReport>();
         // The queue-delay probe runs only when the gate sheds by it; one no-op work item every 10 ms.
         services.AddSingleton(provider => new QueueDelay(
