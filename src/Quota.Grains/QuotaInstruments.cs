@@ -42,6 +42,15 @@ public sealed class QuotaInstruments
     /// <summary>Tag of the <c>quota.rate_limiting.*</c> instruments: the kind of subject (user, key, tenant, token, resource).</summary>
     public const string SubjectKindTag = "quota.subject.kind";
 
+    /// <summary>Tag of the <c>quota.token.*</c> instruments: the upstream (configured, so bounded).</summary>
+    public const string UpstreamTag = "quota.upstream";
+
+    /// <summary>Tag of the <c>quota.token.*</c> instruments: the token's id within its upstream (configured, never its secret).</summary>
+    public const string TokenTag = "quota.token";
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Upstream, string Token), (double Utilisation, bool Open)> _tokens = new();
+    private readonly Counter<long> _circuitsOpened;
+
     // quota.decisions is counted here and observed when a reader collects: a counter with three tags costs an exporter a
     // tag-set lookup on every decision, which under load was as much CPU as the subject's own decision. One cell per
     // kind, outcome and denying algorithm (0: none, else the algorithm's value + 1); the enums' values run 0, 1, 2, ...
@@ -80,6 +89,11 @@ public sealed class QuotaInstruments
             "Subject decisions per policy (quota.rate_limiting.policy; names past Quota:Telemetry:MaxPolicyNames are 'other') and subject kind: acquired counts each policy of an allowed decision, denied the policy that denied.");
         meter.CreateObservableCounter("quota.rate_limiting.near_limit", _policies.ObserveNearLimit, "{request}",
             "Allowed decisions after which the policy's use was at least Quota:Telemetry:NearLimitRatio of its limit, per policy and subject kind.");
+        meter.CreateObservableGauge("quota.token.utilization", () => ObserveTokens(t => t.Utilisation), "1",
+            "Use of each active upstream token's most used rate policy against the upstream's own limit (1 = the whole limit), by upstream and token; refreshed every 5 s on the silo where the token is active.");
+        meter.CreateObservableGauge("quota.token.circuit.open", () => ObserveTokens(t => t.Open ? 1 : 0), "1",
+            "1 while an active upstream token's circuit breaker is open, else 0, by upstream and token.");
+        _circuitsOpened = meter.CreateCounter<long>("quota.token.circuit.opened", "{opening}", "Times an upstream token's circuit breaker opened, by upstream and token.");
         _timeInQueue = meter.CreateHistogram<double>("quota.rate_limiting.request.time_in_queue", "s", "Time callers waited in subjects' queues (maxWaitMs) before being answered, by subject kind and result.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60] });
         meter.CreateObservableCounter("quota.decisions", ObserveDecisions, "{decision}", "Decisions made by subjects, by kind, outcome and denying algorithm.");
@@ -124,6 +138,18 @@ public sealed class QuotaInstruments
             _policies.Denied(kind, denyingPolicy);
         }
     }
+
+    /// <summary>An upstream token reports its utilisation and whether its circuit is open (the gauges show the last report).</summary>
+    public void TokenObserved(string upstream, string token, double utilisation, bool circuitOpen) => _tokens[(upstream, token)] = (utilisation, circuitOpen);
+
+    /// <summary>An upstream token was deactivated here: its gauges go with it (the silo that activates it next reports it).</summary>
+    public void TokenGone(string upstream, string token) => _tokens.TryRemove((upstream, token), out _);
+
+    /// <summary>Counts an upstream token's circuit opening.</summary>
+    public void CircuitOpened(string upstream, string token) => _circuitsOpened.Add(1, new(UpstreamTag, upstream), new(TokenTag, token));
+
+    private IEnumerable<Measurement<double>> ObserveTokens(Func<(double Utilisation, bool Open), double> value) =>
+        _tokens.Select(t => new Measurement<double>(value(t.Value), new KeyValuePair<string, object?>(UpstreamTag, t.Key.Upstream), new KeyValuePair<string, object?>(TokenTag, t.Key.Token)));
 
     /// <summary>Records how long a caller waited in a subject's queue before being answered.</summary>
     public void Waited(SubjectKind kind, bool allowed, TimeSpan waited) => _timeInQueue.Record(
