@@ -69,21 +69,19 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
 
         // The token gauges (quota.token.utilization, quota.token.circuit.open) read what the token last reported: a
         // metrics reader must not touch the grain's state from outside its scheduler. Not a reason to stay active.
-        this.RegisterGrainTimer(static (grain, _) => grain.ReportGauges(), this, new GrainTimerCreationOptions(TimeSpan.Zero, GaugeInterval) { KeepAlive = false });
+        this.RegisterGrainTimer(static (grain, _) => { grain.PublishGauges(); return Task.CompletedTask; }, this, new GrainTimerCreationOptions(TimeSpan.Zero, GaugeInterval) { KeepAlive = false });
     }
 
     /// <summary>How often an active token refreshes its gauges (and when it answers a status or feedback).</summary>
     internal static readonly TimeSpan GaugeInterval = TimeSpan.FromSeconds(5);
 
-    private Task ReportGauges()
+    private void PublishGauges()
     {
         if (_setup is not null)
         {
             var (upstream, token) = Name;
             _instruments.TokenObserved(upstream, token, Utilisation(out _, out _), _breaker.Snapshot(Time.GetUtcNow()).State == CircuitState.Open);
         }
-
-        return Task.CompletedTask;
     }
 
     /// <inheritdoc />
@@ -149,7 +147,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
             _breaker.RecordSuccess(now);
         }
 
-        await ReportGauges();
+        PublishGauges();
         return Health(now);
     }
 
@@ -162,7 +160,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
         }
 
         var utilisation = Utilisation(out var used, out var inFlight);
-        ReportGauges();
+        PublishGauges();
         return Task.FromResult<TokenAllocation?>(new TokenAllocation
         {
             Id = _setup.Token.Id,
