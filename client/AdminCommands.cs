@@ -160,14 +160,26 @@ internal static class AdminCommands
         });
 
         var createUser = new Argument<string>("user") { Description = "The user the key belongs to." };
-        var raw = new Option<string?>("--key") { Description = "The raw key to register (at least 16 characters); omit it to have one generated.", HelpName = "RAW" };
+        // The raw key is a secret: never an argument, which other users of the machine can read (ps, /proc).
+        var keyFile = new Option<string?>("--key-file") { Description = "Read the raw key to register (at least 16 characters) from this file (one trailing newline is dropped); '-' reads stdin. Omit it and --key-env to have one generated.", HelpName = "PATH" };
+        var keyEnv = new Option<string?>("--key-env") { Description = "Read the raw key to register from this environment variable.", HelpName = "VAR" };
         var createFile = PolicyInput.File("A JSON file { \"policies\": [...] } with the key's own policies ('-' reads stdin).");
         var createPolicy = PolicyInput.Policy();
-        var create = new Command("create", "Register an API key for a user. The raw key is printed once; only its hash is kept.") { createUser, raw, createFile, createPolicy };
+        var create = new Command("create", "Register an API key for a user. The raw key is printed once; only its hash is kept.") { createUser, keyFile, keyEnv, createFile, createPolicy };
         create.Runs(globals, async (session, parse, ct) =>
         {
+            if (parse.GetValue(keyFile) is not null && parse.GetValue(keyEnv) is not null)
+            {
+                throw new UsageException("give the raw key either with --key-file or with --key-env, not both.");
+            }
+
+            if (parse.GetValue(keyFile) == "-" && parse.GetValue(createFile) == "-")
+            {
+                throw new UsageException("only one of -f and --key-file can read stdin.");
+            }
+
             var body = await PolicyInput.ReadAsync(parse.GetValue(createFile), parse.GetValue(createPolicy), ct) ?? [];
-            if (parse.GetValue(raw) is { } rawKey)
+            if (await TenancyCommands.SecretAsync(parse.GetValue(keyFile), parse.GetValue(keyEnv), ct) is { } rawKey)
             {
                 body["key"] = rawKey;
             }
@@ -253,10 +265,10 @@ internal static class AdminCommands
                     return;
                 }
 
-                var table = session.Output.Table("SEQUENCE", "AT (UTC)", "SUBJECT", "ACTION", "SOURCE");
+                var table = session.Output.Table("SEQUENCE", "AT (UTC)", "SUBJECT", "ACTION", "SOURCE", "OLD → NEW");
                 foreach (var change in changes)
                 {
-                    Output.Row(table, Output.Str(change["sequence"]), Output.Utc(change["at"]), Output.Str(change["subject"]), Output.Str(change["action"]), Output.Str(change["source"]));
+                    Output.Row(table, Output.Str(change["sequence"]), Output.Utc(change["at"]), Output.Str(change["subject"]), Output.Str(change["action"]), Output.Str(change["source"]), Output.Change(change["old"], change["new"]));
                 }
 
                 session.Output.Write(table);
@@ -295,10 +307,10 @@ internal static class AdminCommands
                 var changes = (body?["changes"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
                 if (changes.Count > 0)
                 {
-                    var table = session.Output.Table("SUBJECT", "ACTION");
+                    var table = session.Output.Table("SUBJECT", "ACTION", "OLD → NEW");
                     foreach (var change in changes)
                     {
-                        Output.Row(table, Output.Str(change["subject"]), Output.Str(change["action"]));
+                        Output.Row(table, Output.Str(change["subject"]), Output.Str(change["action"]), Output.Change(change["old"], change["new"]));
                     }
 
                     session.Output.Write(table);

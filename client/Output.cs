@@ -176,6 +176,42 @@ internal sealed class Output
 
     public static string Ms(long? ms) => ms is null ? "-" : $"{ms.Value.ToString(CultureInfo.InvariantCulture)} ms";
 
+    /// <summary>
+    /// A change as <c>old → new</c>: for two objects only the fields that differ (<c>reserved: 30 → 40</c>); policy lists
+    /// as <c>name algorithm limit/window</c>; <c>none</c> for nothing. Neither side ever holds a secret (the service
+    /// never sends one).
+    /// </summary>
+    public static string Change(JsonNode? old, JsonNode? @new)
+    {
+        if (JsonNode.DeepEquals(old, @new))
+        {
+            return "no change";
+        }
+
+        if (old is JsonObject before && @new is JsonObject after)
+        {
+            var fields = before.Select(pair => pair.Key).Union(after.Select(pair => pair.Key), StringComparer.Ordinal)
+                .Where(key => !JsonNode.DeepEquals(before[key], after[key]))
+                .Select(key => $"{key}: {Brief(before[key])} → {Brief(after[key])}")
+                .ToList();
+            return fields.Count == 0 ? "unchanged" : string.Join(", ", fields);
+        }
+
+        return $"{Brief(old)} → {Brief(@new)}";
+    }
+
+    private static string Brief(JsonNode? node) => node switch
+    {
+        null => "none",
+        JsonArray { Count: 0 } => "none",
+        JsonArray list when list.All(item => item is JsonObject policy && policy["name"] is not null && policy["algorithm"] is not null) =>
+            string.Join("; ", list.OfType<JsonObject>().Select(policy =>
+                $"{Str(policy["name"])} {Str(policy["algorithm"])} {Str(policy["limit"])}/{Str(policy["window"]) ?? Str(policy["period"]) ?? Str(policy["leaseTtl"]) ?? "-"}")),
+        JsonObject { Count: 1 } only when only["policies"] is JsonArray policies => Brief(policies),
+        JsonObject fields => string.Join(", ", fields.Where(pair => pair.Value is not null).Select(pair => $"{pair.Key}: {Brief(pair.Value)}")),
+        _ => Str(node) ?? "none",
+    };
+
     /// <summary>A timestamp from the service as <c>yyyy-MM-dd HH:mm:ss</c> in UTC; as sent when it does not parse; null for null or missing.</summary>
     public static string? Utc(JsonNode? node)
     {

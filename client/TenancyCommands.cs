@@ -370,8 +370,8 @@ internal static class TenancyCommands
         var id => id,
     };
 
-    /// <summary>The secret from a file (or stdin) or an environment variable; null when neither is given.</summary>
-    private static async Task<string?> SecretAsync(string? file, string? variable, CancellationToken ct)
+    /// <summary>The secret (a token's credential, a raw API key) from a file (or stdin) or an environment variable; null when neither is given.</summary>
+    internal static async Task<string?> SecretAsync(string? file, string? variable, CancellationToken ct)
     {
         string secret;
         if (file is not null)
@@ -478,7 +478,8 @@ internal static class TenancyCommands
     public static Command Feedback(GlobalOptions globals)
     {
         var upstream = new Option<string>("--upstream") { Description = "The upstream the token belongs to.", HelpName = "NAME", Required = true };
-        var token = new Option<string>("--token") { Description = "The id of the token the upstream answered on (not the admin token).", HelpName = "ID", Required = true };
+        // Not --token: that is the admin token, on every command.
+        var token = new Option<string>("--token-id") { Description = "The id of the token the upstream answered on.", HelpName = "ID", Required = true };
         var status = new Option<int>("--status") { Description = "The HTTP status the upstream answered; 0 when no answer came.", HelpName = "N", Required = true };
         var retryAfter = new Option<long?>("--retry-after-ms") { Description = "The upstream's Retry-After, in milliseconds.", HelpName = "MS" };
         var command = new Command("feedback", "Report what an upstream answered on a token: failures (0, 5xx) open its circuit breaker; a 429 halves its limit for a while and --retry-after-ms pauses it.")

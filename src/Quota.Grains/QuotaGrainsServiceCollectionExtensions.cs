@@ -45,6 +45,8 @@ public static class QuotaGrainsServiceCollectionExtensions
         // only when asked for a secret. A host that wants the development key registers ForDevelopment() first.
         services.TryAddSingleton<SecretProtector>();
         services.AddMetrics();
+        services.AddOptions<TelemetryOptions>().Bind(configuration.GetSection(TelemetryOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TelemetryOptions>, TelemetryOptionsValidator>());
         services.TryAddSingleton<QuotaInstruments>();
         services.AddOptions<DurabilityOptions>().Bind(configuration.GetSection(DurabilityOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DurabilityOptions>, DurabilityOptionsValidator>());

@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
 using Quota.Abstractions;
 using Quota.Algorithms.Limiting;
+using Quota.Grains.Configuration;
 
 namespace Quota.Grains;
 
@@ -31,6 +33,24 @@ public sealed class QuotaInstruments
     /// <summary>Tag: a request's priority (critical, high, normal, low).</summary>
     public const string PriorityTag = "priority";
 
+    /// <summary>Tag of the <c>quota.rate_limiting.*</c> instruments: the policy's name (bounded, see <see cref="TelemetryOptions.MaxPolicyNames"/>).</summary>
+    public const string PolicyTag = "quota.rate_limiting.policy";
+
+    /// <summary>Tag of the <c>quota.rate_limiting.*</c> instruments: acquired or denied (as <c>aspnetcore.rate_limiting.result</c>).</summary>
+    public const string ResultTag = "quota.rate_limiting.result";
+
+    /// <summary>Tag of the <c>quota.rate_limiting.*</c> instruments: the kind of subject (user, key, tenant, token, resource).</summary>
+    public const string SubjectKindTag = "quota.subject.kind";
+
+    /// <summary>Tag of the <c>quota.token.*</c> instruments: the upstream (configured, so bounded).</summary>
+    public const string UpstreamTag = "quota.upstream";
+
+    /// <summary>Tag of the <c>quota.token.*</c> instruments: the token's id within its upstream (configured, never its secret).</summary>
+    public const string TokenTag = "quota.token";
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Upstream, string Token), (double Utilisation, bool Open)> _tokens = new();
+    private readonly Counter<long> _circuitsOpened;
+
     // quota.decisions is counted here and observed when a reader collects: a counter with three tags costs an exporter a
     // tag-set lookup on every decision, which under load was as much CPU as the subject's own decision. One cell per
     // kind, outcome and denying algorithm (0: none, else the algorithm's value + 1); the enums' values run 0, 1, 2, ...
@@ -40,6 +60,8 @@ public sealed class QuotaInstruments
     private readonly long[] _decisionCounts = new long[KindCount * OutcomeCount * AlgorithmCells];
     private readonly KeyValuePair<string, object?>[]?[] _decisionTags = new KeyValuePair<string, object?>[]?[KindCount * OutcomeCount * AlgorithmCells];
     private readonly Histogram<double> _decisionDuration;
+    private readonly Histogram<double> _timeInQueue;
+    private readonly PolicyCounters _policies;
     private readonly UpDownCounter<long> _waiting;
     private readonly UpDownCounter<long> _activeSubjects;
     private readonly Counter<long> _adminChanges;
@@ -50,15 +72,34 @@ public sealed class QuotaInstruments
     private readonly Counter<long> _shed;
     private readonly Counter<long> _refused;
 
-    /// <summary>Creates the instruments on a meter from <paramref name="meters"/>.</summary>
-    public QuotaInstruments(IMeterFactory meters)
+    /// <summary>
+    /// Creates the instruments on a meter from <paramref name="meters"/>; <paramref name="telemetry"/> bounds the
+    /// per-policy counts and sets their near-limit ratio (its defaults when null).
+    /// </summary>
+    public QuotaInstruments(IMeterFactory meters, IOptions<TelemetryOptions>? telemetry = null)
     {
         ArgumentNullException.ThrowIfNull(meters);
+        var options = telemetry?.Value ?? new TelemetryOptions();
+        _policies = new PolicyCounters(options.MaxPolicyNames, options.NearLimitRatio);
         var meter = meters.Create(MeterName);
+
+        // Named after ASP.NET Core's rate-limiting meter (aspnetcore.rate_limiting.requests, .queued_requests,
+        // .request.time_in_queue) where they mean the same, so dashboards for one read the other.
+        meter.CreateObservableCounter("quota.rate_limiting.requests", _policies.ObserveRequests, "{request}",
+            "Subject decisions per policy (quota.rate_limiting.policy; names past Quota:Telemetry:MaxPolicyNames are 'other') and subject kind: acquired counts each policy of an allowed decision, denied the policy that denied.");
+        meter.CreateObservableCounter("quota.rate_limiting.near_limit", _policies.ObserveNearLimit, "{request}",
+            "Allowed decisions after which the policy's use was at least Quota:Telemetry:NearLimitRatio of its limit, per policy and subject kind.");
+        meter.CreateObservableGauge("quota.token.utilization", () => ObserveTokens(t => t.Utilisation), "1",
+            "Use of each active upstream token's most used rate policy against the upstream's own limit (1 = the whole limit), by upstream and token; refreshed every 5 s on the silo where the token is active.");
+        meter.CreateObservableGauge("quota.token.circuit.open", () => ObserveTokens(t => t.Open ? 1 : 0), "1",
+            "1 while an active upstream token's circuit breaker is open, else 0, by upstream and token.");
+        _circuitsOpened = meter.CreateCounter<long>("quota.token.circuit.opened", "{opening}", "Times an upstream token's circuit breaker opened, by upstream and token.");
+        _timeInQueue = meter.CreateHistogram<double>("quota.rate_limiting.request.time_in_queue", "s", "Time callers waited in subjects' queues (maxWaitMs) before being answered, by subject kind and result.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60] });
         meter.CreateObservableCounter("quota.decisions", ObserveDecisions, "{decision}", "Decisions made by subjects, by kind, outcome and denying algorithm.");
         _decisionDuration = meter.CreateHistogram<double>("quota.decision.duration", "s", "Time a subject takes to decide, waiting excluded.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.01] });
-        _waiting = meter.CreateUpDownCounter<long>("quota.waiting", "{caller}", "Callers waiting in subjects' queues for capacity.");
+        _waiting = meter.CreateUpDownCounter<long>("quota.rate_limiting.queued_requests", "{request}", "Callers waiting in subjects' queues for capacity.");
         _activeSubjects = meter.CreateUpDownCounter<long>("quota.subjects.active", "{subject}", "Subject grains active in memory, by kind.");
         _usageRowsDropped = meter.CreateCounter<long>("quota.storage.usage_rows_dropped", "{row}", "Usage-history rows dropped because the write buffer was full while the database failed.");
         _checkpoints = meter.CreateCounter<long>("quota.storage.checkpoints", "{write}", "Counter checkpoint writes, by outcome (written, failed).");
@@ -82,6 +123,40 @@ public sealed class QuotaInstruments
         _decisionDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>(KindTag, SubjectNames.Prefix(kind)));
     }
 
+    /// <summary>
+    /// Counts a decision per policy (<c>quota.rate_limiting.requests</c>, <c>quota.rate_limiting.near_limit</c>):
+    /// allowed, each policy of <paramref name="policies"/>; denied, <paramref name="denyingPolicy"/> when a policy denied.
+    /// </summary>
+    public void DecidedByPolicy(SubjectKind kind, bool allowed, string? denyingPolicy, PolicyReading[] policies)
+    {
+        if (allowed)
+        {
+            _policies.Allowed(kind, policies);
+        }
+        else if (denyingPolicy is not null)
+        {
+            _policies.Denied(kind, denyingPolicy);
+        }
+    }
+
+    /// <summary>An upstream token reports its utilisation and whether its circuit is open (the gauges show the last report).</summary>
+    public void TokenObserved(string upstream, string token, double utilisation, bool circuitOpen) => _tokens[(upstream, token)] = (utilisation, circuitOpen);
+
+    /// <summary>An upstream token was deactivated here: its gauges go with it (the silo that activates it next reports it).</summary>
+    public void TokenGone(string upstream, string token) => _tokens.TryRemove((upstream, token), out _);
+
+    /// <summary>Counts an upstream token's circuit opening.</summary>
+    public void CircuitOpened(string upstream, string token) => _circuitsOpened.Add(1, new(UpstreamTag, upstream), new(TokenTag, token));
+
+    private IEnumerable<Measurement<double>> ObserveTokens(Func<(double Utilisation, bool Open), double> value) =>
+        _tokens.Select(t => new Measurement<double>(value(t.Value), new KeyValuePair<string, object?>(UpstreamTag, t.Key.Upstream), new KeyValuePair<string, object?>(TokenTag, t.Key.Token)));
+
+    /// <summary>Records how long a caller waited in a subject's queue before being answered.</summary>
+    public void Waited(SubjectKind kind, bool allowed, TimeSpan waited) => _timeInQueue.Record(
+        Math.Max(0, waited.TotalSeconds),
+        new KeyValuePair<string, object?>(SubjectKindTag, SubjectNames.Prefix(kind)),
+        new KeyValuePair<string, object?>(ResultTag, allowed ? "acquired" : "denied"));
+
     private IEnumerable<Measurement<long>> ObserveDecisions()
     {
         for (var cell = 0; cell < _decisionCounts.Length; cell++)
@@ -102,7 +177,7 @@ public sealed class QuotaInstruments
         return
         [
             new(KindTag, SubjectNames.Prefix((SubjectKind)k)),
-            new(OutcomeTag, Outcome((DecisionOutcome)o)),
+            new(OutcomeTag, QuotaActivities.Outcome((DecisionOutcome)o)),
             new(AlgorithmTag, a == 0 ? "none" : PolicySpec.AlgorithmName((AlgorithmKind)(a - 1))),
         ];
     }
@@ -147,15 +222,5 @@ public sealed class QuotaInstruments
         Priority.High => "high",
         Priority.Low => "low",
         _ => "normal",
-    };
-
-    private static string Outcome(DecisionOutcome outcome) => outcome switch
-    {
-        DecisionOutcome.Allowed => "allowed",
-        DecisionOutcome.Denied => "denied",
-        DecisionOutcome.CostExceedsLimit => "cost_exceeds_limit",
-        DecisionOutcome.UnknownSubject => "unknown_subject",
-        DecisionOutcome.Overloaded => "overloaded",
-        _ => "invalid",
     };
 }

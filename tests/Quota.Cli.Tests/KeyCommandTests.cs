@@ -12,7 +12,7 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
         var user = Ids.User();
         var raw = Ids.New("raw-key-");
 
-        var created = Exits(0, await Cli.Run("keys", "create", user, "--key", raw, "--policy", Policy("per-hour", "fixed-window", 2, "01:00:00")));
+        var created = Exits(0, await Cli.RunWithInput(raw + "\n", "keys", "create", user, "--key-file", "-", "--policy", Policy("per-hour", "fixed-window", 2, "01:00:00")));
         Assert.Equal($"registered a key for user {user}", created.Lines[0]);
         HasLine(created.Stdout, $"^key:\\s+{raw}$", created);
         var keyId = Regex.Match(created.Stdout, @"^key id:\s+([0-9a-f]{64})$", RegexOptions.Multiline).Groups[1].Value;
@@ -75,7 +75,7 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
     [Fact]
     public async Task Mistakes_exit_2_with_the_field()
     {
-        var shortKey = Exits(2, await Cli.Run("keys", "create", Ids.User(), "--key", "short"));
+        var shortKey = Exits(2, await Cli.RunWithInput("short", "keys", "create", Ids.User(), "--key-file", "-"));
         HasLine(shortKey.Stderr, "^  key: is too short", shortKey);
 
         var badId = Exits(2, await Cli.Run("keys", "get", "not-a-key-id"));
@@ -85,9 +85,36 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
         Assert.Contains("--clear", noPolicies.Stderr, StringComparison.Ordinal);
 
         var raw = Ids.New("raw-key-");
-        Exits(0, await Cli.Run("keys", "create", Ids.User(), "--key", raw));
-        var taken = Exits(2, await Cli.Run("keys", "create", Ids.User(), "--key", raw));
+        Exits(0, await Cli.RunWithInput(raw, "keys", "create", Ids.User(), "--key-file", "-"));
+        var taken = Exits(2, await Cli.RunWithInput(raw, "keys", "create", Ids.User(), "--key-file", "-"));
         HasLine(taken.Stderr, @"^quota: .*\(HTTP 409\)$", taken);
         HasLine(taken.Stderr, "^  key: this key is registered to another user", taken);
+    }
+
+    [Fact]
+    public async Task The_raw_key_comes_from_the_environment_or_a_file_never_an_argument()
+    {
+        var raw = Ids.New("raw-key-");
+        var variable = $"QUOTA_TEST_KEY_{Guid.NewGuid():N}";
+        Environment.SetEnvironmentVariable(variable, raw);
+        try
+        {
+            var created = Exits(0, await Cli.Run("keys", "create", Ids.User(), "--key-env", variable));
+            Assert.Contains(raw, created.Stdout, StringComparison.Ordinal);
+            Exits(0, await Cli.Run("acquire", "--key", raw));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+
+        var asArgument = Exits(2, await Cli.Run("keys", "create", Ids.User(), "--key", Ids.New("raw-key-")));
+        Assert.Contains("--key", asArgument.Stderr, StringComparison.Ordinal);
+
+        var unset = Exits(2, await Cli.Run("keys", "create", Ids.User(), "--key-env", variable));
+        Assert.Contains($"the environment variable {variable} is not set.", unset.Stderr, StringComparison.Ordinal);
+
+        var both = Exits(2, await Cli.RunWithInput("x", "keys", "create", Ids.User(), "--key-env", variable, "--key-file", "-"));
+        Assert.Contains("either with --key-file or with --key-env, not both", both.Stderr, StringComparison.Ordinal);
     }
 }

@@ -163,9 +163,9 @@ public sealed class TenancyCommandTests(OpenSilo host) : CliTest(host)
             """);
 
         var plan = Exits(0, await Cli.Run("apply", "-f", file, "--dry-run"));
-        Assert.Equal(new[] { $"upstream:{name}", "create" }, Row(plan, $"upstream:{name}"));
-        Assert.Equal(new[] { $"token:{name}/t1", "create" }, Row(plan, $"token:{name}/t1"));
-        Assert.Equal(new[] { $"tenant:{tenant}", "create" }, Row(plan, $"tenant:{tenant}"));
+        Assert.Equal(new[] { $"upstream:{name}", "create", "none → bufferPercent: 0, window: 00:01:00" }, Row(plan, $"upstream:{name}"));
+        Assert.Equal(new[] { $"token:{name}/t1", "create", "none → policies: per-minute fixed-window 100/00:01:00, hasSecret: true" }, Row(plan, $"token:{name}/t1"));
+        Assert.Equal(new[] { $"tenant:{tenant}", "create" }, Row(plan, $"tenant:{tenant}")![..2]);
         Assert.Equal("dry run, nothing applied: 3 create", plan.Lines[^1]);
         Exits(2, await Cli.Run("upstreams", "get", name));
 
@@ -188,19 +188,19 @@ public sealed class TenancyCommandTests(OpenSilo host) : CliTest(host)
 
         for (var i = 1; i <= 4; i++)
         {
-            var report = Exits(0, await Cli.Run("feedback", "--upstream", name, "--token", "t1", "--status", "502"));
+            var report = Exits(0, await Cli.Run("feedback", "--upstream", name, "--token-id", "t1", "--status", "502"));
             HasLine(report.Stdout, @"^circuit:\s+closed$", report);
             HasLine(report.Stdout, $@"^failures in a row:\s+{i}$", report);
         }
 
-        var opened = Json(Exits(0, await Cli.Run("feedback", "--upstream", name, "--token", "t1", "--status", "0", "--json")));
+        var opened = Json(Exits(0, await Cli.Run("feedback", "--upstream", name, "--token-id", "t1", "--status", "0", "--json")));
         Assert.Equal("open", opened["health"]!["circuit"]!.GetValue<string>());
         Assert.Equal(1, opened["health"]!["timesOpened"]!.GetValue<long>());
 
-        var bad = Exits(2, await Cli.Run("feedback", "--upstream", name, "--token", "t1", "--status", "700", "--retry-after-ms", "-5"));
+        var bad = Exits(2, await Cli.Run("feedback", "--upstream", name, "--token-id", "t1", "--status", "700", "--retry-after-ms", "-5"));
         HasLine(bad.Stderr, "^  status: ", bad);
         HasLine(bad.Stderr, "^  retryAfterMs: ", bad);
-        var unknown = Exits(2, await Cli.Run("feedback", "--upstream", name, "--token", "t9", "--status", "500"));
+        var unknown = Exits(2, await Cli.Run("feedback", "--upstream", name, "--token-id", "t9", "--status", "500"));
         HasLine(unknown.Stderr, "^  token: ", unknown);
     }
 }

@@ -89,6 +89,26 @@ public sealed class StartupConfigurationTests
         AssertNoStackTrace(output);
     }
 
+    [Fact]
+    public async Task Telemetry_settings_are_checked_with_the_others()
+    {
+        var (exitCode, output) = await SiloProcess.RunToExitAsync(
+        [
+            "--Quota:Telemetry:NearLimitRatio=1.5",
+            "--Quota:Telemetry:MaxPolicyNames=0",
+            "--Quota:Telemetry:OtlpEndpoint=ftp://127.0.0.1:4318",
+            "--Quota:Telemetry:OtlpProtocol=smoke-signals",
+        ]);
+
+        Assert.Equal(1, exitCode);
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:NearLimitRatio must be above 0 and at most 1 (got 1.5); the default is 0.9 (90% of a policy's limit used).");
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:MaxPolicyNames must be from 1 to 10000 (got 0); the default is 100.");
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:OtlpEndpoint must be an absolute http or https URL such as http://127.0.0.1:4318 (got 'ftp://127.0.0.1:4318/').");
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:OtlpProtocol must be http/protobuf or grpc (got 'smoke-signals'); leave it unset for http/protobuf.");
+        Assert.Contains("stderr: The Quota silo did not start: its configuration has 4 problems.", Lines(output));
+        AssertNoStackTrace(output);
+    }
+
     private static string[] Lines(string output) => output.Split(Environment.NewLine);
 
     private static void AssertNoStackTrace(string output)

@@ -82,6 +82,23 @@ public sealed class DecisionGrain(
     /// <inheritdoc />
     public async Task<AcquireResult> AcquireAsync(ValidatedAcquire validated, CancellationToken cancellationToken = default)
     {
+        var activity = QuotaActivities.StartAcquire(validated.Request);
+        try
+        {
+            var result = await AcquireCoreAsync(validated, cancellationToken);
+            QuotaActivities.Acquired(activity, result);
+            return result;
+        }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.GetType().Name);
+            activity.Dispose();
+            throw;
+        }
+    }
+
+    private async Task<AcquireResult> AcquireCoreAsync(ValidatedAcquire validated, CancellationToken cancellationToken)
+    {
         // Validated where it entered (RequestRules.TryValidate); the ceiling on waiting is the silo's own, which a client
         // cannot know.
         var request = validated.Request;

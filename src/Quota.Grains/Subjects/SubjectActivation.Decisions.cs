@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -21,19 +22,36 @@ internal sealed partial class SubjectActivation
             return Task.FromResult(Shed(request.Priority));
         }
 
+        var outer = Activity.Current;
+        var activity = QuotaActivities.StartDecision(_kind, request);
         var deciding = DecideAsync(request, cancellationToken);
         if (!deciding.IsCompletedSuccessfully)
         {
-            return LetGoAfterAsync(deciding, request.Cost);
+            // The decision's continuation keeps its span; the caller's flow gets its own activity back.
+            Activity.Current = outer;
+            return LetGoAfterAsync(deciding, request.Cost, activity);
         }
 
+        QuotaActivities.Decided(activity, deciding.Result);
         LetGoUnlessGranted(deciding.Result, request.Cost);
         return deciding;
     }
 
-    private async Task<SubjectDecision> LetGoAfterAsync(Task<SubjectDecision> deciding, long cost)
+    private async Task<SubjectDecision> LetGoAfterAsync(Task<SubjectDecision> deciding, long cost, Activity? activity)
     {
-        var decision = await deciding;
+        SubjectDecision decision;
+        try
+        {
+            decision = await deciding;
+        }
+        catch (Exception e) when (activity is not null)
+        {
+            activity.SetStatus(ActivityStatusCode.Error, e.GetType().Name);
+            activity.Dispose();
+            throw;
+        }
+
+        QuotaActivities.Decided(activity, decision);
         LetGoUnlessGranted(decision, cost);
         return decision;
     }
@@ -275,6 +293,7 @@ internal sealed partial class SubjectActivation
         _services.Instruments.Decided(_kind, decision.Outcome, DenyingAlgorithm(decision), latency);
         if (decision.Outcome is DecisionOutcome.Allowed or DecisionOutcome.Denied or DecisionOutcome.CostExceedsLimit)
         {
+            _services.Instruments.DecidedByPolicy(_kind, decision.Allowed, decision.Cause == DenialCause.Policy ? decision.LimitedBy : null, decision.Policies);
             _services.Usage.Record(_historyName, now, decision.Allowed, decision.Allowed ? cost : 0);
         }
     }
@@ -488,6 +507,7 @@ internal sealed partial class SubjectActivation
     private void Complete(Waiter waiter, SubjectDecision decision, DateTimeOffset now)
     {
         _services.Instruments.Waiting(-1);
+        _services.Instruments.Waited(_kind, decision.Allowed, now - (waiter.Deadline - TimeSpan.FromMilliseconds(waiter.Request.MaxWaitMs)));
         Decided(decision, waiter.Request.Cost, now, TimeSpan.Zero);
         if (!waiter.TryComplete(decision) && decision.Allowed)
         {

@@ -25,6 +25,7 @@ namespace Quota.Grains.Upstreams;
 public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGrain, ITokenClusterGrain, IPolicySource, ISubjectGate
 {
     private readonly SecretProtector _secrets;
+    private readonly QuotaInstruments _instruments;
     private readonly TenancyOptions _options;
     private readonly ILogger _logger;
     private readonly CircuitBreaker _breaker;
@@ -43,6 +44,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
     {
         ArgumentNullException.ThrowIfNull(options);
         _secrets = secrets;
+        _instruments = services.Instruments;
         _options = options.Value;
         _logger = logger;
         _breaker = new(_options.Breaker);
@@ -64,6 +66,22 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
         await base.OnActivateAsync(cancellationToken);
         _self = this.AsReference<ITokenClusterGrain>();
         _limitTimer = Time.CreateTimer(static grain => ((UpstreamTokenGrain)grain!)._self?.LimitTickAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
+        // The token gauges (quota.token.utilization, quota.token.circuit.open) read what the token last reported: a
+        // metrics reader must not touch the grain's state from outside its scheduler. Not a reason to stay active.
+        this.RegisterGrainTimer(static (grain, _) => { grain.PublishGauges(); return Task.CompletedTask; }, this, new GrainTimerCreationOptions(TimeSpan.Zero, GaugeInterval) { KeepAlive = false });
+    }
+
+    /// <summary>How often an active token refreshes its gauges (and when it answers a status or feedback).</summary>
+    internal static readonly TimeSpan GaugeInterval = TimeSpan.FromSeconds(5);
+
+    private void PublishGauges()
+    {
+        if (_setup is not null)
+        {
+            var (upstream, token) = Name;
+            _instruments.TokenObserved(upstream, token, Utilisation(out _, out _), _breaker.Snapshot(Time.GetUtcNow()).State == CircuitState.Open);
+        }
     }
 
     /// <inheritdoc />
@@ -71,6 +89,8 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
     {
         _limitTimer?.Dispose();
         _limitTimer = null;
+        var (upstream, token) = Name;
+        _instruments.TokenGone(upstream, token);
         return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
@@ -106,7 +126,13 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
         var now = Time.GetUtcNow();
         if (feedback.Status == 0 || feedback.Status >= 500)
         {
+            var opened = _breaker.Snapshot(now).TimesOpened;
             _breaker.RecordFailure(now);
+            if (_breaker.Snapshot(now).TimesOpened > opened)
+            {
+                var (upstream, token) = Name;
+                _instruments.CircuitOpened(upstream, token);
+            }
         }
         else if (feedback.Status == 429)
         {
@@ -121,6 +147,7 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
             _breaker.RecordSuccess(now);
         }
 
+        PublishGauges();
         return Health(now);
     }
 
@@ -132,29 +159,8 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
             return Task.FromResult<TokenAllocation?>(null);
         }
 
-        // The most used rate policy, measured against the upstream's own limit for it (not the buffered one).
-        var readings = Subject.CurrentReadings();
-        long used = 0;
-        long inFlight = 0;
-        var utilisation = 0.0;
-        foreach (var reading in readings)
-        {
-            if ((AlgorithmKind)reading.Algorithm == AlgorithmKind.Concurrency)
-            {
-                // Requests in flight, not use of the upstream's rate: reported apart.
-                inFlight += reading.Limit - reading.Remaining;
-                continue;
-            }
-
-            var configured = _setup.Token.Policies.FirstOrDefault(p => p.Name == reading.Policy)?.Limit ?? reading.Limit;
-            var taken = reading.Limit - reading.Remaining;
-            if (configured > 0 && (double)taken / configured >= utilisation)
-            {
-                utilisation = (double)taken / configured;
-                used = taken;
-            }
-        }
-
+        var utilisation = Utilisation(out var used, out var inFlight);
+        PublishGauges();
         return Task.FromResult<TokenAllocation?>(new TokenAllocation
         {
             Id = _setup.Token.Id,
@@ -166,6 +172,37 @@ public sealed partial class UpstreamTokenGrain : SubjectGrain, IUpstreamTokenGra
             Health = Health(Time.GetUtcNow()),
             InFlight = inFlight,
         });
+    }
+
+    /// <summary>
+    /// The most used rate policy's use, measured against the upstream's own limit for it (not the buffered one), with
+    /// what it used and the requests in flight (concurrency policies, reported apart).
+    /// </summary>
+    private double Utilisation(out long used, out long inFlight)
+    {
+        var readings = Subject.CurrentReadings();
+        used = 0;
+        inFlight = 0;
+        var utilisation = 0.0;
+        foreach (var reading in readings)
+        {
+            if ((AlgorithmKind)reading.Algorithm == AlgorithmKind.Concurrency)
+            {
+                // Requests in flight, not use of the upstream's rate: reported apart.
+                inFlight += reading.Limit - reading.Remaining;
+                continue;
+            }
+
+            var configured = _setup!.Token.Policies.FirstOrDefault(p => p.Name == reading.Policy)?.Limit ?? reading.Limit;
+            var taken = reading.Limit - reading.Remaining;
+            if (configured > 0 && (double)taken / configured >= utilisation)
+            {
+                utilisation = (double)taken / configured;
+                used = taken;
+            }
+        }
+
+        return utilisation;
     }
 
     /// <inheritdoc />

@@ -28,7 +28,8 @@ public static class AdminEndpoints
     public static IEndpointRouteBuilder MapQuotaAdmin(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var admin = app.MapGroup("/v1/admin");
+        // Every admin operation may be refused by the gate (401, 403, 429) or for its input (400), as problem details.
+        var admin = app.MapGroup("/v1/admin").Problems(QuotaOpenApi.AdminRefusals);
 
         admin.MapGet("/users", async (AdminService service) => Results.Json(new { users = await service.ListAsync(SubjectKind.User) }, HttpJson.ResponseOptions));
         admin.MapSubject("/users/{id}", SubjectKind.User, "id");
@@ -38,13 +39,14 @@ public static class AdminEndpoints
             id = HttpJson.RouteName(id);
             return HttpJson.BadNames(("id", id)) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions);
         });
-        admin.MapPost("/users/{id}/keys", RegisterKeyAsync);
+        admin.MapPost("/users/{id}/keys", RegisterKeyAsync).Produces(StatusCodes.Status201Created, contentType: "application/json");
         admin.MapGet("/keys", async (AdminService service) => Results.Json(new { keys = await service.ListAsync(SubjectKind.ApiKey) }, HttpJson.ResponseOptions));
         admin.MapGet("/keys/{keyId}", async (string keyId, AdminService service) =>
             CheckKeyId(keyId) ?? (await service.GetKeyAsync(keyId) is { } info ? Results.Json(KeyView(info), HttpJson.ResponseOptions) : UnknownKey()));
         admin.MapPut("/keys/{keyId}", SetKeyAsync);
         admin.MapDelete("/keys/{keyId}", async (string keyId, AdminService service) =>
-            CheckKeyId(keyId) ?? (await service.RevokeKeyAsync(keyId, "api") ? Results.NoContent() : UnknownKey()));
+            CheckKeyId(keyId) ?? (await service.RevokeKeyAsync(keyId, "api") ? Results.NoContent() : UnknownKey()))
+            .Produces(StatusCodes.Status204NoContent).Problems(StatusCodes.Status404NotFound);
 
         admin.MapGet("/resources", async (AdminService service, PolicyCatalog catalog) => Results.Json(new
         {

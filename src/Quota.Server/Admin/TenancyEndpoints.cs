@@ -121,7 +121,7 @@ internal static class TenancyEndpoints
 
             var outcome = await service.ChangeTenancyAsync(entry.Change(key, null), dryRun: false);
             return outcome.Problems.Length > 0 ? Rejected(outcome, entry.Path(key), entry.RouteFields[^1]) : Results.NoContent();
-        });
+        }).Produces(StatusCodes.Status204NoContent).Problems(StatusCodes.Status404NotFound);
     }
 
     /// <summary>

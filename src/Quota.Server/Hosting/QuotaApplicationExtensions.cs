@@ -40,7 +40,8 @@ public static class QuotaApplicationExtensions
         app.MapQuotaQueues();
         app.MapOrleansDashboard(routePrefix: "/dashboard");
         app.MapPrometheusScrapingEndpoint("/metrics");
-        app.MapGet(ReadinessPath, ReadyAsync);
+        app.MapGet(ReadinessPath, ReadyAsync).Produces<string>(contentType: "text/plain").ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        app.MapQuotaOpenApi();
         return app;
     }
 

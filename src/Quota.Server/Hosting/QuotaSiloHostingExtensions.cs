@@ -8,7 +8,6 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Quota.Client;
 using Quota.Grains;
-using OpenTelemetry.Metrics;
 using Orleans.Dashboard;
 using Quota.Grains.Configuration;
 using Quota.Grains.Storage;
@@ -122,6 +121,9 @@ public static class QuotaSiloHostingExtensions
                 membership.NumVotesForDeathDeclaration = membershipSettings.NumVotesForDeathDeclaration;
             });
             silo.AddDashboard();
+
+            // Grain calls carry the caller's trace (an HTTP request's) and appear as spans when traces are collected.
+            silo.AddActivityPropagation();
             silo.AddQuotaGrains();
         });
 
@@ -162,6 +164,7 @@ public static class QuotaSiloHostingExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<QuotaHttpOptions>, QuotaHttpOptionsValidator>());
         services.AddSingleton<IQuotaClient>(provider => new QuotaClient(provider.GetRequiredService<IGrainFactory>()));
         services.AddProblemDetails();
+        services.AddQuotaOpenApi();
         services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
         services.AddSingleton<AdminThrottle>();
@@ -169,9 +172,7 @@ public static class QuotaSiloHostingExtensions
         services.AddSingleton<DashboardSessions>();
         services.AddSingleton<AdminService>();
         services.AddSingleton<ApplyPlanner>();
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(QuotaInstruments.MeterName, "Microsoft.Orleans")
-            .AddPrometheusExporter());
+        services.AddQuotaTelemetry(configuration);
         services.AddHostedService<StartupReport>();
         // The queue-delay probe runs only when the gate sheds by it; one no-op work item every 10 ms.
         services.AddSingleton(provider => new QueueDelay(

@@ -25,16 +25,22 @@ public static class QuotaHttpEndpoints
     {
         ArgumentNullException.ThrowIfNull(app);
         var v1 = app.MapGroup("/v1");
-        v1.MapPost("/acquire", AcquireAsync).WithMetadata(PriorityFromBody.Instance);
-        v1.MapPost("/settle", SettleAsync);
-        v1.MapPost("/release", ReleaseAsync);
-        v1.MapGet("/usage/{kind}/{id}", UsageAsync);
+        v1.MapPost("/acquire", AcquireAsync).WithMetadata(PriorityFromBody.Instance)
+            .Accepts<AcquireBody>("application/json").Produces<AcquireResponse>().Produces<AcquireResponse>(StatusCodes.Status429TooManyRequests)
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status403Forbidden, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
+        v1.MapPost("/settle", SettleAsync).Accepts<SettleBody>("application/json").Produces<SettleResponse>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        v1.MapPost("/release", ReleaseAsync).Accepts<ReleaseBody>("application/json").Produces<ReleaseResponse>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        v1.MapGet("/usage/{kind}/{id}", UsageAsync).Produces<UsageReport>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
 
         // A token's id is "{upstream}/{tokenId}": this route spells it as two segments (the one above takes it with %2F).
         v1.MapGet("/usage/token/{upstream}/{id}", (string upstream, string id, IQuotaClient quota, HttpContext context) =>
-            UsageAsync("token", TokenKeys.Key(HttpJson.RouteName(upstream), HttpJson.RouteName(id)), quota, context));
+            UsageAsync("token", TokenKeys.Key(HttpJson.RouteName(upstream), HttpJson.RouteName(id)), quota, context))
+            .Produces<UsageReport>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
         v1.MapUpstreams();
-        app.MapGet(Hosting.QuotaApplicationExtensions.LivenessPath, () => Results.Text("ok\n"));
+        app.MapGet(Hosting.QuotaApplicationExtensions.LivenessPath, () => Results.Text("ok\n")).Produces<string>(contentType: "text/plain");
         app.MapGet("/", () => Results.Json(new
         {
             service = "Quota",
@@ -45,8 +51,9 @@ public static class QuotaHttpEndpoints
             metrics = "/metrics",
             health = Hosting.QuotaApplicationExtensions.LivenessPath,
             readiness = Hosting.QuotaApplicationExtensions.ReadinessPath,
+            openApi = QuotaOpenApi.DocumentPath,
             docs = "docs/api.md and docs/operations.md in the source repository",
-        }, HttpJson.ResponseOptions));
+        }, HttpJson.ResponseOptions)).Produces(StatusCodes.Status200OK, contentType: "application/json");
         return app;
     }
 
@@ -231,7 +238,9 @@ public static class QuotaHttpEndpoints
 
     private static IResult LeaseResult(LeaseOutcome outcome, string leaseId, string verb) => outcome switch
     {
-        LeaseOutcome.Done => Results.Json(new Dictionary<string, object> { ["leaseId"] = leaseId, [verb] = true }, HttpJson.ResponseOptions),
+        LeaseOutcome.Done => verb == "settled"
+            ? Results.Json(new SettleResponse(leaseId, Settled: true), HttpJson.ResponseOptions)
+            : Results.Json(new ReleaseResponse(leaseId, Released: true), HttpJson.ResponseOptions),
         LeaseOutcome.NotFound => HttpJson.Problem(StatusCodes.Status404NotFound, [new("leaseId", "no subject holds this lease: it was already settled or released, or it expired.")]),
         _ => HttpJson.Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is not a lease id issued by this service.")]),
     };
@@ -257,6 +266,12 @@ public static class QuotaHttpEndpoints
     private sealed record SettleBody(string? LeaseId, long? ActualCost);
 
     private sealed record ReleaseBody(string? LeaseId);
+
+    /// <summary>A settled reservation: <c>{ "leaseId": "…", "settled": true }</c>.</summary>
+    private sealed record SettleResponse(string LeaseId, bool Settled);
+
+    /// <summary>A released lease: <c>{ "leaseId": "…", "released": true }</c>.</summary>
+    private sealed record ReleaseResponse(string LeaseId, bool Released);
 
     /// <summary>The chosen token; <c>secret</c> only when asked for and granted, never written as null.</summary>
     private sealed record TokenResponse(string Id, string Upstream, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Secret);

@@ -18,8 +18,10 @@ internal static class UpstreamEndpoints
     /// <summary>Maps <c>/feedback</c> and <c>/upstreams/{name}/allocation</c> on the v1 group.</summary>
     public static void MapUpstreams(this RouteGroupBuilder v1)
     {
-        v1.MapPost("/feedback", FeedbackAsync);
-        v1.MapGet("/upstreams/{name}/allocation", AllocationAsync);
+        v1.MapPost("/feedback", FeedbackAsync).Accepts<FeedbackBody>("application/json").Produces<FeedbackResponse>()
+            .Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        v1.MapGet("/upstreams/{name}/allocation", AllocationAsync).Produces<AllocationReport>()
+            .Problems(QuotaOpenApi.AdminRefusals).Problems(StatusCodes.Status404NotFound);
     }
 
     private static async Task<IResult> FeedbackAsync(HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
@@ -66,7 +68,7 @@ internal static class UpstreamEndpoints
             .ReportAsync(new UpstreamFeedback { Status = body.Status!.Value, RetryAfterMs = body.RetryAfterMs });
         return health is null
             ? HttpJson.Problem(StatusCodes.Status404NotFound, [new("token", $"upstream '{body.Upstream}' has no token '{body.Token}' (or the upstream is not configured).")])
-            : Results.Json(new { upstream = body.Upstream, token = body.Token, health }, HttpJson.ResponseOptions);
+            : Results.Json(new FeedbackResponse(body.Upstream!, body.Token!, health), HttpJson.ResponseOptions);
     }
 
     private static async Task<IResult> AllocationAsync(string name, IGrainFactory grains)
@@ -78,4 +80,7 @@ internal static class UpstreamEndpoints
     }
 
     private sealed record FeedbackBody(string? Upstream, string? Token, int? Status, long? RetryAfterMs);
+
+    /// <summary>The token's health after the report.</summary>
+    private sealed record FeedbackResponse(string Upstream, string Token, TokenHealth Health);
 }

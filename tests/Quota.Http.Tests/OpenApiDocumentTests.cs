@@ -1,0 +1,216 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Quota.Http.Tests.Infrastructure;
+using Quota.Server.Hosting;
+using Quota.Server.Http;
+
+namespace Quota.Http.Tests;
+
+/// <summary>
+/// <c>/openapi/v1.json</c> against the real endpoints: every route the silo maps (but the dashboard, metrics and the
+/// document) is in it with its methods, and real answers have a status the document lists for that operation, the media
+/// type it says, and JSON that carries every property its schema requires, with the types it gives.
+/// </summary>
+[Collection(ConfiguredHostCollection.Name)]
+public sealed class OpenApiDocumentTests(ConfiguredSilo host) : HostTest(host)
+{
+    private JsonObject? _document;
+
+    [Fact]
+    public async Task Document_is_openapi_3_1_titled_quota_and_served_without_a_token()
+    {
+        var reply = (await Api.WithAuthorization(null).Get(QuotaOpenApi.DocumentPath)).Expect(HttpStatusCode.OK);
+
+        Assert.Equal("application/json", reply.MediaType);
+        Assert.StartsWith("3.1", reply.Json["openapi"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("Quota", reply.Json["info"]!["title"]!.GetValue<string>());
+        Assert.Equal("v1", reply.Json["info"]!["version"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Every_mapped_route_and_method_is_in_the_document_and_nothing_else()
+    {
+        var document = await Document();
+        var described = ((JsonObject)document["paths"]!)
+            .SelectMany(path => ((JsonObject)path.Value!).Select(operation => $"{operation.Key.ToUpperInvariant()} {path.Key}"))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+
+        var mapped = MappedRoutes().Where(route => QuotaOpenApi.IsDescribed(route.Split(' ')[1])).Order(StringComparer.Ordinal).ToArray();
+
+        Assert.Contains("POST /v1/acquire", mapped);
+        Assert.Contains("GET /v1/admin/tenants/{id}", mapped);
+        Assert.Equal(mapped, described);
+    }
+
+    [Fact]
+    public async Task An_allowed_and_a_denied_acquire_match_the_documented_response()
+    {
+        var burst = ConfiguredSilo.NewBurst();
+        for (var i = 0; i < ConfiguredSilo.BurstLimit; i++)
+        {
+            await Conforms("post", "/v1/acquire", (await Api.Acquire(new { resources = new[] { burst } })).Expect(HttpStatusCode.OK));
+        }
+
+        var denied = (await Api.Acquire(new { resources = new[] { burst } })).Expect(HttpStatusCode.TooManyRequests);
+        await Conforms("post", "/v1/acquire", denied);
+    }
+
+    [Fact]
+    public async Task Refusals_are_documented_problem_details()
+    {
+        var invalid = await Api.Acquire(new { resources = new[] { ConfiguredSilo.NewBurst() }, priority = "urgent" });
+        invalid.ExpectProblem(HttpStatusCode.BadRequest, "priority");
+        await Conforms("post", "/v1/acquire", invalid);
+
+        var unknown = await Api.Acquire(new { resources = new[] { Ids.New("never-configured-") } });
+        Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
+        await Conforms("post", "/v1/acquire", unknown);
+
+        var settle = await Api.Settle(new { leaseId = "not-a-lease", actualCost = 1 });
+        settle.ExpectProblem(HttpStatusCode.BadRequest, "leaseId");
+        await Conforms("post", "/v1/settle", settle);
+
+        var kind = await Api.Get("/v1/usage/planet/earth");
+        kind.ExpectProblem(HttpStatusCode.BadRequest, "kind");
+        await Conforms("get", "/v1/usage/{kind}/{id}", kind);
+    }
+
+    [Fact]
+    public async Task Usage_probes_and_admin_reads_match_the_document()
+    {
+        var burst = ConfiguredSilo.NewBurst();
+        (await Api.Acquire(new { resources = new[] { burst } })).Expect(HttpStatusCode.OK);
+
+        await Conforms("get", "/v1/usage/{kind}/{id}", (await Api.Usage("resource", burst)).Expect(HttpStatusCode.OK));
+        await Conforms("get", "/healthz", (await Api.Get("/healthz")).Expect(HttpStatusCode.OK));
+        await Conforms("get", "/readyz", (await Api.Get("/readyz")).Expect(HttpStatusCode.OK));
+        await Conforms("get", "/v1/admin/users", (await Api.Get("/v1/admin/users")).Expect(HttpStatusCode.OK));
+        await Conforms("get", "/v1/admin/changes", (await Api.Get("/v1/admin/changes?limit=0")).Expect(HttpStatusCode.BadRequest));
+    }
+
+    /// <summary>
+    /// The routes the silo really maps, as "METHOD /path": the host is built exactly as the silo builds it
+    /// (<see cref="QuotaSiloHostingExtensions.AddQuotaSilo"/>, <see cref="QuotaApplicationExtensions.UseQuota"/>) and read
+    /// without being started.
+    /// </summary>
+    private static List<string> MappedRoutes()
+    {
+        var builder = WebApplication.CreateBuilder(["--urls=http://127.0.0.1:0"]);
+        builder.AddQuotaSilo();
+        using var app = builder.Build();
+        app.UseQuota();
+        return ((IEndpointRouteBuilder)app).DataSources
+            .SelectMany(source => source.Endpoints)
+            .OfType<RouteEndpoint>()
+            .SelectMany(endpoint => (endpoint.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["GET"])
+                .Select(method => $"{method} /{endpoint.RoutePattern.RawText!.TrimStart('/')}"))
+            .Where(route => route != "GET /") // the root's pattern is "/", written the same way
+            .Append("GET /")
+            .Distinct()
+            .ToList();
+    }
+
+    /// <summary>Asserts the document lists <paramref name="reply"/>'s status for the operation, its media type, and that its JSON fits the schema.</summary>
+    private async Task Conforms(string method, string path, Reply reply)
+    {
+        var operation = (await Document())["paths"]![path]?[method]
+            ?? throw new Xunit.Sdk.XunitException($"The document has no {method.ToUpperInvariant()} {path}.");
+        var status = ((int)reply.Status).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var response = operation["responses"]![status]
+            ?? throw new Xunit.Sdk.XunitException($"{method.ToUpperInvariant()} {path} answered {status}, which the document does not list (it lists {string.Join(", ", ((JsonObject)operation["responses"]!).Select(r => r.Key))}). Body: {reply.Body}");
+        var content = response["content"] as JsonObject;
+        Assert.True(content is not null && content.ContainsKey(reply.MediaType!), $"{method.ToUpperInvariant()} {path} {status} answered {reply.MediaType}; the document says {content?.ToJsonString() ?? "no content"}.");
+        if (reply.MediaType!.EndsWith("json", StringComparison.Ordinal) && content![reply.MediaType]!["schema"] is { } schema)
+        {
+            var problems = new List<string>();
+            Check(JsonNode.Parse(reply.Body), schema, "$", problems);
+            Assert.True(problems.Count == 0, $"{method.ToUpperInvariant()} {path} {status} does not fit its schema: {string.Join("; ", problems)}. Body: {reply.Body}");
+        }
+
+        if (reply.MediaType == "application/problem+json")
+        {
+            Assert.Equal((int)reply.Status, reply.Json["status"]!.GetValue<int>());
+            Assert.NotNull(reply.Json["title"]);
+        }
+    }
+
+    /// <summary>The JSON Schema subset the generator writes: $ref, oneOf, type (one or several), required, properties, items.</summary>
+    private void Check(JsonNode? value, JsonNode schema, string at, List<string> problems)
+    {
+        if (schema["$ref"] is { } reference)
+        {
+            var name = reference.GetValue<string>()["#/components/schemas/".Length..];
+            Check(value, _document!["components"]!["schemas"]![name]!, at, problems);
+            return;
+        }
+
+        if (schema["oneOf"] is JsonArray choices)
+        {
+            var fits = choices.Count(choice =>
+            {
+                var found = new List<string>();
+                Check(value, choice!, at, found);
+                return found.Count == 0;
+            });
+            if (fits == 0)
+            {
+                problems.Add($"{at} fits none of {choices.ToJsonString()}");
+            }
+
+            return;
+        }
+
+        if (schema["type"] is { } type)
+        {
+            var allowed = type is JsonArray many ? many.Select(t => t!.GetValue<string>()).ToArray() : [type.GetValue<string>()];
+            var actual = value switch
+            {
+                null => "null",
+                JsonObject => "object",
+                JsonArray => "array",
+                JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.String => "string",
+                JsonValue v when v.GetValueKind() is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False => "boolean",
+                JsonValue v when v.ToJsonString().Contains('.', StringComparison.Ordinal) => "number",
+                _ => "integer",
+            };
+            if (!allowed.Contains(actual) && !(actual == "integer" && allowed.Contains("number")))
+            {
+                problems.Add($"{at} is {actual}; the schema allows {string.Join(" or ", allowed)}");
+                return;
+            }
+        }
+
+        if (value is JsonObject obj)
+        {
+            foreach (var required in schema["required"] as JsonArray ?? [])
+            {
+                if (!obj.ContainsKey(required!.GetValue<string>()))
+                {
+                    problems.Add($"{at}.{required} is required but missing");
+                }
+            }
+
+            foreach (var property in schema["properties"] as JsonObject ?? [])
+            {
+                if (obj.TryGetPropertyValue(property.Key, out var child))
+                {
+                    Check(child, property.Value!, $"{at}.{property.Key}", problems);
+                }
+            }
+        }
+        else if (value is JsonArray array && schema["items"] is { } items)
+        {
+            for (var i = 0; i < array.Count; i++)
+            {
+                Check(array[i], items, $"{at}[{i}]", problems);
+            }
+        }
+    }
+
+    private async Task<JsonObject> Document() =>
+        _document ??= (await Api.Get(QuotaOpenApi.DocumentPath)).Expect(HttpStatusCode.OK).Json;
+}
