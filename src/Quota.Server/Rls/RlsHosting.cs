@@ -26,7 +26,10 @@ public static class RlsHosting
         var configuration = builder.Configuration;
         builder.Services.AddOptions<RlsOptions>().Bind(configuration.GetSection(RlsOptions.SectionName)).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RlsOptions>, RlsOptionsValidator>());
-        builder.Services.AddGrpc();
+        // No catch-all endpoints for unknown services: host-restricted to the rate-limit port they would still be routing
+        // candidates on the HTTP port, where they turn a wrong method's 405 (GET /v1/acquire) into a 404. An unknown
+        // method on the rate-limit port is answered 404 by its branch below (a gRPC client reads it as UNIMPLEMENTED).
+        builder.Services.AddGrpc(grpc => grpc.IgnoreUnknownServices = true);
         builder.Services.TryAddSingleton<DomainCatalog>();
         builder.Services.TryAddSingleton<RlsInstruments>();
         builder.Services.TryAddSingleton<DomainAdmin>();
