@@ -40,7 +40,7 @@ public static class QueueEndpoints
         queues.MapPost("/lease", LeaseAsync);
         queues.MapPost("/ack", AckAsync);
         queues.MapPost("/nack", NackAsync);
-        queues.MapGet("/", StatsAsync);
+        queues.MapGet("", StatsAsync);
         queues.MapGet("/dead", ListDeadAsync);
         queues.MapPost("/dead", DeadActionAsync);
         app.MapPost("/v1/plan", PlanAsync);

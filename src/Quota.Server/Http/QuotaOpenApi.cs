@@ -87,7 +87,10 @@ public static class QuotaOpenApi
     public static bool IsDescribed(string route) =>
         !route.StartsWith("/dashboard", StringComparison.OrdinalIgnoreCase)
         && !route.StartsWith("/metrics", StringComparison.OrdinalIgnoreCase)
-        && !route.StartsWith("/openapi", StringComparison.OrdinalIgnoreCase);
+        && !route.StartsWith("/openapi", StringComparison.OrdinalIgnoreCase)
+
+        // Envoy's rate-limit service is gRPC on its own port (docs/envoy.md), described by its .proto files.
+        && !route.StartsWith("/envoy.", StringComparison.Ordinal);
 
     /// <summary>Declares problem-details answers (<c>application/problem+json</c>) for <paramref name="statuses"/>.</summary>
     internal static TBuilder Problems<TBuilder>(this TBuilder builder, params int[] statuses)

@@ -25,7 +25,7 @@ public sealed partial class DeploymentFilesTests
     private static readonly string[] SiloServices = ["silo1", "silo2", "silo3"];
 
     /// <summary>The options classes whose sections the silo binds; every <c>Quota__…</c> variable must name one of their properties.</summary>
-    private static readonly Type[] OptionsClasses = [typeof(QuotaClusterOptions), typeof(QuotaStorageOptions), typeof(AdminOptions), typeof(SecretOptions)];
+    private static readonly Type[] OptionsClasses = [typeof(QuotaClusterOptions), typeof(QuotaStorageOptions), typeof(AdminOptions), typeof(SecretOptions), typeof(Quota.Server.Rls.RlsOptions)];
 
     /// <summary>Configuration keys the framework reads, not Quota's options classes.</summary>
     private static readonly string[] FrameworkKeys = ["urls", "ConnectionStrings:Quota"];
