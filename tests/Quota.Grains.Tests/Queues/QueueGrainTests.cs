@@ -242,4 +242,53 @@ public sealed class QueueGrainTests(ClusterFixture fixture)
         // At 20 a minute the item at position p is admitted at p * 3 s and done 10 s later: positions 0 to 56 finish by 180 s.
         Assert.Equal((57, 51), (stats.DeadlinesMet, stats.DeadlinesMissed));
     }
+
+    [Fact]
+    public async Task CompetingWorkersGetExactlyTheGlobalLimitPerSecondAndEachChatsLimitPerMinute()
+    {
+        // Telegram's shape: 30 messages a second in all, 20 a minute per chat.
+        var global = Unique("tg-global");
+        var chat = Unique("tg-chat");
+        await fixture.Grains.GetGrain<IResourceGrain>(global).SetPoliciesAsync(
+            [new PolicySpec { Name = "per-second", Algorithm = "fixed-window", Limit = 30, Window = TimeSpan.FromSeconds(1) }]);
+        var chats = new[] { "a", "b", "c" };
+        foreach (var c in chats)
+        {
+            await fixture.Grains.GetGrain<IResourceGrain>($"{chat}:{c}").SetPoliciesAsync(
+                [new PolicySpec { Name = "per-minute", Algorithm = "fixed-window", Limit = 20, Window = TimeSpan.FromMinutes(1) }]);
+        }
+
+        var now = fixture.Time.GetUtcNow();
+        fixture.Time.Advance(TimeSpan.FromTicks(TimeSpan.TicksPerMinute - (now.UtcTicks % TimeSpan.TicksPerMinute)));
+        var queue = await QueueAsync(new QueueDispatch { Resources = [global, chat + ":{chat}"] }, d => d with { VisibilityTimeout = TimeSpan.FromHours(1) });
+        await queue.EnqueueAsync([.. Enumerable.Range(0, 150).Select(i => new QueueItemInput
+        {
+            Id = $"m{i:000}",
+            Attributes = new() { ["chat"] = chats[i % 3] },
+        })]);
+
+        async Task<List<LeasedItem>> RoundAsync()
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(w => queue.LeaseAsync($"w{w}", 100, 0)));
+            return [.. answers.SelectMany(a => a.Items)];
+        }
+
+        int PerChat(List<LeasedItem> items, string c) => items.Count(i => i.Attributes["chat"] == c);
+
+        // Second 0: the global 30, spread over the chats in age order; second 1: the chats' remaining 10 each.
+        var first = await RoundAsync();
+        fixture.Time.Advance(TimeSpan.FromSeconds(1));
+        var second = await RoundAsync();
+        fixture.Time.Advance(TimeSpan.FromSeconds(1));
+        var third = await RoundAsync();
+
+        Assert.Equal((30, 10, 10, 10), (first.Count, PerChat(first, "a"), PerChat(first, "b"), PerChat(first, "c")));
+        Assert.Equal((30, 10, 10, 10), (second.Count, PerChat(second, "a"), PerChat(second, "b"), PerChat(second, "c")));
+        Assert.Empty(third);
+        Assert.Equal(60, first.Concat(second).Select(i => i.Id).Distinct().Count());
+
+        // The next minute: the chats are fresh, the global second decides again.
+        fixture.Time.Advance(TimeSpan.FromSeconds(58));
+        Assert.Equal(30, (await RoundAsync()).Count);
+    }
 }
