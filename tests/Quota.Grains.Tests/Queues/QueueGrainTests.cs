@@ -280,15 +280,18 @@ public sealed class QueueGrainTests(ClusterFixture fixture)
 
         int PerChat(List<LeasedItem> items, string c) => items.Count(i => i.Attributes["chat"] == c);
 
-        // Second 0: the global 30, spread over the chats in age order; second 1: the chats' remaining 10 each.
+        // Second 0: the global 30, spread over the chats; second 1: what the chats have left of their 20, 30 in all.
         var first = await RoundAsync();
         fixture.Time.Advance(TimeSpan.FromSeconds(1));
         var second = await RoundAsync();
         fixture.Time.Advance(TimeSpan.FromSeconds(1));
         var third = await RoundAsync();
 
-        Assert.Equal((30, 10, 10, 10), (first.Count, PerChat(first, "a"), PerChat(first, "b"), PerChat(first, "c")));
-        Assert.Equal((30, 10, 10, 10), (second.Count, PerChat(second, "a"), PerChat(second, "b"), PerChat(second, "c")));
+        // Which chat gets the last global permits of a second depends on the workers' race (31 asks for 30 permits); the
+        // totals do not: 30 each second, and each chat exactly its 20 in the minute.
+        var both = first.Concat(second).ToList();
+        Assert.Equal((30, 30), (first.Count, second.Count));
+        Assert.Equal((20, 20, 20), (PerChat(both, "a"), PerChat(both, "b"), PerChat(both, "c")));
         Assert.Empty(third);
         Assert.Equal(60, first.Concat(second).Select(i => i.Id).Distinct().Count());
 
