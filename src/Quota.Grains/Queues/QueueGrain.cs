@@ -21,6 +21,9 @@ namespace Quota.Grains.Queues;
 /// </remarks>
 [Reentrant]
 [GrainType("queue")]
+// Never collected for being idle: in the embedded default the items live only in this activation. An unknown name
+// still goes at once (DeactivateOnIdle).
+[CollectionAgeLimit(AlwaysActive = true)]
 public sealed partial class QueueGrain(
     [PersistentState("queue", QuotaStorage.Name)] IPersistentState<QueueGrainState> state,
     IGrainFactory grains,
