@@ -62,11 +62,11 @@ public sealed class QuotaClientOptions
     /// <summary>
     /// How long the client waits for an answer beyond the wait a request asks for (<c>maxWaitMs</c>) before it stops
     /// waiting and throws <see cref="QuotaUnavailableException"/> (<see cref="QuotaUnavailableException.MayHaveBeenDecided"/>
-    /// true). Default: 5 seconds, at most <see cref="ResponseTimeout"/>. A decision takes milliseconds; this bounds the
+    /// true). Default: 10 seconds, at most <see cref="ResponseTimeout"/>. A decision takes milliseconds; this bounds the
     /// calls Orleans itself would leave waiting for the whole response timeout: those in flight through a gateway that was
     /// killed (an Orleans client fails them only at its response timeout, see docs/operations.md, "Failover").
     /// </summary>
-    public TimeSpan AnswerTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan AnswerTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Decisions in flight above which decisions naming one user or one resource, and not waiting, are sent in

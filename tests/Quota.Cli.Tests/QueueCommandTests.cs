@@ -22,7 +22,10 @@ public sealed class QueueCommandTests(OpenSilo host) : CliTest(host)
                 maxAttempts: 3
             """);
         var applied = Exits(0, await Cli.Run("apply", "-f", document));
-        Assert.Equal(new[] { "queue:" + queue, "create" }, Row(applied, "queue:" + queue));
+        var row = Assert.IsType<string[]>(Row(applied, "queue:" + queue));
+        Assert.Equal(new[] { "queue:" + queue, "create" }, row[..2]);
+        Assert.StartsWith($"none → dispatch: resources: [\"{resource}\"]", row[2], StringComparison.Ordinal);
+        Assert.Contains("maxAttempts: 3", row[2], StringComparison.Ordinal);
 
         Assert.Equal($"enqueued job-1", Exits(0, await Cli.Run("queues", "enqueue", queue, "--id", "job-1", "--payload", "{\"n\":1}", "--priority", "high")).Lines[0]);
         Assert.Equal($"already held job-1", Exits(0, await Cli.Run("queues", "enqueue", queue, "--id", "job-1", "--payload", "{\"n\":1}")).Lines[0]);

@@ -51,7 +51,7 @@ public sealed class WorkerSampleTests : IAsyncLifetime
         using var second = Worker.Start(sample, _silo.GatewayPort, _clusterId, upstream.BaseAddress);
 
         // Both are calling (each has printed its second report): the upstream answers t2's next request with a 429.
-        await Task.WhenAll(first.Reported(2), second.Reported(2)).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        await Task.WhenAll(first.Reported(2), second.Reported(2)).WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
         upstream.Inject("t2", 429, "2");
 
         var summaries = await Task.WhenAll(first.SummaryAsync(), second.SummaryAsync());

@@ -54,13 +54,16 @@ public sealed class DefaultSilo : SiloFixture;
 /// <c>Authorization: Bearer {Token}</c> with every request; <see cref="QuotaApi.WithAuthorization"/> sends other headers.
 /// Admin changes are global to a host (the change log, the registry), so every test that changes configuration
 /// runs here, one at a time. Its throttle of failed tokens is set high (<c>Quota:Admin:MaxFailures</c>): the gate's
-/// tests send many wrong tokens from one address; <see cref="ThrottledSilo"/> tests the throttle.
+/// tests send many wrong tokens from one address; <see cref="ThrottledSilo"/> tests the throttle. A tenant's requests
+/// wait up to 10 s for its borrow (<c>Quota:Tenancy:BorrowWait</c>, 1 s by default): <see cref="BorrowingTests"/> checks
+/// what a borrow admits, exactly, and while the suite loads both cores its answer can take longer than a second (two runs
+/// admitted 193 of 285 that way).
 /// </summary>
 public sealed class AdminSilo : SiloFixture
 {
     public const string Token = "quota-test-admin-token-7c1e0d9b";
 
-    protected override IEnumerable<string> Settings => [$"--Quota:Admin:Token={Token}", "--Quota:Admin:MaxFailures=100000"];
+    protected override IEnumerable<string> Settings => [$"--Quota:Admin:Token={Token}", "--Quota:Admin:MaxFailures=100000", "--Quota:Tenancy:BorrowWait=00:00:10"];
 
     protected override string? Authorization => $"Bearer {Token}";
 }
