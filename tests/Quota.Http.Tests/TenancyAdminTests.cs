@@ -179,6 +179,19 @@ public sealed class TenancyAdminTests(AdminSilo host) : HostTest(host)
     }
 
     [Fact]
+    public async Task A_missing_policy_in_a_tokens_list_is_named_not_a_server_error()
+    {
+        // Found by the hostile-input property test (seed 4vWfjKe91RR4): a null entry reached the token's numbers first.
+        var name = await Api.NewUpstream();
+
+        var problem = (await Api.PutToken(name, "t1", new { policies = new object?[] { null, Policies.FixedWindow("per-minute", 100) } }))
+            .Expect(HttpStatusCode.BadRequest).Json;
+
+        Assert.Equal(new[] { "policies[0]" }, TenancyApi.Fields(problem));
+        (await Api.GetToken(name, "t1")).ExpectProblem(HttpStatusCode.NotFound, "id");
+    }
+
+    [Fact]
     public async Task Invalid_tenant_names_every_problem_by_its_body_field()
     {
         var id = Ids.New("ten-");

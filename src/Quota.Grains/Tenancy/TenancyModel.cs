@@ -203,6 +203,9 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
     {
         var window = Window(stored.Spec);
         var buffer = Buffer(stored.Spec);
+
+        // Views are built while a change is validated too, before its missing policies are reported (as policies[i]).
+        PolicySpec[] present = [.. token.Policies.Where(p => p is not null)];
         return new TokenView
         {
             Id = id,
@@ -213,8 +216,8 @@ public sealed class TenancyModel(TenancyState state, TenancyOptions options)
             HasSecret = token.SecretEnvelope is not null,
             Successor = token.Successor,
             RetiringSince = token.RetiringSince,
-            Limit = PerWindow(token.Policies, window),
-            Usable = PerWindow([.. token.Policies.Select(p => Enforced(p, buffer))], window),
+            Limit = PerWindow(present, window),
+            Usable = PerWindow([.. present.Select(p => Enforced(p, buffer))], window),
         };
     }
 
