@@ -21,8 +21,27 @@ public sealed class SampleProcess : IAsyncDisposable
 
     public string Log => string.Join(Environment.NewLine, _log.TakeLast(60));
 
-    /// <summary>Starts the sample with <c>--urls=URL --Quota:Client:Gateways:0=HOST:PORT</c> and the cluster id, and waits for <c>/healthz</c>.</summary>
+    /// <summary>
+    /// Starts the sample with <c>--urls=URL --Quota:Client:Gateways:0=HOST:PORT</c> and the cluster id, and waits for
+    /// <c>/healthz</c>. A free port found here can be taken by another test's process before the sample binds it (CI
+    /// saw "address already in use" once): then it starts again on another, at most three times in all.
+    /// </summary>
     public static async Task<SampleProcess> StartAsync(string gateway, string clusterId, params string[] settings)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(gateway, clusterId, settings);
+            }
+            catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("address already in use", StringComparison.Ordinal))
+            {
+                // Another port.
+            }
+        }
+    }
+
+    private static async Task<SampleProcess> StartOnceAsync(string gateway, string clusterId, string[] settings)
     {
         var (root, configuration, framework) = SiloProcess.Build();
         var dll = Path.Combine(root, "samples", "Quota.Samples.WebApi", "bin", configuration, framework, "Quota.Samples.WebApi.dll");
