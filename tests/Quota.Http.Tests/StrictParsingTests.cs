@@ -35,6 +35,33 @@ public sealed class StrictParsingTests(AdminSilo host) : HostTest(host)
         Assert.Contains("must be a JSON number", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("1.5")]
+    [InlineData("1e2")]
+    [InlineData("99999999999999999999")]
+    public async Task A_number_the_field_cannot_hold_is_named_as_such_not_as_a_quoted_number(string cost)
+    {
+        var user = Ids.User();
+
+        var problem = (await Api.Post("/v1/acquire", $"{{\"user\":\"{user}\",\"cost\":{cost}}}")).ExpectProblem(HttpStatusCode.BadRequest, "cost");
+
+        var detail = problem["detail"]!.GetValue<string>();
+        Assert.Contains("must be a whole number", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("quotes", detail, StringComparison.Ordinal);
+        Assert.Equal(100, await Api.Remaining("user", user, "per-minute"));
+    }
+
+    [Theory]
+    [InlineData("[]")]
+    [InlineData("5")]
+    [InlineData("\"user\"")]
+    public async Task Well_formed_json_that_is_not_an_object_is_named_as_such(string body)
+    {
+        var problem = (await Api.Post("/v1/acquire", body)).ExpectProblem(HttpStatusCode.BadRequest, "body");
+
+        Assert.StartsWith("body: must be a JSON object", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Settle_release_and_feedback_read_strictly()
     {

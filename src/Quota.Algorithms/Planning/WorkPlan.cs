@@ -15,7 +15,7 @@ namespace Quota.Algorithms.Planning;
 /// deadline, so 4 run and finish in 5.4 minutes.</para>
 /// </remarks>
 /// <param name="Feasible">True when the work finishes by the deadline (always, without one).</param>
-/// <param name="FinishTime">When the last item finishes, from now, with <see cref="Workers"/> workers.</param>
+/// <param name="FinishTime">When the last item finishes, from now, with <see cref="Workers"/> workers; <see cref="TimeSpan.MaxValue"/> when that is past what a TimeSpan holds.</param>
 /// <param name="Workers">Workers to run: the smallest of <see cref="WorkersForDeadline"/>, <see cref="WorkersUsable"/> and the maximum; 0 for no items.</param>
 /// <param name="WorkersForDeadline">Workers whose processing alone meets the deadline; null without a deadline or when no number can.</param>
 /// <param name="WorkersUsable">Workers the limits can keep busy; null when no rate applies.</param>
@@ -56,11 +56,16 @@ public sealed record WorkPlan(bool Feasible, TimeSpan FinishTime, int Workers, i
 
         var workers = Math.Min(maxWorkers, Math.Min(usable ?? int.MaxValue, forDeadline ?? usable ?? int.MaxValue));
         workers = (int)Math.Max(1, Math.Min(workers, items));
-        var byRate = perSecond is { } r ? TimeSpan.FromSeconds(Round(items / r)) : TimeSpan.Zero;
-        var byWorkers = processingTime * ((items + workers - 1) / workers);
+        var byRate = perSecond is { } r ? Saturated(Round(items / r)) : TimeSpan.Zero;
+        var byWorkers = Saturated(seconds * ((items + workers - 1) / workers));
         var finish = byRate > byWorkers ? byRate : byWorkers;
         return new WorkPlan(deadline is null || finish <= deadline, finish, workers, forDeadline, usable, byRate >= byWorkers ? "rate" : "workers");
     }
+
+    // A finish past what a TimeSpan holds (about 29,000 years: a rate of 1e-300 a second, or 2^31 items of a day each
+    // on one worker) is TimeSpan.MaxValue, "not in any time that matters", rather than an overflow.
+    private static TimeSpan Saturated(double seconds) =>
+        seconds >= TimeSpan.MaxValue.TotalSeconds ? TimeSpan.MaxValue : TimeSpan.FromSeconds(seconds);
 
     // Rounded to a microsecond: 20/60 * 10 must be 3.333..., not 3.3333333333333335 rounded up past an integer when it
     // is one (e.g. 0.1 * 30 = 3.0000000000000004 would ask for 4 workers instead of 3).

@@ -108,7 +108,23 @@ internal static partial class HttpJson
         var where = e.LineNumber is { } line ? $" (line {line + 1}, byte {e.BytePositionInLine})" : string.Empty;
         if (field == "body")
         {
-            return new FieldProblem(field, $"is not valid JSON{where}.");
+            // Well-formed JSON of another shape ([] or 5 where an object is expected) is not "invalid JSON".
+            return new FieldProblem(field, Unconvertible().IsMatch(e.Message)
+                ? $"must be a JSON object{where}; see the API reference for its fields."
+                : $"is not valid JSON{where}.");
+        }
+
+        // A JSON number the field's type cannot hold (1.5 or 1e2 for a count, 99999999999 for a 32-bit one): the reader
+        // says "out of bounds for an Int32". Telling this caller to drop quotes it never wrote would mislead.
+        if (e.InnerException is FormatException && OutOfBounds().Match(e.InnerException.Message) is { Success: true } bounds)
+        {
+            return new FieldProblem(field, bounds.Groups[1].Value switch
+            {
+                "Int32" => $"must be a whole number{where} from -2147483648 to 2147483647, written without a fraction or exponent.",
+                "Int64" => $"must be a whole number{where} from -9223372036854775808 to 9223372036854775807, written without a fraction or exponent.",
+                "Decimal" or "Double" or "Single" => $"must be a number{where} within the range of a {bounds.Groups[1].Value.ToLowerInvariant()}.",
+                var other => $"must be a number{where} that fits a {other}, written without a fraction or exponent.",
+            });
         }
 
         // Say which JSON type the field takes: a number sent as a string ("cost":"1") is the common case. The reader's
@@ -202,6 +218,9 @@ internal static partial class HttpJson
 
     [GeneratedRegex("could not be converted to ([^ ]+)\\. Path")]
     private static partial Regex Unconvertible();
+
+    [GeneratedRegex("out of bounds for an? ([A-Za-z0-9]+)")]
+    private static partial Regex OutOfBounds();
 
     [GeneratedRegex("token type '[A-Za-z]+' as an? (number|boolean|string)")]
     private static partial Regex TokenAs();

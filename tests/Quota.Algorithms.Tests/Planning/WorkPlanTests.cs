@@ -84,4 +84,17 @@ public sealed class WorkPlanTests
                     && plan.Feasible == (plan.FinishTime <= TimeSpan.FromSeconds(deadline));
             });
     }
+
+    [Theory]
+    [InlineData(1e-300, 1)]
+    [InlineData(1e300, 86_400)]
+    public void AFinishPastWhatATimeSpanHoldsIsItsMaximumNotAnOverflow(double perSecond, int processingSeconds)
+    {
+        // 2^31 - 1 items: at 1e-300 a second the limits never get there; at a day each on one worker, 5.9 million years.
+        var plan = WorkPlan.Of(int.MaxValue, perSecond, TimeSpan.FromSeconds(processingSeconds), TimeSpan.FromMinutes(3), 1);
+
+        Assert.Equal(TimeSpan.MaxValue, plan.FinishTime);
+        Assert.False(plan.Feasible);
+        Assert.Equal(1, plan.Workers);
+    }
 }
