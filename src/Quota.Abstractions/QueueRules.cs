@@ -26,6 +26,13 @@ public static class QueueRules
     /// <summary>The most items a queue may hold.</summary>
     public const int MaxItemsCeiling = 1_000_000;
 
+    /// <summary>
+    /// The most payload bytes one queue may hold (<c>maxItems × maxPayloadBytes</c>): 1 GiB. Items live in the silo's
+    /// memory in both modes (PostgreSQL keeps a durable copy), and anyone allowed to enqueue can fill a queue, so an
+    /// admin cannot define one that holds more than a silo can (the default, 10,000 × 64 KiB, is 640 MiB).
+    /// </summary>
+    public const long MaxQueueBytes = 1L << 30;
+
     /// <summary>The most workers a definition may recommend.</summary>
     public const int MaxWorkersCeiling = 10_000;
 
@@ -81,6 +88,11 @@ public static class QueueRules
         if (definition.MaxItems is < 1 or > MaxItemsCeiling)
         {
             problems.Add(new("maxItems", $"must be from 1 to {MaxItemsCeiling} (got {definition.MaxItems})."));
+        }
+
+        else if (definition.MaxPayloadBytes is >= 1 and <= MaxPayloadBytesCeiling && (long)definition.MaxItems * definition.MaxPayloadBytes > MaxQueueBytes)
+        {
+            problems.Add(new("maxItems", $"× maxPayloadBytes is {(long)definition.MaxItems * definition.MaxPayloadBytes} bytes, more than the {MaxQueueBytes} (1 GiB) a queue may hold in memory; lower maxItems or maxPayloadBytes."));
         }
 
         if (definition.ProcessingTime <= TimeSpan.Zero || definition.ProcessingTime > MaxVisibilityTimeout)

@@ -55,6 +55,18 @@ public sealed class QueueTests(AdminSilo host) : HostTest(host)
     }
 
     [Fact]
+    public async Task A_queue_that_could_hold_more_than_a_gibibyte_of_payloads_is_refused()
+    {
+        var queue = Ids.New("q-");
+
+        var problem = (await Api.Put($"/v1/admin/queues/{queue}", """{"dispatch":{"resources":["telegram"]},"maxItems":1000000,"maxPayloadBytes":1048576}""")).ExpectProblem(HttpStatusCode.BadRequest, "maxItems");
+
+        Assert.Contains("1048576000000 bytes", problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+        (await Api.Get($"/v1/admin/queues/{queue}")).ExpectProblem(HttpStatusCode.NotFound, "name");
+        (await Api.Put($"/v1/admin/queues/{queue}", """{"dispatch":{"resources":["telegram"]},"maxItems":1024,"maxPayloadBytes":1048576}""")).Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Thirty_items_under_twenty_an_hour_hand_out_exactly_twenty_across_workers()
     {
         var (queue, resource) = await QueueAsync(20);
