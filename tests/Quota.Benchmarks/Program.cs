@@ -6,6 +6,7 @@ namespace Quota.Benchmarks;
 /// <c>dotnet run -c Release --project tests/Quota.Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet suites;
 /// <c>… -- decisions --gateway HOST:PORT --http URL</c> drives a running silo (see run-decisions.sh);
 /// <c>… -- compare …</c> measures Quota against Redis, PostgreSQL and System.Threading.RateLimiting (see run-compare.sh);
+/// <c>… -- redis-front --redis HOST:PORT --urls URL</c> serves the minimal ASP.NET Core + Redis + Lua peer of Quota's HTTP front door;
 /// <c>… -- inbound --targets name=URL,…</c> drives the sample web API with each limiter (see run-inbound.sh);
 /// <c>… -- borrow …</c> measures what on-demand borrowing costs (run-borrow.sh);
 /// <c>… -- rls --http URL --rls URL</c> measures Envoy's ShouldRateLimit against the same decision over HTTP (run-rls.sh);
@@ -30,6 +31,11 @@ public static class Program
         if (args.Length > 0 && args[0] is "overload" or "stop")
         {
             return await OverloadLoad.RunAsync(args);
+        }
+
+        if (args.Length > 0 && args[0] == "redis-front")
+        {
+            return await Compare.RedisFront.RunAsync(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "inbound")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quota against the alternatives (issue 8), side by side in one run: Quota through its Orleans client and over HTTP
-# (a silo started here), Redis 7 with a sliding-log and a GCRA Lua script (a server started here), PostgreSQL with a
+# (a silo started here), Redis 7 with a sliding-log and a GCRA Lua script (a server started here) and behind a minimal
+# ASP.NET Core service (Compare/RedisFront.cs, a process started here), PostgreSQL with a
 # conditional UPDATE (a throwaway server the harness starts and stops) and System.Threading.RateLimiting in the
 # harness process. Same workloads on every system, closed loop, alternating rounds, median round reported; see
 # docs/benchmarks.md "Quota against the alternatives". Prints markdown tables; writes docs/img/compare-results.json
@@ -45,8 +46,10 @@ dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
 WORK="$(mktemp -d /tmp/quota-compare-XXXX)"
 SILO=
 REDIS=
+FRONT=
 cleanup() {
   [ -n "$SILO" ] && kill "$SILO" 2>/dev/null && wait "$SILO" 2>/dev/null || true
+  [ -n "$FRONT" ] && kill "$FRONT" 2>/dev/null && wait "$FRONT" 2>/dev/null || true
   [ -n "$REDIS" ] && kill "$REDIS" 2>/dev/null && wait "$REDIS" 2>/dev/null || true
   # The harness stops its PostgreSQL server itself; this is for when the harness was killed first. The file holds the
   # postmaster's id and its temporary directory (pg.pid, written by the harness).
@@ -86,7 +89,7 @@ free_port() {
   echo "run-compare.sh: no free loopback port found" >&2
   exit 1
 }
-REDIS_PORT="$(free_port)"; HTTP_PORT="$(free_port)"; SILO_PORT="$(free_port)"; GATEWAY_PORT="$(free_port)"
+REDIS_PORT="$(free_port)"; HTTP_PORT="$(free_port)"; SILO_PORT="$(free_port)"; GATEWAY_PORT="$(free_port)"; FRONT_PORT="$(free_port)"
 
 # Redis: persistence off, loopback only.
 redis-server --save "" --appendonly no --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$WORK" \
@@ -100,7 +103,7 @@ REDIS=$!
 env ${QUOTA_SILO_ENV:-} dotnet silo/bin/Release/net10.0/quota-silo.dll \
   --urls "http://127.0.0.1:$HTTP_PORT" \
   --Quota:Cluster:SiloPort="$SILO_PORT" --Quota:Cluster:GatewayPort="$GATEWAY_PORT" \
-  --Quota:Scheduler:Enabled=false \
+  --Quota:Scheduler:Enabled=false --Quota:Rls:Url= \
   --Quota:Policies:Users:0:Name=per-minute --Quota:Policies:Users:0:Algorithm=sliding-window \
   --Quota:Policies:Users:0:Limit=$THROUGHPUT_LIMIT --Quota:Policies:Users:0:Window=00:01:00 \
   --Quota:Policies:Resources:0:Name='bench-a:*' \
@@ -127,8 +130,19 @@ for _ in $(seq 1 150); do
 done
 curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null || { echo "the silo did not answer /healthz:" >&2; tail -50 "$WORK/silo.log" >&2; exit 1; }
 
+# The minimal ASP.NET Core service in front of the same Redis (Compare/RedisFront.cs), its own process like the silo:
+# the peer of Quota's HTTP front door (redis-http).
+dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll redis-front --redis "127.0.0.1:$REDIS_PORT" \
+  --urls "http://127.0.0.1:$FRONT_PORT" --limit "$THROUGHPUT_LIMIT" --accuracy-limit "$ACCURACY_LIMIT" >"$WORK/front.log" 2>&1 &
+FRONT=$!
+for _ in $(seq 1 150); do
+  curl -sf "http://127.0.0.1:$FRONT_PORT/healthz" >/dev/null && break
+  kill -0 "$FRONT" 2>/dev/null || { echo "redis-front exited:" >&2; cat "$WORK/front.log" >&2; exit 1; }
+  sleep 0.2
+done
+
 dotnet tests/Quota.Benchmarks/bin/Release/net10.0/Quota.Benchmarks.dll compare \
-  --gateway "127.0.0.1:$GATEWAY_PORT" --http "http://127.0.0.1:$HTTP_PORT" --redis "127.0.0.1:$REDIS_PORT" \
+  --gateway "127.0.0.1:$GATEWAY_PORT" --http "http://127.0.0.1:$HTTP_PORT" --redis "127.0.0.1:$REDIS_PORT" --redis-http "http://127.0.0.1:$FRONT_PORT" \
   --pg-pid-file "$WORK/pg.pid" --systems "$SYSTEMS" \
   --seconds "$SECONDS_PER_POINT" --rounds "$ROUNDS" --keys 10000 --accuracy-limit "$ACCURACY_LIMIT" \
   --json "$OUT/compare-results.json" --plots "$OUT" --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo '+changes')" ${QUOTA_COMPARE_ARGS:-}

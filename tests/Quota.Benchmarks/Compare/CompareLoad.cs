@@ -18,7 +18,7 @@ namespace Quota.Benchmarks.Compare;
 internal static class CompareLoad
 {
     /// <summary>Every system's id, in table order.</summary>
-    private static readonly string[] AllSystems = ["quota-orleans", "quota-http", "redis-log", "redis-gcra", "postgres", "ratelimiting"];
+    private static readonly string[] AllSystems = ["quota-orleans", "quota-http", "redis-http", "redis-log", "redis-gcra", "postgres", "ratelimiting"];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -62,7 +62,10 @@ internal static class CompareLoad
                         systems.Add(new QuotaOrleansSystem(host.Services.GetRequiredService<IQuotaClient>(), settings, run));
                         break;
                     case "quota-http":
-                        systems.Add(new QuotaHttpSystem(new Uri(options["http"]), settings, run));
+                        systems.Add(HttpSystem.Quota(new Uri(options["http"]), settings, run));
+                        break;
+                    case "redis-http":
+                        systems.Add(HttpSystem.Redis(new Uri(options["redis-http"]), settings, run));
                         break;
                     case "redis-log":
                     case "redis-gcra":
@@ -221,6 +224,7 @@ internal static class CompareLoad
             ["gateway"] = "127.0.0.1:30000",
             ["http"] = "http://127.0.0.1:8080",
             ["redis"] = "127.0.0.1:6379",
+            ["redis-http"] = "http://127.0.0.1:8079",
             ["keys"] = "10000",
             ["seconds"] = "5",
             ["rounds"] = "5",

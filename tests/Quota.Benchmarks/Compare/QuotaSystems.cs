@@ -112,8 +112,12 @@ internal sealed class QuotaOrleansSystem(IQuotaClient quota, CompareSettings set
     };
 }
 
-/// <summary>Quota over HTTP: <c>POST /v1/acquire</c> with keep-alive, one connection per caller.</summary>
-internal sealed class QuotaHttpSystem(Uri baseAddress, CompareSettings settings, string run) : IComparedSystem
+/// <summary>
+/// A limiter over HTTP: <c>POST /v1/acquire</c> with the same JSON body, keep-alive, one connection per caller; 200 is a
+/// grant, 429 a denial. Quota's silo (<see cref="Quota"/>) or the minimal ASP.NET Core service in front of Redis
+/// (<see cref="RedisFront"/>, <see cref="Redis"/>): the same client, bodies and connections for both.
+/// </summary>
+internal sealed class HttpSystem(Uri baseAddress, CompareSettings settings, string run, string id, string name, string shortName, string description) : IComparedSystem
 {
     private readonly Uri _acquire = new(baseAddress, "/v1/acquire");
     private readonly byte[][] _users = [.. Enumerable.Range(0, settings.Keys).Select(i => Json($"{{\"user\":\"{QuotaSubjects.User(i)}\"}}"))];
@@ -124,16 +128,28 @@ internal sealed class QuotaHttpSystem(Uri baseAddress, CompareSettings settings,
     private HttpClient? _http;
     private int _httpConnections;
 
-    public string Id => "quota-http";
-
-    public string Name => "Quota, HTTP";
-
-    public string ShortName => "Quota HTTP";
-
-    public string Description =>
+    /// <summary>Quota's silo over HTTP.</summary>
+    public static HttpSystem Quota(Uri baseAddress, CompareSettings settings, string run) => new(
+        baseAddress, settings, run, "quota-http", "Quota, HTTP", "Quota HTTP",
         "POST /v1/acquire with a JSON body to the same silo (Kestrel, keep-alive, one HttpClient connection per caller); "
         + "200 is a grant, 429 a denial. The same subjects and policies as the Orleans client, with RateLimit headers and "
-        + "policy states in every answer.";
+        + "policy states in every answer.");
+
+    /// <summary>The minimal ASP.NET Core service in front of Redis + Lua (<see cref="RedisFront"/>, its own process).</summary>
+    public static HttpSystem Redis(Uri baseAddress, CompareSettings settings, string run) => new(
+        baseAddress, settings, run, "redis-http", "ASP.NET Core + Redis + Lua, HTTP", "Redis HTTP",
+        "POST /v1/acquire with the same JSON body to a minimal ASP.NET Core service (slim builder, source-generated JSON, "
+        + "no logging; `redis-front` in the harness, its own process) that runs one EVALSHA of Compare/gcra.lua over every "
+        + "key the body names (the accuracy resources: Compare/sliding-log.lua, an exact limit) through one multiplexed "
+        + "StackExchange.Redis connection and answers 200 {\"allowed\":true} or 429: no RateLimit headers, no policy states.");
+
+    public string Id => id;
+
+    public string Name => name;
+
+    public string ShortName => shortName;
+
+    public string Description => description;
 
     public async Task PrepareAsync()
     {
@@ -148,7 +164,7 @@ internal sealed class QuotaHttpSystem(Uri baseAddress, CompareSettings settings,
     public Task<Caller> OpenAsync(Workload workload, int inFlight, string scope)
     {
         var http = Client(inFlight);
-        var accuracy = Json($"{{\"resources\":[\"{QuotaSubjects.Accuracy("http", scope, run)}\"]}}");
+        var accuracy = Json($"{{\"resources\":[\"{QuotaSubjects.Accuracy(id, scope, run)}\"]}}");
         Func<int, Task<bool>> call = workload switch
         {
             Workload.DistinctKeys => i => PostAsync(http, _users[i]),
