@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
@@ -54,37 +55,70 @@ internal static partial class HttpJson
             return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is {context.Request.ContentLength} bytes; at most {maxBytes} are accepted (Quota:Http:MaxBodyBytes).")]));
         }
 
-        var buffer = new byte[maxBytes + 1];
-        var length = 0;
+        // Pooled, and only as large as the body: a fresh array of MaxBodyBytes + 1 (16 KiB against a ~30-byte body)
+        // per request was most of what a decision allocated over HTTP, and the silo spent ~30% of its time in gen-0
+        // pauses at 256 in flight (docs/benchmarks.md, "Quota's HTTP front door"). The buffer starts at the
+        // declared length (or 1 KiB when chunked) plus the one byte that detects "more than declared", and doubles up
+        // to the bound.
+        var limit = maxBytes + 1;
+        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(limit, (context.Request.ContentLength ?? 1023) + 1));
         try
         {
-            int read;
-            while (length < buffer.Length && (read = await context.Request.Body.ReadAsync(buffer.AsMemory(length), context.RequestAborted)) > 0)
+            var length = 0;
+            try
             {
-                length += read;
-            }
-        }
-        catch (BadHttpRequestException e)
-        {
-            return (null, Framing(e));
-        }
+                int read;
+                while (length < limit)
+                {
+                    if (length == buffer.Length)
+                    {
+                        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(limit, 2L * buffer.Length));
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
 
-        if (length > maxBytes)
+                    read = await context.Request.Body.ReadAsync(buffer.AsMemory(length, Math.Min(buffer.Length, limit) - length), context.RequestAborted);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    length += read;
+                }
+            }
+            catch (BadHttpRequestException e)
+            {
+                return (null, Framing(e));
+            }
+
+            return Parse<T>(buffer.AsSpan(0, length), maxBytes, options, allowEmpty);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static (T? Body, IResult? Problem) Parse<T>(ReadOnlySpan<byte> body, int maxBytes, JsonSerializerOptions? options, bool allowEmpty)
+        where T : class
+    {
+        if (body.Length > maxBytes)
         {
             return (null, Problem(StatusCodes.Status400BadRequest, [new("body", $"is larger than {maxBytes} bytes, the most accepted (Quota:Http:MaxBodyBytes).")]));
         }
 
-        if (length == 0)
+        if (body.Length == 0)
         {
             return allowEmpty ? (null, null) : (null, Problem(StatusCodes.Status400BadRequest, [new("body", "is empty; send a JSON object.")]));
         }
 
         try
         {
-            var body = JsonSerializer.Deserialize<T>(buffer.AsSpan(0, length), options ?? StrictOptions);
-            return body is null
+            var value = JsonSerializer.Deserialize<T>(body, options ?? StrictOptions);
+            return value is null
                 ? (null, Problem(StatusCodes.Status400BadRequest, [new("body", "must be a JSON object, not null.")]))
-                : (body, null);
+                : (value, null);
         }
         catch (JsonException e)
         {
