@@ -295,43 +295,8 @@ public sealed partial class QueueGrain(
             return null;
         }
 
-        var now = _time.GetUtcNow();
-        var (ready, retrying, waiting, leased, dead, oldest) = _book.Counts();
-        var perSecond = await AllowedPerSecondAsync(definition);
-        var processing = _book.MeasuredProcessingTime is { } measured && measured > TimeSpan.Zero ? measured : definition.ProcessingTime;
-        var remaining = ready.Values.Sum() + retrying + waiting + leased;
-        var plan = WorkPlan.Of(remaining, perSecond, processing, null, definition.MaxWorkers);
-
-        // Deadlines at the steady rate: the item at position p in hand-out order is admitted p / rate from now and done
-        // a processing time later.
-        int met = 0, missed = 0, position = 0;
-        foreach (var item in _book.Ready)
-        {
-            position++;
-            if (item.Deadline is { } deadline)
-            {
-                var done = now + TimeSpan.FromSeconds(perSecond is { } rate ? (position - 1) / rate : 0) + processing;
-                _ = done <= deadline ? met++ : missed++;
-            }
-        }
-
-        return new QueueStats
-        {
-            Depth = ready.ToDictionary(p => p.Key.ToString().ToLowerInvariant(), p => p.Value),
-            InFlight = leased,
-            Retrying = retrying,
-            Dead = dead,
-            OldestAgeMs = oldest is { } o ? (long)(now - o).TotalMilliseconds : 0,
-            AdmittedPerMinute = _book.HandedOutInLastMinute(now),
-            AllowedPerMinute = perSecond * 60,
-            DrainTimeMs = (long)plan.FinishTime.TotalMilliseconds,
-            DeadlinesMet = met,
-            DeadlinesMissed = missed,
-            DesiredWorkers = plan.Workers,
-            Expired = _book.Expired,
-            Acked = _book.Acked,
-            ProcessingTime = processing,
-        };
+        var allowedPerMinute = await AllowedPerMinuteAsync(definition);
+        return QueueStatistics.Of(_book, definition, allowedPerMinute, _time.GetUtcNow());
     }
 
     /// <inheritdoc />
@@ -472,11 +437,11 @@ public sealed partial class QueueGrain(
     }
 
     /// <summary>
-    /// The dispatch's steady rate in items per second: a peek (cost 0, nothing taken) of the head item's decision, the
-    /// slowest windowed policy it reports. Null when no windowed policy applies or the queue is empty and the dispatch
-    /// names attributes.
+    /// The dispatch's steady rate in items per minute (<see cref="QueueRules.SlowestRatePerMinute"/>) from a peek (cost 0,
+    /// nothing taken) of the head item's decision. Null when no windowed policy applies or the queue is empty and the
+    /// dispatch names attributes.
     /// </summary>
-    private async Task<double?> AllowedPerSecondAsync(QueueDefinition definition)
+    private async Task<double?> AllowedPerMinuteAsync(QueueDefinition definition)
     {
         var head = _book.Ready.FirstOrDefault()?.Request.Request
             ?? QueueRules.Render(definition.Dispatch, null, Priority.Normal, out _);
@@ -486,17 +451,7 @@ public sealed partial class QueueGrain(
         }
 
         var result = await grains.GetGrain<IDecisionGrain>(Random.Shared.Next(IDecisionGrain.Keys)).AcquireAsync(peek);
-        double? slowest = null;
-        foreach (var policy in result.Policies ?? [])
-        {
-            if (policy.WindowSeconds is > 0 && policy.Limit > 0)
-            {
-                var rate = (double)policy.Limit / policy.WindowSeconds.Value / Math.Max(1, head.Cost);
-                slowest = slowest is { } s && s < rate ? s : rate;
-            }
-        }
-
-        return slowest;
+        return QueueRules.SlowestRatePerMinute(result.Policies, head.Cost);
     }
 
     private static LeasedItem View(QueueItem item, QueueDefinition definition, DateTimeOffset now) => new()
