@@ -29,6 +29,7 @@ public sealed partial class QueueGrain(
     IGrainFactory grains,
     QuotaTime clock,
     IQueueItemStore store,
+    QuotaInstruments instruments,
     ILogger<QueueGrain> logger) : Grain, IQueueGrain
 {
     // Decisions asked per lease beyond the items wanted: items whose key was denied are skipped without asking, so
@@ -49,6 +50,9 @@ public sealed partial class QueueGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        // The queue gauges (quota.queue.*) read what the queue last reported: a metrics reader must not touch the book
+        // from outside the grain's scheduler.
+        this.RegisterGrainTimer(static (grain, _) => grain.PublishGaugesAsync(), this, new GrainTimerCreationOptions(GaugeInterval, GaugeInterval) { KeepAlive = false });
         if (Definition is not { } definition || !store.Durable)
         {
             return;
@@ -69,6 +73,16 @@ public sealed partial class QueueGrain(
             }
         }
     }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        instruments.QueueGone(Name);
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <summary>How often an active queue refreshes its gauges (and whenever its statistics are asked for).</summary>
+    internal static readonly TimeSpan GaugeInterval = TimeSpan.FromSeconds(5);
 
     /// <inheritdoc />
     async Task<QueueDefinition> IQueueGrain.DefineAsync(QueueDefinition definition)
@@ -94,6 +108,7 @@ public sealed partial class QueueGrain(
         _book.Clear();
         await store.DeleteQueueAsync(Name);
         await state.ClearStateAsync();
+        instruments.QueueGone(Name);
         Notify();
         DeactivateOnIdle();
         return true;
@@ -295,29 +310,33 @@ public sealed partial class QueueGrain(
             return null;
         }
 
-        var allowedPerMinute = await AllowedPerMinuteAsync(definition);
-        return QueueStatistics.Of(_book, definition, allowedPerMinute, _time.GetUtcNow());
+        var stats = QueueStatistics.Of(_book, definition, await AllowedPerMinuteAsync(definition), _time.GetUtcNow());
+        if (Definition is not null)
+        {
+            instruments.QueueObserved(Name, stats);
+        }
+
+        return stats;
+    }
+
+    private async Task PublishGaugesAsync()
+    {
+        if (Definition is not null)
+        {
+            try
+            {
+                await ((IQueueGrain)this).GetStatsAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogGaugesFailed(logger, e, Name);
+            }
+        }
     }
 
     /// <inheritdoc />
-    Task<DeadItem[]?> IQueueGrain.ListDeadAsync(int limit)
-    {
-        if (Known() is null)
-        {
-            return Task.FromResult<DeadItem[]?>(null);
-        }
-
-        return Task.FromResult<DeadItem[]?>([.. _book.Dead.Take(Math.Max(0, limit)).Select(i => new DeadItem
-        {
-            Id = i.Id,
-            Payload = i.Payload,
-            Attempts = i.Attempts,
-            Error = i.LastError,
-            UpstreamStatus = i.LastStatus,
-            DiedAt = i.DiedAt,
-            Priority = i.Priority,
-        })]);
-    }
+    Task<DeadItem[]?> IQueueGrain.ListDeadAsync(int limit) =>
+        Task.FromResult<DeadItem[]?>(Known() is null ? null : [.. _book.Dead.Take(Math.Max(0, limit)).Select(i => i.ToDead())]);
 
     /// <inheritdoc />
     async Task<int> IQueueGrain.RequeueAsync(string[]? ids)
@@ -400,7 +419,7 @@ public sealed partial class QueueGrain(
             {
                 case DecisionOutcome.Allowed:
                     _book.Lease(item, now, result.Token is { } t ? t with { Secret = null } : null, definition.VisibilityTimeout);
-                    handed.Add(View(item, definition, now));
+                    handed.Add(item.ToLeased(now));
                     changed.Add(item);
                     break;
                 case DecisionOutcome.Denied or DecisionOutcome.Overloaded:
@@ -454,19 +473,6 @@ public sealed partial class QueueGrain(
         return QueueRules.SlowestRatePerMinute(result.Policies, head.Cost);
     }
 
-    private static LeasedItem View(QueueItem item, QueueDefinition definition, DateTimeOffset now) => new()
-    {
-        LeaseId = item.LeaseId!,
-        Id = item.Id,
-        Payload = item.Payload,
-        Attributes = item.Attributes,
-        Priority = item.Priority,
-        Attempt = item.Attempts,
-        Token = item.Token,
-        VisibleForMs = (long)(item.VisibleUntil - now).TotalMilliseconds,
-        Deadline = item.Deadline,
-    };
-
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null || a < b ? a : b;
 
@@ -488,12 +494,4 @@ public sealed partial class QueueGrain(
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         changed.TrySetResult();
     }
-}
-
-/// <summary>A queue's persisted state: its definition (items live in memory).</summary>
-[GenerateSerializer, Alias("quota.QueueGrainState")]
-public sealed class QueueGrainState
-{
-    /// <summary>The definition; null when removed.</summary>
-    [Id(0)] public QueueDefinition? Definition { get; set; }
 }

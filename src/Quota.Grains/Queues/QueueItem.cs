@@ -63,4 +63,30 @@ internal sealed class QueueItem
     public int? LastStatus { get; set; }
 
     public DateTimeOffset DiedAt { get; set; }
+
+    /// <summary>The item as its lease hands it to a worker (the token without its secret: it was taken off at hand-out).</summary>
+    public LeasedItem ToLeased(DateTimeOffset now) => new()
+    {
+        LeaseId = LeaseId!,
+        Id = Id,
+        Payload = Payload,
+        Attributes = Attributes,
+        Priority = Priority,
+        Attempt = Attempts,
+        Token = Token,
+        VisibleForMs = (long)(VisibleUntil - now).TotalMilliseconds,
+        Deadline = Deadline,
+    };
+
+    /// <summary>The item as the dead-letter list shows it.</summary>
+    public DeadItem ToDead() => new()
+    {
+        Id = Id,
+        Payload = Payload,
+        Attempts = Attempts,
+        Error = LastError,
+        UpstreamStatus = LastStatus,
+        DiedAt = DiedAt,
+        Priority = Priority,
+    };
 }
