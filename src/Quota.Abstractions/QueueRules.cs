@@ -52,6 +52,27 @@ public static class QueueRules
     public const int MaxErrorLength = 2_000;
 
     /// <summary>
+    /// The steady rate, in items per minute, that a decision's <paramref name="policies"/> allow items of
+    /// <paramref name="cost"/> each: the slowest windowed policy (limit × 60 / window seconds / cost). Null when no
+    /// windowed policy applies (a concurrency policy paces nothing by time). Queues' statistics and <c>POST /v1/plan</c>
+    /// both read it.
+    /// </summary>
+    public static double? SlowestRatePerMinute(IEnumerable<PolicyState>? policies, long cost)
+    {
+        double? slowest = null;
+        foreach (var policy in policies ?? [])
+        {
+            if (policy.WindowSeconds is > 0 && policy.Limit > 0)
+            {
+                var rate = policy.Limit * 60.0 / policy.WindowSeconds.Value / Math.Max(1, cost);
+                slowest = slowest is { } s && s < rate ? s : rate;
+            }
+        }
+
+        return slowest;
+    }
+
+    /// <summary>
     /// Every problem with <paramref name="definition"/>, each naming its field as the admin body spells it
     /// (<c>dispatch.resources[1]</c>, <c>backoff.max</c>, <c>maxAttempts</c>); empty when it may be stored.
     /// </summary>

@@ -48,7 +48,12 @@ public sealed class QuotaInstruments
     /// <summary>Tag of the <c>quota.token.*</c> instruments: the token's id within its upstream (configured, never its secret).</summary>
     public const string TokenTag = "quota.token";
 
+    /// <summary>Tag of the <c>quota.queue.*</c> instruments: the queue's name (admin-defined, bounded by <see cref="TelemetryOptions.MaxQueueNames"/>).</summary>
+    public const string QueueTag = "quota.queue";
+
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Upstream, string Token), (double Utilisation, bool Open)> _tokens = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, QueueStats> _queues = new(StringComparer.Ordinal);
+    private readonly int _maxQueueNames;
     private readonly Counter<long> _circuitsOpened;
 
     // quota.decisions is counted here and observed when a reader collects: a counter with three tags costs an exporter a
@@ -81,6 +86,7 @@ public sealed class QuotaInstruments
         ArgumentNullException.ThrowIfNull(meters);
         var options = telemetry?.Value ?? new TelemetryOptions();
         _policies = new PolicyCounters(options.MaxPolicyNames, options.NearLimitRatio);
+        _maxQueueNames = options.MaxQueueNames;
         var meter = meters.Create(MeterName);
 
         // Named after ASP.NET Core's rate-limiting meter (aspnetcore.rate_limiting.requests, .queued_requests,
@@ -93,6 +99,16 @@ public sealed class QuotaInstruments
             "Use of each active upstream token's most used rate policy against the upstream's own limit (1 = the whole limit), by upstream and token; refreshed every 5 s on the silo where the token is active.");
         meter.CreateObservableGauge("quota.token.circuit.open", () => ObserveTokens(t => t.Open ? 1 : 0), "1",
             "1 while an active upstream token's circuit breaker is open, else 0, by upstream and token.");
+
+        // Queue gauges for autoscalers (KEDA's Prometheus scaler, an HPA external metric): one series per queue active on
+        // this silo (and per priority for depth), at most Quota:Telemetry:MaxQueueNames queues.
+        meter.CreateObservableGauge("quota.queue.desired_workers", () => ObserveQueues(q => q.DesiredWorkers), "{worker}",
+            "Workers worth running for each queue: the smaller of what its limits can keep busy and its maxWorkers (0 when it is empty), by queue; refreshed every 5 s on the silo where the queue is active.");
+        meter.CreateObservableGauge("quota.queue.depth", ObserveDepth, "{item}",
+            "Items waiting for hand-out (not retrying, not in flight), by queue and priority.");
+        meter.CreateObservableGauge("quota.queue.in_flight", () => ObserveQueues(q => q.InFlight), "{item}", "Items leased to workers and not yet acked or nacked, by queue.");
+        meter.CreateObservableGauge("quota.queue.retrying", () => ObserveQueues(q => q.Retrying), "{item}", "Items waiting out a backoff before their next attempt, by queue.");
+        meter.CreateObservableGauge("quota.queue.dead", () => ObserveQueues(q => q.Dead), "{item}", "Dead-lettered items, by queue.");
         _circuitsOpened = meter.CreateCounter<long>("quota.token.circuit.opened", "{opening}", "Times an upstream token's circuit breaker opened, by upstream and token.");
         _timeInQueue = meter.CreateHistogram<double>("quota.rate_limiting.request.time_in_queue", "s", "Time callers waited in subjects' queues (maxWaitMs) before being answered, by subject kind and result.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60] });
@@ -147,6 +163,32 @@ public sealed class QuotaInstruments
 
     /// <summary>Counts an upstream token's circuit opening.</summary>
     public void CircuitOpened(string upstream, string token) => _circuitsOpened.Add(1, new(UpstreamTag, upstream), new(TokenTag, token));
+
+    /// <summary>
+    /// A queue reports its statistics (the queue gauges show the last report). Beyond
+    /// <see cref="TelemetryOptions.MaxQueueNames"/> queues a new name is not taken, so a cluster with many queues cannot
+    /// flood the metrics; answers whether the queue is exported.
+    /// </summary>
+    public bool QueueObserved(string queue, QueueStats stats)
+    {
+        ArgumentNullException.ThrowIfNull(stats);
+        if (_queues.ContainsKey(queue) || _queues.Count < _maxQueueNames)
+        {
+            _queues[queue] = stats;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>A queue was deactivated here or removed: its gauges go with it (the silo that activates it next reports it).</summary>
+    public void QueueGone(string queue) => _queues.TryRemove(queue, out _);
+
+    private IEnumerable<Measurement<int>> ObserveQueues(Func<QueueStats, int> value) =>
+        _queues.Select(q => new Measurement<int>(value(q.Value), new KeyValuePair<string, object?>(QueueTag, q.Key)));
+
+    private IEnumerable<Measurement<int>> ObserveDepth() =>
+        _queues.SelectMany(q => q.Value.Depth.Select(d => new Measurement<int>(d.Value, new KeyValuePair<string, object?>(QueueTag, q.Key), new KeyValuePair<string, object?>(PriorityTag, d.Key))));
 
     private IEnumerable<Measurement<double>> ObserveTokens(Func<(double Utilisation, bool Open), double> value) =>
         _tokens.Select(t => new Measurement<double>(value(t.Value), new KeyValuePair<string, object?>(UpstreamTag, t.Key.Upstream), new KeyValuePair<string, object?>(TokenTag, t.Key.Token)));

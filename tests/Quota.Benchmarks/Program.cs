@@ -10,6 +10,7 @@ namespace Quota.Benchmarks;
 /// <c>… -- inbound --targets name=URL,…</c> drives the sample web API with each limiter (see run-inbound.sh);
 /// <c>… -- borrow …</c> measures what on-demand borrowing costs (run-borrow.sh);
 /// <c>… -- rls --http URL --rls URL</c> measures Envoy's ShouldRateLimit against the same decision over HTTP (run-rls.sh);
+/// <c>… -- queues --gateway HOST:PORT --http URL</c> measures queues: throughput, dispatch accuracy, plan against drain (run-queues.sh);
 /// <c>… -- memory --subjects N,M</c> measures heap bytes per idle subject grain (see run-memory.sh);
 /// <c>… -- membership …</c> runs silos joining, leaving, restarting and dying under load (run-membership.sh);
 /// <c>… -- overload …</c> and <c>… -- stop …</c> measure shedding and the graceful stop over HTTP (run-overload.sh, run-stop.sh).
@@ -56,6 +57,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "rls")
         {
             return await RlsLoad.RunAsync(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "queues")
+        {
+            return await QueueLoad.RunAsync(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "memory")

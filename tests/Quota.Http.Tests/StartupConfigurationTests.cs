@@ -96,6 +96,7 @@ public sealed class StartupConfigurationTests
         [
             "--Quota:Telemetry:NearLimitRatio=1.5",
             "--Quota:Telemetry:MaxPolicyNames=0",
+            "--Quota:Telemetry:MaxQueueNames=10001",
             "--Quota:Telemetry:OtlpEndpoint=ftp://127.0.0.1:4318",
             "--Quota:Telemetry:OtlpProtocol=smoke-signals",
         ]);
@@ -103,9 +104,10 @@ public sealed class StartupConfigurationTests
         Assert.Equal(1, exitCode);
         Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:NearLimitRatio must be above 0 and at most 1 (got 1.5); the default is 0.9 (90% of a policy's limit used).");
         Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:MaxPolicyNames must be from 1 to 10000 (got 0); the default is 100.");
+        Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:MaxQueueNames must be from 1 to 10000 (got 10001); the default is 100.");
         Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:OtlpEndpoint must be an absolute http or https URL such as http://127.0.0.1:4318 (got 'ftp://127.0.0.1:4318/').");
         Assert.Single(Lines(output), line => line == "stderr: - Quota:Telemetry:OtlpProtocol must be http/protobuf or grpc (got 'smoke-signals'); leave it unset for http/protobuf.");
-        Assert.Contains("stderr: The Quota silo did not start: its configuration has 4 problems.", Lines(output));
+        Assert.Contains("stderr: The Quota silo did not start: its configuration has 5 problems.", Lines(output));
         AssertNoStackTrace(output);
     }
 

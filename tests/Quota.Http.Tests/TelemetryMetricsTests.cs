@@ -6,7 +6,8 @@ using Quota.Http.Tests.Infrastructure;
 namespace Quota.Http.Tests;
 
 /// <summary>
-/// A silo whose per-policy counts keep at most two policy names (<c>Quota:Telemetry:MaxPolicyNames=2</c>) and count
+/// A silo that exports the gauges of at most two queues (<c>Quota:Telemetry:MaxQueueNames=2</c>), whose per-policy
+/// counts keep at most two policy names (<c>Quota:Telemetry:MaxPolicyNames=2</c>) and count
 /// a decision near the limit from half of it (<c>NearLimitRatio=0.5</c>), with three resource patterns each under its
 /// own policy: <c>tm-alpha:*</c> (fixed window, 4 an hour, policy <c>alpha</c>), <c>tm-beta:*</c> (<c>beta</c>, the same),
 /// <c>tm-gamma:*</c> (<c>gamma</c>, the same) and <c>tm-slot:*</c> (concurrency 1, also a policy named <c>beta</c>).
@@ -19,6 +20,7 @@ public sealed class TelemetrySilo : SiloFixture
     [
         "--Quota:Telemetry:MaxPolicyNames=2",
         "--Quota:Telemetry:NearLimitRatio=0.5",
+        "--Quota:Telemetry:MaxQueueNames=2",
         .. Resource(0, "tm-alpha:*", "alpha", "fixed-window", ("Limit", $"{Limit}"), ("Window", "01:00:00")),
         .. Resource(1, "tm-beta:*", "beta", "fixed-window", ("Limit", $"{Limit}"), ("Window", "01:00:00")),
         .. Resource(2, "tm-gamma:*", "gamma", "fixed-window", ("Limit", $"{Limit}"), ("Window", "01:00:00")),

@@ -24,6 +24,12 @@ public sealed class TelemetryOptions
     public int MaxPolicyNames { get; set; } = 100;
 
     /// <summary>
+    /// The most queues a silo exports gauges for (<c>quota.queue.*</c>, labelled by queue name); a queue activated after
+    /// that many are exported is not, so many queues cannot flood the metrics. From 1 to 10,000. Default: 100.
+    /// </summary>
+    public int MaxQueueNames { get; set; } = 100;
+
+    /// <summary>
     /// The OTLP endpoint traces are exported to, e.g. <c>http://127.0.0.1:4318</c> for OTLP/HTTP (protobuf). Unset: the
     /// standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> environment variable decides, and with neither nothing is exported.
     /// Default: unset.
@@ -54,6 +60,11 @@ public sealed class TelemetryOptionsValidator : IValidateOptions<TelemetryOption
         if (options.MaxPolicyNames is < 1 or > 10_000)
         {
             errors.Add($"{S}:MaxPolicyNames must be from 1 to 10000 (got {options.MaxPolicyNames}); the default is 100.");
+        }
+
+        if (options.MaxQueueNames is < 1 or > 10_000)
+        {
+            errors.Add($"{S}:MaxQueueNames must be from 1 to 10000 (got {options.MaxQueueNames}); the default is 100.");
         }
 
         if (options.OtlpEndpoint is { } endpoint && (!endpoint.IsAbsoluteUri || endpoint.Scheme is not ("http" or "https")))

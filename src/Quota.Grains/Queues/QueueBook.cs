@@ -2,69 +2,6 @@ using Quota.Abstractions;
 
 namespace Quota.Grains.Queues;
 
-/// <summary>Where an item is in its life.</summary>
-internal enum ItemState
-{
-    /// <summary>Waiting for hand-out now.</summary>
-    Ready,
-
-    /// <summary>Waiting for its not-before time or a retry's backoff.</summary>
-    Delayed,
-
-    /// <summary>Taken out of the ready set while its decision is asked.</summary>
-    Dispatching,
-
-    /// <summary>Handed to a worker.</summary>
-    Leased,
-
-    /// <summary>Dead-lettered.</summary>
-    Dead,
-}
-
-/// <summary>One item and its bookkeeping.</summary>
-internal sealed class QueueItem
-{
-    public required string Id { get; init; }
-
-    public required long Sequence { get; init; }
-
-    public required string Payload { get; init; }
-
-    public required Dictionary<string, string> Attributes { get; init; }
-
-    public required Priority Priority { get; init; }
-
-    public required DateTimeOffset EnqueuedAt { get; init; }
-
-    public DateTimeOffset? Deadline { get; init; }
-
-    /// <summary>The rendered decision (validated at enqueue).</summary>
-    public required ValidatedAcquire Request { get; init; }
-
-    /// <summary>Items with the same key take the same decision: one denied, the others are not asked in the same round.</summary>
-    public required string DispatchKey { get; init; }
-
-    public ItemState State { get; set; }
-
-    public DateTimeOffset AvailableAt { get; set; }
-
-    public int Attempts { get; set; }
-
-    public string? LeaseId { get; set; }
-
-    public DateTimeOffset LeasedAt { get; set; }
-
-    public DateTimeOffset VisibleUntil { get; set; }
-
-    public UpstreamToken? Token { get; set; }
-
-    public string? LastError { get; set; }
-
-    public int? LastStatus { get; set; }
-
-    public DateTimeOffset DiedAt { get; set; }
-}
-
 /// <summary>
 /// A queue's items in memory: the ready set in hand-out order (priority, then age), the delayed set by the time each
 /// becomes ready, leases by id and by expiry, and dead letters. Takes the time as an argument; knows nothing of
@@ -82,6 +19,8 @@ internal sealed class QueueBook
         a.VisibleUntil != b.VisibleUntil ? a.VisibleUntil.CompareTo(b.VisibleUntil) : a.Sequence.CompareTo(b.Sequence));
 
     private static readonly Comparer<QueueItem> SequenceOrder = Comparer<QueueItem>.Create((a, b) => a.Sequence.CompareTo(b.Sequence));
+
+    private static readonly int PriorityCount = Enum.GetValues<Priority>().Length;
 
     private readonly Dictionary<string, QueueItem> _items = new(StringComparer.Ordinal);
     private readonly SortedSet<QueueItem> _ready = new(HandOutOrder);
@@ -394,10 +333,13 @@ internal sealed class QueueBook
     /// <summary>The mean time from hand-out to ack over the last 64 acks; null before the first.</summary>
     public TimeSpan? MeasuredProcessingTime => _processing.Count == 0 ? null : _processingSum / _processing.Count;
 
-    /// <summary>Counts by state: ready by priority, delayed retries and not-before items, leased, dead; and the oldest live item's enqueue time.</summary>
-    public (Dictionary<Priority, int> Ready, int Retrying, int Waiting, int Leased, int Dead, DateTimeOffset? Oldest) Counts()
+    /// <summary>
+    /// The queue's counts: every statistic of the items (depth, retrying, in flight, dead, oldest) is counted here and
+    /// nowhere else.
+    /// </summary>
+    public QueueCounts Counts()
     {
-        var ready = new Dictionary<Priority, int> { [Priority.Critical] = 0, [Priority.High] = 0, [Priority.Normal] = 0, [Priority.Low] = 0 };
+        var ready = new int[PriorityCount];
         var retrying = 0;
         var waiting = 0;
         DateTimeOffset? oldest = null;
@@ -406,7 +348,7 @@ internal sealed class QueueBook
             switch (item.State)
             {
                 case ItemState.Ready or ItemState.Dispatching:
-                    ready[item.Priority]++;
+                    ready[(int)item.Priority]++;
                     break;
                 case ItemState.Delayed when item.Attempts > 0:
                     retrying++;
@@ -422,7 +364,28 @@ internal sealed class QueueBook
             }
         }
 
-        return (ready, retrying, waiting, _leases.Count, _dead.Count, oldest);
+        return new QueueCounts(ready, retrying, waiting, _leases.Count, _dead.Count, oldest);
+    }
+
+    /// <summary>
+    /// Places each ready item with a deadline at its position in hand-out order at the steady rate (the item at
+    /// position p is admitted p / rate from <paramref name="now"/> and done <paramref name="processing"/> later) and
+    /// counts whether it finishes by its deadline. Without a rate every item is placed at once.
+    /// </summary>
+    public (int Met, int Missed) Deadlines(DateTimeOffset now, double? perSecond, TimeSpan processing)
+    {
+        int met = 0, missed = 0, position = 0;
+        foreach (var item in _ready)
+        {
+            position++;
+            if (item.Deadline is { } deadline)
+            {
+                var done = now + TimeSpan.FromSeconds(perSecond is { } rate ? (position - 1) / rate : 0) + processing;
+                _ = done <= deadline ? met++ : missed++;
+            }
+        }
+
+        return (met, missed);
     }
 
     /// <summary>Drops every item.</summary>
@@ -466,4 +429,25 @@ internal sealed class QueueBook
 
     private static string KeyOf(AcquireRequest request) =>
         string.Join('\n', request.User, request.Tenant, request.Upstream, string.Join('\n', request.Resources ?? []), request.Cost);
+}
+
+
+/// <summary>
+/// A queue's items counted by state at one moment (<see cref="QueueBook.Counts"/>): ready by priority (indexed by the
+/// priority's value), retrying (delayed after a failed attempt), waiting (delayed by a not-before time), in flight, dead,
+/// and the oldest live item's enqueue time.
+/// </summary>
+internal readonly record struct QueueCounts(int[] Ready, int Retrying, int Waiting, int InFlight, int Dead, DateTimeOffset? Oldest)
+{
+    /// <summary>Items not yet done: ready, retrying, waiting and in flight (what a drain still has to process).</summary>
+    public int Remaining => Ready.Sum() + Retrying + Waiting + InFlight;
+
+    /// <summary>Ready items by priority name (critical, high, normal, low), every priority present.</summary>
+    public Dictionary<string, int> Depth() => new()
+    {
+        ["critical"] = Ready[(int)Priority.Critical],
+        ["high"] = Ready[(int)Priority.High],
+        ["normal"] = Ready[(int)Priority.Normal],
+        ["low"] = Ready[(int)Priority.Low],
+    };
 }

@@ -19,4 +19,7 @@ public sealed partial class QueueGrain
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Queue {Queue} could not store the state of {Count} items; they stay in memory")]
     private static partial void LogSaveFailed(ILogger logger, Exception exception, string queue, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue {Queue} could not refresh its gauges (its dispatch's rate could not be read)")]
+    private static partial void LogGaugesFailed(ILogger logger, Exception exception, string queue);
 }

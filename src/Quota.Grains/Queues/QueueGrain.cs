@@ -29,6 +29,7 @@ public sealed partial class QueueGrain(
     IGrainFactory grains,
     QuotaTime clock,
     IQueueItemStore store,
+    QuotaInstruments instruments,
     ILogger<QueueGrain> logger) : Grain, IQueueGrain
 {
     // Decisions asked per lease beyond the items wanted: items whose key was denied are skipped without asking, so
@@ -49,6 +50,9 @@ public sealed partial class QueueGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        // The queue gauges (quota.queue.*) read what the queue last reported: a metrics reader must not touch the book
+        // from outside the grain's scheduler.
+        this.RegisterGrainTimer(static (grain, _) => grain.PublishGaugesAsync(), this, new GrainTimerCreationOptions(GaugeInterval, GaugeInterval) { KeepAlive = false });
         if (Definition is not { } definition || !store.Durable)
         {
             return;
@@ -69,6 +73,16 @@ public sealed partial class QueueGrain(
             }
         }
     }
+
+    /// <inheritdoc />
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        instruments.QueueGone(Name);
+        return base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    /// <summary>How often an active queue refreshes its gauges (and whenever its statistics are asked for).</summary>
+    internal static readonly TimeSpan GaugeInterval = TimeSpan.FromSeconds(5);
 
     /// <inheritdoc />
     async Task<QueueDefinition> IQueueGrain.DefineAsync(QueueDefinition definition)
@@ -94,6 +108,7 @@ public sealed partial class QueueGrain(
         _book.Clear();
         await store.DeleteQueueAsync(Name);
         await state.ClearStateAsync();
+        instruments.QueueGone(Name);
         Notify();
         DeactivateOnIdle();
         return true;
@@ -295,64 +310,33 @@ public sealed partial class QueueGrain(
             return null;
         }
 
-        var now = _time.GetUtcNow();
-        var (ready, retrying, waiting, leased, dead, oldest) = _book.Counts();
-        var perSecond = await AllowedPerSecondAsync(definition);
-        var processing = _book.MeasuredProcessingTime is { } measured && measured > TimeSpan.Zero ? measured : definition.ProcessingTime;
-        var remaining = ready.Values.Sum() + retrying + waiting + leased;
-        var plan = WorkPlan.Of(remaining, perSecond, processing, null, definition.MaxWorkers);
-
-        // Deadlines at the steady rate: the item at position p in hand-out order is admitted p / rate from now and done
-        // a processing time later.
-        int met = 0, missed = 0, position = 0;
-        foreach (var item in _book.Ready)
+        var stats = QueueStatistics.Of(_book, definition, await AllowedPerMinuteAsync(definition), _time.GetUtcNow());
+        if (Definition is not null)
         {
-            position++;
-            if (item.Deadline is { } deadline)
-            {
-                var done = now + TimeSpan.FromSeconds(perSecond is { } rate ? (position - 1) / rate : 0) + processing;
-                _ = done <= deadline ? met++ : missed++;
-            }
+            instruments.QueueObserved(Name, stats);
         }
 
-        return new QueueStats
+        return stats;
+    }
+
+    private async Task PublishGaugesAsync()
+    {
+        if (Definition is not null)
         {
-            Depth = ready.ToDictionary(p => p.Key.ToString().ToLowerInvariant(), p => p.Value),
-            InFlight = leased,
-            Retrying = retrying,
-            Dead = dead,
-            OldestAgeMs = oldest is { } o ? (long)(now - o).TotalMilliseconds : 0,
-            AdmittedPerMinute = _book.HandedOutInLastMinute(now),
-            AllowedPerMinute = perSecond * 60,
-            DrainTimeMs = (long)plan.FinishTime.TotalMilliseconds,
-            DeadlinesMet = met,
-            DeadlinesMissed = missed,
-            DesiredWorkers = plan.Workers,
-            Expired = _book.Expired,
-            Acked = _book.Acked,
-            ProcessingTime = processing,
-        };
+            try
+            {
+                await ((IQueueGrain)this).GetStatsAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogGaugesFailed(logger, e, Name);
+            }
+        }
     }
 
     /// <inheritdoc />
-    Task<DeadItem[]?> IQueueGrain.ListDeadAsync(int limit)
-    {
-        if (Known() is null)
-        {
-            return Task.FromResult<DeadItem[]?>(null);
-        }
-
-        return Task.FromResult<DeadItem[]?>([.. _book.Dead.Take(Math.Max(0, limit)).Select(i => new DeadItem
-        {
-            Id = i.Id,
-            Payload = i.Payload,
-            Attempts = i.Attempts,
-            Error = i.LastError,
-            UpstreamStatus = i.LastStatus,
-            DiedAt = i.DiedAt,
-            Priority = i.Priority,
-        })]);
-    }
+    Task<DeadItem[]?> IQueueGrain.ListDeadAsync(int limit) =>
+        Task.FromResult<DeadItem[]?>(Known() is null ? null : [.. _book.Dead.Take(Math.Max(0, limit)).Select(i => i.ToDead())]);
 
     /// <inheritdoc />
     async Task<int> IQueueGrain.RequeueAsync(string[]? ids)
@@ -435,7 +419,7 @@ public sealed partial class QueueGrain(
             {
                 case DecisionOutcome.Allowed:
                     _book.Lease(item, now, result.Token is { } t ? t with { Secret = null } : null, definition.VisibilityTimeout);
-                    handed.Add(View(item, definition, now));
+                    handed.Add(item.ToLeased(now));
                     changed.Add(item);
                     break;
                 case DecisionOutcome.Denied or DecisionOutcome.Overloaded:
@@ -472,11 +456,11 @@ public sealed partial class QueueGrain(
     }
 
     /// <summary>
-    /// The dispatch's steady rate in items per second: a peek (cost 0, nothing taken) of the head item's decision, the
-    /// slowest windowed policy it reports. Null when no windowed policy applies or the queue is empty and the dispatch
-    /// names attributes.
+    /// The dispatch's steady rate in items per minute (<see cref="QueueRules.SlowestRatePerMinute"/>) from a peek (cost 0,
+    /// nothing taken) of the head item's decision. Null when no windowed policy applies or the queue is empty and the
+    /// dispatch names attributes.
     /// </summary>
-    private async Task<double?> AllowedPerSecondAsync(QueueDefinition definition)
+    private async Task<double?> AllowedPerMinuteAsync(QueueDefinition definition)
     {
         var head = _book.Ready.FirstOrDefault()?.Request.Request
             ?? QueueRules.Render(definition.Dispatch, null, Priority.Normal, out _);
@@ -486,31 +470,8 @@ public sealed partial class QueueGrain(
         }
 
         var result = await grains.GetGrain<IDecisionGrain>(Random.Shared.Next(IDecisionGrain.Keys)).AcquireAsync(peek);
-        double? slowest = null;
-        foreach (var policy in result.Policies ?? [])
-        {
-            if (policy.WindowSeconds is > 0 && policy.Limit > 0)
-            {
-                var rate = (double)policy.Limit / policy.WindowSeconds.Value / Math.Max(1, head.Cost);
-                slowest = slowest is { } s && s < rate ? s : rate;
-            }
-        }
-
-        return slowest;
+        return QueueRules.SlowestRatePerMinute(result.Policies, head.Cost);
     }
-
-    private static LeasedItem View(QueueItem item, QueueDefinition definition, DateTimeOffset now) => new()
-    {
-        LeaseId = item.LeaseId!,
-        Id = item.Id,
-        Payload = item.Payload,
-        Attributes = item.Attributes,
-        Priority = item.Priority,
-        Attempt = item.Attempts,
-        Token = item.Token,
-        VisibleForMs = (long)(item.VisibleUntil - now).TotalMilliseconds,
-        Deadline = item.Deadline,
-    };
 
     private static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) =>
         a is null ? b : b is null || a < b ? a : b;
@@ -533,12 +494,4 @@ public sealed partial class QueueGrain(
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         changed.TrySetResult();
     }
-}
-
-/// <summary>A queue's persisted state: its definition (items live in memory).</summary>
-[GenerateSerializer, Alias("quota.QueueGrainState")]
-public sealed class QueueGrainState
-{
-    /// <summary>The definition; null when removed.</summary>
-    [Id(0)] public QueueDefinition? Definition { get; set; }
 }

@@ -54,47 +54,25 @@ public static class QueueEndpoints
     private static IResult UnknownQueue(string name) =>
         HttpJson.Problem(StatusCodes.Status404NotFound, [new("name", $"no queue '{HttpJson.RouteName(name)}' is defined; PUT /v1/admin/queues/{{name}} defines one.")]);
 
-    private static async Task<IResult> DefineAsync(string name, HttpContext context, AdminService admin, IOptions<QuotaHttpOptions> http)
+    private static Task<IResult> DefineAsync(string name, HttpContext context, AdminService admin, IOptions<QuotaHttpOptions> http) =>
+        HandleAsync<QueueBody, QueueDefinition?>(name, context, http.Value.MaxBodyBytes, static (body, problems) => body!.ToDefinition(string.Empty, problems),
+            async definition => Results.Json(QueueBody.View(HttpJson.RouteName(name), await admin.DefineQueueAsync(HttpJson.RouteName(name), definition!, "api")), HttpJson.ResponseOptions));
+
+    private static Task<IResult> EnqueueAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http) =>
+        HandleAsync<JsonNode, QueueItemInput[]>(name, context, http.Value.MaxBodyBytes * EnqueueBodyFactor, ReadItems, async items =>
+        {
+            var answer = await Queue(grains, name).EnqueueAsync(items);
+            return Answer(answer.Outcome, name, () => Results.Json(new { ids = answer.Ids, created = answer.Created }, HttpJson.ResponseOptions), answer.Problems);
+        }, HttpJson.RequestOptions);
+
+    /// <summary>The items of an enqueue body (one item or an array of them); their problems named <c>items[2].payload</c> in an array.</summary>
+    private static QueueItemInput[] ReadItems(JsonNode? node, List<FieldProblem> problems)
     {
-        if (BadName(name) is { } bad)
-        {
-            return bad;
-        }
-
-        var (body, problem) = await HttpJson.ReadAsync<QueueBody>(context, http.Value.MaxBodyBytes);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        var problems = new List<FieldProblem>();
-        if (body!.ToDefinition(string.Empty, problems) is not { } definition)
-        {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
-        }
-
-        var stored = await admin.DefineQueueAsync(HttpJson.RouteName(name), definition, "api");
-        return Results.Json(QueueBody.View(HttpJson.RouteName(name), stored), HttpJson.ResponseOptions);
-    }
-
-    private static async Task<IResult> EnqueueAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
-    {
-        if (BadName(name) is { } bad)
-        {
-            return bad;
-        }
-
-        var (node, problem) = await HttpJson.ReadAsync<JsonNode>(context, http.Value.MaxBodyBytes * EnqueueBodyFactor, HttpJson.RequestOptions);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        var problems = new List<FieldProblem>();
         var nodes = node is JsonArray array ? [.. array] : new List<JsonNode?> { node };
         if (nodes.Count is 0 or > QueueRules.MaxBatch)
         {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("body", $"send one item or an array of 1 to {QueueRules.MaxBatch} items (got {nodes.Count}).")]);
+            problems.Add(new("body", $"send one item or an array of 1 to {QueueRules.MaxBatch} items (got {nodes.Count})."));
+            return [];
         }
 
         var items = new QueueItemInput[nodes.Count];
@@ -104,19 +82,7 @@ public static class QueueEndpoints
             items[i] = ReadItem(nodes[i], path, problems)!;
         }
 
-        if (problems.Count > 0)
-        {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
-        }
-
-        var answer = await Queue(grains, name).EnqueueAsync(items);
-        return answer.Outcome switch
-        {
-            QueueOutcome.Done => Results.Json(new { ids = answer.Ids, created = answer.Created }, HttpJson.ResponseOptions),
-            QueueOutcome.UnknownQueue => UnknownQueue(name),
-            QueueOutcome.Full => HttpJson.Problem(StatusCodes.Status409Conflict, answer.Problems),
-            _ => HttpJson.Problem(StatusCodes.Status400BadRequest, answer.Problems),
-        };
+        return items;
     }
 
     /// <summary>One item of an enqueue body; null with its problems, each named under <paramref name="path"/>.</summary>
@@ -159,138 +125,81 @@ public static class QueueEndpoints
         };
     }
 
-    private static async Task<IResult> LeaseAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
-    {
-        if (BadName(name) is { } bad)
+    private static Task<IResult> LeaseAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http) =>
+        HandleAsync<LeaseBody, LeaseBody>(name, context, http.Value.MaxBodyBytes, static (body, problems) =>
         {
-            return bad;
-        }
-
-        var (body, problem) = await HttpJson.ReadAsync<LeaseBody>(context, http.Value.MaxBodyBytes, allowEmpty: true);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        body ??= new LeaseBody(null, null, null);
-        var problems = new List<FieldProblem>();
-        RequestRules.CheckName(problems, "worker", body.Worker ?? "anonymous");
-        if (body.Max is < 1 or > QueueRules.MaxLease)
-        {
-            problems.Add(new("max", $"must be from 1 to {QueueRules.MaxLease} (got {body.Max})."));
-        }
-
-        if (body.WaitMs is < 0 or > QueueRules.MaxLeaseWaitMs)
-        {
-            problems.Add(new("waitMs", $"must be from 0 to {QueueRules.MaxLeaseWaitMs} (got {body.WaitMs})."));
-        }
-
-        if (problems.Count > 0)
-        {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
-        }
-
-        var answer = await Queue(grains, name).LeaseAsync(body.Worker ?? "anonymous", body.Max ?? 1, body.WaitMs ?? 0);
-        if (answer.Outcome == QueueOutcome.UnknownQueue)
-        {
-            return UnknownQueue(name);
-        }
-
-        return Results.Json(new
-        {
-            items = answer.Items.Select(i => new
+            body ??= new LeaseBody(null, null, null);
+            RequestRules.CheckName(problems, "worker", body.Worker ?? "anonymous");
+            if (body.Max is < 1 or > QueueRules.MaxLease)
             {
-                i.LeaseId,
-                i.Id,
-                payload = JsonNode.Parse(i.Payload),
-                i.Attributes,
-                priority = i.Priority.ToString().ToLowerInvariant(),
-                i.Attempt,
-                token = i.Token is { } t ? new { t.Id, t.Upstream } : null,
-                i.VisibleForMs,
-                i.Deadline,
-            }),
-            retryAfterMs = answer.RetryAfterMs,
-        }, HttpJson.ResponseOptions);
-    }
+                problems.Add(new("max", $"must be from 1 to {QueueRules.MaxLease} (got {body.Max})."));
+            }
 
-    private static async Task<IResult> AckAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
-    {
-        if (BadName(name) is { } bad)
+            if (body.WaitMs is < 0 or > QueueRules.MaxLeaseWaitMs)
+            {
+                problems.Add(new("waitMs", $"must be from 0 to {QueueRules.MaxLeaseWaitMs} (got {body.WaitMs})."));
+            }
+
+            return body;
+        }, async body =>
         {
-            return bad;
-        }
+            var answer = await Queue(grains, name).LeaseAsync(body.Worker ?? "anonymous", body.Max ?? 1, body.WaitMs ?? 0);
+            return Answer(answer.Outcome, name, () => Results.Json(new
+            {
+                items = answer.Items.Select(i => new
+                {
+                    i.LeaseId,
+                    i.Id,
+                    payload = JsonNode.Parse(i.Payload),
+                    i.Attributes,
+                    priority = i.Priority.ToString().ToLowerInvariant(),
+                    i.Attempt,
+                    token = i.Token is { } t ? new { t.Id, t.Upstream } : null,
+                    i.VisibleForMs,
+                    i.Deadline,
+                }),
+                retryAfterMs = answer.RetryAfterMs,
+            }, HttpJson.ResponseOptions));
+        }, allowEmpty: true);
 
-        var (body, problem) = await HttpJson.ReadAsync<AckBody>(context, http.Value.MaxBodyBytes);
-        if (problem is not null)
+    private static Task<IResult> AckAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http) =>
+        HandleAsync<AckBody, string>(name, context, http.Value.MaxBodyBytes, static (body, problems) =>
         {
-            return problem;
-        }
+            if (string.IsNullOrEmpty(body!.LeaseId))
+            {
+                problems.Add(new("leaseId", "is required: the leaseId a lease answered with."));
+            }
 
-        if (string.IsNullOrEmpty(body!.LeaseId))
+            return body.LeaseId!;
+        }, async leaseId => Answer(await Queue(grains, name).AckAsync(leaseId), name, () => Results.Json(new { leaseId, acked = true }, HttpJson.ResponseOptions)));
+
+    private static Task<IResult> NackAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http) =>
+        HandleAsync<NackBody, NackRequest>(name, context, http.Value.MaxBodyBytes, static (body, problems) =>
         {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("leaseId", "is required: the leaseId a lease answered with.")]);
-        }
+            if (string.IsNullOrEmpty(body!.LeaseId))
+            {
+                problems.Add(new("leaseId", "is required: the leaseId a lease answered with."));
+            }
 
-        return await Queue(grains, name).AckAsync(body.LeaseId) switch
+            if (body.UpstreamStatus is { } status && status is < 100 or > 599)
+            {
+                problems.Add(new("upstreamStatus", $"must be an HTTP status from 100 to 599 (got {status})."));
+            }
+
+            if (body.RetryAfterMs is < 0 or > UpstreamFeedback.MaxRetryAfterMs)
+            {
+                problems.Add(new("retryAfterMs", $"must be from 0 to {UpstreamFeedback.MaxRetryAfterMs} (got {body.RetryAfterMs})."));
+            }
+
+            return new NackRequest { LeaseId = body.LeaseId ?? string.Empty, Error = body.Error, UpstreamStatus = body.UpstreamStatus, RetryAfterMs = body.RetryAfterMs };
+        }, async request =>
         {
-            QueueOutcome.Done => Results.Json(new { leaseId = body.LeaseId, acked = true }, HttpJson.ResponseOptions),
-            QueueOutcome.UnknownQueue => UnknownQueue(name),
-            _ => UnknownLease(),
-        };
-    }
+            var answer = await Queue(grains, name).NackAsync(request);
+            return Answer(answer.Outcome, name, () => Results.Json(new { leaseId = request.LeaseId, dead = answer.Dead, retryAfterMs = answer.RetryAfterMs }, HttpJson.ResponseOptions));
+        });
 
-    private static async Task<IResult> NackAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
-    {
-        if (BadName(name) is { } bad)
-        {
-            return bad;
-        }
-
-        var (body, problem) = await HttpJson.ReadAsync<NackBody>(context, http.Value.MaxBodyBytes);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        var problems = new List<FieldProblem>();
-        if (string.IsNullOrEmpty(body!.LeaseId))
-        {
-            problems.Add(new("leaseId", "is required: the leaseId a lease answered with."));
-        }
-
-        if (body.UpstreamStatus is { } status && status is < 100 or > 599)
-        {
-            problems.Add(new("upstreamStatus", $"must be an HTTP status from 100 to 599 (got {status})."));
-        }
-
-        if (body.RetryAfterMs is < 0 or > UpstreamFeedback.MaxRetryAfterMs)
-        {
-            problems.Add(new("retryAfterMs", $"must be from 0 to {UpstreamFeedback.MaxRetryAfterMs} (got {body.RetryAfterMs})."));
-        }
-
-        if (problems.Count > 0)
-        {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
-        }
-
-        var answer = await Queue(grains, name).NackAsync(new NackRequest { LeaseId = body.LeaseId!, Error = body.Error, UpstreamStatus = body.UpstreamStatus, RetryAfterMs = body.RetryAfterMs });
-        return answer.Outcome switch
-        {
-            QueueOutcome.Done => Results.Json(new { leaseId = body.LeaseId, dead = answer.Dead, retryAfterMs = answer.RetryAfterMs }, HttpJson.ResponseOptions),
-            QueueOutcome.UnknownQueue => UnknownQueue(name),
-            _ => UnknownLease(),
-        };
-    }
-
-    private static async Task<IResult> StatsAsync(string name, IGrainFactory grains)
-    {
-        if (BadName(name) is { } bad)
-        {
-            return bad;
-        }
-
-        return await Queue(grains, name).GetStatsAsync() is { } stats
+    private static async Task<IResult> StatsAsync(string name, IGrainFactory grains) =>
+        BadName(name) ?? (await Queue(grains, name).GetStatsAsync() is { } stats
             ? Results.Json(new
             {
                 name = HttpJson.RouteName(name),
@@ -308,8 +217,7 @@ public static class QueueEndpoints
                 stats.Acked,
                 stats.ProcessingTime,
             }, HttpJson.ResponseOptions)
-            : UnknownQueue(name);
-    }
+            : UnknownQueue(name));
 
     private static async Task<IResult> ListDeadAsync(string name, string? limit, IGrainFactory grains)
     {
@@ -341,35 +249,69 @@ public static class QueueEndpoints
             : UnknownQueue(name);
     }
 
-    private static async Task<IResult> DeadActionAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http)
+    private static Task<IResult> DeadActionAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http) =>
+        HandleAsync<DeadBody, DeadBody>(name, context, http.Value.MaxBodyBytes, static (body, problems) =>
+        {
+            if (body!.Action is not ("requeue" or "purge"))
+            {
+                problems.Add(new("action", $"must be requeue or purge (got '{body.Action}'); ids names the items, or omit it for all."));
+            }
+            else if (body.Ids is { Length: > QueueRules.MaxBatch })
+            {
+                problems.Add(new("ids", $"at most {QueueRules.MaxBatch} ids at once (got {body.Ids.Length})."));
+            }
+
+            return body;
+        }, async body =>
+        {
+            var queue = Queue(grains, name);
+            var count = body.Action == "requeue" ? await queue.RequeueAsync(body.Ids) : await queue.PurgeAsync(body.Ids);
+            return count < 0
+                ? UnknownQueue(name)
+                : Results.Json(new Dictionary<string, int> { [body.Action == "requeue" ? "requeued" : "purged"] = count }, HttpJson.ResponseOptions);
+        });
+
+    /// <summary>
+    /// One queue request's scaffolding, the same for every endpoint with a body: the route's name checked, the body
+    /// read (at most <paramref name="maxBytes"/>; with <paramref name="allowEmpty"/> an empty body reaches
+    /// <paramref name="validate"/> as null), <paramref name="validate"/> turning it into the grain's input while it
+    /// collects every problem (a <c>400</c> naming each field), then <paramref name="call"/> with that input.
+    /// </summary>
+    private static async Task<IResult> HandleAsync<TBody, TInput>(
+        string name,
+        HttpContext context,
+        int maxBytes,
+        Func<TBody?, List<FieldProblem>, TInput> validate,
+        Func<TInput, Task<IResult>> call,
+        JsonSerializerOptions? options = null,
+        bool allowEmpty = false)
+        where TBody : class
     {
         if (BadName(name) is { } bad)
         {
             return bad;
         }
 
-        var (body, problem) = await HttpJson.ReadAsync<DeadBody>(context, http.Value.MaxBodyBytes);
+        var (body, problem) = await HttpJson.ReadAsync<TBody>(context, maxBytes, options, allowEmpty);
         if (problem is not null)
         {
             return problem;
         }
 
-        if (body!.Action is not ("requeue" or "purge"))
-        {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("action", $"must be requeue or purge (got '{body.Action}'); ids names the items, or omit it for all.")]);
-        }
-
-        if (body.Ids is { Length: > QueueRules.MaxBatch })
-        {
-            return HttpJson.Problem(StatusCodes.Status400BadRequest, [new("ids", $"at most {QueueRules.MaxBatch} ids at once (got {body.Ids.Length}).")]);
-        }
-
-        var queue = Queue(grains, name);
-        var count = body.Action == "requeue" ? await queue.RequeueAsync(body.Ids) : await queue.PurgeAsync(body.Ids);
-        return count < 0
-            ? UnknownQueue(name)
-            : Results.Json(new Dictionary<string, int> { [body.Action == "requeue" ? "requeued" : "purged"] = count }, HttpJson.ResponseOptions);
+        var problems = new List<FieldProblem>();
+        var input = validate(body, problems);
+        return problems.Count > 0 ? HttpJson.Problem(StatusCodes.Status400BadRequest, problems) : await call(input);
     }
+
+    /// <summary>A grain's outcome as HTTP: <paramref name="done"/> when done, else the problem that names what is wrong.</summary>
+    private static IResult Answer(QueueOutcome outcome, string name, Func<IResult> done, FieldProblem[]? problems = null) => outcome switch
+    {
+        QueueOutcome.Done => done(),
+        QueueOutcome.UnknownQueue => UnknownQueue(name),
+        QueueOutcome.UnknownLease => UnknownLease(),
+        QueueOutcome.Full => HttpJson.Problem(StatusCodes.Status409Conflict, problems ?? []),
+        _ => HttpJson.Problem(StatusCodes.Status400BadRequest, problems ?? []),
+    };
 
     /// <summary>
     /// <c>POST /v1/plan</c>: whether <c>items</c> items of <c>processingTime</c> each finish by <c>deadline</c> under the
@@ -436,15 +378,7 @@ public static class QueueEndpoints
                 return HttpJson.Problem(result.Outcome == DecisionOutcome.UnknownSubject ? StatusCodes.Status404NotFound : StatusCodes.Status400BadRequest, [refused]);
             }
 
-            var cost = Math.Max(1, body.Dispatch!.Cost ?? 1);
-            foreach (var policy in result.Policies ?? [])
-            {
-                if (policy.WindowSeconds is > 0 && policy.Limit > 0)
-                {
-                    var rate = policy.Limit * 60.0 / policy.WindowSeconds.Value / cost;
-                    perMinute = perMinute is { } slowest && slowest < rate ? slowest : rate;
-                }
-            }
+            perMinute = QueueRules.SlowestRatePerMinute(result.Policies, body.Dispatch!.Cost ?? 1);
         }
 
         var plan = WorkPlan.Of(body.Items!.Value, perMinute / 60, body.ProcessingTime!.Value, body.Deadline, body.MaxWorkers ?? 10);
