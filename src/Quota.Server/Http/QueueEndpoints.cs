@@ -327,14 +327,19 @@ public static class QueueEndpoints
         }
 
         var problems = new List<FieldProblem>();
+        // "Is required" only when it is missing: a value out of range is named with what was sent.
         if (body!.Items is not { } items || items < 0 || items > int.MaxValue)
         {
-            problems.Add(new("items", $"is required: how many items, from 0 to {int.MaxValue}."));
+            problems.Add(new("items", body.Items is { } given
+                ? $"must be from 0 to {int.MaxValue} (got {given})."
+                : $"is required: how many items, from 0 to {int.MaxValue}."));
         }
 
         if (body.ProcessingTime is not { } processing || processing <= TimeSpan.Zero || processing > TimeSpan.FromDays(1))
         {
-            problems.Add(new("processingTime", "is required: the time one item takes, more than 0 and at most a day, e.g. \"00:00:10\"."));
+            problems.Add(new("processingTime", body.ProcessingTime is { } took
+                ? $"must be more than 0 and at most a day (got {took:c})."
+                : "is required: the time one item takes, more than 0 and at most a day, e.g. \"00:00:10\"."));
         }
 
         if (body.Deadline is { } deadline && (deadline <= TimeSpan.Zero || deadline > TimeSpan.FromDays(366)))

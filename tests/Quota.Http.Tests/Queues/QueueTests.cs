@@ -195,6 +195,15 @@ public sealed class QueueTests(AdminSilo host) : HostTest(host)
 
         (await Api.PostJson("/v1/plan", new { items = 5, processingTime = "00:00:10" })).ExpectProblem(HttpStatusCode.BadRequest, "dispatch");
         (await Api.PostJson("/v1/plan", new { processingTime = "00:00:10", ratePerMinute = 20 })).ExpectProblem(HttpStatusCode.BadRequest, "items");
+        var beyond = (await Api.PostJson("/v1/plan", new { items = 3_000_000_000L, processingTime = "2.00:00:00", ratePerMinute = 20 })).ExpectProblem(HttpStatusCode.BadRequest, "items");
+        Assert.Equal(
+            ["items: must be from 0 to 2147483647 (got 3000000000).", "processingTime: must be more than 0 and at most a day (got 2.00:00:00)."],
+            beyond["errors"]!.AsArray().Select(e => $"{e!["field"]}: {e["detail"]}"));
+
+        // A finish past what a TimeSpan holds is the longest one, not a 500.
+        var never = (await Api.PostJson("/v1/plan", new { items = int.MaxValue, processingTime = "1.00:00:00", deadline = "00:03:00", ratePerMinute = 1e-300 })).Expect(HttpStatusCode.OK).Json;
+        Assert.False(never["feasible"]!.GetValue<bool>());
+        Assert.Equal(TimeSpan.MaxValue.ToString("c"), never["finishTime"]!.GetValue<string>());
     }
 
     [Fact]
