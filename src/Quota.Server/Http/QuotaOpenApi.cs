@@ -83,9 +83,10 @@ public static class QuotaOpenApi
         return app;
     }
 
-    /// <summary>Whether a route belongs in the document: the API and the probes, not the dashboard, metrics or the document.</summary>
+    /// <summary>Whether a route belongs in the document: the API and the probes, not the dashboard, the console, metrics or the document.</summary>
     public static bool IsDescribed(string route) =>
         !route.StartsWith("/dashboard", StringComparison.OrdinalIgnoreCase)
+        && !route.StartsWith("/console", StringComparison.OrdinalIgnoreCase)
         && !route.StartsWith("/metrics", StringComparison.OrdinalIgnoreCase)
         && !route.StartsWith("/openapi", StringComparison.OrdinalIgnoreCase)
 
