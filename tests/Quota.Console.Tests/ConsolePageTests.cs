@@ -97,9 +97,12 @@ public sealed class ConsolePageTests(ConsoleFixture fixture)
         await Expect(pool.Locator("tr[data-token=bl-1] td").Nth(5)).ToHaveTextAsync("closed");
         await Expect(pool.Locator("tr[data-token=bl-1] .token-used")).ToContainTextAsync("/ 100 (100)");
 
-        // The two decisions through the pool took one token each time; which one is the pool's choice.
-        var used = (await pool.Locator(".token-used").AllInnerTextsAsync()).Sum(text => int.Parse(text.Split(" / ")[0], CultureInfo.InvariantCulture));
-        Assert.Equal(2, used);
+        // The two decisions through the pool took a token each; which ones is the pool's choice. Tokens report their use
+        // to the pool as they refresh, so the page's own live refresh is what is waited on (bounded), never a sleep.
+        await page.WaitForFunctionAsync(
+            "() => [...document.querySelectorAll('section[data-upstream=baselinker] .token-used')].reduce((sum, cell) => sum + parseInt(cell.textContent, 10), 0) === 2",
+            null,
+            new() { Timeout = 30_000 });
         await Expect(pool.Locator("svg.pool-bar")).ToHaveCountAsync(1);
         Assert.DoesNotContain("console-secret", await page.ContentAsync(), StringComparison.Ordinal);
         await page.Context.CloseAsync();

@@ -102,18 +102,19 @@ public sealed class ConsoleFixture : IAsyncLifetime
     }
 
     /// <summary>
-    /// An upstream <c>baselinker</c> with two tokens, tenant <c>acme</c> with two
+    /// An upstream <c>baselinker</c> with two tokens (100 an hour, a sliding log: what was taken stays taken for the
+    /// tests' whole run), tenant <c>acme</c> with two
     /// decisions through the pool (each takes a token); user <c>alice</c> (10 in flight, held an hour: exact
     /// numbers, no window rolls over) with three decisions; the hostile user (1 in flight, policy <c>tight</c>) allowed once and denied once; queue <c>mail</c>
     /// with two high and one low item; one scheduler run.
     /// </summary>
     private async Task SeedAsync()
     {
-        await ExpectAsync(HttpStatusCode.OK, HttpMethod.Put, "/v1/admin/upstreams/baselinker", """{"bufferPercent":0,"window":"00:01:00"}""");
+        await ExpectAsync(HttpStatusCode.OK, HttpMethod.Put, "/v1/admin/upstreams/baselinker", """{"bufferPercent":0,"window":"01:00:00"}""");
         foreach (var token in new[] { "bl-1", "bl-2" })
         {
             await ExpectAsync(HttpStatusCode.OK, HttpMethod.Put, $"/v1/admin/upstreams/baselinker/tokens/{token}",
-                $$"""{"secret":"console-secret-{{token}}","policies":[{"name":"per-minute","algorithm":"fixed-window","limit":100,"window":"00:01:00"}]}""");
+                $$"""{"secret":"console-secret-{{token}}","policies":[{"name":"per-hour","algorithm":"sliding-log","limit":100,"window":"01:00:00"}]}""");
         }
 
         await ExpectAsync(HttpStatusCode.OK, HttpMethod.Put, "/v1/admin/tenants/acme", """{"upstream":"baselinker","tier":"premium","reserved":30}""");
