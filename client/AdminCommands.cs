@@ -319,6 +319,20 @@ internal static class AdminCommands
                 var summary = (body?["summary"] as JsonObject)?.Select(pair => $"{Output.Str(pair.Value)} {pair.Key}").ToList() ?? [];
                 var counts = summary.Count == 0 ? "nothing to do" : string.Join(", ", summary);
                 session.Output.Line(dry ? $"dry run, nothing applied: {counts}" : $"applied: {counts}");
+
+                // The scheduler's adaptations in force that differ from the document: its values are written, these hold.
+                var adapted = (body?["adapted"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
+                if (adapted.Count > 0)
+                {
+                    session.Output.Line("the scheduler's adaptations differ from the document (the document's values are written as configured; these stay in force until a scheduler run decides again):");
+                    var table = session.Output.Table("SUBJECT", "FIELD", "DOCUMENT", "IN FORCE", "WHY");
+                    foreach (var entry in adapted)
+                    {
+                        Output.Row(table, Output.Str(entry["subject"]), Output.Str(entry["field"]), Output.Str(entry["document"]) ?? "none", Output.Str(entry["current"]) ?? "none", Output.Str(entry["reason"]) ?? "-");
+                    }
+
+                    session.Output.Write(table);
+                }
             });
         });
         return command;

@@ -10,7 +10,9 @@ internal static class DecisionCommands
     public static Command Acquire(GlobalOptions globals)
     {
         var user = new Option<string?>("--user", "-u") { Description = "The user asking; its limits apply across all its keys.", HelpName = "USER" };
-        var key = new Option<string?>("--key", "-k") { Description = "A registered API key (the raw key).", HelpName = "KEY" };
+        // The raw key is a secret: never an argument, which other users of the machine can read (ps, /proc).
+        var keyFile = new Option<string?>("--key-file") { Description = "Read a registered API key (the raw key) from this file (one trailing newline is dropped); '-' reads stdin.", HelpName = "PATH" };
+        var keyEnv = new Option<string?>("--key-env") { Description = "Read a registered API key (the raw key) from this environment variable.", HelpName = "VAR" };
         var tenant = new Option<string?>("--tenant") { Description = "A tenant: its reserve and lease apply, and a token of its upstream is chosen.", HelpName = "TENANT" };
         var upstream = new Option<string?>("--upstream") { Description = "An upstream: a token of it is chosen (implied by --tenant when omitted).", HelpName = "NAME" };
         var includeSecret = new Option<bool>("--include-secret") { Description = "Print the chosen token's secret too (admin-scoped callers only: QUOTA_TOKEN, or on the service's machine without one)." };
@@ -23,7 +25,7 @@ internal static class DecisionCommands
 
         var command = new Command("acquire", "Ask for permits now. Exit code 0 when allowed, 1 when denied.")
         {
-            user, key, tenant, upstream, resources, cost, priority, wait, reserve, includeSecret,
+            user, keyFile, keyEnv, tenant, upstream, resources, cost, priority, wait, reserve, includeSecret,
         };
         command.Runs(
             globals,
@@ -35,7 +37,12 @@ internal static class DecisionCommands
                     body["user"] = u;
                 }
 
-                if (parse.GetValue(key) is { } k)
+                if (parse.GetValue(keyFile) is not null && parse.GetValue(keyEnv) is not null)
+                {
+                    throw new UsageException("give the API key either with --key-file or with --key-env, not both.");
+                }
+
+                if (await TenancyCommands.SecretAsync(parse.GetValue(keyFile), parse.GetValue(keyEnv), ct) is { } k)
                 {
                     body["apiKey"] = k;
                 }
@@ -82,7 +89,7 @@ internal static class DecisionCommands
 
                 if (!(body.ContainsKey("user") || body.ContainsKey("apiKey") || body.ContainsKey("tenant") || body.ContainsKey("upstream") || body.ContainsKey("resources")))
                 {
-                    throw new UsageException("name at least one subject: --user, --key, --tenant, --upstream or --resource.");
+                    throw new UsageException("name at least one subject: --user, --key-file or --key-env, --tenant, --upstream or --resource.");
                 }
 
                 var response = await session.SendJsonAsync(HttpMethod.Post, "v1/acquire", body, ct);

@@ -93,6 +93,9 @@ public sealed record SchedulerStatus
 
     /// <summary>The persisted reminder's period in seconds (it wakes the scheduler after restarts); null when none is registered.</summary>
     [Id(7)] public double? ReminderPeriodSeconds { get; init; }
+
+    /// <summary>The steps the latest run since the scheduler was activated held back, with why; empty before a run.</summary>
+    [Id(8)] public string[] LastHeld { get; init; } = [];
 }
 
 /// <summary>One step a scheduler run asks the tenancy grain to take, with what it expects to find (so a replayed or stale step changes nothing).</summary>

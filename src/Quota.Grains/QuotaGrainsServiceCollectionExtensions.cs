@@ -56,6 +56,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<Queues.IQueueItemStore, Queues.MemoryQueueItemStore>();
         services.TryAddSingleton<UsageHistoryWriter>();
         services.TryAddSingleton<ActiveSubjects>();
+        services.TryAddSingleton<RecentDenials>();
         services.TryAddSingleton<SubjectServices>();
         services.TryAddSingleton(provider =>
         {

@@ -68,6 +68,7 @@ public sealed class QuotaInstruments
     private readonly Histogram<double> _timeInQueue;
     private readonly PolicyCounters _policies;
     private readonly UpDownCounter<long> _waiting;
+    private long _waitingNow;
     private readonly UpDownCounter<long> _activeSubjects;
     private readonly Counter<long> _adminChanges;
     private readonly Counter<long> _usageRowsDropped;
@@ -225,7 +226,35 @@ public sealed class QuotaInstruments
     }
 
     /// <summary>A caller started (+1) or stopped (-1) waiting.</summary>
-    public void Waiting(int delta) => _waiting.Add(delta);
+    public void Waiting(int delta)
+    {
+        Interlocked.Add(ref _waitingNow, delta);
+        _waiting.Add(delta);
+    }
+
+    /// <summary>Callers waiting in this silo's subjects' queues now (as <c>quota.rate_limiting.queued_requests</c>).</summary>
+    public long WaitingNow => Interlocked.Read(ref _waitingNow);
+
+    /// <summary>Subject decisions made on this silo since it started: allowed, and denied by a policy or a ceiling (as <c>quota.decisions</c>).</summary>
+    public (long Allowed, long Denied) DecisionTotals()
+    {
+        long allowed = 0, denied = 0;
+        for (var cell = 0; cell < _decisionCounts.Length; cell++)
+        {
+            var outcome = (DecisionOutcome)(cell / AlgorithmCells % OutcomeCount);
+            var count = Interlocked.Read(ref _decisionCounts[cell]);
+            if (outcome == DecisionOutcome.Allowed)
+            {
+                allowed += count;
+            }
+            else if (outcome is DecisionOutcome.Denied or DecisionOutcome.CostExceedsLimit)
+            {
+                denied += count;
+            }
+        }
+
+        return (allowed, denied);
+    }
 
     /// <summary>A subject grain was activated (+1) or deactivated (-1).</summary>
     public void SubjectActive(SubjectKind kind, int delta) => _activeSubjects.Add(delta, new KeyValuePair<string, object?>(KindTag, SubjectNames.Prefix(kind)));

@@ -6,6 +6,41 @@ namespace Quota.Cli.Tests;
 public sealed class ApplyCommandTests(OpenSilo host) : CliTest(host)
 {
     [Fact]
+    public async Task Apply_says_where_the_schedulers_adaptation_in_force_differs_from_the_document()
+    {
+        var (name, tenant) = (Ids.New("up-"), Ids.New("ten-"));
+        var perHour = Policy("per-hour", "sliding-log", 20, "01:00:00");
+        Exits(0, await Cli.Run("upstreams", "set", name, "--buffer-percent", "0", "--window", "01:00:00"));
+        Exits(0, await Cli.Run("tenants", "set", tenant, "--upstream", name, "--strategy", "dedicated"));
+        Exits(0, await Cli.Run("upstreams", "tokens", "set", name, "t1", "--policy", perHour, "--dedicated-to", tenant));
+        Exits(0, await Cli.Run("upstreams", "tokens", "set", name, "t2", "--policy", perHour));
+
+        // 18 of t1's 20 (90%, above 85%): the run moves the tenant to the cool pooled t2.
+        Exits(0, await Cli.Run("acquire", "--tenant", tenant, "--cost", "18"));
+        var run = Exits(0, await Cli.Run("scheduler", "run"));
+        Assert.Contains($"token:{name}/t1", run.Stdout, StringComparison.Ordinal);
+
+        var document = TempFile("quota.yaml", $"""
+            upstreams:
+              {name}:
+                bufferPercent: 0
+                window: "01:00:00"
+                tokens:
+                  t1: {"{"} dedicatedTo: {tenant}, policies: [ {"{"} name: per-hour, algorithm: sliding-log, limit: 20, window: "01:00:00" {"}"} ] {"}"}
+                  t2: {"{"} policies: [ {"{"} name: per-hour, algorithm: sliding-log, limit: 20, window: "01:00:00" {"}"} ] {"}"}
+            """);
+        var applied = Exits(0, await Cli.Run("apply", "-f", document));
+        Assert.Contains("the scheduler's adaptations differ from the document", applied.Stdout, StringComparison.Ordinal);
+        string[] Adapted(string subject) => applied.Lines.Where(line => line.StartsWith('|'))
+            .Select(line => line.Trim('|').Split('|').Select(cell => cell.Trim()).ToArray())
+            .Single(cells => cells.Length == 5 && cells[0] == subject && cells[1] == "dedicatedTo");
+        var t1 = Adapted($"token:{name}/t1");
+        Assert.Equal(new[] { $"token:{name}/t1", "dedicatedTo", tenant, "none" }, t1[..4]);
+        Assert.Contains("used 18 of its limit of 20", t1[4], StringComparison.Ordinal);
+        Assert.Equal(new[] { $"token:{name}/t2", "dedicatedTo", "none", tenant }, Adapted($"token:{name}/t2")[..4]);
+    }
+
+    [Fact]
     public async Task Dry_run_then_apply_then_apply_again_is_create_create_unchanged()
     {
         var user = Ids.User();
@@ -68,7 +103,7 @@ public sealed class ApplyCommandTests(OpenSilo host) : CliTest(host)
         var applied = Exits(0, await Cli.Run("apply", "-f", document));
         Assert.Equal("applied: 1 create, 1 register", applied.Lines[^1]);
         Assert.DoesNotContain(raw, applied.Stdout, StringComparison.Ordinal);
-        Exits(0, await Cli.Run("acquire", "--key", raw));
+        Exits(0, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public sealed class DecisionCommandTests(OpenSilo host) : CliTest(host)
     public async Task Acquire_errors_exit_2_with_the_field()
     {
         var noSubject = Exits(2, await Cli.Run("acquire", "--cost", "1"));
-        Assert.Contains("--user, --key, --tenant, --upstream or --resource", noSubject.Stderr, StringComparison.Ordinal);
+        Assert.Contains("--user, --key-file or --key-env, --tenant, --upstream or --resource", noSubject.Stderr, StringComparison.Ordinal);
 
         var resource = OpenSilo.NewBurst();
         var tooCostly = Exits(2, await Cli.Run("acquire", "-r", resource, "--cost", "5"));

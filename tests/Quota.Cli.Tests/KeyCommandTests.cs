@@ -29,16 +29,16 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
         HasLine(got.Stdout, $"^label:\\s+key:{keyId[..12]}$", got);
 
         // The key's own policy applies on acquire.
-        Exits(0, await Cli.Run("acquire", "--key", raw));
-        Exits(0, await Cli.Run("acquire", "--key", raw));
-        var denied = Exits(1, await Cli.Run("acquire", "--key", raw));
+        Exits(0, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
+        Exits(0, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
+        var denied = Exits(1, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
         HasLine(denied.Stdout, $@"^limited by:\s+key:{keyId[..12]}/per-hour$", denied);
         Assert.DoesNotContain(raw, denied.Stdout, StringComparison.Ordinal);
 
         var set = Exits(0, await Cli.Run("keys", "set", keyId, "--policy", Policy("per-hour", "fixed-window", 10, "01:00:00")));
         Assert.Equal($"set key:{keyId[..12]}", set.Lines[0]);
         Assert.Equal(10, Json(Exits(0, await Cli.Run("keys", "get", keyId, "--json")))["policies"]![0]!["limit"]!.GetValue<long>());
-        Exits(0, await Cli.Run("acquire", "--key", raw));
+        Exits(0, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
 
         var cleared = Exits(0, await Cli.Run("keys", "set", keyId, "--clear"));
         Assert.Contains("no policies of its own; its user's apply.", cleared.Stdout, StringComparison.Ordinal);
@@ -48,7 +48,7 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
 
         var gone = Exits(2, await Cli.Run("keys", "get", keyId));
         HasLine(gone.Stderr, "^  keyId: no key with this id is registered", gone);
-        var refused = Exits(2, await Cli.Run("acquire", "--key", raw));
+        var refused = Exits(2, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
         HasLine(refused.Stderr, @"^quota: Unknown subject \(HTTP 404\)$", refused);
         Assert.Equal($"user {user} has no registered keys.", Exits(0, await Cli.Run("keys", "list", user)).Stdout.Trim());
         Exits(2, await Cli.Run("keys", "delete", keyId));
@@ -69,7 +69,7 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
         Assert.StartsWith("qk_", json["key"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal(2, Json(Exits(0, await Cli.Run("keys", "list", user, "--json")))["keys"]!.AsArray().Count);
 
-        Exits(0, await Cli.Run("acquire", "--key", raw));
+        Exits(0, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
     }
 
     [Fact]
@@ -101,7 +101,9 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
         {
             var created = Exits(0, await Cli.Run("keys", "create", Ids.User(), "--key-env", variable));
             Assert.Contains(raw, created.Stdout, StringComparison.Ordinal);
-            Exits(0, await Cli.Run("acquire", "--key", raw));
+            Exits(0, await Cli.RunWithInput(raw, "acquire", "--key-file", "-"));
+            var acquired = Exits(0, await Cli.Run("acquire", "--key-env", variable));
+            Assert.DoesNotContain(raw, acquired.Stdout, StringComparison.Ordinal);
         }
         finally
         {
@@ -110,6 +112,12 @@ public sealed class KeyCommandTests(OpenSilo host) : CliTest(host)
 
         var asArgument = Exits(2, await Cli.Run("keys", "create", Ids.User(), "--key", Ids.New("raw-key-")));
         Assert.Contains("--key", asArgument.Stderr, StringComparison.Ordinal);
+
+        // acquire takes a key the same way: an argument would show the raw key to every user of the machine (ps).
+        var acquireArgument = Exits(2, await Cli.Run("acquire", "--key", raw));
+        Assert.Contains("--key", acquireArgument.Stderr, StringComparison.Ordinal);
+        var acquireBoth = Exits(2, await Cli.RunWithInput(raw, "acquire", "--key-env", variable, "--key-file", "-"));
+        Assert.Contains("either with --key-file or with --key-env, not both", acquireBoth.Stderr, StringComparison.Ordinal);
 
         var unset = Exits(2, await Cli.Run("keys", "create", Ids.User(), "--key-env", variable));
         Assert.Contains($"the environment variable {variable} is not set.", unset.Stderr, StringComparison.Ordinal);

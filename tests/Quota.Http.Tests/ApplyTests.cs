@@ -218,7 +218,7 @@ public sealed class ApplyTests(AdminSilo host) : HostTest(host)
     {
         var reply = (await Api.Apply("{}")).Expect(HttpStatusCode.OK);
 
-        Assert.Equal("{\"dryRun\":false,\"changes\":[],\"summary\":{}}", reply.Body);
+        Assert.Equal("{\"dryRun\":false,\"changes\":[],\"summary\":{},\"adapted\":[]}", reply.Body);
     }
 
     private static string Json(string user, string resource, string rawKey) => $$"""

@@ -92,6 +92,62 @@ public sealed class OpenApiDocumentTests(ConfiguredSilo host) : HostTest(host)
         await Conforms("get", "/v1/admin/changes", (await Api.Get("/v1/admin/changes?limit=0")).Expect(HttpStatusCode.BadRequest));
     }
 
+    [Fact]
+    public async Task Admin_bodies_and_answers_are_typed_not_just_object()
+    {
+        // What each admin write takes: the properties docs/api.md lists, not an untyped object.
+        Assert.Superset(new HashSet<string> { "policies" }, await BodyProperties("put", "/v1/admin/users/{id}"));
+        Assert.Superset(new HashSet<string> { "policies" }, await BodyProperties("put", "/v1/admin/resources/{name}"));
+        Assert.Superset(new HashSet<string> { "policies" }, await BodyProperties("put", "/v1/admin/keys/{keyId}"));
+        Assert.Superset(new HashSet<string> { "key", "policies" }, await BodyProperties("post", "/v1/admin/users/{id}/keys"));
+        Assert.Superset(new HashSet<string> { "bufferPercent", "window" }, await BodyProperties("put", "/v1/admin/upstreams/{name}"));
+        Assert.Superset(new HashSet<string> { "secret", "policies", "dedicatedTo", "successor" }, await BodyProperties("put", "/v1/admin/upstreams/{name}/tokens/{id}"));
+        Assert.Superset(new HashSet<string> { "tier", "upstream", "reserved", "burst", "weight", "strategy", "adaptive" }, await BodyProperties("put", "/v1/admin/tenants/{id}"));
+        Assert.Superset(new HashSet<string> { "descriptors" }, await BodyProperties("put", "/v1/admin/domains/{domain}"));
+        Assert.Superset(new HashSet<string> { "users", "resources", "keys", "upstreams", "tenants", "queues", "domains" }, await BodyProperties("post", "/v1/admin/apply"));
+
+        // What they answer, checked against real answers.
+        var tenant = Ids.New("ten-");
+        var upstream = Ids.New("up-");
+        await Conforms("put", "/v1/admin/upstreams/{name}", (await Api.PutUpstream(upstream, new { bufferPercent = 0 })).Expect(HttpStatusCode.OK));
+        await Conforms("put", "/v1/admin/upstreams/{name}/tokens/{id}", (await Api.PutToken(upstream, "t1", new { secret = "openapi-secret-1", policies = new[] { new { name = "per-minute", algorithm = "fixed-window", limit = 100, window = "00:01:00" } } })).Expect(HttpStatusCode.OK));
+        var put = (await Api.PutTenant(tenant, new { upstream, reserved = 10 })).Expect(HttpStatusCode.OK);
+        await Conforms("put", "/v1/admin/tenants/{id}", put);
+        await Conforms("get", "/v1/admin/tenants/{id}", (await Api.GetTenant(tenant)).Expect(HttpStatusCode.OK));
+        Assert.Superset(new HashSet<string> { "id", "tier", "reserved", "configuredReserved", "adaptedAt" }, await AnswerProperties("get", "/v1/admin/tenants/{id}"));
+        Assert.Superset(new HashSet<string> { "id", "hasSecret", "limit", "usable", "configuredDedicatedTo" }, await AnswerProperties("get", "/v1/admin/upstreams/{name}/tokens/{id}"));
+        Assert.DoesNotContain("secret", await AnswerProperties("get", "/v1/admin/upstreams/{name}/tokens/{id}"));
+        var user = Ids.New("user-");
+        await Conforms("put", "/v1/admin/users/{id}", (await Api.PutJson($"/v1/admin/users/{user}", new { policies = new[] { new { name = "per-minute", algorithm = "fixed-window", limit = 5, window = "00:01:00" } } })).Expect(HttpStatusCode.OK));
+        await Conforms("get", "/v1/admin/users/{id}", (await Api.Get($"/v1/admin/users/{user}")).Expect(HttpStatusCode.OK));
+        Assert.Equal(new HashSet<string> { "id", "subject", "own", "policies" }, await AnswerProperties("get", "/v1/admin/users/{id}"));
+    }
+
+    private async Task<HashSet<string>> BodyProperties(string method, string path)
+    {
+        var operation = (await Document())["paths"]![path]?[method] ?? throw new Xunit.Sdk.XunitException($"The document has no {method.ToUpperInvariant()} {path}.");
+        var content = operation["requestBody"]?["content"] as JsonObject ?? throw new Xunit.Sdk.XunitException($"{method.ToUpperInvariant()} {path} declares no request body.");
+        return Properties(content.First().Value!["schema"]!, $"{method.ToUpperInvariant()} {path}'s body");
+    }
+
+    private async Task<HashSet<string>> AnswerProperties(string method, string path)
+    {
+        var operation = (await Document())["paths"]![path]?[method] ?? throw new Xunit.Sdk.XunitException($"The document has no {method.ToUpperInvariant()} {path}.");
+        return Properties(operation["responses"]!["200"]!["content"]!["application/json"]!["schema"]!, $"{method.ToUpperInvariant()} {path}'s 200");
+    }
+
+    /// <summary>The property names of a schema, following a $ref; an untyped object has none.</summary>
+    private HashSet<string> Properties(JsonNode schema, string what)
+    {
+        if (schema["$ref"] is { } reference)
+        {
+            schema = _document!["components"]!["schemas"]![reference.GetValue<string>()["#/components/schemas/".Length..]]!;
+        }
+
+        var properties = schema["properties"] as JsonObject ?? throw new Xunit.Sdk.XunitException($"{what} is described as {schema.ToJsonString()}, not a typed object.");
+        return [.. properties.Select(p => p.Key)];
+    }
+
     /// <summary>
     /// The routes the silo really maps, as "METHOD /path": the host is built exactly as the silo builds it
     /// (<see cref="QuotaSiloHostingExtensions.AddQuotaSilo"/>, <see cref="QuotaApplicationExtensions.UseQuota"/>) and read

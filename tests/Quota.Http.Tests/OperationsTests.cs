@@ -72,7 +72,8 @@ public sealed partial class OperationsTests(ConfiguredSilo host) : HostTest(host
         {
             foreach (Match label in LabelPattern().Matches(line))
             {
-                Assert.Contains(label.Groups[1].Value, (string[])["otel_scope_name", "kind", "outcome", "algorithm", "action", "le", "quota_rate_limiting_policy", "quota_rate_limiting_result", "quota_subject_kind"]);
+                // quota_upstream and quota_token name configured upstreams and tokens (the token gauges of any test on this host that activated one).
+                Assert.Contains(label.Groups[1].Value, (string[])["otel_scope_name", "kind", "outcome", "algorithm", "action", "le", "quota_rate_limiting_policy", "quota_rate_limiting_result", "quota_subject_kind", "quota_upstream", "quota_token"]);
             }
         }
     }

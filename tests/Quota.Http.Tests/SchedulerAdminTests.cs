@@ -115,6 +115,45 @@ public sealed class SchedulerAdminTests(AdminSilo host) : HostTest(host)
         Assert.Equal("scheduler", logged["source"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task Apply_says_where_the_schedulers_rotation_in_force_differs_from_the_document()
+    {
+        var (name, tenant) = (Ids.New("up-"), Ids.New("ten-"));
+        (await Api.PutUpstream(name, new { bufferPercent = 0, window = "01:00:00" })).Expect(HttpStatusCode.OK);
+        (await Api.PutTenant(tenant, new { upstream = name, strategy = "dedicated" })).Expect(HttpStatusCode.OK);
+        (await Api.PutToken(name, "t1", new { secret = TenancyApi.SecretOf(name, "t1"), policies = new[] { PerHour20 }, dedicatedTo = tenant })).Expect(HttpStatusCode.OK);
+        (await Api.PutToken(name, "t2", new { secret = TenancyApi.SecretOf(name, "t2"), policies = new[] { PerHour20 } })).Expect(HttpStatusCode.OK);
+        for (var i = 0; i < 18; i++)
+        {
+            Assert.Equal("t1", TenancyApi.ChosenToken(await Api.Acquire(new { tenant })));
+        }
+
+        var run = await Api.RunScheduler();
+        var rotation = Assert.Single(SchedulerApi.About(run["changes"], $"token:{name}/t1"));
+
+        // The document says what was written; the scheduler's rotation is what is in force.
+        var document = $$"""
+            { "upstreams": { "{{name}}": { "bufferPercent": 0, "window": "01:00:00", "tokens": {
+                "t1": { "secret": "{{TenancyApi.SecretOf(name, "t1")}}", "policies": [ { "name": "per-hour", "algorithm": "sliding-log", "limit": 20, "window": "01:00:00" } ], "dedicatedTo": "{{tenant}}" },
+                "t2": { "secret": "{{TenancyApi.SecretOf(name, "t2")}}", "policies": [ { "name": "per-hour", "algorithm": "sliding-log", "limit": 20, "window": "01:00:00" } ] } } } } }
+            """;
+        foreach (var dryRun in new[] { true, false })
+        {
+            var applied = (await Api.Apply(document, dryRun)).Expect(HttpStatusCode.OK).Json;
+            var adapted = applied["adapted"]!.AsArray().OfType<JsonObject>().ToDictionary(a => a["subject"]!.GetValue<string>());
+            Assert.Equal([$"token:{name}/t1", $"token:{name}/t2"], adapted.Keys.Order(StringComparer.Ordinal));
+            var t1 = adapted[$"token:{name}/t1"];
+            Assert.Equal(("dedicatedTo", tenant, (string?)null), (t1["field"]!.GetValue<string>(), t1["document"]!.GetValue<string>(), t1["current"]?.GetValue<string>()));
+            Assert.Equal(rotation["reason"]!.GetValue<string>(), t1["reason"]!.GetValue<string>());
+            var t2 = adapted[$"token:{name}/t2"];
+            Assert.Equal(("dedicatedTo", (string?)null, tenant), (t2["field"]!.GetValue<string>(), t2["document"]?.GetValue<string>(), t2["current"]!.GetValue<string>()));
+        }
+
+        // A document naming neither token says nothing about them.
+        var quiet = (await Api.Apply($$"""{ "tenants": { "{{tenant}}": { "upstream": "{{name}}", "strategy": "dedicated" } } }""")).Expect(HttpStatusCode.OK).Json;
+        Assert.Empty(quiet["adapted"]!.AsArray());
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("1001")]

@@ -164,8 +164,12 @@ public sealed partial class SchedulerGrain(
             NextRunAt = _options.Enabled ? NextRun : null,
             LastError = state.State.LastError,
             ReminderPeriodSeconds = _reminderRegistered ? ReminderPeriod.TotalSeconds : null,
+            LastHeld = _lastHeld,
         };
     }
+
+    // The last run's held steps, in memory only: the console shows what the latest run on this activation held back.
+    private string[] _lastHeld = [];
 
     private async Task<SchedulerRun> RunCoreAsync()
     {
@@ -281,12 +285,13 @@ public sealed partial class SchedulerGrain(
             LogChange(logger, run, change.Kind, change.Subject, change.Old, change.New, change.Reason);
         }
 
+        _lastHeld = [.. planHeld, .. outcome.Held];
         return new SchedulerRun
         {
             Run = run,
             At = now,
             Changes = outcome.Applied,
-            Held = [.. planHeld, .. outcome.Held],
+            Held = _lastHeld,
             TenantsSampled = due.Count,
             TokensRead = tokens.Count,
         };

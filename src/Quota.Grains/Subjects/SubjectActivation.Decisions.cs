@@ -295,6 +295,10 @@ internal sealed partial class SubjectActivation
         {
             _services.Instruments.DecidedByPolicy(_kind, decision.Allowed, decision.Cause == DenialCause.Policy ? decision.LimitedBy : null, decision.Policies);
             _services.Usage.Record(_historyName, now, decision.Allowed, decision.Allowed ? cost : 0);
+            if (!decision.Allowed && decision.Cause == DenialCause.Policy && decision.LimitedBy is { } policy)
+            {
+                _services.Denials.Add(_kind, Id, policy, now);
+            }
         }
     }
 

@@ -17,6 +17,7 @@ public sealed class SubjectServices(
     StorageHealth health,
     ActiveSubjects active,
     IOptions<LimitsOptions> limits,
+    RecentDenials denials,
     IServiceProvider provider)
 {
     private IGrainStorage? _storage;
@@ -44,6 +45,9 @@ public sealed class SubjectServices(
 
     /// <summary>This silo's count of active users, keys and resources, against its ceiling.</summary>
     public ActiveSubjects Active { get; } = active;
+
+    /// <summary>The last denials on this silo, for the console.</summary>
+    public RecentDenials Denials { get; } = denials;
 
     /// <summary>The silo's ceilings (the <c>Retry-After</c> of a shed request).</summary>
     public LimitsOptions Limits { get; } = limits.Value;

@@ -39,11 +39,11 @@ public static class AdminEndpoints
             id = HttpJson.RouteName(id);
             return HttpJson.BadNames(("id", id)) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions);
         });
-        admin.MapPost("/users/{id}/keys", RegisterKeyAsync).Produces(StatusCodes.Status201Created, contentType: "application/json");
+        admin.MapPost("/users/{id}/keys", RegisterKeyAsync).Takes<KeyBody>().Produces(StatusCodes.Status201Created, contentType: "application/json");
         admin.MapGet("/keys", async (AdminService service) => Results.Json(new { keys = await service.ListAsync(SubjectKind.ApiKey) }, HttpJson.ResponseOptions));
         admin.MapGet("/keys/{keyId}", async (string keyId, AdminService service) =>
             CheckKeyId(keyId) ?? (await service.GetKeyAsync(keyId) is { } info ? Results.Json(KeyView(info), HttpJson.ResponseOptions) : UnknownKey()));
-        admin.MapPut("/keys/{keyId}", SetKeyAsync);
+        admin.MapPut("/keys/{keyId}", SetKeyAsync).Takes<SubjectBody>();
         admin.MapDelete("/keys/{keyId}", async (string keyId, AdminService service) =>
             CheckKeyId(keyId) ?? (await service.RevokeKeyAsync(keyId, "api") ? Results.NoContent() : UnknownKey()))
             .Produces(StatusCodes.Status204NoContent).Problems(StatusCodes.Status404NotFound);
@@ -58,7 +58,7 @@ public static class AdminEndpoints
         admin.MapGet("/changes", GetChangesAsync);
         // Any other Content-Type, or none, is refused by routing, and the cross-site guard answers that with the problem
         // naming these types (CrossSiteGuard).
-        admin.MapPost("/apply", ApplyAsync).Accepts(typeof(object), DocumentMediaTypes.Accepted[0], DocumentMediaTypes.Accepted[1..]);
+        admin.MapPost("/apply", ApplyAsync).Accepts(typeof(ApplyDocument), DocumentMediaTypes.Accepted[0], DocumentMediaTypes.Accepted[1..]);
 
         admin.MapTenancy();
         admin.MapScheduler();
@@ -88,9 +88,12 @@ public static class AdminEndpoints
     private static void MapSubject(this RouteGroupBuilder admin, string pattern, SubjectKind kind, string field)
     {
         string Id(HttpContext context) => HttpJson.RouteName(context.GetRouteValue(field) as string ?? string.Empty);
-        admin.MapGet(pattern, (HttpContext context, AdminService service) => GetSubjectAsync(service, kind, field, Id(context)));
-        admin.MapPut(pattern, (HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, kind, field, Id(context)));
-        admin.MapDelete(pattern, (HttpContext context, AdminService service) => ResetSubjectAsync(service, kind, field, Id(context)));
+        admin.MapGet(pattern, (HttpContext context, AdminService service) => GetSubjectAsync(service, kind, field, Id(context)))
+            .Produces<SubjectView>();
+        admin.MapPut(pattern, (HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) => SetSubjectAsync(context, service, http.Value, kind, field, Id(context)))
+            .Takes<SubjectBody>().Produces<SubjectView>();
+        admin.MapDelete(pattern, (HttpContext context, AdminService service) => ResetSubjectAsync(service, kind, field, Id(context)))
+            .Produces<SubjectView>();
     }
 
     private static async Task<IResult> GetSubjectAsync(AdminService service, SubjectKind kind, string field, string id)
@@ -223,7 +226,7 @@ public static class AdminEndpoints
             : UnknownKey();
     }
 
-    private static async Task<IResult> ApplyAsync(HttpContext context, ApplyPlanner planner, IOptions<QuotaHttpOptions> http)
+    private static async Task<IResult> ApplyAsync(HttpContext context, ApplyPlanner planner, AdminService service, IOptions<QuotaHttpOptions> http)
     {
         if (!HttpJson.TryQueryFlag(context, "dryRun", out var dryRun, out var dryRunProblem))
         {
@@ -282,16 +285,13 @@ public static class AdminEndpoints
             dryRun,
             changes = outcome.Changes,
             summary = outcome.Changes.GroupBy(c => c.Action).ToDictionary(g => g.Key, g => g.Count()),
+
+            // The scheduler's adaptations in force that differ from the document (its values are written all the same).
+            adapted = await ApplyAdaptations.FindAsync(document, service),
         }, HttpJson.ResponseOptions);
     }
 
-    private static object SubjectView(string id, SubjectPolicies policies) => new
-    {
-        id,
-        subject = policies.Subject,
-        own = policies.Own,
-        policies = policies.Policies,
-    };
+    private static SubjectView SubjectView(string id, SubjectPolicies policies) => new(id, policies.Subject, policies.Own, policies.Policies);
 
     private static object ChangeView(ChangeRecord change) => new
     {
@@ -319,3 +319,10 @@ public static class AdminEndpoints
     private static IResult UnknownKey() =>
         HttpJson.Problem(StatusCodes.Status404NotFound, [new("keyId", "no key with this id is registered.")]);
 }
+
+/// <summary>A user or resource as the admin API shows it: its id, subject label, whether the policies are its own, and the policies in force.</summary>
+/// <param name="Id">The user's id or the resource's name.</param>
+/// <param name="Subject">The subject's label, e.g. <c>user:alice</c>.</param>
+/// <param name="Own">Whether the policies were set through the admin API (else they are the configured defaults).</param>
+/// <param name="Policies">The policies in force.</param>
+public sealed record SubjectView(string Id, string Subject, bool Own, PolicySpec[] Policies);

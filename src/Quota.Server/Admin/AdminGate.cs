@@ -9,27 +9,30 @@ namespace Quota.Server.Admin;
 /// Guards the admin API and the dashboard by the rule in force (<see cref="AdminRule"/>): with a token,
 /// <c>Authorization: Bearer {token}</c> is required (401 when missing, 403 when wrong, 429 once a source has failed too
 /// often); without one, loopback callers addressing the silo by a loopback name (403 otherwise), or nobody. The
-/// dashboard also takes the session cookie its sign-in sets, and every <c>/dashboard</c> answer forbids sniffing and
-/// framing.
+/// dashboard and the console (<c>/console</c>, the same rule, sessions and cookie, scoped to its own path) also take the
+/// session cookie their sign-in sets, and every answer under them forbids sniffing and framing.
 /// </summary>
 internal sealed class AdminGate(RequestDelegate next, AdminAccess access, DashboardSessions sessions)
 {
     /// <summary>The cookie a browser holds after signing in to the dashboard: a session, never the token.</summary>
     internal const string DashboardCookie = "quota-dashboard";
 
-    internal const string SignInPath = "/dashboard/sign-in";
+    /// <summary>The browser areas behind the gate: each takes a session cookie scoped to its own path.</summary>
+    internal static readonly string[] BrowserAreas = ["/dashboard", "/console"];
 
-    internal const string SignOutPath = "/dashboard/sign-out";
+    /// <summary>The browser area <paramref name="path"/> is under (<c>/dashboard</c> or <c>/console</c>); null for the API.</summary>
+    internal static string? BrowserArea(PathString path) => Array.Find(BrowserAreas, area => path.StartsWithSegments(area));
 
     public async Task InvokeAsync(HttpContext context)
     {
-        var dashboard = context.Request.Path.StartsWithSegments("/dashboard");
+        var area = BrowserArea(context.Request.Path);
+        var dashboard = area is not null;
         if (dashboard)
         {
             ForbidFraming(context.Response);
 
             // Signing in and out are their own endpoints: they are how a browser without a session gets one.
-            if (context.Request.Path.Equals(SignInPath, StringComparison.OrdinalIgnoreCase) || context.Request.Path.Equals(SignOutPath, StringComparison.OrdinalIgnoreCase))
+            if (context.Request.Path.Equals(area + "/sign-in", StringComparison.OrdinalIgnoreCase) || context.Request.Path.Equals(area + "/sign-out", StringComparison.OrdinalIgnoreCase))
             {
                 await next(context);
                 return;
@@ -59,22 +62,25 @@ internal sealed class AdminGate(RequestDelegate next, AdminAccess access, Dashbo
 
         if (dashboard && access.Rule == AdminRule.Token && HttpMethods.IsGet(context.Request.Method) && verdict.Value.Status != StatusCodes.Status429TooManyRequests)
         {
-            await WriteSignInPageAsync(context);
+            await WriteSignInPageAsync(context, area!);
             return;
         }
 
         await verdict.Value.ExecuteAsync(context);
     }
 
-    /// <summary>Maps <c>POST /dashboard/sign-in</c> (a form with the token) and <c>POST /dashboard/sign-out</c>.</summary>
+    /// <summary>Maps <c>POST {area}/sign-in</c> (a form with the token) and <c>POST {area}/sign-out</c> for the dashboard and the console.</summary>
     internal static void MapDashboardSessions(IEndpointRouteBuilder app)
     {
-        app.MapPost(SignInPath, SignInAsync).WithMetadata(new FormOnly());
-        app.MapPost(SignOutPath, SignOut).WithMetadata(new FormOnly());
+        foreach (var area in BrowserAreas)
+        {
+            app.MapPost(area + "/sign-in", (HttpContext context, AdminAccess access, DashboardSessions sessions) => SignInAsync(context, access, sessions, area)).WithMetadata(new FormOnly());
+            app.MapPost(area + "/sign-out", (HttpContext context, DashboardSessions sessions) => SignOut(context, sessions, area)).WithMetadata(new FormOnly());
+        }
     }
 
     /// <summary>A right token starts a session and redirects to the dashboard; a wrong one is 403 and counts as a failure.</summary>
-    private static async Task<IResult> SignInAsync(HttpContext context, AdminAccess access, DashboardSessions sessions)
+    private static async Task<IResult> SignInAsync(HttpContext context, AdminAccess access, DashboardSessions sessions, string area)
     {
         if (access.Rule != AdminRule.Token)
         {
@@ -108,27 +114,27 @@ internal sealed class AdminGate(RequestDelegate next, AdminAccess access, Dashbo
                 extensions: new Dictionary<string, object?> { ["field"] = "token" });
         }
 
-        context.Response.Cookies.Append(DashboardCookie, sessions.Issue(), CookieOptions(context, sessions.Lifetime));
-        return Results.Redirect("/dashboard/");
+        context.Response.Cookies.Append(DashboardCookie, sessions.Issue(), CookieOptions(context, sessions.Lifetime, area));
+        return Results.Redirect(area + "/");
     }
 
     /// <summary>Ends the session the cookie names (on this silo) and clears the cookie, then back to the sign-in page.</summary>
-    private static IResult SignOut(HttpContext context, DashboardSessions sessions)
+    private static IResult SignOut(HttpContext context, DashboardSessions sessions, string area)
     {
         if (context.Request.Cookies.TryGetValue(DashboardCookie, out var cookie))
         {
             sessions.Revoke(cookie);
         }
 
-        context.Response.Cookies.Delete(DashboardCookie, CookieOptions(context, null));
-        return Results.Redirect("/dashboard/");
+        context.Response.Cookies.Delete(DashboardCookie, CookieOptions(context, null, area));
+        return Results.Redirect(area + "/");
     }
 
-    private static CookieOptions CookieOptions(HttpContext context, TimeSpan? lifetime) => new()
+    private static CookieOptions CookieOptions(HttpContext context, TimeSpan? lifetime, string area) => new()
     {
         HttpOnly = true,
         SameSite = SameSiteMode.Strict,
-        Path = "/dashboard",
+        Path = area,
         Secure = context.Request.IsHttps,
         MaxAge = lifetime,
     };
@@ -140,20 +146,22 @@ internal sealed class AdminGate(RequestDelegate next, AdminAccess access, Dashbo
         response.Headers.ContentSecurityPolicy = "frame-ancestors 'none'";
     }
 
-    private static Task WriteSignInPageAsync(HttpContext context)
+    private static Task WriteSignInPageAsync(HttpContext context, string area)
     {
         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
         context.Response.ContentType = "text/html; charset=utf-8";
-        return context.Response.WriteAsync(SignInPage);
+        var page = SignInPage.Replace("{area}", area, StringComparison.Ordinal)
+            .Replace("{title}", area == "/console" ? "Quota console" : "Quota dashboard", StringComparison.Ordinal);
+        return context.Response.WriteAsync(page);
     }
 
     private const string SignInPage = """
         <!doctype html>
-        <html><head><meta charset="utf-8"><title>Quota dashboard</title></head>
+        <html><head><meta charset="utf-8"><title>{title}</title></head>
         <body style="font-family: sans-serif; margin: 4em">
-        <h1>Quota dashboard</h1>
+        <h1>{title}</h1>
         <p>Enter the admin token (Quota:Admin:Token).</p>
-        <form method="post" action="/dashboard/sign-in">
+        <form method="post" action="{area}/sign-in">
         <input type="password" name="token" autofocus size="40"> <button type="submit">Sign in</button>
         </form>
         </body></html>

@@ -81,7 +81,7 @@ internal static class TenancyEndpoints
         {
             var key = entry.Key(context);
             return entry.BadNames(key) ?? await entry.ShowAsync(service, key);
-        });
+        }).Produces<TView>().Problems(StatusCodes.Status404NotFound);
 
         admin.MapPut(pattern, async (HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http) =>
         {
@@ -104,7 +104,7 @@ internal static class TenancyEndpoints
 
             var outcome = await service.ChangeTenancyAsync(entry.Change(key, body), dryRun: false);
             return outcome.Problems.Length > 0 ? Rejected(outcome, entry.Path(key), entry.RouteFields[^1]) : await entry.ShowAsync(service, key);
-        });
+        }).Takes<TSpec>().Produces<TView>();
 
         admin.MapDelete(pattern, async (HttpContext context, AdminService service) =>
         {

@@ -5,6 +5,7 @@ using Quota.Abstractions;
 using Quota.Grains.Storage;
 using Quota.Server.Admin;
 using Quota.Server.Http;
+using Quota.Server.OperatorConsole;
 using Quota.Server.Rls;
 
 namespace Quota.Server.Hosting;
@@ -19,7 +20,7 @@ public static class QuotaApplicationExtensions
     public const string ReadinessPath = "/readyz";
 
     /// <summary>
-    /// Adds the cross-site guard (<see cref="CrossSiteGuard"/>) and the admin gate, and maps everything: <c>/v1/…</c> decisions, <c>/v1/admin/…</c>, <c>/dashboard</c>,
+    /// Adds the cross-site guard (<see cref="CrossSiteGuard"/>) and the admin gate, and maps everything: <c>/v1/…</c> decisions, <c>/v1/admin/…</c>, <c>/dashboard</c>, <c>/console</c>,
     /// <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and <c>/</c>. <c>/v1/upstreams/…</c> (an upstream's allocation)
     /// is behind the gate too: it names every tenant of the upstream with its usage.
     /// </summary>
@@ -33,12 +34,14 @@ public static class QuotaApplicationExtensions
         app.UseWhen(
             context => context.Request.Path.StartsWithSegments("/v1/admin")
                 || context.Request.Path.StartsWithSegments("/v1/upstreams")
-                || context.Request.Path.StartsWithSegments("/dashboard"),
+                || context.Request.Path.StartsWithSegments("/dashboard")
+                || context.Request.Path.StartsWithSegments("/console"),
             branch => branch.UseMiddleware<AdminGate>());
         app.MapQuotaApi();
         app.MapQuotaAdmin();
         app.MapQuotaQueues();
         app.MapOrleansDashboard(routePrefix: "/dashboard");
+        app.MapQuotaConsole();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapGet(ReadinessPath, ReadyAsync).Produces<string>(contentType: "text/plain").ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         app.MapQuotaOpenApi();

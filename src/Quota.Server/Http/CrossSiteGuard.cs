@@ -12,7 +12,7 @@ namespace Quota.Server.Http;
 
 /// <summary>
 /// Refuses what a web page in a browser on another site could send. Every state-changing request (POST, PUT, PATCH,
-/// DELETE) and every request to the admin API, an upstream's allocation or the dashboard is refused 403 when it carries
+/// DELETE) and every request to the admin API, an upstream's allocation, the dashboard or the console is refused 403 when it carries
 /// an <c>Origin</c> other than its own (or <c>Origin: null</c>), unless listed in <c>Quota:Admin:TrustedOrigins</c>; and
 /// a state-changing request with a body must declare a type its endpoint accepts (415 otherwise): JSON
 /// (<c>application/json</c> or <c>*+json</c>), or what the endpoint declares through <see cref="IAcceptsMetadata"/>.
@@ -47,7 +47,7 @@ internal sealed class CrossSiteGuard(RequestDelegate next, IOptions<AdminOptions
     {
         var request = context.Request;
         var changes = HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method) || HttpMethods.IsPatch(request.Method) || HttpMethods.IsDelete(request.Method);
-        if (!changes && !request.Path.StartsWithSegments("/v1/admin") && !request.Path.StartsWithSegments("/v1/upstreams") && !request.Path.StartsWithSegments("/dashboard"))
+        if (!changes && !request.Path.StartsWithSegments("/v1/admin") && !request.Path.StartsWithSegments("/v1/upstreams") && !request.Path.StartsWithSegments("/dashboard") && !request.Path.StartsWithSegments("/console"))
         {
             return next(context);
         }

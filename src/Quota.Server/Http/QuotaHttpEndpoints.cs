@@ -41,19 +41,21 @@ public static class QuotaHttpEndpoints
             .Produces<UsageReport>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status503ServiceUnavailable);
         v1.MapUpstreams();
         app.MapGet(Hosting.QuotaApplicationExtensions.LivenessPath, () => Results.Text("ok\n")).Produces<string>(contentType: "text/plain");
-        app.MapGet("/", () => Results.Json(new
+        // A browser (Accept: text/html, not JSON) gets links to the console and the dashboard; everything else the JSON.
+        app.MapGet("/", (HttpContext context) => OperatorConsole.FrontPage.WantsHtml(context.Request) ? OperatorConsole.FrontPage.Html() : Results.Json(new
         {
             service = "Quota",
             description = "Distributed quotas and rate limits: may I do this now?",
             decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "POST /v1/feedback", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to=" },
             admin = "/v1/admin (users, keys, resources, upstreams, tenants, scheduler, changes, apply); GET /v1/upstreams/{name}/allocation",
             dashboard = "/dashboard",
+            console = OperatorConsole.ConsoleEndpoints.Root,
             metrics = "/metrics",
             health = Hosting.QuotaApplicationExtensions.LivenessPath,
             readiness = Hosting.QuotaApplicationExtensions.ReadinessPath,
             openApi = QuotaOpenApi.DocumentPath,
             docs = "docs/api.md and docs/operations.md in the source repository",
-        }, HttpJson.ResponseOptions)).Produces(StatusCodes.Status200OK, contentType: "application/json");
+        }, HttpJson.ResponseOptions)).Produces(StatusCodes.Status200OK, contentType: "application/json").Produces(StatusCodes.Status200OK, contentType: "text/html");
         return app;
     }
 

@@ -83,9 +83,25 @@ public static class QuotaOpenApi
         return app;
     }
 
-    /// <summary>Whether a route belongs in the document: the API and the probes, not the dashboard, metrics or the document.</summary>
+    /// <summary>
+    /// Describes the JSON body <typeparamref name="T"/> that an endpoint reads itself (<c>HttpJson.ReadAsync</c>), in the
+    /// document only. Unlike <c>Accepts&lt;T&gt;</c> it adds no routing metadata: a bodiless request with any
+    /// <c>Content-Type</c> still reaches the endpoint, and a wrong type is still answered by the cross-site guard's problem.
+    /// </summary>
+    internal static RouteHandlerBuilder Takes<T>(this RouteHandlerBuilder builder) =>
+        builder.AddOpenApiOperationTransformer(async (operation, context, cancellationToken) =>
+        {
+            var schema = await context.GetOrCreateSchemaAsync(typeof(T), null, cancellationToken);
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = new() { Schema = schema } },
+            };
+        });
+
+    /// <summary>Whether a route belongs in the document: the API and the probes, not the dashboard, the console, metrics or the document.</summary>
     public static bool IsDescribed(string route) =>
         !route.StartsWith("/dashboard", StringComparison.OrdinalIgnoreCase)
+        && !route.StartsWith("/console", StringComparison.OrdinalIgnoreCase)
         && !route.StartsWith("/metrics", StringComparison.OrdinalIgnoreCase)
         && !route.StartsWith("/openapi", StringComparison.OrdinalIgnoreCase)
 

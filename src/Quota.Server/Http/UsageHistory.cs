@@ -66,12 +66,10 @@ internal static class UsageHistory
         var start = Floor(from!.Value);
         var end = Floor(to!.Value) == to.Value ? to.Value : Floor(to.Value).AddMinutes(1);
         var subject = $"{SubjectNames.Prefix(subjectKind)}:{id}";
-        var store = context.RequestServices.GetRequiredService<IUsageHistoryStore>();
-        var recorder = context.RequestServices.GetRequiredService<UsageRecorder>();
-        IReadOnlyList<UsageRow> stored;
+        ICollection<UsageRow> rows;
         try
         {
-            stored = await store.ReadAsync(subject, start, end, context.RequestAborted);
+            rows = await MinutesAsync(context.RequestServices, subject, start, end, context.RequestAborted);
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
         {
@@ -81,25 +79,37 @@ internal static class UsageHistory
                 detail: $"The database did not answer ({e.GetType().Name}); decisions are unaffected. Try again later.");
         }
 
+        return Results.Json(new
+        {
+            subject = SubjectNames.Label(subjectKind, id),
+            from = start,
+            to = end,
+            allowed = rows.Sum(r => r.Allowed),
+            denied = rows.Sum(r => r.Denied),
+            permits = rows.Sum(r => r.Permits),
+            minutes = rows.Select(r => new { minute = r.Minute, allowed = r.Allowed, denied = r.Denied, permits = r.Permits }),
+        }, HttpJson.ResponseOptions);
+    }
+
+    /// <summary>
+    /// The minutes of <paramref name="subject"/> (<c>{kind}:{id}</c>) in [<paramref name="start"/>, <paramref name="end"/>),
+    /// oldest first: the stored rows plus what this silo has not written yet. Throws what the store throws.
+    /// </summary>
+    internal static async Task<ICollection<UsageRow>> MinutesAsync(IServiceProvider services, string subject, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken)
+    {
+        var stored = await services.GetRequiredService<IUsageHistoryStore>().ReadAsync(subject, start, end, cancellationToken);
+        var recorder = services.GetRequiredService<UsageRecorder>();
         var minutes = new SortedDictionary<DateTimeOffset, UsageRow>();
         foreach (var row in stored.Concat(recorder.Unwritten(subject, start, end)))
         {
             minutes[row.Minute] = minutes.TryGetValue(row.Minute, out var earlier) ? UsageRecorder.Add(earlier, row) : row;
         }
 
-        return Results.Json(new
-        {
-            subject = SubjectNames.Label(subjectKind, id),
-            from = start,
-            to = end,
-            allowed = minutes.Values.Sum(r => r.Allowed),
-            denied = minutes.Values.Sum(r => r.Denied),
-            permits = minutes.Values.Sum(r => r.Permits),
-            minutes = minutes.Values.Select(r => new { minute = r.Minute, allowed = r.Allowed, denied = r.Denied, permits = r.Permits }),
-        }, HttpJson.ResponseOptions);
+        return minutes.Values;
     }
 
-    private static DateTimeOffset Floor(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
+    /// <summary>The start of <paramref name="t"/>'s minute, in UTC.</summary>
+    internal static DateTimeOffset Floor(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % TimeSpan.TicksPerMinute), TimeSpan.Zero);
 
     private static DateTimeOffset? Instant(HttpContext context, string name, List<FieldProblem> problems)
     {

@@ -27,7 +27,7 @@ internal static class DomainEndpoints
                     ? Results.Json(new { domain, descriptors = stored["descriptors"]?.DeepClone() }, HttpJson.ResponseOptions)
                     : Unknown(domain));
         });
-        admin.MapPut("/domains/{domain}", PutAsync);
+        admin.MapPut("/domains/{domain}", PutAsync).Takes<DomainBody>();
         admin.MapDelete("/domains/{domain}", async (string domain, DomainAdmin domains) =>
         {
             domain = HttpJson.RouteName(domain);
