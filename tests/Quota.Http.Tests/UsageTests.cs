@@ -141,6 +141,17 @@ public sealed class UsageTests(ConfiguredSilo host) : HostTest(host)
         Assert.Equal("application/json", root.MediaType);
         Assert.Contains("\"dashboard\":\"/dashboard\"", root.Body, StringComparison.Ordinal);
         Assert.Contains("\"metrics\":\"/metrics\"", root.Body, StringComparison.Ordinal);
+
+        // Every route the root lists is one the API serves: each is in the OpenAPI document under its method.
+        var paths = (await Api.Get("/openapi/v1.json")).Expect(HttpStatusCode.OK).Json["paths"]!.AsObject();
+        var listed = root.Json["decisions"]!.AsArray().Concat(root.Json["queues"]!.AsArray()).Select(e => e!.GetValue<string>()).ToArray();
+        Assert.Contains("POST /v1/plan", listed);
+        foreach (var route in listed)
+        {
+            var (methods, path) = (route.Split(' ')[0].Split('|'), route.Split(' ')[1].Split('?')[0]);
+            Assert.True(paths.ContainsKey(path), $"{route}: {path} is not in the OpenAPI document");
+            Assert.All(methods, m => Assert.True(paths[path]!.AsObject().ContainsKey(m.ToLowerInvariant()), $"{route}: no {m} in the OpenAPI document"));
+        }
     }
 
     [Fact]
