@@ -157,6 +157,13 @@ public sealed record PolicyState
 
     /// <summary>Milliseconds until the policy is back to full capacity.</summary>
     [Id(6)] public long ResetAfterMs { get; init; }
+
+    /// <summary>
+    /// For a token bucket whose burst is not its limit: the permits it refills per <see cref="WindowSeconds"/>, its
+    /// steady rate (<see cref="Limit"/> is then the burst); null otherwise. For planners (queues, <c>/v1/plan</c>,
+    /// <c>QuotaBatch.Plan</c>); not written in JSON answers, whose fields stay as docs/api.md gives them.
+    /// </summary>
+    [Id(7), System.Text.Json.Serialization.JsonIgnore] public long? Refill { get; init; }
 }
 
 /// <summary>Writes and reads an <see cref="AlgorithmKind"/> as its name in JSON (<c>token-bucket</c>, <c>sliding-window</c>, ...).</summary>

@@ -39,6 +39,8 @@ public sealed record SubjectAcquire
 /// <param name="Remaining">Permits left.</param>
 /// <param name="WindowSeconds">Window or current period in seconds; null for concurrency.</param>
 /// <param name="ResetAfterMs">Milliseconds until full capacity.</param>
+/// <param name="Refill">For a token bucket whose burst is not its limit: the permits it refills per window, its steady
+/// rate (<see cref="Limit"/> is then the burst); null otherwise, where <see cref="Limit"/> per window is the rate.</param>
 [GenerateSerializer, Immutable, Alias("quota.PolicyReading")]
 public sealed record PolicyReading(
     [property: Id(0)] string Policy,
@@ -46,7 +48,8 @@ public sealed record PolicyReading(
     [property: Id(2)] long Limit,
     [property: Id(3)] long Remaining,
     [property: Id(4)] long? WindowSeconds,
-    [property: Id(5)] long ResetAfterMs)
+    [property: Id(5)] long ResetAfterMs,
+    [property: Id(6)] long? Refill = null)
 {
     /// <summary>The reading as an answer's policy state, for the subject labelled <paramref name="subject"/>.</summary>
     public PolicyState ToState(string subject) => new()
@@ -58,6 +61,7 @@ public sealed record PolicyReading(
         Remaining = Remaining,
         WindowSeconds = WindowSeconds,
         ResetAfterMs = ResetAfterMs,
+        Refill = Refill,
     };
 }
 

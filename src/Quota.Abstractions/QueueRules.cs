@@ -62,9 +62,11 @@ public static class QueueRules
         double? slowest = null;
         foreach (var policy in policies ?? [])
         {
-            if (policy.WindowSeconds is > 0 && policy.Limit > 0)
+            // A token bucket's steady rate is its refill, not its burst (6 per 5 s with a burst of 1 is 72 a minute).
+            var perWindow = policy.Refill ?? policy.Limit;
+            if (policy.WindowSeconds is > 0 && perWindow > 0)
             {
-                var rate = policy.Limit * 60.0 / policy.WindowSeconds.Value / Math.Max(1, cost);
+                var rate = perWindow * 60.0 / policy.WindowSeconds.Value / Math.Max(1, cost);
                 slowest = slowest is { } s && s < rate ? s : rate;
             }
         }

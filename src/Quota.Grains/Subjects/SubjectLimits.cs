@@ -243,7 +243,8 @@ internal sealed class SubjectLimits
         limit,
         remaining,
         WindowSeconds(limiter),
-        DecisionResults.CeilingMilliseconds(resetAfter));
+        DecisionResults.CeilingMilliseconds(resetAfter),
+        limiter.Policy.Algorithm == AlgorithmKind.TokenBucket && limiter.Policy.Limit != limit ? limiter.Policy.Limit : null);
 
     private static long? WindowSeconds(Limiter limiter) => limiter switch
     {

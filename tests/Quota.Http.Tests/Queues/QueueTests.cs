@@ -200,6 +200,14 @@ public sealed class QueueTests(AdminSilo host) : HostTest(host)
             ["items: must be from 0 to 2147483647 (got 3000000000).", "processingTime: must be more than 0 and at most a day (got 2.00:00:00)."],
             beyond["errors"]!.AsArray().Select(e => $"{e!["field"]}: {e["detail"]}"));
 
+        // A token bucket is planned at its refill (6 per 5 s = 72 a minute), not its burst of 1.
+        var bucket = Ids.New("q-plan-bucket-");
+        (await Api.PutResource(bucket, Policies.TokenBucket("per-5s", 6, "00:00:05", burst: 1))).Expect(HttpStatusCode.OK);
+        var paced = (await Api.PostJson("/v1/plan", new { items = 24, processingTime = "00:00:01", dispatch = new { resources = new[] { bucket } }, maxWorkers = 10 })).Expect(HttpStatusCode.OK).Json;
+        Assert.Equal(72, paced["ratePerMinute"]!.GetValue<double>());
+        Assert.Equal("00:00:20", paced["finishTime"]!.GetValue<string>());
+        Assert.Equal(2, paced["workers"]!.GetValue<int>());
+
         // A finish past what a TimeSpan holds is the longest one, not a 500.
         var never = (await Api.PostJson("/v1/plan", new { items = int.MaxValue, processingTime = "1.00:00:00", deadline = "00:03:00", ratePerMinute = 1e-300 })).Expect(HttpStatusCode.OK).Json;
         Assert.False(never["feasible"]!.GetValue<bool>());
