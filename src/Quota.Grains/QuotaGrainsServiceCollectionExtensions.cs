@@ -56,6 +56,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<Queues.IQueueItemStore, Queues.MemoryQueueItemStore>();
         services.TryAddSingleton<UsageHistoryWriter>();
         services.TryAddSingleton<ActiveSubjects>();
+        services.TryAddSingleton<SiloStopping>();
         services.TryAddSingleton<SubjectServices>();
         services.TryAddSingleton(provider =>
         {
@@ -72,6 +73,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddQuotaGrains(builder.Configuration);
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchedulerStarter>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<SiloStopping>());
 
         // A cancelled call must still receive what the callee did: a waiter granted just as its caller gives up
         // hands the grant back to a coordinator that refunds it, instead of the answer being dropped unseen.

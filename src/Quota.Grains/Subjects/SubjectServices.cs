@@ -17,6 +17,7 @@ public sealed class SubjectServices(
     StorageHealth health,
     ActiveSubjects active,
     IOptions<LimitsOptions> limits,
+    SiloStopping stopping,
     IServiceProvider provider)
 {
     private IGrainStorage? _storage;
@@ -47,6 +48,9 @@ public sealed class SubjectServices(
 
     /// <summary>The silo's ceilings (the <c>Retry-After</c> of a shed request).</summary>
     public LimitsOptions Limits { get; } = limits.Value;
+
+    /// <summary>Whether this silo has begun a graceful stop (then waiters are answered at once).</summary>
+    public SiloStopping Stopping { get; } = stopping;
 
     /// <summary>
     /// This silo's grain storage provider <see cref="QuotaStorage.Name"/>, where subjects keep their configuration
