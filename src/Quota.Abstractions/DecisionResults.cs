@@ -198,7 +198,8 @@ public static class DecisionResults
         Outcome = DecisionOutcome.Overloaded,
         Cause = DenialCause.Overloaded,
         RetryAfterMs = CeilingMilliseconds(answer.Decision.RetryAfter),
-        Problem = new FieldProblem(answer.Field, $"{answer.Label} was not taken on: the silo is at its ceiling of active subjects (Quota:Limits:MaxActiveSubjects). Nothing was consumed; retry later."),
+        Problem = new FieldProblem(answer.Field, answer.Decision.Problem?.Detail
+            ?? $"{answer.Label} was not taken on: the silo is at its ceiling of active subjects (Quota:Limits:MaxActiveSubjects). Nothing was consumed; retry later."),
     };
 
     private static AcquireResult Unknown(SubjectAnswer answer) => new()

@@ -295,4 +295,10 @@ public sealed record UsageReport
 
     /// <summary>With <see cref="Overloaded"/>: milliseconds to wait before asking again; 0 otherwise.</summary>
     [Id(5), System.Text.Json.Serialization.JsonIgnore] public long RetryAfterMs { get; init; }
+
+    /// <summary>
+    /// The id breaks the name rule (<see cref="RequestRules.IsName"/>): the problem, with the field and detail the
+    /// HTTP front door answers in its <c>400</c>; nothing was read and <see cref="Known"/> is false. Null otherwise.
+    /// </summary>
+    [Id(6), System.Text.Json.Serialization.JsonIgnore] public FieldProblem? Problem { get; init; }
 }

@@ -105,7 +105,10 @@ public sealed record SubjectDecision
     /// <summary>The owning user of an API key.</summary>
     [Id(8)] public string? Owner { get; init; }
 
-    /// <summary>For <see cref="DecisionOutcome.Invalid"/>: what is wrong with the request.</summary>
+    /// <summary>
+    /// For <see cref="DecisionOutcome.Invalid"/>: what is wrong with the request. For <see cref="DecisionOutcome.Overloaded"/>,
+    /// when set: why the subject did not decide (its detail is what the caller is told; the field is the caller's to name).
+    /// </summary>
     [Id(9)] public FieldProblem? Problem { get; init; }
 
     /// <summary>The lease nonce the grant is filed under when <see cref="Leased"/>: the request's, or one the subject made.</summary>

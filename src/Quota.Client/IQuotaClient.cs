@@ -28,16 +28,24 @@ public interface IQuotaClient
     /// <summary>Releases a concurrency lease (and ends a reservation keeping its estimate).</summary>
     Task<LeaseOutcome> ReleaseAsync(string leaseId, CancellationToken cancellationToken = default);
 
-    /// <summary>A subject's usage now. For a key, <paramref name="id"/> is its key id, never the raw key.</summary>
+    /// <summary>
+    /// A subject's usage now. For a key, <paramref name="id"/> is its key id, never the raw key. An id that breaks the
+    /// name rule (<see cref="RequestRules.IsName"/>, e.g. whitespace only) is answered, without a call, with the
+    /// problem the HTTP front door answers (<see cref="UsageReport.Problem"/>, field <c>id</c>).
+    /// </summary>
     Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Reports what an upstream answered on a token Quota chose (its circuit breaker counts status 0 and 5xx as
-    /// failures). Answers the breaker's state, or null when the token is not configured.
+    /// failures). Answers the breaker's state, or null when the token is not configured (names that break the name
+    /// rule, <see cref="RequestRules.IsName"/>, never are: they are answered null without a call).
     /// </summary>
     Task<TokenHealth?> ReportAsync(string upstream, string token, UpstreamFeedback feedback, CancellationToken cancellationToken = default);
 
-    /// <summary>An upstream's allocation now (capacity, reserves, each tenant's lease, each token's use and health); null when it is not configured.</summary>
+    /// <summary>
+    /// An upstream's allocation now (capacity, reserves, each tenant's lease, each token's use and health); null when it
+    /// is not configured (a name that breaks the name rule, <see cref="RequestRules.IsName"/>, never is: answered null without a call).
+    /// </summary>
     Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default);
 
     /// <summary>The queue named <paramref name="name"/> (defined through the admin API or <c>apply</c>); no call is made until it is used.</summary>
@@ -138,16 +146,26 @@ public sealed class QuotaClient : IQuotaClient
     /// <inheritdoc />
     public Task<TokenHealth?> ReportAsync(string upstream, string token, UpstreamFeedback feedback, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(upstream);
-        ArgumentException.ThrowIfNullOrEmpty(token);
+        ArgumentNullException.ThrowIfNull(upstream);
+        ArgumentNullException.ThrowIfNull(token);
         ArgumentNullException.ThrowIfNull(feedback);
+        if (!RequestRules.IsName(upstream) || !RequestRules.IsName(token))
+        {
+            return Task.FromResult<TokenHealth?>(null);
+        }
+
         return Guarded(() => _grains.GetGrain<IUpstreamTokenGrain>(TokenKeys.Key(upstream, token)).ReportAsync(feedback).WaitAsync(cancellationToken), Deadline(0), cancellationToken);
     }
 
     /// <inheritdoc />
     public Task<AllocationReport?> GetAllocationAsync(string upstream, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(upstream);
+        ArgumentNullException.ThrowIfNull(upstream);
+        if (!RequestRules.IsName(upstream))
+        {
+            return Task.FromResult<AllocationReport?>(null);
+        }
+
         return Guarded(() => _grains.GetGrain<IPoolGrain>(upstream).GetAllocationAsync().WaitAsync(cancellationToken), Deadline(0), cancellationToken);
     }
 
@@ -169,7 +187,16 @@ public sealed class QuotaClient : IQuotaClient
     /// <inheritdoc />
     public Task<UsageReport> GetUsageAsync(SubjectKind kind, string id, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentNullException.ThrowIfNull(id);
+
+        // As the HTTP front door: a name it would refuse with 400 is answered here with the same problem, not thrown.
+        var problems = new List<FieldProblem>(0);
+        RequestRules.CheckName(problems, "id", id);
+        if (problems.Count > 0)
+        {
+            return Task.FromResult(new UsageReport { Subject = SubjectNames.Label(kind, id), Problem = problems[0] });
+        }
+
         return Guarded(() => DecisionResults.Grain(_grains, kind, id).GetUsageAsync().WaitAsync(cancellationToken), Deadline(0), cancellationToken);
     }
 

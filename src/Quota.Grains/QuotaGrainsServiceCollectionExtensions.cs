@@ -57,6 +57,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         services.TryAddSingleton<UsageHistoryWriter>();
         services.TryAddSingleton<ActiveSubjects>();
         services.TryAddSingleton<RecentDenials>();
+        services.TryAddSingleton<SiloStopping>();
         services.TryAddSingleton<SubjectServices>();
         services.TryAddSingleton(provider =>
         {
@@ -73,6 +74,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddQuotaGrains(builder.Configuration);
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchedulerStarter>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<SiloStopping>());
 
         // A cancelled call must still receive what the callee did: a waiter granted just as its caller gives up
         // hands the grant back to a coordinator that refunds it, instead of the answer being dropped unseen.

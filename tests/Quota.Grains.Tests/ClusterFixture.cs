@@ -8,10 +8,26 @@ namespace Quota.Grains.Tests;
 
 /// <summary>
 /// One two-silo in-process cluster for the collection, on fake quota time shared by both silos. Tests use their
-/// own subject names so they never share windows.
+/// own subject names so they never share windows. A fixture for another shape of cluster derives from it with its own
+/// silo count and settings (<see cref="CeilingFixture"/>).
 /// </summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public class ClusterFixture : IAsyncLifetime
 {
+    private readonly int _silos;
+    private readonly IReadOnlyDictionary<string, string?> _settings;
+
+    public ClusterFixture()
+        : this(silos: 2, Settings)
+    {
+    }
+
+    /// <summary>A cluster of <paramref name="silos"/> silos configured with <paramref name="settings"/>.</summary>
+    protected ClusterFixture(int silos, IReadOnlyDictionary<string, string?> settings)
+    {
+        _silos = silos;
+        _settings = settings;
+    }
+
     public const string Pepper = "grain-tests-pepper-0123456789";
 
     public static readonly DateTimeOffset Start = new(2026, 1, 5, 0, 0, 0, TimeSpan.Zero);
@@ -63,7 +79,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        Cluster = await new QuotaTestCluster { Silos = 2, Time = Time, Settings = Settings }.StartAsync();
+        Cluster = await new QuotaTestCluster { Silos = _silos, Time = Time, Settings = _settings }.StartAsync();
         Quota = new QuotaClient(Cluster.Client);
     }
 

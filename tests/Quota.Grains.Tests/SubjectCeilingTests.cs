@@ -1,7 +1,5 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
-using Orleans.TestingHost;
 using Quota.Abstractions;
 using Quota.Client;
 using Quota.Grains.Subjects;
@@ -9,40 +7,22 @@ using Quota.Grains.Subjects;
 namespace Quota.Grains.Tests;
 
 /// <summary>One silo whose ceiling is <see cref="Ceiling"/> active users, keys and resources (<c>Quota:Limits:MaxActiveSubjects</c>).</summary>
-public sealed class CeilingFixture : IAsyncLifetime
+public sealed class CeilingFixture() : ClusterFixture(silos: 1, new Dictionary<string, string?>(Settings)
+{
+    ["Quota:Limits:MaxActiveSubjects"] = Ceiling.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    ["Quota:Limits:ShedRetryAfter"] = "00:00:02",
+    ["Quota:Policies:Resources:4:Name"] = "open:*",
+    ["Quota:Policies:Resources:4:Policies:0:Name"] = "per-minute",
+    ["Quota:Policies:Resources:4:Policies:0:Algorithm"] = "fixed-window",
+    ["Quota:Policies:Resources:4:Policies:0:Limit"] = "10",
+    ["Quota:Policies:Resources:4:Policies:0:Window"] = "00:01:00",
+})
 {
     public const int Ceiling = 50;
-
-    public FakeTimeProvider Time { get; } = new(ClusterFixture.Start);
-
-    public InProcessTestCluster Cluster { get; private set; } = null!;
-
-    public IQuotaClient Quota { get; private set; } = null!;
 
     public ActiveSubjects Active => Cluster.Silos[0].ServiceProvider.GetRequiredService<ActiveSubjects>();
 
     public IMeterFactory Meters => Cluster.Silos[0].ServiceProvider.GetRequiredService<IMeterFactory>();
-
-    public async ValueTask InitializeAsync()
-    {
-        Cluster = await new QuotaTestCluster
-        {
-            Time = Time,
-            Settings = new Dictionary<string, string?>(ClusterFixture.Settings)
-            {
-                ["Quota:Limits:MaxActiveSubjects"] = Ceiling.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["Quota:Limits:ShedRetryAfter"] = "00:00:02",
-                ["Quota:Policies:Resources:4:Name"] = "open:*",
-                ["Quota:Policies:Resources:4:Policies:0:Name"] = "per-minute",
-                ["Quota:Policies:Resources:4:Policies:0:Algorithm"] = "fixed-window",
-                ["Quota:Policies:Resources:4:Policies:0:Limit"] = "10",
-                ["Quota:Policies:Resources:4:Policies:0:Window"] = "00:01:00",
-            },
-        }.StartAsync();
-        Quota = new QuotaClient(Cluster.Client);
-    }
-
-    public ValueTask DisposeAsync() => QuotaTestCluster.StopAsync(Cluster);
 }
 
 [CollectionDefinition(Name)]

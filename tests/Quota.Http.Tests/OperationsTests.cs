@@ -12,8 +12,6 @@ namespace Quota.Http.Tests;
 [Collection(ConfiguredHostCollection.Name)]
 public sealed partial class OperationsTests(ConfiguredSilo host) : HostTest(host)
 {
-    private static readonly TimeSpan MetricsDeadline = TimeSpan.FromSeconds(10);
-
     [Fact]
     public async Task Dashboard_answers_html_to_loopback_callers_without_a_token()
     {
@@ -42,7 +40,7 @@ public sealed partial class OperationsTests(ConfiguredSilo host) : HostTest(host
         var allowed = Series("quota_decisions_total", ("algorithm", "none"), ("kind", "resource"), ("outcome", "allowed"));
         var denied = Series("quota_decisions_total", ("algorithm", "token-bucket"), ("kind", "resource"), ("outcome", "denied"));
         var tooBig = Series("quota_decisions_total", ("algorithm", "token-bucket"), ("kind", "resource"), ("outcome", "cost_exceeds_limit"));
-        var initial = await Scrape();
+        var initial = await Api.Metrics();
 
         for (var i = 0; i < ConfiguredSilo.BurstLimit; i++)
         {
@@ -52,7 +50,7 @@ public sealed partial class OperationsTests(ConfiguredSilo host) : HostTest(host
         (await Api.Acquire(new { user, resources = new[] { burst } })).Expect(HttpStatusCode.TooManyRequests);
         (await Api.Acquire(new { resources = new[] { Ids.New("test-burst:") }, cost = ConfiguredSilo.BurstLimit + 1 })).ExpectProblem(HttpStatusCode.BadRequest, "cost");
 
-        var text = await ScrapeUntil(
+        var text = await Api.MetricsUntil(
             metrics => Value(metrics, allowed) >= Value(initial, allowed) + 3
                 && Value(metrics, denied) >= Value(initial, denied) + 1
                 && Value(metrics, tooBig) >= Value(initial, tooBig) + 1);
@@ -83,13 +81,13 @@ public sealed partial class OperationsTests(ConfiguredSilo host) : HostTest(host
     {
         var set = Series("quota_admin_changes_total", ("action", "set"));
         var reset = Series("quota_admin_changes_total", ("action", "reset"));
-        var initial = await Scrape();
+        var initial = await Api.Metrics();
         var user = Ids.User();
 
         (await Api.PutUser(user, Policies.FixedWindow("m", 5))).Expect(HttpStatusCode.OK);
         (await Api.DeleteUser(user)).Expect(HttpStatusCode.OK);
 
-        var text = await ScrapeUntil(metrics => Value(metrics, set) >= Value(initial, set) + 1 && Value(metrics, reset) >= Value(initial, reset) + 1);
+        var text = await Api.MetricsUntil(metrics => Value(metrics, set) >= Value(initial, set) + 1 && Value(metrics, reset) >= Value(initial, reset) + 1);
         Assert.Contains("# TYPE quota_admin_changes_total counter", text, StringComparison.Ordinal);
         Assert.DoesNotContain(user, text, StringComparison.Ordinal);
     }
@@ -112,29 +110,6 @@ public sealed partial class OperationsTests(ConfiguredSilo host) : HostTest(host
 
         var health = (await Api.Get("/healthz")).Expect(HttpStatusCode.OK);
         Assert.Equal("ok\n", health.Body);
-    }
-
-    private async Task<string> Scrape() => (await Api.Get("/metrics")).Expect(HttpStatusCode.OK).Body;
-
-    /// <summary>Scrapes until <paramref name="done"/> holds: the exporter caches a scrape for a moment.</summary>
-    private async Task<string> ScrapeUntil(Func<string, bool> done)
-    {
-        var deadline = DateTime.UtcNow + MetricsDeadline;
-        while (true)
-        {
-            var text = await Scrape();
-            if (done(text))
-            {
-                return text;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"/metrics did not show the expected counts within {MetricsDeadline.TotalSeconds} s:{Environment.NewLine}{text}");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
-        }
     }
 
     /// <summary>A series: the metric and its labels besides <c>otel_scope_name</c>, in the exporter's order.</summary>

@@ -51,7 +51,7 @@ public sealed partial class OverloadTests(OverloadSilo host) : HostTest(host), I
     [Fact]
     public async Task Priorities_are_shed_lowest_first_as_requests_in_flight_rise()
     {
-        var before = await Scrape();
+        var before = await Api.Metrics();
         await HoldSlotAsync();
 
         // Occupancy 4: low is shed (its share is a half of 8); the rest are admitted and decided.
@@ -71,7 +71,7 @@ public sealed partial class OverloadTests(OverloadSilo host) : HostTest(host), I
         await ExpectAsync(shed: ["low", "normal", "high", "critical"], admitted: []);
 
         // Each priority was shed once per stage at or above its share: low 4 times, normal 3, high 2, critical 1.
-        var after = await ScrapeUntil(text => PriorityNames.Select((p, i) => Shed(text, p) - Shed(before, p) == 4 - i).All(x => x));
+        var after = await Api.MetricsUntil(text => PriorityNames.Select((p, i) => Shed(text, p) - Shed(before, p) == 4 - i).All(x => x));
         for (var i = 0; i < PriorityNames.Length; i++)
         {
             Assert.Equal(4 - i, Shed(after, PriorityNames[i]) - Shed(before, PriorityNames[i]));
@@ -135,7 +135,7 @@ public sealed partial class OverloadTests(OverloadSilo host) : HostTest(host), I
         }
 
         // The gate is shared by every test of this silo: leave it empty.
-        await ScrapeUntil(text => Gauge(text, "quota_requests_in_flight") == 0);
+        await Api.MetricsUntil(text => Gauge(text, "quota_requests_in_flight") == 0);
     }
 
     /// <summary>Takes a fresh concurrency resource's only permit, so requests for it wait.</summary>
@@ -154,7 +154,7 @@ public sealed partial class OverloadTests(OverloadSilo host) : HostTest(host), I
             _parked.Add((Api.AcquireAbandonable(new { resources = new[] { _slots }, priority = "critical", maxWaitMs = 60_000 }, abandon.Token), abandon));
         }
 
-        await ScrapeUntil(text => Gauge(text, "quota_requests_in_flight") == _parked.Count);
+        await Api.MetricsUntil(text => Gauge(text, "quota_requests_in_flight") == _parked.Count);
         Assert.All(_parked, p => Assert.False(p.Reply.IsCompleted, "A parked request was answered instead of waiting."));
     }
 
@@ -167,29 +167,6 @@ public sealed partial class OverloadTests(OverloadSilo host) : HostTest(host), I
             var reply = await Api.Acquire(new { user = Ids.User(), priority });
             var expected = shed.Contains(priority) ? HttpStatusCode.ServiceUnavailable : HttpStatusCode.OK;
             Assert.True(reply.Status == expected, $"At {_parked.Count} in flight a {priority} request got {(int)reply.Status}, not {(int)expected}: {reply.Body}");
-        }
-    }
-
-    private async Task<string> Scrape() => (await Api.Get("/metrics")).Expect(HttpStatusCode.OK).Body;
-
-    /// <summary>Scrapes until <paramref name="done"/> holds: the exporter caches a scrape for a moment.</summary>
-    private async Task<string> ScrapeUntil(Func<string, bool> done)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (true)
-        {
-            var text = await Scrape();
-            if (done(text))
-            {
-                return text;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"/metrics did not show the expected values within 15 s:{Environment.NewLine}{text}");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
         }
     }
 

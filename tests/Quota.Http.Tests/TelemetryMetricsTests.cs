@@ -55,12 +55,10 @@ public sealed class TelemetryHostCollection : ICollectionFixture<TelemetrySilo>
 [Collection(TelemetryHostCollection.Name)]
 public sealed class TelemetryMetricsTests(TelemetrySilo host) : HostTest(host)
 {
-    private static readonly TimeSpan MetricsDeadline = TimeSpan.FromSeconds(10);
-
     [Fact]
     public async Task Service_is_named_quota_in_target_info()
     {
-        var text = await Scrape();
+        var text = await Api.Metrics();
 
         Assert.Matches(new Regex("^target_info\\{[^}]*service_name=\"quota\"[^}]*\\} 1$", RegexOptions.Multiline), text);
     }
@@ -72,7 +70,7 @@ public sealed class TelemetryMetricsTests(TelemetrySilo host) : HostTest(host)
         var acquired = Series("quota_rate_limiting_requests_total", "alpha", "acquired");
         var denied = Series("quota_rate_limiting_requests_total", "alpha", "denied");
         var near = Series("quota_rate_limiting_near_limit_total", "alpha", null);
-        var initial = await Scrape();
+        var initial = await Api.Metrics();
 
         // 1 of 4 used: not near; 2, 3 and 4 of 4: at or above half, near; the fifth is denied by alpha.
         for (var i = 0; i < TelemetrySilo.Limit; i++)
@@ -82,7 +80,7 @@ public sealed class TelemetryMetricsTests(TelemetrySilo host) : HostTest(host)
 
         (await Api.Acquire(new { resources = new[] { alpha } })).Expect(HttpStatusCode.TooManyRequests);
 
-        var text = await ScrapeUntil(metrics => Value(metrics, denied) >= Value(initial, denied) + 1);
+        var text = await Api.MetricsUntil(metrics => Value(metrics, denied) >= Value(initial, denied) + 1);
         Assert.Equal(Value(initial, acquired) + 4, Value(text, acquired));
         Assert.Equal(Value(initial, near) + 3, Value(text, near));
         Assert.Equal(Value(initial, denied) + 1, Value(text, denied));
@@ -93,13 +91,13 @@ public sealed class TelemetryMetricsTests(TelemetrySilo host) : HostTest(host)
     public async Task Policy_names_past_the_cap_are_counted_as_other()
     {
         var other = Series("quota_rate_limiting_requests_total", "other", "acquired");
-        var initial = await Scrape();
+        var initial = await Api.Metrics();
 
         (await Api.Acquire(new { resources = new[] { Ids.New("tm-alpha:") } })).Expect(HttpStatusCode.OK);
         (await Api.Acquire(new { resources = new[] { Ids.New("tm-beta:") } })).Expect(HttpStatusCode.OK);
         (await Api.Acquire(new { resources = new[] { Ids.New("tm-gamma:") } })).Expect(HttpStatusCode.OK);
 
-        var text = await ScrapeUntil(metrics => Value(metrics, other) >= Value(initial, other) + 1);
+        var text = await Api.MetricsUntil(metrics => Value(metrics, other) >= Value(initial, other) + 1);
         Assert.Equal(Value(initial, other) + 1, Value(text, other));
         Assert.Contains("quota_rate_limiting_policy=\"beta\"", text, StringComparison.Ordinal);
         Assert.DoesNotContain("quota_rate_limiting_policy=\"gamma\"", text, StringComparison.Ordinal);
@@ -113,14 +111,14 @@ public sealed class TelemetryMetricsTests(TelemetrySilo host) : HostTest(host)
         var slot = Ids.New("tm-slot:");
         var count = $"quota_rate_limiting_request_time_in_queue_seconds_count{{otel_scope_name=\"Quota\",quota_rate_limiting_result=\"denied\",quota_subject_kind=\"resource\"}}";
         var sum = count.Replace("_count{", "_sum{", StringComparison.Ordinal);
-        var initial = await Scrape();
+        var initial = await Api.Metrics();
 
         (await Api.Acquire(new { resources = new[] { slot } })).Expect(HttpStatusCode.OK);
 
         // The slot is held: this caller waits its whole 300 ms in the subject's queue and is denied at its deadline.
         (await Api.Acquire(new { resources = new[] { slot }, maxWaitMs = 300 })).Expect(HttpStatusCode.TooManyRequests);
 
-        var text = await ScrapeUntil(metrics => Value(metrics, count) >= Value(initial, count) + 1);
+        var text = await Api.MetricsUntil(metrics => Value(metrics, count) >= Value(initial, count) + 1);
         Assert.Equal(Value(initial, count) + 1, Value(text, count));
         Assert.InRange(Value(text, sum) - Value(initial, sum), 0.3, 5);
     }
@@ -132,36 +130,13 @@ public sealed class TelemetryMetricsTests(TelemetrySilo host) : HostTest(host)
 
         // Other tests of this class acquire too: wait for this request's own series (recorded once it was answered).
         var notFound = new Regex("^http_server_request_duration_seconds_count\\{[^}]*http_request_method=\"POST\",http_response_status_code=\"404\",http_route=\"/v1/acquire\"[^}]*\\} [1-9]", RegexOptions.Multiline);
-        var text = await ScrapeUntil(notFound.IsMatch);
+        var text = await Api.MetricsUntil(notFound.IsMatch);
 
         Assert.Contains("# TYPE http_server_request_duration_seconds histogram", text, StringComparison.Ordinal);
         Assert.Matches(notFound, text);
         foreach (var metric in (string[])["dotnet_process_cpu_time_seconds_total", "dotnet_process_memory_working_set_bytes", "dotnet_gc_heap_total_allocated_bytes_total", "dotnet_thread_pool_thread_count_total"])
         {
             Assert.Matches(new Regex($"^{metric}\\{{[^}}]*otel_scope_name=\"System.Runtime\"", RegexOptions.Multiline), text);
-        }
-    }
-
-    private async Task<string> Scrape() => (await Api.Get("/metrics")).Expect(HttpStatusCode.OK).Body;
-
-    /// <summary>Scrapes until <paramref name="done"/>: the HTTP server records a request's duration after answering it.</summary>
-    private async Task<string> ScrapeUntil(Func<string, bool> done)
-    {
-        var deadline = DateTime.UtcNow + MetricsDeadline;
-        while (true)
-        {
-            var text = await Scrape();
-            if (done(text))
-            {
-                return text;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"/metrics did not show the expected counts within {MetricsDeadline.TotalSeconds} s:{Environment.NewLine}{text}");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
         }
     }
 

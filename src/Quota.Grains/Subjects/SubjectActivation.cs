@@ -68,6 +68,7 @@ internal sealed partial class SubjectActivation : ICheckpointStore
 
     private ITimer? _wakeTimer;
     private ISubjectClusterGrain? _self;
+    private CancellationTokenRegistration _onStopping;
     private bool _known;
     private SubjectAdmission _admission;
     private string _label = string.Empty;
@@ -289,9 +290,12 @@ internal sealed partial class SubjectActivation : ICheckpointStore
         _services.Health.CheckpointWritten(this);
         _wakeTimer?.Dispose();
         _wakeTimer = null;
+        _onStopping.Dispose();
         if (_waitersOrNull is { } waiters)
         {
-            _services.Instruments.Waiting(-waiters.CancelAll());
+            // Waiters left when the subject goes away for another reason than its silo's stop (which answers them
+            // earlier, see SiloStopping): nothing was taken for them, so each is answered the same retryable denial.
+            _services.Instruments.Waiting(-waiters.AnswerAll(GoingAway));
         }
 
         if (_admission == SubjectAdmission.Admitted)

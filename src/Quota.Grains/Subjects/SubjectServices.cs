@@ -18,6 +18,7 @@ public sealed class SubjectServices(
     ActiveSubjects active,
     IOptions<LimitsOptions> limits,
     RecentDenials denials,
+    SiloStopping stopping,
     IServiceProvider provider)
 {
     private IGrainStorage? _storage;
@@ -51,6 +52,9 @@ public sealed class SubjectServices(
 
     /// <summary>The silo's ceilings (the <c>Retry-After</c> of a shed request).</summary>
     public LimitsOptions Limits { get; } = limits.Value;
+
+    /// <summary>Whether this silo has begun a graceful stop (then waiters are answered at once).</summary>
+    public SiloStopping Stopping { get; } = stopping;
 
     /// <summary>
     /// This silo's grain storage provider <see cref="QuotaStorage.Name"/>, where subjects keep their configuration

@@ -87,13 +87,21 @@ internal sealed class WaiterQueue
         return due != Timeout.InfiniteTimeSpan && due < TimeSpan.Zero ? TimeSpan.Zero : due;
     }
 
-    /// <summary>Cancels every waiter (the subject is going away) and empties the queue; answers how many there were.</summary>
-    public int CancelAll()
+    /// <summary>
+    /// Answers every waiter not yet answered with <paramref name="answer"/> (the subject is going away: nothing was
+    /// taken for them) and empties the queue; answers how many waiters it held, cancelled ones not yet swept out
+    /// included (as <see cref="Count"/>).
+    /// </summary>
+    public int AnswerAll(Func<Waiter, SubjectDecision> answer)
     {
+        ArgumentNullException.ThrowIfNull(answer);
         var count = _waiters.Count;
         foreach (var waiter in _waiters)
         {
-            waiter.TryCancel();
+            if (!waiter.IsCompleted)
+            {
+                waiter.TryComplete(answer(waiter));
+            }
         }
 
         _waiters.Clear();

@@ -68,16 +68,19 @@ public sealed class WaiterQueueTests
     }
 
     [Fact]
-    public async Task Going_away_cancels_every_waiter()
+    public async Task Going_away_answers_every_waiter_still_waiting()
     {
         var queue = new WaiterQueue();
         var first = queue.Enqueue(At(Priority.Normal), Noon.AddSeconds(1));
         var second = queue.Enqueue(At(Priority.High), Noon.AddSeconds(1));
+        var cancelled = queue.Enqueue(At(Priority.Low), Noon.AddSeconds(1));
+        Assert.True(cancelled.TryCancel());
 
-        Assert.Equal(2, queue.CancelAll());
+        Assert.Equal(3, queue.AnswerAll(w => new SubjectDecision { Outcome = DecisionOutcome.Overloaded, RetryAfter = TimeSpan.FromSeconds(w.Sequence + 1) }));
 
         Assert.Equal(0, queue.Count);
-        await Assert.ThrowsAsync<TaskCanceledException>(() => first.Task);
-        await Assert.ThrowsAsync<TaskCanceledException>(() => second.Task);
+        Assert.Equal(TimeSpan.FromSeconds(1), (await first.Task).RetryAfter);
+        Assert.Equal(TimeSpan.FromSeconds(2), (await second.Task).RetryAfter);
+        await Assert.ThrowsAsync<TaskCanceledException>(() => cancelled.Task);
     }
 }

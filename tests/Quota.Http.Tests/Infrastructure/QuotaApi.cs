@@ -75,6 +75,33 @@ public sealed class QuotaApi(HttpClient http, string? authorization = null, IRea
     /// <summary>GET <paramref name="path"/>.</summary>
     public Task<Reply> Get(string path) => Send(HttpMethod.Get, path, null, Ct);
 
+    /// <summary>GET /metrics: the Prometheus text exposition.</summary>
+    public async Task<string> Metrics() => (await Get("/metrics")).Expect(HttpStatusCode.OK).Body;
+
+    /// <summary>
+    /// Scrapes /metrics until <paramref name="done"/> holds (the exporter caches a scrape for a moment, and the HTTP
+    /// server records a request's duration after answering it); fails after 15 s, showing the last scrape.
+    /// </summary>
+    public async Task<string> MetricsUntil(Func<string, bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            var text = await Metrics();
+            if (done(text))
+            {
+                return text;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"/metrics did not show the expected values within 15 s:{Environment.NewLine}{text}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), Ct);
+        }
+    }
+
     /// <summary>The remaining permits of <paramref name="policy"/> on a subject, from GET /v1/usage.</summary>
     public async Task<long> Remaining(string kind, string id, string policy)
     {
