@@ -8,25 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE="${1:-3}"
 WORKERS="${2:-4}"
-PG_BIN="${QUOTA_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}"
 [ "${QUOTA_BUILD:-1}" = 0 ] || dotnet build -c Release -v q silo/Quota.Silo.csproj
 [ "${QUOTA_BUILD:-1}" = 0 ] || dotnet build -c Release -v q tests/Quota.Benchmarks/Quota.Benchmarks.csproj
 
-WORK="$(mktemp -d /tmp/quota-queues-XXXX)"
-RUNAS=()
-if [ "$(id -u)" = 0 ]; then chown postgres "$WORK"; RUNAS=(runuser -u postgres --); fi
-PG_PORT=25433
-"${RUNAS[@]}" "$PG_BIN/initdb" -D "$WORK/data" -U quota --auth=trust -E UTF8 --locale=C --no-sync >/dev/null
-"${RUNAS[@]}" "$PG_BIN/pg_ctl" start -D "$WORK/data" -l "$WORK/pg.log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $WORK -c max_connections=300" >/dev/null
-SILO=
-cleanup() {
-  [ -n "$SILO" ] && kill "$SILO" 2>/dev/null || true
-  "${RUNAS[@]}" "$PG_BIN/pg_ctl" stop -D "$WORK/data" -m immediate -w >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"${RUNAS[@]}" "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U quota -d postgres -qc "CREATE DATABASE quota" >/dev/null
+source tests/Quota.Benchmarks/pg-start.sh
+start_postgres queues 25433
 
 run() {
   local label="$1" parts="$2"; shift 2
