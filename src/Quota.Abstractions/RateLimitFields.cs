@@ -33,7 +33,7 @@ public static class RateLimitFields
             return null;
         }
 
-// One string per header, built in a stack buffer (it grows into a pooled array past 256 characters): these are
+        // One string per header, built in a stack buffer (it grows into a pooled array past 256 characters): these are
         // written on every HTTP decision, where StringBuilders and per-part strings were a tenth of what one allocated.
         var list = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture, stackalloc char[256]);
         for (var i = 0; i < policies.Count; i++)
@@ -66,7 +66,7 @@ public static class RateLimitFields
             return null;
         }
 
-var list = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture, stackalloc char[256]);
+        var list = new DefaultInterpolatedStringHandler(0, 0, CultureInfo.InvariantCulture, stackalloc char[256]);
         for (var i = 0; i < policies.Count; i++)
         {
             var p = policies[i];
