@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Buffers;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Quota.Algorithms.Limiting;
 
