@@ -64,6 +64,8 @@ public sealed class QuotaInstruments
     private static readonly int AlgorithmCells = Enum.GetValues<AlgorithmKind>().Length + 1;
     private readonly long[] _decisionCounts = new long[KindCount * OutcomeCount * AlgorithmCells];
     private readonly KeyValuePair<string, object?>[]?[] _decisionTags = new KeyValuePair<string, object?>[]?[KindCount * OutcomeCount * AlgorithmCells];
+    private readonly long[] _peekCounts = new long[KindCount];
+    private readonly KeyValuePair<string, object?>[]?[] _peekTags = new KeyValuePair<string, object?>[]?[KindCount];
     private readonly Histogram<double> _decisionDuration;
     private readonly Histogram<double> _timeInQueue;
     private readonly PolicyCounters _policies;
@@ -113,7 +115,8 @@ public sealed class QuotaInstruments
         _circuitsOpened = meter.CreateCounter<long>("quota.token.circuit.opened", "{opening}", "Times an upstream token's circuit breaker opened, by upstream and token.");
         _timeInQueue = meter.CreateHistogram<double>("quota.rate_limiting.request.time_in_queue", "s", "Time callers waited in subjects' queues (maxWaitMs) before being answered, by subject kind and result.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60] });
-        meter.CreateObservableCounter("quota.decisions", ObserveDecisions, "{decision}", "Decisions made by subjects, by kind, outcome and denying algorithm.");
+        meter.CreateObservableCounter("quota.decisions", ObserveDecisions, "{decision}", "Decisions made by subjects, by kind, outcome and denying algorithm; peeks (cost 0) are not decisions and are counted in quota.peeks.");
+        meter.CreateObservableCounter("quota.peeks", ObservePeeks, "{peek}", "Peeks (cost 0: nothing taken) answered by subjects, by kind: client peeks and the queues' own reading of their dispatch limits.");
         _decisionDuration = meter.CreateHistogram<double>("quota.decision.duration", "s", "Time a subject takes to decide, waiting excluded.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.000_001, 0.000_002, 0.000_005, 0.000_01, 0.000_02, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.01] });
         _waiting = meter.CreateUpDownCounter<long>("quota.rate_limiting.queued_requests", "{request}", "Callers waiting in subjects' queues for capacity.");
@@ -199,6 +202,30 @@ public sealed class QuotaInstruments
         Math.Max(0, waited.TotalSeconds),
         new KeyValuePair<string, object?>(SubjectKindTag, SubjectNames.Prefix(kind)),
         new KeyValuePair<string, object?>(ResultTag, allowed ? "acquired" : "denied"));
+
+    /// <summary>
+    /// Counts one peek (cost 0). A peek takes nothing, so it is kept out of the decisions, the per-policy counts, the usage
+    /// history and the recent denials: a queue reading its limits every few seconds must not show as traffic.
+    /// </summary>
+    public void Peeked(SubjectKind kind)
+    {
+        if ((uint)kind < (uint)KindCount)
+        {
+            Interlocked.Increment(ref _peekCounts[(int)kind]);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObservePeeks()
+    {
+        for (var kind = 0; kind < _peekCounts.Length; kind++)
+        {
+            var count = Interlocked.Read(ref _peekCounts[kind]);
+            if (count > 0)
+            {
+                yield return new Measurement<long>(count, _peekTags[kind] ??= [new(KindTag, SubjectNames.Prefix((SubjectKind)kind))]);
+            }
+        }
+    }
 
     private IEnumerable<Measurement<long>> ObserveDecisions()
     {

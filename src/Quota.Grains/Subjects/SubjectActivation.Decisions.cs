@@ -289,9 +289,15 @@ internal sealed partial class SubjectActivation
         Owner = Owner,
     };
 
-    /// <summary>Counts one decision in the metrics and the usage history.</summary>
+    /// <summary>Counts one decision in the metrics and the usage history; a peek (cost 0) only as a peek.</summary>
     private void Decided(SubjectDecision decision, long cost, DateTimeOffset now, TimeSpan latency)
     {
+        if (cost == 0 && decision.Outcome is DecisionOutcome.Allowed or DecisionOutcome.Denied)
+        {
+            _services.Instruments.Peeked(_kind);
+            return;
+        }
+
         _services.Instruments.Decided(_kind, decision.Outcome, DenyingAlgorithm(decision), latency);
         if (decision.Outcome is DecisionOutcome.Allowed or DecisionOutcome.Denied or DecisionOutcome.CostExceedsLimit)
         {
