@@ -147,7 +147,48 @@ public sealed class SiloProcess : IAsyncDisposable
     /// Stops the host's process where it is (SIGSTOP): its sockets stay open and the kernel keeps them alive, but nothing
     /// answers, as a silo that hangs. <see cref="Resume"/> lets it run again.
     /// </summary>
-    public void Pause() => Signal(19);
+    /// <remarks>
+    /// Returns once every thread of the process is stopped (state <c>T</c> in <c>/proc/PID/task/*/stat</c>): the signal
+    /// is delivered asynchronously, and on a loaded machine a thread already running could otherwise still answer a call
+    /// sent just after.
+    /// </remarks>
+    public void Pause()
+    {
+        Signal(19);
+        var pid = _process!.Id;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!AllThreadsStopped(pid))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"The host (pid {pid}) did not stop within 10 s of SIGSTOP.");
+            }
+
+            Thread.Yield();
+        }
+    }
+
+    private static bool AllThreadsStopped(int pid)
+    {
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                // "pid (comm) S ...": the state follows the last ')' (comm may hold spaces and parentheses).
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                if (stat[stat.LastIndexOf(')') + 2] != 'T')
+                {
+                    return false;
+                }
+            }
+            catch (IOException)
+            {
+                // A thread that exited meanwhile.
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>Lets a host stopped by <see cref="Pause"/> run again (SIGCONT).</summary>
     public void Resume() => Signal(18);
