@@ -63,6 +63,12 @@ internal static class DecisionLoad
             }
         }
 
+        // --only TEXT keeps the paths whose name contains TEXT (e.g. "Orleans client"), for a profile of one path.
+        if (options.TryGetValue("only", out var only))
+        {
+            paths.RemoveAll(p => !p.Name.Contains(only, StringComparison.OrdinalIgnoreCase));
+        }
+
         // Activate every grain once first, so the table measures steady state rather than first activations. The
         // acquire takes one permit: with durable counters (PostgreSQL mode) a subject's first grant of a period waits
         // for its first checkpoint, a one-off cost that run-durable.sh reports separately.

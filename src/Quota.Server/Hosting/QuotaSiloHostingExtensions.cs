@@ -122,8 +122,12 @@ public static class QuotaSiloHostingExtensions
             });
             silo.AddDashboard();
 
-            // Grain calls carry the caller's trace (an HTTP request's) and appear as spans when traces are collected.
-            silo.AddActivityPropagation();
+            // Grain calls carry the caller's trace (an HTTP request's) and appear as spans when traces are collected;
+            // only then, since the propagation filters cost every grain call.
+            if (QuotaTelemetry.TracingConfigured(configuration))
+            {
+                silo.AddActivityPropagation();
+            }
             silo.AddQuotaGrains();
         });
 

@@ -50,7 +50,7 @@ public static class QuotaTelemetry
         // Unreadable values are reported at start by TelemetryOptionsValidator; here they mean "not configured".
         Uri.TryCreate(configuration[$"{TelemetryOptions.SectionName}:OtlpEndpoint"], UriKind.Absolute, out var endpoint);
         var protocol = configuration[$"{TelemetryOptions.SectionName}:OtlpProtocol"];
-        if (endpoint is null && string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]) && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
+        if (!TracingConfigured(configuration))
         {
             // No collector: no tracer provider, so no activity is created (ActivitySource.StartActivity returns null).
             return services;
@@ -73,6 +73,16 @@ public static class QuotaTelemetry
             }));
         return services;
     }
+
+    /// <summary>
+    /// Whether traces are collected: an OTLP endpoint is set (<c>Quota:Telemetry:OtlpEndpoint</c>, or
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> in configuration or the environment). Without one no tracer provider is made,
+    /// and grain calls carry no trace (Orleans' propagation filters would cost every call for nothing).
+    /// </summary>
+    internal static bool TracingConfigured(IConfiguration configuration) =>
+        Uri.TryCreate(configuration[$"{TelemetryOptions.SectionName}:OtlpEndpoint"], UriKind.Absolute, out _)
+        || !string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"));
 
     /// <summary>Scrapes and probes are frequent and say nothing about decisions: they are not traced.</summary>
     private static bool IsScrapeOrProbe(Microsoft.AspNetCore.Http.PathString path) =>
