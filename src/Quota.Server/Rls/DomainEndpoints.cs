@@ -32,7 +32,7 @@ internal static class DomainEndpoints
             domain = HttpJson.RouteName(domain);
             return HttpJson.BadNames(("domain", domain))
                 ?? (await domains.SetAsync(domain, null, "api") ? Results.NoContent() : Unknown(domain));
-        });
+        }).Produces(StatusCodes.Status204NoContent).Problems(StatusCodes.Status404NotFound);
         return admin;
     }
 
