@@ -8,8 +8,9 @@ namespace Quota.Grains.Diagnostics;
 /// does not answer in time, or cannot be reached, is shown as not answering; the others are shown all the same.
 /// </summary>
 /// <remarks>
-/// Only silos a page asks from can call it: a grain service client needs the silo's runtime (the HTTP front door always
-/// runs in a silo).
+/// It runs in a silo only (a grain service client needs the silo's runtime); the HTTP front door always runs in one.
+/// A silo that times out keeps its call open until Orleans' response timeout; the page asks again every 2 s, so a hung
+/// silo holds at most that timeout's worth of such calls.
 /// </remarks>
 public sealed class ClusterNumbers(IServiceProvider services, IClusterMembershipService membership, ILocalSiloDetails local)
     : GrainServiceClient<ISiloNumbersService>(services)

@@ -32,10 +32,10 @@ public sealed record SiloNumbers
     /// <summary>Callers waiting in this silo's subjects' queues now.</summary>
     [Id(5)] public required long Waiting { get; init; }
 
-    /// <summary>Active users, keys and resources on this silo (<see cref="ActiveSubjects.Count"/>).</summary>
+    /// <summary>Active users, keys and resources on this silo (<see cref="Subjects.ActiveSubjects.Count"/>).</summary>
     [Id(6)] public required int ActiveSubjects { get; init; }
 
-    /// <summary>The most this silo admits (<see cref="ActiveSubjects.Ceiling"/>).</summary>
+    /// <summary>The most this silo admits (<see cref="Subjects.ActiveSubjects.Ceiling"/>).</summary>
     [Id(7)] public required int Ceiling { get; init; }
 
     /// <summary>Null while durable writes get through; otherwise since when and why they fail.</summary>

@@ -66,9 +66,12 @@ internal static class OverviewPage
                 continue;
             }
 
-            var full = n.Ceiling > 0 && n.ActiveSubjects >= n.Ceiling * NearCeiling;
+            var active = n.Ceiling > 0 && n.ActiveSubjects >= n.Ceiling * NearCeiling ? "n warn" : "n";
+            var storage = n.Storage is { } problem
+                ? new Html().Add($"""<td class="bad">failing ({problem.ErrorType})</td>""").ToMarkup()
+                : new Markup("<td class=\"ok\">ok</td>");
             html.Add($"""
-                <tr data-silo="{silo.Endpoint}"><td>{name}</td><td>{silo.Endpoint}</td><td class="n">{Rate(n.AllowedPerSecond)}</td><td class="n">{Rate(n.DeniedPerSecond)}</td><td class="n">{n.Allowed}</td><td class="n">{n.Denied}</td><td class="n">{n.Waiting}</td><td class="n{(full ? " warn" : string.Empty)}">{n.ActiveSubjects} / {n.Ceiling}</td>{(n.Storage is null ? new Markup("<td class=\"ok\">ok</td>") : new Html().Add($"""<td class="bad">failing ({n.Storage.ErrorType})</td>""").ToMarkup())}</tr>
+                <tr data-silo="{silo.Endpoint}"><td>{name}</td><td>{silo.Endpoint}</td><td class="n">{Rate(n.AllowedPerSecond)}</td><td class="n">{Rate(n.DeniedPerSecond)}</td><td class="n">{n.Allowed}</td><td class="n">{n.Denied}</td><td class="n">{n.Waiting}</td><td class="{active}">{n.ActiveSubjects} / {n.Ceiling}</td>{storage}</tr>
                 """);
         }
 
