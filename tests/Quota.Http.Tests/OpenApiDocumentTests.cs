@@ -152,7 +152,7 @@ public sealed class OpenApiDocumentTests(ConfiguredSilo host) : HostTest(host)
     public async Task Change_log_apply_scheduler_and_lists_answer_the_types_the_document_gives()
     {
         var user = Ids.New("typed-");
-        var document = $$"""{"users":{"{{user}}":{"policies":[{"name":"per-minute","algorithm":"fixed-window","limit":5,"window":"00:01:00"}]}}}""";
+        var document = System.Text.Json.JsonSerializer.Serialize(new { users = new Dictionary<string, object> { [user] = new { policies = new[] { new { name = "per-minute", algorithm = "fixed-window", limit = 5, window = "00:01:00" } } } } });
         await Conforms("post", "/v1/admin/apply", (await Api.Apply(document, dryRun: true)).Expect(HttpStatusCode.OK));
         await Conforms("post", "/v1/admin/apply", (await Api.Apply(document)).Expect(HttpStatusCode.OK));
         await Conforms("get", "/v1/admin/changes", (await Api.Get($"/v1/admin/changes?subject=user:{user}")).Expect(HttpStatusCode.OK));

@@ -43,7 +43,7 @@ public static class QuotaHttpEndpoints
         app.MapGet(Hosting.QuotaApplicationExtensions.LivenessPath, () => Results.Text("ok\n")).Produces<string>(contentType: "text/plain");
         // A browser (Accept: text/html, not JSON) gets links to the console and the dashboard; everything else the JSON.
         app.MapGet("/", (HttpContext context) => OperatorConsole.FrontPage.WantsHtml(context.Request) ? OperatorConsole.FrontPage.Html() : Results.Json(ServiceIndex.Instance, HttpJson.ResponseOptions))
-            .Produces<ServiceIndex>().Produces<string>(contentType: "text/html");
+            .Produces<ServiceIndex>().AlsoAnswersText("text/html");
         return app;
     }
 

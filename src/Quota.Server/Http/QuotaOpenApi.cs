@@ -98,6 +98,22 @@ public static class QuotaOpenApi
             };
         });
 
+    /// <summary>
+    /// Declares that the 200 answer may also be <paramref name="mediaType"/> text (the root's HTML for a browser), next to
+    /// the JSON <c>Produces&lt;T&gt;</c> declared: a second <c>Produces</c> for the same status would replace that JSON.
+    /// </summary>
+    internal static RouteHandlerBuilder AlsoAnswersText(this RouteHandlerBuilder builder, string mediaType) =>
+        builder.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            if (operation.Responses?.TryGetValue("200", out var ok) == true && ok is OpenApiResponse response)
+            {
+                response.Content ??= new Dictionary<string, OpenApiMediaType>();
+                response.Content[mediaType] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } };
+            }
+
+            return Task.CompletedTask;
+        });
+
     /// <summary>Whether a route belongs in the document: the API and the probes, not the dashboard, the console, metrics or the document.</summary>
     public static bool IsDescribed(string route) =>
         !route.StartsWith("/dashboard", StringComparison.OrdinalIgnoreCase)
