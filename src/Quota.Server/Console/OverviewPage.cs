@@ -33,7 +33,7 @@ internal static class OverviewPage
             <div class="card"><div class="v" id="allowed-total">{answered.Sum(n => n.Allowed)}</div><div class="l">allowed since start</div></div>
             <div class="card"><div class="v" id="denied-total">{answered.Sum(n => n.Denied)}</div><div class="l">denied since start</div></div>
             <div class="card"><div class="v" id="waiting">{answered.Sum(n => n.Waiting)}</div><div class="l">callers waiting</div></div>
-            <div class="card"><div class="v" id="active-subjects">{answered.Sum(n => n.ActiveSubjects)}</div><div class="l">active users, keys, resources (ceilings {answered.Sum(n => (long)n.Ceiling)})</div></div>
+            <div class="card"><div class="v" id="active-subjects">{answered.Sum(n => n.ActiveSubjects)}</div><div class="l">active users, keys, resources ({(answered.Count == 1 ? "ceiling" : "sum of the ceilings")} {answered.Sum(n => (long)n.Ceiling)})</div></div>
             </div>
             """);
 
