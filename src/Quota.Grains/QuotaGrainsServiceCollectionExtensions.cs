@@ -76,6 +76,11 @@ public static class QuotaGrainsServiceCollectionExtensions
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchedulerStarter>();
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<SiloStopping>());
 
+        // Each silo answers the console's cluster overview with its own numbers (Diagnostics/ClusterNumbers).
+        builder.AddGrainService<Diagnostics.SiloNumbersService>();
+        builder.Services.TryAddSingleton<Diagnostics.DecisionRates>();
+        builder.Services.TryAddSingleton<Diagnostics.ClusterNumbers>();
+
         // A cancelled call must still receive what the callee did: a waiter granted just as its caller gives up
         // hands the grant back to a coordinator that refunds it, instead of the answer being dropped unseen.
         builder.Configure<Orleans.Configuration.SiloMessagingOptions>(options => options.WaitForCancellationAcknowledgement = true);

@@ -66,6 +66,13 @@ public sealed class ConsolePageTests(ConsoleFixture fixture)
         Assert.Equal(1, await page.Locator("script").CountAsync()); // console.js only
         await Expect(page.Locator("#storage")).ToHaveTextAsync("Durable writes get through.");
         await Expect(page.Locator("#waiting")).ToHaveTextAsync("0");
+
+        // One silo: one row, the one serving the page, answering, its storage ok.
+        var silo = page.Locator("#silos tr[data-silo]");
+        await Expect(silo).ToHaveCountAsync(1);
+        await Expect(silo.Locator("td").First).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@" \(this page\)$"));
+        await Expect(silo.Locator("td").Last).ToHaveTextAsync("ok");
+        await Expect(page.Locator("#cluster")).ToContainTextAsync("1 active silo, 1 answering");
         await page.Context.CloseAsync();
     }
 

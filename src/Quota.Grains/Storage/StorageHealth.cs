@@ -94,9 +94,14 @@ public sealed class StorageHealth
     }
 }
 
-/// <summary>Durable writes failing since <paramref name="Since"/>.</summary>
+/// <summary>Durable writes failing since <paramref name="Since"/> (a silo reports it to the console's cluster overview).</summary>
 /// <param name="Since">When the first of the current failures happened.</param>
 /// <param name="ErrorType">The latest error's type (its message is in the log).</param>
 /// <param name="CheckpointsWaiting">Subjects whose counters have changes not yet written.</param>
 /// <param name="HistoryRowsWaiting">Usage-history rows kept for the next attempt.</param>
-public sealed record StorageProblem(DateTimeOffset Since, string ErrorType, int CheckpointsWaiting, int HistoryRowsWaiting);
+[GenerateSerializer, Immutable, Alias("quota.StorageProblem")]
+public sealed record StorageProblem(
+    [property: Id(0)] DateTimeOffset Since,
+    [property: Id(1)] string ErrorType,
+    [property: Id(2)] int CheckpointsWaiting,
+    [property: Id(3)] int HistoryRowsWaiting);

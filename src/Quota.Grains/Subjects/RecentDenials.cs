@@ -48,6 +48,11 @@ public sealed class RecentDenials
         }
     }
 
-    /// <summary>One denial: which subject, which of its policies, when.</summary>
-    public readonly record struct Denial(SubjectKind Kind, string Id, string Policy, DateTimeOffset At);
+    /// <summary>One denial: which subject, which of its policies, when (sent to the silo showing the cluster overview).</summary>
+    [GenerateSerializer, Immutable, Alias("quota.RecentDenial")]
+    public readonly record struct Denial(
+        [property: Id(0)] SubjectKind Kind,
+        [property: Id(1)] string Id,
+        [property: Id(2)] string Policy,
+        [property: Id(3)] DateTimeOffset At);
 }

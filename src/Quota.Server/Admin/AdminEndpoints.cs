@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -31,34 +30,35 @@ public static class AdminEndpoints
         // Every admin operation may be refused by the gate (401, 403, 429) or for its input (400), as problem details.
         var admin = app.MapGroup("/v1/admin").Problems(QuotaOpenApi.AdminRefusals);
 
-        admin.MapGet("/users", async (AdminService service) => Results.Json(new { users = await service.ListAsync(SubjectKind.User) }, HttpJson.ResponseOptions));
+        admin.MapGet("/users", async (AdminService service) => Results.Json(new UserList(await service.ListAsync(SubjectKind.User)), HttpJson.ResponseOptions))
+            .Produces<UserList>();
         admin.MapSubject("/users/{id}", SubjectKind.User, "id");
 
         admin.MapGet("/users/{id}/keys", async (string id, AdminService service) =>
         {
             id = HttpJson.RouteName(id);
-            return HttpJson.BadNames(("id", id)) ?? Results.Json(new { user = id, keys = (await service.KeysOfAsync(id)).Select(KeyView) }, HttpJson.ResponseOptions);
-        });
-        admin.MapPost("/users/{id}/keys", RegisterKeyAsync).Takes<KeyBody>().Produces(StatusCodes.Status201Created, contentType: "application/json");
-        admin.MapGet("/keys", async (AdminService service) => Results.Json(new { keys = await service.ListAsync(SubjectKind.ApiKey) }, HttpJson.ResponseOptions));
+            return HttpJson.BadNames(("id", id)) ?? Results.Json(new UserKeys(id, [.. (await service.KeysOfAsync(id)).Select(KeyView.Of)]), HttpJson.ResponseOptions);
+        }).Produces<UserKeys>();
+        admin.MapPost("/users/{id}/keys", RegisterKeyAsync).Takes<KeyBody>().Produces<RegisteredKey>(StatusCodes.Status201Created).Problems(StatusCodes.Status409Conflict);
+        admin.MapGet("/keys", async (AdminService service) => Results.Json(new KeyList(await service.ListAsync(SubjectKind.ApiKey)), HttpJson.ResponseOptions))
+            .Produces<KeyList>();
         admin.MapGet("/keys/{keyId}", async (string keyId, AdminService service) =>
-            CheckKeyId(keyId) ?? (await service.GetKeyAsync(keyId) is { } info ? Results.Json(KeyView(info), HttpJson.ResponseOptions) : UnknownKey()));
-        admin.MapPut("/keys/{keyId}", SetKeyAsync).Takes<SubjectBody>();
+            CheckKeyId(keyId) ?? (await service.GetKeyAsync(keyId) is { } info ? Results.Json(KeyView.Of(info), HttpJson.ResponseOptions) : UnknownKey()))
+            .Produces<KeyView>().Problems(StatusCodes.Status404NotFound);
+        admin.MapPut("/keys/{keyId}", SetKeyAsync).Takes<SubjectBody>().Produces<KeyView>().Problems(StatusCodes.Status404NotFound);
         admin.MapDelete("/keys/{keyId}", async (string keyId, AdminService service) =>
             CheckKeyId(keyId) ?? (await service.RevokeKeyAsync(keyId, "api") ? Results.NoContent() : UnknownKey()))
             .Produces(StatusCodes.Status204NoContent).Problems(StatusCodes.Status404NotFound);
 
-        admin.MapGet("/resources", async (AdminService service, PolicyCatalog catalog) => Results.Json(new
-        {
-            configured = catalog.ResourceNames.Order(StringComparer.Ordinal),
-            own = await service.ListAsync(SubjectKind.Resource),
-        }, HttpJson.ResponseOptions));
+        admin.MapGet("/resources", async (AdminService service, PolicyCatalog catalog) => Results.Json(
+            new ResourceList([.. catalog.ResourceNames.Order(StringComparer.Ordinal)], await service.ListAsync(SubjectKind.Resource)),
+            HttpJson.ResponseOptions)).Produces<ResourceList>();
         admin.MapSubject("/resources/{name}", SubjectKind.Resource, "name");
 
-        admin.MapGet("/changes", GetChangesAsync);
+        admin.MapGet("/changes", GetChangesAsync).Produces<ChangeList>();
         // Any other Content-Type, or none, is refused by routing, and the cross-site guard answers that with the problem
         // naming these types (CrossSiteGuard).
-        admin.MapPost("/apply", ApplyAsync).Accepts(typeof(ApplyDocument), DocumentMediaTypes.Accepted[0], DocumentMediaTypes.Accepted[1..]);
+        admin.MapPost("/apply", ApplyAsync).Accepts(typeof(ApplyDocument), DocumentMediaTypes.Accepted[0], DocumentMediaTypes.Accepted[1..]).Produces<ApplyAnswer>();
 
         admin.MapTenancy();
         admin.MapScheduler();
@@ -78,7 +78,7 @@ public static class AdminEndpoints
         return limit is not null
             && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > ChangeLogGrain.Capacity)
             ? HttpJson.Problem(StatusCodes.Status400BadRequest, [new("limit", $"must be a whole number from 1 to {ChangeLogGrain.Capacity} (got '{limit}'); the default is {DefaultChanges}.")])
-            : Results.Json(new { changes = (await service.ChangesAsync(count, subject)).Select(ChangeView) }, HttpJson.ResponseOptions);
+            : Results.Json(new ChangeList([.. (await service.ChangesAsync(count, subject)).Select(ChangeView.Of)]), HttpJson.ResponseOptions);
     }
 
     /// <summary>
@@ -193,14 +193,10 @@ public static class AdminEndpoints
             return HttpJson.Problem(StatusCodes.Status409Conflict, [new("key", "this key is registered to another user; revoke it there first.")]);
         }
 
-        return Results.Json(new
-        {
-            keyId = registered.Info.KeyId,
-            key = registered.RawKey,
-            user = registered.Info.Owner,
-            policies = registered.Info.Policies,
-            note = "The raw key is shown once; only its peppered hash is kept.",
-        }, HttpJson.ResponseOptions, statusCode: StatusCodes.Status201Created);
+        return Results.Json(
+            new RegisteredKey(registered.Info.KeyId, registered.RawKey, registered.Info.Owner, registered.Info.Policies, "The raw key is shown once; only its peppered hash is kept."),
+            HttpJson.ResponseOptions,
+            statusCode: StatusCodes.Status201Created);
     }
 
     private static async Task<IResult> SetKeyAsync(string keyId, HttpContext context, AdminService service, IOptions<QuotaHttpOptions> http)
@@ -222,7 +218,7 @@ public static class AdminEndpoints
         }
 
         return await service.SetKeyPoliciesAsync(keyId, body.Policies, "api") is { } info
-            ? Results.Json(KeyView(info), HttpJson.ResponseOptions)
+            ? Results.Json(KeyView.Of(info), HttpJson.ResponseOptions)
             : UnknownKey();
     }
 
@@ -280,37 +276,18 @@ public static class AdminEndpoints
             return HttpJson.Problem(StatusCodes.Status400BadRequest, outcome.Problems);
         }
 
-        return Results.Json(new
-        {
-            dryRun,
-            changes = outcome.Changes,
-            summary = outcome.Changes.GroupBy(c => c.Action).ToDictionary(g => g.Key, g => g.Count()),
+        return Results.Json(
+            new ApplyAnswer(
+                dryRun,
+                outcome.Changes,
+                outcome.Changes.GroupBy(c => c.Action).ToDictionary(g => g.Key, g => g.Count()),
 
-            // The scheduler's adaptations in force that differ from the document (its values are written all the same).
-            adapted = await ApplyAdaptations.FindAsync(document, service),
-        }, HttpJson.ResponseOptions);
+                // The scheduler's adaptations in force that differ from the document (its values are written all the same).
+                await ApplyAdaptations.FindAsync(document, service)),
+            HttpJson.ResponseOptions);
     }
 
     private static SubjectView SubjectView(string id, SubjectPolicies policies) => new(id, policies.Subject, policies.Own, policies.Policies);
-
-    private static object ChangeView(ChangeRecord change) => new
-    {
-        change.Sequence,
-        change.At,
-        change.Subject,
-        change.Action,
-        change.Source,
-        Old = change.Old is null ? null : JsonNode.Parse(change.Old),
-        New = change.New is null ? null : JsonNode.Parse(change.New),
-    };
-
-    private static object KeyView(ApiKeyInfo info) => new
-    {
-        keyId = info.KeyId,
-        label = SubjectNames.Label(SubjectKind.ApiKey, info.KeyId),
-        user = info.Owner,
-        policies = info.Policies,
-    };
 
     private static IResult? CheckKeyId(string keyId) => ApiKeyHasher.IsKeyId(keyId)
         ? null

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Quota.Abstractions;
 using Quota.Grains.Tenancy;
 using Quota.Server.Http;
 
@@ -19,13 +20,13 @@ internal static class SchedulerEndpoints
     public static void MapScheduler(this RouteGroupBuilder admin)
     {
         admin.MapGet("/scheduler", async (AdminService service) =>
-            Results.Json(await service.SchedulerStatusAsync(), HttpJson.ResponseOptions));
+            Results.Json(await service.SchedulerStatusAsync(), HttpJson.ResponseOptions)).Produces<SchedulerStatus>();
 
         // Runs whether or not the scheduler runs by itself (Quota:Scheduler:Enabled): the operator asked for it.
         admin.MapPost("/scheduler/run", async (AdminService service) =>
-            Results.Json(await service.RunSchedulerAsync(), HttpJson.ResponseOptions));
+            Results.Json(await service.RunSchedulerAsync(), HttpJson.ResponseOptions)).Produces<SchedulerRun>();
 
-        admin.MapGet("/scheduler/history", GetHistoryAsync);
+        admin.MapGet("/scheduler/history", GetHistoryAsync).Produces<SchedulerHistory>();
     }
 
     /// <summary>
@@ -38,6 +39,6 @@ internal static class SchedulerEndpoints
         return limit is not null
             && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > TenancyModel.HistoryCapacity)
             ? HttpJson.Problem(StatusCodes.Status400BadRequest, [new("limit", $"must be a whole number from 1 to {TenancyModel.HistoryCapacity} (got '{limit}'); the default is {DefaultHistory}.")])
-            : Results.Json(new { changes = await service.SchedulerHistoryAsync(count, subject) }, HttpJson.ResponseOptions);
+            : Results.Json(new SchedulerHistory(await service.SchedulerHistoryAsync(count, subject)), HttpJson.ResponseOptions);
     }
 }

@@ -20,19 +20,19 @@ internal static class TenancyEndpoints
     public static void MapTenancy(this RouteGroupBuilder admin)
     {
         admin.MapGet("/upstreams", async (AdminService service) =>
-            Results.Json(new { upstreams = await service.UpstreamsAsync() }, HttpJson.ResponseOptions));
+            Results.Json(new UpstreamList(await service.UpstreamsAsync()), HttpJson.ResponseOptions)).Produces<UpstreamList>();
         admin.MapEntry("/upstreams/{name}", Upstreams);
 
-        admin.MapGet("/upstreams/{name}/tokens", GetTokensAsync);
+        admin.MapGet("/upstreams/{name}/tokens", GetTokensAsync).Produces<UpstreamTokens>().Problems(StatusCodes.Status404NotFound);
         admin.MapEntry("/upstreams/{name}/tokens/{id}", Tokens);
 
         admin.MapGet("/tenants", async (AdminService service) =>
-            Results.Json(new { tenants = await service.TenantsAsync() }, HttpJson.ResponseOptions));
+            Results.Json(new TenantList(await service.TenantsAsync()), HttpJson.ResponseOptions)).Produces<TenantList>();
         admin.MapEntry("/tenants/{id}", Tenants);
 
         // The re-encryption step of a master-key rotation (docs/operations.md, "Secrets at rest").
         admin.MapPost("/secrets/reencrypt", async (AdminService service) =>
-            Results.Json(await service.ReencryptSecretsAsync(), HttpJson.ResponseOptions));
+            Results.Json(await service.ReencryptSecretsAsync(), HttpJson.ResponseOptions)).Produces<SecretRotation>();
     }
 
     private static readonly TenancyEntry<UpstreamSpec, UpstreamView> Upstreams = new(
@@ -64,7 +64,7 @@ internal static class TenancyEndpoints
         name = HttpJson.RouteName(name);
         return HttpJson.BadNames(("name", name))
             ?? (await service.UpstreamAsync(name) is { } upstream
-                ? Results.Json(new { upstream = upstream.Name, tokens = upstream.Tokens }, HttpJson.ResponseOptions)
+                ? Results.Json(new UpstreamTokens(upstream.Name, upstream.Tokens), HttpJson.ResponseOptions)
                 : UnknownUpstream(name));
     }
 

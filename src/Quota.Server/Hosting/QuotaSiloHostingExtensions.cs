@@ -174,7 +174,6 @@ public static class QuotaSiloHostingExtensions
         services.AddSingleton<AdminThrottle>();
         services.AddSingleton<AdminAccess>();
         services.AddSingleton<DashboardSessions>();
-        services.AddSingleton<OperatorConsole.DecisionRates>();
         services.AddSingleton<AdminService>();
         services.AddSingleton<ApplyPlanner>();
         services.AddQuotaTelemetry(configuration);

@@ -42,21 +42,8 @@ public static class QuotaHttpEndpoints
         v1.MapUpstreams();
         app.MapGet(Hosting.QuotaApplicationExtensions.LivenessPath, () => Results.Text("ok\n")).Produces<string>(contentType: "text/plain");
         // A browser (Accept: text/html, not JSON) gets links to the console and the dashboard; everything else the JSON.
-        app.MapGet("/", (HttpContext context) => OperatorConsole.FrontPage.WantsHtml(context.Request) ? OperatorConsole.FrontPage.Html() : Results.Json(new
-        {
-            service = "Quota",
-            description = "Distributed quotas and rate limits: may I do this now?",
-            decisions = new[] { "POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "POST /v1/feedback", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to=" },
-            queues = new[] { "POST /v1/queues/{name}/items", "POST /v1/queues/{name}/lease", "POST /v1/queues/{name}/ack", "POST /v1/queues/{name}/nack", "GET /v1/queues/{name}", "GET|POST /v1/queues/{name}/dead", "POST /v1/plan" },
-            admin = "/v1/admin (users, keys, resources, upstreams, tenants, queues, domains, scheduler, changes, apply); GET /v1/upstreams/{name}/allocation",
-            dashboard = "/dashboard",
-            console = OperatorConsole.ConsoleEndpoints.Root,
-            metrics = "/metrics",
-            health = Hosting.QuotaApplicationExtensions.LivenessPath,
-            readiness = Hosting.QuotaApplicationExtensions.ReadinessPath,
-            openApi = QuotaOpenApi.DocumentPath,
-            docs = "docs/api.md and docs/operations.md in the source repository",
-        }, HttpJson.ResponseOptions)).Produces(StatusCodes.Status200OK, contentType: "application/json").Produces(StatusCodes.Status200OK, contentType: "text/html");
+        app.MapGet("/", (HttpContext context) => OperatorConsole.FrontPage.WantsHtml(context.Request) ? OperatorConsole.FrontPage.Html() : Results.Json(ServiceIndex.Instance, HttpJson.ResponseOptions))
+            .Produces<ServiceIndex>().AlsoAnswersText("text/html");
         return app;
     }
 
@@ -290,4 +277,37 @@ public static class QuotaHttpEndpoints
         TokenResponse? Token,
         string? LeaseId,
         PolicyState[] Policies);
+}
+
+/// <summary>What <c>GET /</c> answers a program: where each part of the service is.</summary>
+/// <param name="Service">The service's name.</param>
+/// <param name="Description">One line on what it does.</param>
+/// <param name="Decisions">The decision endpoints.</param>
+/// <param name="Queues">The queue endpoints.</param>
+/// <param name="Admin">The admin API's areas.</param>
+/// <param name="Dashboard">The Orleans Dashboard.</param>
+/// <param name="Console">The Quota console.</param>
+/// <param name="Metrics">Prometheus metrics.</param>
+/// <param name="Health">The liveness probe.</param>
+/// <param name="Readiness">The readiness probe.</param>
+/// <param name="OpenApi">This API's OpenAPI document.</param>
+/// <param name="Docs">Where the documentation is.</param>
+public sealed record ServiceIndex(
+    string Service, string Description, string[] Decisions, string[] Queues, string Admin, string Dashboard, string Console, string Metrics,
+    string Health, string Readiness, string OpenApi, string Docs)
+{
+    /// <summary>The one index.</summary>
+    public static ServiceIndex Instance { get; } = new(
+        "Quota",
+        "Distributed quotas and rate limits: may I do this now?",
+        ["POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "POST /v1/feedback", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to="],
+        ["POST /v1/queues/{name}/items", "POST /v1/queues/{name}/lease", "POST /v1/queues/{name}/ack", "POST /v1/queues/{name}/nack", "GET /v1/queues/{name}", "GET|POST /v1/queues/{name}/dead", "POST /v1/plan"],
+        "/v1/admin (users, keys, resources, upstreams, tenants, queues, domains, scheduler, changes, apply); GET /v1/upstreams/{name}/allocation",
+        "/dashboard",
+        OperatorConsole.ConsoleEndpoints.Root,
+        "/metrics",
+        Hosting.QuotaApplicationExtensions.LivenessPath,
+        Hosting.QuotaApplicationExtensions.ReadinessPath,
+        QuotaOpenApi.DocumentPath,
+        "docs/api.md and docs/operations.md in the source repository");
 }

@@ -55,8 +55,8 @@ public static class QuotaOpenApi
                 return Task.CompletedTask;
             });
 
-            // The admin API answers its stored objects as JSON shaped per resource (docs/api.md); an operation that
-            // declares no success of its own answers 200 with such an object.
+            // An operation that declares no success of its own is described as answering 200 with an untyped object:
+            // OpenApiDocumentTests fails on every such answer but the queue routes it names, so a new route declares its type.
             options.AddOperationTransformer((operation, _, _) =>
             {
                 operation.Responses ??= [];
@@ -96,6 +96,22 @@ public static class QuotaOpenApi
             {
                 Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = new() { Schema = schema } },
             };
+        });
+
+    /// <summary>
+    /// Declares that the 200 answer may also be <paramref name="mediaType"/> text (the root's HTML for a browser), next to
+    /// the JSON <c>Produces&lt;T&gt;</c> declared: a second <c>Produces</c> for the same status would replace that JSON.
+    /// </summary>
+    internal static RouteHandlerBuilder AlsoAnswersText(this RouteHandlerBuilder builder, string mediaType) =>
+        builder.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            if (operation.Responses?.TryGetValue("200", out var ok) == true && ok is OpenApiResponse response)
+            {
+                response.Content ??= new Dictionary<string, OpenApiMediaType>();
+                response.Content[mediaType] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } };
+            }
+
+            return Task.CompletedTask;
         });
 
     /// <summary>Whether a route belongs in the document: the API and the probes, not the dashboard, the console, metrics or the document.</summary>

@@ -31,9 +31,9 @@ public sealed class DomainAdmin(IGrainFactory grains, DomainCatalog catalog)
     public async Task<string[]> ListAsync() =>
         [.. (await grains.GetGrain<IDomainsGrain>(0).GetAllAsync()).Domains.Keys.Order(StringComparer.Ordinal)];
 
-    /// <summary>A domain's stored configuration as JSON; null when it is not configured.</summary>
-    public async Task<JsonNode?> GetAsync(string domain) =>
-        (await grains.GetGrain<IDomainsGrain>(0).GetAllAsync()).Domains.TryGetValue(domain, out var json) ? JsonNode.Parse(json) : null;
+    /// <summary>A domain's stored configuration (validated before it was stored); null when it is not configured.</summary>
+    public async Task<DomainBody?> GetAsync(string domain) =>
+        (await grains.GetGrain<IDomainsGrain>(0).GetAllAsync()).Domains.TryGetValue(domain, out var json) ? JsonSerializer.Deserialize<DomainBody>(json, DomainRules.Json) : null;
 
     /// <summary>Sets (<paramref name="body"/> not null, validated) or removes a domain; answers whether anything was stored before.</summary>
     public async Task<bool> SetAsync(string domain, DomainBody? body, string source)

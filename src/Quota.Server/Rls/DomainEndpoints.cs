@@ -18,22 +18,21 @@ internal static class DomainEndpoints
     /// <summary>Maps the domain endpoints on the admin group (behind the admin gate).</summary>
     public static RouteGroupBuilder MapDomains(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/domains", async (DomainAdmin domains) => Results.Json(new { domains = await domains.ListAsync() }, HttpJson.ResponseOptions));
+        admin.MapGet("/domains", async (DomainAdmin domains) => Results.Json(new DomainList(await domains.ListAsync()), HttpJson.ResponseOptions))
+            .Produces<DomainList>();
         admin.MapGet("/domains/{domain}", async (string domain, DomainAdmin domains) =>
         {
             domain = HttpJson.RouteName(domain);
             return HttpJson.BadNames(("domain", domain))
-                ?? (await domains.GetAsync(domain) is { } stored
-                    ? Results.Json(new { domain, descriptors = stored["descriptors"]?.DeepClone() }, HttpJson.ResponseOptions)
-                    : Unknown(domain));
-        });
-        admin.MapPut("/domains/{domain}", PutAsync).Takes<DomainBody>();
+                ?? (await domains.GetAsync(domain) is { } stored ? View(domain, stored) : Unknown(domain));
+        }).Produces<DomainView>().Problems(StatusCodes.Status404NotFound);
+        admin.MapPut("/domains/{domain}", PutAsync).Takes<DomainBody>().Produces<DomainView>();
         admin.MapDelete("/domains/{domain}", async (string domain, DomainAdmin domains) =>
         {
             domain = HttpJson.RouteName(domain);
             return HttpJson.BadNames(("domain", domain))
                 ?? (await domains.SetAsync(domain, null, "api") ? Results.NoContent() : Unknown(domain));
-        });
+        }).Produces(StatusCodes.Status204NoContent).Problems(StatusCodes.Status404NotFound);
         return admin;
     }
 
@@ -64,9 +63,21 @@ internal static class DomainEndpoints
         }
 
         await domains.SetAsync(domain, body, "api");
-        return Results.Json(new { domain, descriptors = (await domains.GetAsync(domain))?["descriptors"]?.DeepClone() }, HttpJson.ResponseOptions);
+        return View(domain, await domains.GetAsync(domain) ?? body!);
     }
+
+    /// <summary>A domain as stored, written as it is stored (<see cref="DomainRules.Json"/>: envoy-ratelimit's names, no nulls).</summary>
+    private static IResult View(string domain, DomainBody stored) => Results.Json(new DomainView(domain, stored.Descriptors), DomainRules.Json);
 
     private static IResult Unknown(string domain) =>
         HttpJson.Problem(StatusCodes.Status404NotFound, [new FieldProblem("domain", $"domain '{domain}' is not configured; PUT its descriptors to create it.")]);
 }
+
+/// <summary>The configured domains of Envoy's rate-limit service.</summary>
+/// <param name="Domains">Their names, sorted.</param>
+public sealed record DomainList(string[] Domains);
+
+/// <summary>One domain's descriptor rules as stored (the shape a <c>PUT</c> takes).</summary>
+/// <param name="Domain">The domain's name.</param>
+/// <param name="Descriptors">Its top-level descriptor rules.</param>
+public sealed record DomainView(string Domain, List<DescriptorBody?>? Descriptors);

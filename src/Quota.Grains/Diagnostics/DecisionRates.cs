@@ -1,13 +1,12 @@
-using Quota.Grains;
-
-namespace Quota.Server.OperatorConsole;
+namespace Quota.Grains.Diagnostics;
 
 /// <summary>
 /// Decisions per second on this silo for the console's overview: the totals of <see cref="QuotaInstruments"/> are
-/// sampled when the overview is read (at most once a second, the last minute kept) and the rate is the difference
-/// over the oldest kept sample. Nothing runs in the background; until a second sample exists there is no rate.
+/// sampled when the silo is asked for its numbers (<see cref="ISiloNumbersService"/>, at most one sample a second, the
+/// last minute kept) and the rate is the difference over the oldest kept sample. Nothing runs in the background; until
+/// a second sample exists there is no rate.
 /// </summary>
-internal sealed class DecisionRates(QuotaInstruments instruments, QuotaTime time)
+public sealed class DecisionRates(QuotaInstruments instruments, QuotaTime time)
 {
     private static readonly TimeSpan Kept = TimeSpan.FromMinutes(1);
     private readonly Queue<(DateTimeOffset At, long Allowed, long Denied)> _samples = new();
