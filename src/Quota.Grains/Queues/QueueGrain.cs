@@ -50,14 +50,26 @@ public sealed partial class QueueGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        // The queue gauges (quota.queue.*) read what the queue last reported: a metrics reader must not touch the book
-        // from outside the grain's scheduler.
-        this.RegisterGrainTimer(static (grain, _) => grain.PublishGaugesAsync(), this, new GrainTimerCreationOptions(GaugeInterval, GaugeInterval) { KeepAlive = false });
-        if (Definition is not { } definition || !store.Durable)
+        if (Definition is { } definition)
         {
-            return;
+            // A queue defined before the registry listed queues (or whose mark was lost) is listed from its first
+            // activation on. Not awaited: a registry that cannot answer must not hold the queue's activation up.
+            _ = RegisterAsync();
+            if (store.Durable)
+            {
+                await LoadAsync(definition, cancellationToken);
+            }
         }
 
+        // The queue gauges (quota.queue.*) read what the queue last reported: a metrics reader must not touch the book
+        // from outside the grain's scheduler. The first refresh comes at once, so a queue that QueueKeeper activates
+        // after a restart is on /metrics before anyone asks it anything (an autoscaler must not see an absent series
+        // while items wait).
+        this.RegisterGrainTimer(static (grain, _) => grain.PublishGaugesAsync(), this, new GrainTimerCreationOptions(TimeSpan.Zero, GaugeInterval) { KeepAlive = false });
+    }
+
+    private async Task LoadAsync(QueueDefinition definition, CancellationToken cancellationToken)
+    {
         var now = _time.GetUtcNow();
         foreach (var stored in await store.LoadAsync(Name, cancellationToken))
         {
@@ -73,6 +85,20 @@ public sealed partial class QueueGrain(
             }
         }
     }
+
+    private async Task RegisterAsync()
+    {
+        try
+        {
+            await Registry.MarkQueueAsync(Name, defined: true);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogRegisterFailed(logger, e, Name);
+        }
+    }
+
+    private IRegistryGrain Registry => grains.GetGrain<IRegistryGrain>(0);
 
     /// <inheritdoc />
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -90,6 +116,7 @@ public sealed partial class QueueGrain(
         ArgumentNullException.ThrowIfNull(definition);
         state.State.Definition = definition;
         await state.WriteStateAsync();
+        await Registry.MarkQueueAsync(Name, defined: true);
         Notify();
         return definition;
     }
@@ -108,6 +135,7 @@ public sealed partial class QueueGrain(
         _book.Clear();
         await store.DeleteQueueAsync(Name);
         await state.ClearStateAsync();
+        await Registry.MarkQueueAsync(Name, defined: false);
         instruments.QueueGone(Name);
         Notify();
         DeactivateOnIdle();
