@@ -52,38 +52,18 @@ public sealed partial class QueueGrain(
     {
         if (Definition is { } definition)
         {
-            // A queue defined before the registry listed queues (or whose mark was lost) is listed from its first
-            // activation on. Not awaited: a registry that cannot answer must not hold the queue's activation up.
+            // A queue defined before the registry listed queues is listed from its first activation on; not awaited, so a
+            // registry that cannot answer does not hold the activation up.
             _ = RegisterAsync();
-            if (store.Durable)
+            foreach (var (id, problems) in store.Durable ? _book.RestoreAll(await store.LoadAsync(Name, cancellationToken), definition, _time.GetUtcNow()) : [])
             {
-                await LoadAsync(definition, cancellationToken);
+                LogUnrestorable(logger, Name, id, problems);
             }
         }
 
-        // The queue gauges (quota.queue.*) read what the queue last reported: a metrics reader must not touch the book
-        // from outside the grain's scheduler. The first refresh comes at once, so a queue that QueueKeeper activates
-        // after a restart is on /metrics before anyone asks it anything (an autoscaler must not see an absent series
-        // while items wait).
+        // The gauges (quota.queue.*) show what the queue last reported (a metrics reader must not touch the book off the
+        // grain's scheduler); the first refresh is at once, so a queue QueueKeeper activates is on /metrics unasked.
         this.RegisterGrainTimer(static (grain, _) => grain.PublishGaugesAsync(), this, new GrainTimerCreationOptions(TimeSpan.Zero, GaugeInterval) { KeepAlive = false });
-    }
-
-    private async Task LoadAsync(QueueDefinition definition, CancellationToken cancellationToken)
-    {
-        var now = _time.GetUtcNow();
-        foreach (var stored in await store.LoadAsync(Name, cancellationToken))
-        {
-            // Rendered again with the definition in force: a definition changed since the enqueue applies to the item.
-            if (QueueRules.Render(definition.Dispatch, stored.Attributes, stored.Priority, out var problems) is { } request
-                && RequestRules.TryValidate(request, null, out var validated, out _))
-            {
-                _book.Restore(stored, validated, now);
-            }
-            else
-            {
-                LogUnrestorable(logger, Name, stored.Id, string.Join("; ", problems));
-            }
-        }
     }
 
     private async Task RegisterAsync()
