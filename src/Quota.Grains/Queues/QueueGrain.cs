@@ -41,6 +41,7 @@ public sealed partial class QueueGrain(
 
     private readonly TimeProvider _time = clock.Provider;
     private readonly QueueBook _book = new();
+    private GroupedDeletes? _acks;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private QueueDefinition? Definition => state.RecordExists ? state.State.Definition : null;
@@ -257,7 +258,7 @@ public sealed partial class QueueGrain(
             return QueueOutcome.UnknownLease;
         }
 
-        await store.DeleteAsync(Name, [item.Id]);
+        await (_acks ??= new GroupedDeletes(store, Name)).DeleteAsync(item.Id);
         return QueueOutcome.Done;
     }
 
