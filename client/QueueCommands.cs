@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 namespace Quota.Cli;
 
 /// <summary>
-/// Queues over <c>/v1/queues/{name}</c> and the planner: statistics (once, or a live view), enqueue, dead letters
+/// Queues over <c>/v1/queues</c> and the planner: the defined queues, statistics (once, or a live view), enqueue, dead letters
 /// (list, requeue, purge) and <c>plan</c>. Defining a queue is <c>apply</c>'s <c>queues:</c> section.
 /// </summary>
 internal static class QueueCommands
@@ -93,11 +93,57 @@ internal static class QueueCommands
             });
         });
 
-        return new Command("queues", "Work queues paced by Quota's decisions: statistics, enqueue, dead letters. Define them with apply (queues:).")
+        return new Command("queues", "Work queues paced by Quota's decisions: list, statistics, enqueue, dead letters. Define them with apply (queues:).")
         {
-            show, enqueue, dead, DeadAction(globals, "requeue", "requeued", "Put dead letters back with fresh attempts (all, or the ids given)."),
+            List(globals), show, enqueue, dead, DeadAction(globals, "requeue", "requeued", "Put dead letters back with fresh attempts (all, or the ids given)."),
             DeadAction(globals, "purge", "purged", "Delete dead letters (all, or the ids given)."),
         };
+    }
+
+    private static Command List(GlobalOptions globals)
+    {
+        var limit = new Option<int?>("--limit", "-n") { Description = "At most this many queues, by name: 1 to 100 (default 100).", HelpName = "N" };
+        var after = new Option<string?>("--after") { Description = "Only queues whose names sort after this one (the next page).", HelpName = "NAME" };
+        var list = new Command("list", "List the defined queues by name with their depth, in flight, retrying, dead and the workers worth running.") { limit, after };
+        list.Runs(globals, async (session, parse, ct) =>
+        {
+            var query = new List<string>();
+            if (parse.GetValue(limit) is { } n)
+            {
+                query.Add("limit=" + n.ToString(CultureInfo.InvariantCulture));
+            }
+
+            if (parse.GetValue(after) is { } name)
+            {
+                query.Add("after=" + Session.Segment(name));
+            }
+
+            var response = await session.GetAsync("v1/queues" + (query.Count == 0 ? string.Empty : "?" + string.Join('&', query)), ct);
+            return session.Show(response, body =>
+            {
+                var queues = (body?["queues"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
+                if (queues.Count == 0)
+                {
+                    session.Output.Line("no queues defined.");
+                    return;
+                }
+
+                var table = session.Output.Table("NAME", "DEPTH", "IN FLIGHT", "RETRYING", "DEAD", "WORKERS");
+                foreach (var queue in queues)
+                {
+                    var depth = (queue["depth"] as JsonObject)?.Sum(d => Output.Number(d.Value) ?? 0) ?? 0;
+                    Output.Row(table, Output.Str(queue["name"]), depth.ToString(CultureInfo.InvariantCulture), Output.Str(queue["inFlight"]), Output.Str(queue["retrying"]),
+                        Output.Str(queue["dead"]), Output.Str(queue["desiredWorkers"]));
+                }
+
+                session.Output.Write(table);
+                if (Output.Str(body?["next"]) is { } next)
+                {
+                    session.Output.Line($"more: quota queues list --after {next}");
+                }
+            });
+        });
+        return list;
     }
 
     private static Command DeadAction(GlobalOptions globals, string action, string counted, string description)

@@ -40,8 +40,9 @@ public interface IChangeLogGrain : IGrainWithIntegerKey
 }
 
 /// <summary>
-/// Which subjects have configuration of their own: users and resources with own policies, and each user's keys.
-/// Lets operators list what they configured; one per cluster.
+/// Which subjects have configuration of their own: users and resources with own policies, and each user's keys; and
+/// which queues are defined. Lets operators list what they configured, and lets every silo find the queues it must keep
+/// active after a restart (their gauges are what an autoscaler reads); one per cluster.
 /// </summary>
 [Alias("quota.IRegistryGrain")]
 public interface IRegistryGrain : IGrainWithIntegerKey
@@ -61,4 +62,15 @@ public interface IRegistryGrain : IGrainWithIntegerKey
     /// <summary>The key ids of a user, sorted.</summary>
     [Alias("KeysOf")]
     Task<string[]> KeysOfAsync(string user);
+
+    /// <summary>Notes that a queue is (or no longer is) defined; its grain calls this when its definition changes.</summary>
+    [Alias("MarkQueue")]
+    Task MarkQueueAsync(string name, bool defined);
+
+    /// <summary>
+    /// Defined queues in ordinal order of name, those after <paramref name="after"/> (null: from the first), at most
+    /// <paramref name="limit"/>.
+    /// </summary>
+    [Alias("ListQueues")]
+    Task<string[]> ListQueuesAsync(string? after, int limit);
 }

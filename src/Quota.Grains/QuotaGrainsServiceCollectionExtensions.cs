@@ -74,6 +74,7 @@ public static class QuotaGrainsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.AddQuotaGrains(builder.Configuration);
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SchedulerStarter>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Queues.QueueKeeper>();
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(provider => provider.GetRequiredService<SiloStopping>());
 
         // Each silo answers the console's cluster overview with its own numbers (Diagnostics/ClusterNumbers).

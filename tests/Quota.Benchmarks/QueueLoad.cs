@@ -51,7 +51,7 @@ internal static class QueueLoad
         var resource = $"bench-q-free-{run}";
         await PutAsync(http, $"/v1/admin/resources/{resource}", new { policies = new[] { new { name = "per-minute", algorithm = "fixed-window", limit = 1_000_000_000, window = "00:01:00" } } });
         var name = $"bench-q-{run}";
-        await PutAsync(http, $"/v1/admin/queues/{name}", new { dispatch = new { resources = new[] { resource } }, maxItems = 1_000_000, visibilityTimeout = "00:05:00" });
+        await PutAsync(http, $"/v1/admin/queues/{name}", new { dispatch = new { resources = new[] { resource } }, maxItems = 1_000_000, maxPayloadBytes = 1024, visibilityTimeout = "00:05:00" });
         var queue = quota.Queue(name);
 
         long enqueued = 0;
@@ -113,7 +113,7 @@ internal static class QueueLoad
         var resource = $"bench-q-paced-{run}";
         await PutAsync(http, $"/v1/admin/resources/{resource}", new { policies = new[] { new { name = "per-5s", algorithm = "fixed-window", limit = Limit, window = "00:00:05" } } });
         var name = $"bench-q-paced-{run}";
-        await PutAsync(http, $"/v1/admin/queues/{name}", new { dispatch = new { resources = new[] { resource } }, maxItems = 100_000 });
+        await PutAsync(http, $"/v1/admin/queues/{name}", new { dispatch = new { resources = new[] { resource } }, maxItems = 100_000, maxPayloadBytes = 1024 });
         var queue = quota.Queue(name);
         var total = Limit * (windows + 3);
         for (var i = 0; i < total; i += 1000)

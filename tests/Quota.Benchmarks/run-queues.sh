@@ -4,6 +4,7 @@
 # for a queue under a 20-per-5-s fixed window: dispatched/limit per full window) and the planner's finish time
 # against a measured drain. About 90 s after the builds. Run it under nice on a shared machine:
 #   nice tests/Quota.Benchmarks/run-queues.sh [seconds-per-throughput-phase] [workers]
+#   QUOTA_BUILD=0 QUOTA_QUEUE_RUNS=postgres nice tests/Quota.Benchmarks/run-queues.sh 3 4   # the PostgreSQL run only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_PHASE="${1:-3}"
@@ -27,7 +28,9 @@ run() {
   kill "$SILO"; wait "$SILO" 2>/dev/null || true; SILO=
 }
 
-run "embedded default (items in memory)" all
-run "PostgreSQL (every item a row)" throughput --Quota:Storage:Provider=postgres --Quota:Admin:AllowLoopback=true \
+# QUOTA_QUEUE_RUNS picks the runs (default both): "postgres" alone repeats the PostgreSQL throughput figures.
+RUNS="${QUOTA_QUEUE_RUNS:-embedded postgres}"
+[[ " $RUNS " != *" embedded "* ]] || run "embedded default (items in memory)" all
+[[ " $RUNS " != *" postgres "* ]] || run "PostgreSQL (every item a row)" throughput --Quota:Storage:Provider=postgres --Quota:Admin:AllowLoopback=true \
   "--ConnectionStrings:Quota=Host=127.0.0.1;Port=$PG_PORT;Database=quota;Username=quota;Maximum Pool Size=100" \
   --Quota:Secrets:MasterKeys:0=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY= --Quota:Secrets:Pepper=benchmark-pepper-0123456789

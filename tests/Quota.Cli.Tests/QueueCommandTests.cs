@@ -2,7 +2,7 @@ using Quota.Cli.Tests.Infrastructure;
 
 namespace Quota.Cli.Tests;
 
-/// <summary><c>quota queues show|enqueue|dead|requeue|purge</c>, on a queue defined with <c>quota apply</c> (YAML).</summary>
+/// <summary><c>quota queues list|show|enqueue|dead|requeue|purge</c>, on a queue defined with <c>quota apply</c> (YAML).</summary>
 public sealed class QueueCommandTests(OpenSilo host) : CliTest(host)
 {
     [Fact]
@@ -37,6 +37,11 @@ public sealed class QueueCommandTests(OpenSilo host) : CliTest(host)
         HasLine(shown.Stdout, @"^workers:\s+1 worth running$", shown);
         var json = Json(Exits(0, await Cli.Run("queues", "show", queue, "--json")));
         Assert.Equal(1, json["depth"]!["high"]!.GetValue<int>());
+
+        // Listed by name (a page starting just before this queue's name) with its depth and the workers worth running.
+        var listed = Exits(0, await Cli.Run("queues", "list", "--after", queue[..^1], "--limit", "1"));
+        Assert.Equal(new[] { queue, "2", "0", "0", "0", "1" }, Row(listed, queue));
+        Exits(2, await Cli.Run("queues", "list", "--limit", "0"));
 
         var watched = Exits(0, await Cli.Run("queues", "show", queue, "--watch", "0.1", "--times", "2"));
         Assert.Equal(2, watched.Lines.Count(l => l.StartsWith("queue:", StringComparison.Ordinal)));

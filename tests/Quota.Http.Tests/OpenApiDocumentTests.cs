@@ -93,6 +93,31 @@ public sealed class OpenApiDocumentTests(ConfiguredSilo host) : HostTest(host)
     }
 
     [Fact]
+    public async Task The_queue_list_and_a_queue_s_statistics_are_typed_and_match_the_document()
+    {
+        var resource = Ids.New("oa-q-res-");
+        (await Api.PutResource(resource, Policies.FixedWindow("per-hour", 10, "01:00:00"))).Expect(HttpStatusCode.OK);
+        var prefix = Ids.New("oa-q-");
+        var queue = prefix + "-a";
+        (await Api.PutJson($"/v1/admin/queues/{queue}", new { dispatch = new { resources = new[] { resource } } })).Expect(HttpStatusCode.OK);
+        (await Api.PostJson($"/v1/queues/{queue}/items", new { id = "x", deadline = DateTimeOffset.UnixEpoch.AddYears(100) })).Expect(HttpStatusCode.OK);
+        try
+        {
+            await Conforms("get", "/v1/queues/{name}", (await Api.Get($"/v1/queues/{queue}")).Expect(HttpStatusCode.OK));
+            var list = (await Api.Get($"/v1/queues?after={prefix}&limit=1")).Expect(HttpStatusCode.OK);
+            Assert.Equal(queue, list.Json["queues"]![0]!["name"]!.GetValue<string>());
+            await Conforms("get", "/v1/queues", list);
+            await Conforms("get", "/v1/queues", (await Api.Get("/v1/queues?limit=0")).Expect(HttpStatusCode.BadRequest));
+            Assert.Equal(new HashSet<string> { "queues", "next" }, await AnswerProperties("get", "/v1/queues"));
+            Assert.Superset(new HashSet<string> { "name", "depth", "inFlight", "retrying", "dead", "desiredWorkers", "deadlines" }, await AnswerProperties("get", "/v1/queues/{name}"));
+        }
+        finally
+        {
+            await Api.Delete($"/v1/admin/queues/{queue}");
+        }
+    }
+
+    [Fact]
     public async Task Admin_bodies_and_answers_are_typed_not_just_object()
     {
         // What each admin write takes: the properties docs/api.md lists, not an untyped object.

@@ -3,7 +3,7 @@ using Quota.Grains.Subjects;
 
 namespace Quota.Grains.Administration;
 
-/// <summary>The persisted index of configured subjects and users' keys; see <see cref="IRegistryGrain"/>.</summary>
+/// <summary>The persisted index of configured subjects, users' keys and defined queues; see <see cref="IRegistryGrain"/>.</summary>
 [GrainType("registry")]
 public sealed class RegistryGrain(
     [PersistentState("registry", QuotaStorage.Name)] IPersistentState<RegistryState> state) : Grain, IRegistryGrain
@@ -63,6 +63,22 @@ public sealed class RegistryGrain(
     /// <inheritdoc />
     public Task<string[]> KeysOfAsync(string user) =>
         Task.FromResult(state.State.Keys.TryGetValue(user, out var keys) ? keys.Order(StringComparer.Ordinal).ToArray() : []);
+
+    /// <inheritdoc />
+    public async Task MarkQueueAsync(string name, bool defined)
+    {
+        if (defined ? state.State.Queues.Add(name) : state.State.Queues.Remove(name))
+        {
+            await state.WriteStateAsync();
+        }
+    }
+
+    /// <inheritdoc />
+    public Task<string[]> ListQueuesAsync(string? after, int limit) => Task.FromResult(state.State.Queues
+        .Where(name => after is null || string.CompareOrdinal(name, after) > 0)
+        .Order(StringComparer.Ordinal)
+        .Take(Math.Max(0, limit))
+        .ToArray());
 }
 
 /// <summary>The registry's persisted state.</summary>
@@ -77,4 +93,7 @@ public sealed class RegistryState
 
     /// <summary>Each user's key ids.</summary>
     [Id(2)] public Dictionary<string, HashSet<string>> Keys { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Defined queues (state stored before queues were listed here has none: each registers when it activates).</summary>
+    [Id(3)] public HashSet<string> Queues { get; set; } = new(StringComparer.Ordinal);
 }

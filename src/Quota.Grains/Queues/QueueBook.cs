@@ -113,6 +113,32 @@ internal sealed class QueueBook
         return item;
     }
 
+    /// <summary>
+    /// Restores every stored row (<see cref="Restore"/>), each rendered again with <paramref name="definition"/>'s dispatch:
+    /// a definition changed since the enqueue applies to the item. Answers the rows left out because their dispatch no
+    /// longer renders, with why.
+    /// </summary>
+    public List<(string Id, string Problems)> RestoreAll(IEnumerable<StoredItem> rows, QueueDefinition definition, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(definition);
+        var left = new List<(string Id, string Problems)>();
+        foreach (var stored in rows)
+        {
+            if (QueueRules.Render(definition.Dispatch, stored.Attributes, stored.Priority, out var problems) is { } request
+                && RequestRules.TryValidate(request, null, out var validated, out _))
+            {
+                Restore(stored, validated, now);
+            }
+            else
+            {
+                left.Add((stored.Id, string.Join("; ", problems)));
+            }
+        }
+
+        return left;
+    }
+
     /// <summary>An item as its row stores it.</summary>
     public static StoredItem ToStored(QueueItem item)
     {

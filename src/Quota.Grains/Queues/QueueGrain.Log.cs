@@ -22,4 +22,7 @@ public sealed partial class QueueGrain
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Queue {Queue} could not refresh its gauges (its dispatch's rate could not be read)")]
     private static partial void LogGaugesFailed(ILogger logger, Exception exception, string queue);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue {Queue} could not list itself in the registry; it is listed and kept active after a restart once it is defined again or next activates")]
+    private static partial void LogRegisterFailed(ILogger logger, Exception exception, string queue);
 }

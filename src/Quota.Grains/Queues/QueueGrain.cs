@@ -41,6 +41,7 @@ public sealed partial class QueueGrain(
 
     private readonly TimeProvider _time = clock.Provider;
     private readonly QueueBook _book = new();
+    private GroupedDeletes? _acks;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private QueueDefinition? Definition => state.RecordExists ? state.State.Definition : null;
@@ -50,29 +51,35 @@ public sealed partial class QueueGrain(
     /// <inheritdoc />
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        // The queue gauges (quota.queue.*) read what the queue last reported: a metrics reader must not touch the book
-        // from outside the grain's scheduler.
-        this.RegisterGrainTimer(static (grain, _) => grain.PublishGaugesAsync(), this, new GrainTimerCreationOptions(GaugeInterval, GaugeInterval) { KeepAlive = false });
-        if (Definition is not { } definition || !store.Durable)
+        if (Definition is { } definition)
         {
-            return;
+            // A queue defined before the registry listed queues is listed from its first activation on; not awaited, so a
+            // registry that cannot answer does not hold the activation up.
+            _ = RegisterAsync();
+            foreach (var (id, problems) in store.Durable ? _book.RestoreAll(await store.LoadAsync(Name, cancellationToken), definition, _time.GetUtcNow()) : [])
+            {
+                LogUnrestorable(logger, Name, id, problems);
+            }
         }
 
-        var now = _time.GetUtcNow();
-        foreach (var stored in await store.LoadAsync(Name, cancellationToken))
+        // The gauges (quota.queue.*) show what the queue last reported (a metrics reader must not touch the book off the
+        // grain's scheduler); the first refresh is at once, so a queue QueueKeeper activates is on /metrics unasked.
+        this.RegisterGrainTimer(static (grain, _) => grain.PublishGaugesAsync(), this, new GrainTimerCreationOptions(TimeSpan.Zero, GaugeInterval) { KeepAlive = false });
+    }
+
+    private async Task RegisterAsync()
+    {
+        try
         {
-            // Rendered again with the definition in force: a definition changed since the enqueue applies to the item.
-            if (QueueRules.Render(definition.Dispatch, stored.Attributes, stored.Priority, out var problems) is { } request
-                && RequestRules.TryValidate(request, null, out var validated, out _))
-            {
-                _book.Restore(stored, validated, now);
-            }
-            else
-            {
-                LogUnrestorable(logger, Name, stored.Id, string.Join("; ", problems));
-            }
+            await Registry.MarkQueueAsync(Name, defined: true);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogRegisterFailed(logger, e, Name);
         }
     }
+
+    private IRegistryGrain Registry => grains.GetGrain<IRegistryGrain>(0);
 
     /// <inheritdoc />
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -90,6 +97,7 @@ public sealed partial class QueueGrain(
         ArgumentNullException.ThrowIfNull(definition);
         state.State.Definition = definition;
         await state.WriteStateAsync();
+        await Registry.MarkQueueAsync(Name, defined: true);
         Notify();
         return definition;
     }
@@ -108,6 +116,7 @@ public sealed partial class QueueGrain(
         _book.Clear();
         await store.DeleteQueueAsync(Name);
         await state.ClearStateAsync();
+        await Registry.MarkQueueAsync(Name, defined: false);
         instruments.QueueGone(Name);
         Notify();
         DeactivateOnIdle();
@@ -249,7 +258,7 @@ public sealed partial class QueueGrain(
             return QueueOutcome.UnknownLease;
         }
 
-        await store.DeleteAsync(Name, [item.Id]);
+        await (_acks ??= new GroupedDeletes(store, Name)).DeleteAsync(item.Id);
         return QueueOutcome.Done;
     }
 

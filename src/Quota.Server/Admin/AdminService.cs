@@ -179,6 +179,9 @@ public sealed class AdminService(IGrainFactory grains, ApiKeyHasher hasher, Quot
     /// <summary>The scheduler's changes, newest first, optionally only those of one subject (<c>tenant:acme</c>).</summary>
     public Task<SchedulerChange[]> SchedulerHistoryAsync(int limit, string? subject) => Tenancy.GetSchedulerHistoryAsync(limit, subject);
 
+    /// <summary>Defined queues in ordinal order of name, those after <paramref name="after"/>, at most <paramref name="limit"/>.</summary>
+    public Task<string[]> QueuesAsync(string? after, int limit) => Registry.ListQueuesAsync(after, limit);
+
     /// <summary>A queue's definition, or null when it is not defined.</summary>
     public Task<QueueDefinition?> GetQueueAsync(string name) => grains.GetGrain<IQueueGrain>(name).GetDefinitionAsync();
 

@@ -1,11 +1,12 @@
 using Microsoft.AspNetCore.Http;
 using Quota.Abstractions;
 using Quota.Server.Admin;
+using Quota.Server.Http;
 
 namespace Quota.Server.OperatorConsole;
 
 /// <summary>
-/// <c>/console/queues</c>: every queue the change log knows as defined (and one named in <c>?name=</c>): depth by
+/// <c>/console/queues</c>: the defined queues (the first 100 by name, from the registry; any other by <c>?name=</c>): depth by
 /// priority, in flight, retrying, admitted and allowed rate, the plan (drain time, workers wanted, deadlines), and
 /// its newest dead letters (id, attempts, error; never the payload).
 /// </summary>
@@ -19,16 +20,10 @@ internal static class QueuesPage
         var html = new Html();
         html.Add($"""<form class="lookup" method="get" action="{ConsoleEndpoints.Root}/queues"><label>queue <input name="name" size="30" value="{asked}"></label> <button type="submit">Show</button></form>""");
 
-        // Queues have no registry of their own: the change log records every definition and removal as queue:{name}.
-        var names = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var change in (await admin.ChangesAsync(Grains.Administration.ChangeLogGrain.Capacity, null)).Reverse())
-        {
-            if (change.Subject.StartsWith("queue:", StringComparison.Ordinal))
-            {
-                var name = change.Subject["queue:".Length..];
-                _ = change.Action == "remove" ? names.Remove(name) : names.Add(name);
-            }
-        }
+        // The registry lists every defined queue; a page shows the first of them, and any other by ?name=.
+        var listed = await admin.QueuesAsync(null, QueueEndpoints.MaxListed + 1);
+        var names = new SortedSet<string>(listed.Take(QueueEndpoints.MaxListed), StringComparer.Ordinal);
+        var more = listed.Length > QueueEndpoints.MaxListed;
 
         if (asked.Length > 0)
         {
@@ -41,6 +36,11 @@ internal static class QueuesPage
             }
 
             names = new SortedSet<string>([asked], StringComparer.Ordinal);
+        }
+
+        if (more && asked.Length == 0)
+        {
+            html.Add($"""<p class="muted" id="more-queues">The first {QueueEndpoints.MaxListed} queues by name are shown; ask for another by name, or page through GET /v1/queues.</p>""");
         }
 
         if (names.Count == 0)

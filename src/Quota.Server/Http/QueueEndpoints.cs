@@ -14,12 +14,16 @@ using Quota.Server.Hosting;
 namespace Quota.Server.Http;
 
 /// <summary>
-/// Queues over HTTP: definitions under <c>/v1/admin/queues/{name}</c> (behind the admin gate), work under
-/// <c>/v1/queues/{name}</c> (items, lease, ack, nack, statistics, dead letters) and the deadline planner at
+/// Queues over HTTP: definitions under <c>/v1/admin/queues/{name}</c> (behind the admin gate), the defined queues with
+/// their statistics at <c>GET /v1/queues</c>, work under <c>/v1/queues/{name}</c> (items, lease, ack, nack, statistics,
+/// dead letters) and the deadline planner at
 /// <c>POST /v1/plan</c>. Delivery is at least once. Every refusal is a problem naming its field.
 /// </summary>
 public static class QueueEndpoints
 {
+    /// <summary>The most queues one page of <c>GET /v1/queues</c> lists (and its default).</summary>
+    public const int MaxListed = 100;
+
     // Enqueue bodies carry payloads: up to this many times the decision body limit (Quota:Http:MaxBodyBytes).
     private const int EnqueueBodyFactor = 64;
 
@@ -35,12 +39,13 @@ public static class QueueEndpoints
         app.MapDelete("/v1/admin/queues/{name}", async (string name, AdminService admin) =>
             BadName(name) ?? (await admin.RemoveQueueAsync(HttpJson.RouteName(name), "api") ? Results.NoContent() : UnknownQueue(name)));
 
+        app.MapGet("/v1/queues", ListAsync).Produces<QueueListView>().Problems(StatusCodes.Status400BadRequest);
         var queues = app.MapGroup("/v1/queues/{name}");
         queues.MapPost("/items", EnqueueAsync);
         queues.MapPost("/lease", LeaseAsync);
         queues.MapPost("/ack", AckAsync);
         queues.MapPost("/nack", NackAsync);
-        queues.MapGet("", StatsAsync);
+        queues.MapGet("", StatsAsync).Produces<QueueStatsView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
         queues.MapGet("/dead", ListDeadAsync);
         queues.MapPost("/dead", DeadActionAsync);
         app.MapPost("/v1/plan", PlanAsync);
@@ -200,24 +205,41 @@ public static class QueueEndpoints
 
     private static async Task<IResult> StatsAsync(string name, IGrainFactory grains) =>
         BadName(name) ?? (await Queue(grains, name).GetStatsAsync() is { } stats
-            ? Results.Json(new
-            {
-                name = HttpJson.RouteName(name),
-                stats.Depth,
-                stats.InFlight,
-                stats.Retrying,
-                stats.Dead,
-                stats.OldestAgeMs,
-                stats.AdmittedPerMinute,
-                stats.AllowedPerMinute,
-                stats.DrainTimeMs,
-                deadlines = new { met = stats.DeadlinesMet, missed = stats.DeadlinesMissed },
-                stats.DesiredWorkers,
-                stats.Expired,
-                stats.Acked,
-                stats.ProcessingTime,
-            }, HttpJson.ResponseOptions)
+            ? Results.Json(QueueStatsView.Of(HttpJson.RouteName(name), stats), HttpJson.ResponseOptions)
             : UnknownQueue(name));
+
+    /// <summary>
+    /// <c>GET /v1/queues?limit=100&amp;after=name</c>: the defined queues in ordinal order of name with their statistics, at
+    /// most <see cref="MaxListed"/> a page; <c>next</c> is the <c>after</c> of the next page (null on the last).
+    /// </summary>
+    private static async Task<IResult> ListAsync(string? limit, string? after, IGrainFactory grains)
+    {
+        var problems = new List<FieldProblem>();
+        var count = MaxListed;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > MaxListed))
+        {
+            problems.Add(new("limit", $"must be a whole number from 1 to {MaxListed} (got '{limit}'); the default is {MaxListed}. Page on with after."));
+        }
+
+        if (after is not null)
+        {
+            RequestRules.CheckName(problems, "after", after);
+        }
+
+        if (problems.Count > 0)
+        {
+            return HttpJson.Problem(StatusCodes.Status400BadRequest, problems);
+        }
+
+        // One name more than the page: whether a next page exists without a second call.
+        var names = await grains.GetGrain<IRegistryGrain>(0).ListQueuesAsync(after, count + 1);
+        var page = names.Take(count).ToArray();
+        var stats = await Task.WhenAll(page.Select(n => grains.GetGrain<IQueueGrain>(n).GetStatsAsync()));
+
+        // A queue removed since it was listed answers no statistics and is left out.
+        var queues = page.Zip(stats).Where(s => s.Second is not null).Select(s => QueueStatsView.Of(s.First, s.Second!)).ToArray();
+        return Results.Json(new QueueListView(queues, names.Length > count ? page[^1] : null), HttpJson.ResponseOptions);
+    }
 
     private static async Task<IResult> ListDeadAsync(string name, string? limit, IGrainFactory grains)
     {

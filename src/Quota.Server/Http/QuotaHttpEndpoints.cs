@@ -301,7 +301,7 @@ public sealed record ServiceIndex(
         "Quota",
         "Distributed quotas and rate limits: may I do this now?",
         ["POST /v1/acquire", "POST /v1/settle", "POST /v1/release", "POST /v1/feedback", "GET /v1/usage/{kind}/{id}", "GET /v1/usage/{kind}/{id}?from=&to="],
-        ["POST /v1/queues/{name}/items", "POST /v1/queues/{name}/lease", "POST /v1/queues/{name}/ack", "POST /v1/queues/{name}/nack", "GET /v1/queues/{name}", "GET|POST /v1/queues/{name}/dead", "POST /v1/plan"],
+        ["GET /v1/queues", "POST /v1/queues/{name}/items", "POST /v1/queues/{name}/lease", "POST /v1/queues/{name}/ack", "POST /v1/queues/{name}/nack", "GET /v1/queues/{name}", "GET|POST /v1/queues/{name}/dead", "POST /v1/plan"],
         "/v1/admin (users, keys, resources, upstreams, tenants, queues, domains, scheduler, changes, apply); GET /v1/upstreams/{name}/allocation",
         "/dashboard",
         OperatorConsole.ConsoleEndpoints.Root,

@@ -226,6 +226,28 @@ public sealed class QueueGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task ADefinedQueueIsListedInTheRegistryUntilItIsRemoved()
+    {
+        var registry = fixture.Grains.GetGrain<IRegistryGrain>(0);
+        var prefix = Unique("listed") + "-";
+        var (a, b) = (fixture.Grains.GetGrain<IQueueGrain>(prefix + "a"), fixture.Grains.GetGrain<IQueueGrain>(prefix + "b"));
+        var definition = new QueueDefinition { Dispatch = new QueueDispatch { Resources = [await LimitedResourceAsync(10)] } };
+        await b.DefineAsync(definition);
+        await a.DefineAsync(definition);
+        await a.DefineAsync(definition with { MaxAttempts = 2 });
+
+        Assert.Equal([prefix + "a", prefix + "b"], (await registry.ListQueuesAsync(prefix, 10)).Where(n => n.StartsWith(prefix, StringComparison.Ordinal)));
+        Assert.Equal([prefix + "a"], await registry.ListQueuesAsync(prefix, 1));
+        Assert.Equal(prefix + "b", (await registry.ListQueuesAsync(prefix + "a", 1)).Single());
+
+        Assert.True(await a.RemoveAsync());
+        Assert.Equal([prefix + "b"], (await registry.ListQueuesAsync(prefix, 10)).Where(n => n.StartsWith(prefix, StringComparison.Ordinal)));
+        Assert.DoesNotContain(prefix + "nothing", await registry.ListQueuesAsync(prefix, 10));
+        Assert.Null(await fixture.Grains.GetGrain<IQueueGrain>(prefix + "nothing").GetDefinitionAsync());
+        Assert.DoesNotContain(prefix + "nothing", await registry.ListQueuesAsync(prefix, 10));
+    }
+
+    [Fact]
     public async Task StatsPlanTheWorkersTheLimitsCanUse()
     {
         var resource = await LimitedResourceAsync(20);

@@ -41,6 +41,53 @@ public sealed class QueueTests(AdminSilo host) : HostTest(host)
     }
 
     [Fact]
+    public async Task Defined_queues_are_listed_by_name_with_their_statistics_a_page_at_a_time()
+    {
+        // Names under one fresh prefix: no other test's queue sorts between them, so the pages are exact.
+        var prefix = Ids.New("ql-") + "-";
+        var resource = Ids.New("q-res-");
+        (await Api.PutResource(resource, Policies.FixedWindow("per-hour", 100, "01:00:00"))).Expect(HttpStatusCode.OK);
+        var (a, b, c) = (prefix + "a", prefix + "b", prefix + "c");
+        foreach (var queue in new[] { c, a, b })
+        {
+            (await Api.PutJson($"/v1/admin/queues/{queue}", new { dispatch = new { resources = new[] { resource } }, maxAttempts = 1 })).Expect(HttpStatusCode.OK);
+        }
+
+        (await Enqueue(b, new[] { new { id = "h", priority = "high" }, new { id = "n1", priority = "normal" }, new { id = "n2", priority = "normal" }, new { id = "n3", priority = "normal" } })).Expect(HttpStatusCode.OK);
+        var leased = (await Lease(b, 2)).Expect(HttpStatusCode.OK).Json["items"]!.AsArray();
+        (await Api.PostJson($"/v1/queues/{b}/nack", new { leaseId = leased[1]!["leaseId"]!.GetValue<string>(), error = "boom" })).Expect(HttpStatusCode.OK);
+
+        var first = (await Api.Get($"/v1/queues?after={prefix}&limit=2")).Expect(HttpStatusCode.OK).Json;
+        var queues = first["queues"]!.AsArray();
+        Assert.Equal([a, b], queues.Select(q => q!["name"]!.GetValue<string>()));
+        Assert.Equal(b, first["next"]!.GetValue<string>());
+        var listed = queues[1]!;
+        Assert.Equal((0, 2, 1, 1, 0), (listed["depth"]!["high"]!.GetValue<int>(), listed["depth"]!["normal"]!.GetValue<int>(), listed["inFlight"]!.GetValue<int>(), listed["dead"]!.GetValue<int>(), listed["retrying"]!.GetValue<int>()));
+        Assert.Equal(1, listed["desiredWorkers"]!.GetValue<int>());
+
+        // Each entry is what GET /v1/queues/{name} answers.
+        Assert.Equal((await Api.Get($"/v1/queues/{a}")).Expect(HttpStatusCode.OK).Json.ToJsonString(), queues[0]!.ToJsonString());
+
+        var second = (await Api.Get($"/v1/queues?after={b}&limit=1")).Expect(HttpStatusCode.OK).Json;
+        Assert.Equal(c, second["queues"]![0]!["name"]!.GetValue<string>());
+
+        // A removed queue is no longer listed.
+        (await Api.Delete($"/v1/admin/queues/{c}")).Expect(HttpStatusCode.NoContent);
+        var after = (await Api.Get($"/v1/queues?after={prefix}&limit=3")).Expect(HttpStatusCode.OK).Json["queues"]!.AsArray();
+        Assert.DoesNotContain(c, after.Select(q => q!["name"]!.GetValue<string>()));
+        Assert.Equal([a, b], after.Take(2).Select(q => q!["name"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_bad_page_of_the_queue_list_is_refused_naming_the_parameter()
+    {
+        (await Api.Get("/v1/queues?limit=0")).ExpectProblem(HttpStatusCode.BadRequest, "limit");
+        (await Api.Get("/v1/queues?limit=101")).ExpectProblem(HttpStatusCode.BadRequest, "limit");
+        (await Api.Get("/v1/queues?limit=ten")).ExpectProblem(HttpStatusCode.BadRequest, "limit");
+        (await Api.Get("/v1/queues?after=a%01b")).ExpectProblem(HttpStatusCode.BadRequest, "after");
+    }
+
+    [Fact]
     public async Task A_bad_definition_is_refused_naming_every_field()
     {
         var queue = Ids.New("q-");
