@@ -60,28 +60,20 @@ public sealed class QueueBody
     }
 
     /// <summary>A stored definition written back in this body's shape, as responses and plans show it.</summary>
-    public static object View(string name, QueueDefinition definition)
+    public static Http.QueueDefinitionView View(string name, QueueDefinition definition)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        return new
-        {
+        var dispatch = definition.Dispatch;
+        return new(
             name,
-            dispatch = new
-            {
-                definition.Dispatch.User,
-                definition.Dispatch.Tenant,
-                definition.Dispatch.Upstream,
-                definition.Dispatch.Resources,
-                definition.Dispatch.Cost,
-            },
+            new(dispatch.User, dispatch.Tenant, dispatch.Upstream, dispatch.Resources, dispatch.Cost),
             definition.MaxAttempts,
-            backoff = new { @base = definition.BackoffBase, max = definition.BackoffMax },
+            new(definition.BackoffBase, definition.BackoffMax),
             definition.VisibilityTimeout,
             definition.MaxPayloadBytes,
             definition.MaxItems,
             definition.ProcessingTime,
-            definition.MaxWorkers,
-        };
+            definition.MaxWorkers);
     }
 }
 

@@ -34,21 +34,23 @@ public static class QueueEndpoints
         app.MapGet("/v1/admin/queues/{name}", async (string name, IGrainFactory grains) =>
             BadName(name) ?? (await Queue(grains, name).GetDefinitionAsync() is { } definition
                 ? Results.Json(QueueBody.View(HttpJson.RouteName(name), definition), HttpJson.ResponseOptions)
-                : UnknownQueue(name)));
-        app.MapPut("/v1/admin/queues/{name}", DefineAsync);
+                : UnknownQueue(name)))
+            .Produces<QueueDefinitionView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        app.MapPut("/v1/admin/queues/{name}", DefineAsync).Produces<QueueDefinitionView>().Problems(StatusCodes.Status400BadRequest);
         app.MapDelete("/v1/admin/queues/{name}", async (string name, AdminService admin) =>
-            BadName(name) ?? (await admin.RemoveQueueAsync(HttpJson.RouteName(name), "api") ? Results.NoContent() : UnknownQueue(name)));
+            BadName(name) ?? (await admin.RemoveQueueAsync(HttpJson.RouteName(name), "api") ? Results.NoContent() : UnknownQueue(name)))
+            .Produces(StatusCodes.Status204NoContent).Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
 
         app.MapGet("/v1/queues", ListAsync).Produces<QueueListView>().Problems(StatusCodes.Status400BadRequest);
         var queues = app.MapGroup("/v1/queues/{name}");
-        queues.MapPost("/items", EnqueueAsync);
-        queues.MapPost("/lease", LeaseAsync);
-        queues.MapPost("/ack", AckAsync);
-        queues.MapPost("/nack", NackAsync);
+        queues.MapPost("/items", EnqueueAsync).Produces<EnqueuedView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound, StatusCodes.Status409Conflict);
+        queues.MapPost("/lease", LeaseAsync).Produces<LeasedView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        queues.MapPost("/ack", AckAsync).Produces<AckedView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        queues.MapPost("/nack", NackAsync).Produces<NackedView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
         queues.MapGet("", StatsAsync).Produces<QueueStatsView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
-        queues.MapGet("/dead", ListDeadAsync);
-        queues.MapPost("/dead", DeadActionAsync);
-        app.MapPost("/v1/plan", PlanAsync);
+        queues.MapGet("/dead", ListDeadAsync).Produces<DeadListView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        queues.MapPost("/dead", DeadActionAsync).Produces<DeadActionView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
+        app.MapPost("/v1/plan", PlanAsync).Produces<PlanView>().Problems(StatusCodes.Status400BadRequest, StatusCodes.Status404NotFound);
         return app;
     }
 
@@ -67,7 +69,7 @@ public static class QueueEndpoints
         HandleAsync<JsonNode, QueueItemInput[]>(name, context, http.Value.MaxBodyBytes * EnqueueBodyFactor, ReadItems, async items =>
         {
             var answer = await Queue(grains, name).EnqueueAsync(items);
-            return Answer(answer.Outcome, name, () => Results.Json(new { ids = answer.Ids, created = answer.Created }, HttpJson.ResponseOptions), answer.Problems);
+            return Answer(answer.Outcome, name, () => Results.Json(new EnqueuedView(answer.Ids, answer.Created), HttpJson.ResponseOptions), answer.Problems);
         }, HttpJson.RequestOptions);
 
     /// <summary>The items of an enqueue body (one item or an array of them); their problems named <c>items[2].payload</c> in an array.</summary>
@@ -149,22 +151,7 @@ public static class QueueEndpoints
         }, async body =>
         {
             var answer = await Queue(grains, name).LeaseAsync(body.Worker ?? "anonymous", body.Max ?? 1, body.WaitMs ?? 0);
-            return Answer(answer.Outcome, name, () => Results.Json(new
-            {
-                items = answer.Items.Select(i => new
-                {
-                    i.LeaseId,
-                    i.Id,
-                    payload = JsonNode.Parse(i.Payload),
-                    i.Attributes,
-                    priority = i.Priority.ToString().ToLowerInvariant(),
-                    i.Attempt,
-                    token = i.Token is { } t ? new { t.Id, t.Upstream } : null,
-                    i.VisibleForMs,
-                    i.Deadline,
-                }),
-                retryAfterMs = answer.RetryAfterMs,
-            }, HttpJson.ResponseOptions));
+            return Answer(answer.Outcome, name, () => Results.Json(new LeasedView([.. answer.Items.Select(LeasedItemView.Of)], answer.RetryAfterMs), HttpJson.ResponseOptions));
         }, allowEmpty: true);
 
     private static Task<IResult> AckAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http) =>
@@ -176,7 +163,7 @@ public static class QueueEndpoints
             }
 
             return body.LeaseId!;
-        }, async leaseId => Answer(await Queue(grains, name).AckAsync(leaseId), name, () => Results.Json(new { leaseId, acked = true }, HttpJson.ResponseOptions)));
+        }, async leaseId => Answer(await Queue(grains, name).AckAsync(leaseId), name, () => Results.Json(new AckedView(leaseId, Acked: true), HttpJson.ResponseOptions)));
 
     private static Task<IResult> NackAsync(string name, HttpContext context, IGrainFactory grains, IOptions<QuotaHttpOptions> http) =>
         HandleAsync<NackBody, NackRequest>(name, context, http.Value.MaxBodyBytes, static (body, problems) =>
@@ -200,7 +187,7 @@ public static class QueueEndpoints
         }, async request =>
         {
             var answer = await Queue(grains, name).NackAsync(request);
-            return Answer(answer.Outcome, name, () => Results.Json(new { leaseId = request.LeaseId, dead = answer.Dead, retryAfterMs = answer.RetryAfterMs }, HttpJson.ResponseOptions));
+            return Answer(answer.Outcome, name, () => Results.Json(new NackedView(request.LeaseId, answer.Dead, answer.RetryAfterMs), HttpJson.ResponseOptions));
         });
 
     private static async Task<IResult> StatsAsync(string name, IGrainFactory grains) =>
@@ -255,19 +242,9 @@ public static class QueueEndpoints
         }
 
         return await Queue(grains, name).ListDeadAsync(count) is { } dead
-            ? Results.Json(new
-            {
-                items = dead.Select(d => new
-                {
-                    d.Id,
-                    payload = JsonNode.Parse(d.Payload),
-                    priority = d.Priority.ToString().ToLowerInvariant(),
-                    d.Attempts,
-                    d.Error,
-                    d.UpstreamStatus,
-                    d.DiedAt,
-                }),
-            }, HttpJson.ResponseOptions)
+            ? Results.Json(
+                new DeadListView([.. dead.Select(d => new DeadItemView(d.Id, JsonNode.Parse(d.Payload), LeasedItemView.PriorityName(d.Priority), d.Attempts, d.Error, d.UpstreamStatus, d.DiedAt))]),
+                HttpJson.ResponseOptions)
             : UnknownQueue(name);
     }
 
@@ -290,7 +267,7 @@ public static class QueueEndpoints
             var count = body.Action == "requeue" ? await queue.RequeueAsync(body.Ids) : await queue.PurgeAsync(body.Ids);
             return count < 0
                 ? UnknownQueue(name)
-                : Results.Json(new Dictionary<string, int> { [body.Action == "requeue" ? "requeued" : "purged"] = count }, HttpJson.ResponseOptions);
+                : Results.Json(body.Action == "requeue" ? new DeadActionView(Requeued: count, Purged: null) : new DeadActionView(Requeued: null, Purged: count), HttpJson.ResponseOptions);
         });
 
     /// <summary>
@@ -409,17 +386,9 @@ public static class QueueEndpoints
         }
 
         var plan = WorkPlan.Of(body.Items!.Value, perMinute / 60, body.ProcessingTime!.Value, body.Deadline, body.MaxWorkers ?? 10);
-        return Results.Json(new
-        {
-            plan.Feasible,
-            plan.FinishTime,
-            finishMs = (long)plan.FinishTime.TotalMilliseconds,
-            plan.Workers,
-            plan.WorkersForDeadline,
-            plan.WorkersUsable,
-            plan.LimitedBy,
-            ratePerMinute = perMinute,
-        }, HttpJson.ResponseOptions);
+        return Results.Json(
+            new PlanView(plan.Feasible, plan.FinishTime, (long)plan.FinishTime.TotalMilliseconds, plan.Workers, plan.WorkersForDeadline, plan.WorkersUsable, plan.LimitedBy, perMinute),
+            HttpJson.ResponseOptions);
     }
 
     private static IResult UnknownLease() =>
