@@ -101,16 +101,6 @@ internal static class PostgresHosting
             options.Invariant = Invariant;
             options.ConnectionString = connectionString;
         });
-        // The strongly consistent in-cluster grain directory, not Orleans' default eventually consistent one: with the
-        // default, a silo that stops gracefully drops its directory partition at once, so a subject can activate on
-        // another silo while its old activation still writes its last exact checkpoint (dotnet/orleans#5687). The new
-        // activation then resumes from the claim ceiling (a permit short, seen in the membership tests), and two live
-        // activations of one subject could each admit against their own count. This directory admits at most one
-        // activation per subject while the cluster changes (versioned range locks, handed over on a graceful stop).
-        // Orleans 10.4 still marks it for evaluation (ORLEANSEXP003); the membership scenarios hold it to Quota's limits.
-#pragma warning disable ORLEANSEXP003
-        silo.AddDistributedGrainDirectory();
-#pragma warning restore ORLEANSEXP003
         silo.AddAdoNetGrainStorage(DatabaseStorageName, options =>
         {
             options.Invariant = Invariant;
