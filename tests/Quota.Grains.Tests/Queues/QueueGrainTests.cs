@@ -3,10 +3,25 @@ using Quota.Abstractions;
 namespace Quota.Grains.Tests.Queues;
 
 /// <summary>A queue grain on fake time: hand-out paced by real decisions, order, retries, expiry, dead letters.</summary>
+/// <remarks>
+/// Each test removes the queues it defined: a defined queue is kept active by the silos' <c>QueueKeeper</c> and peeks its
+/// dispatch's limits as it refreshes, which would activate subjects in the middle of other tests of the collection that
+/// count activations exactly (<c>UntouchedSubjectTests</c>).
+/// </remarks>
 [Collection(ClusterCollection.Name)]
-public sealed class QueueGrainTests(ClusterFixture fixture)
+public sealed class QueueGrainTests(ClusterFixture fixture) : IAsyncDisposable
 {
+    private readonly List<IQueueGrain> _defined = [];
+
     private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var queue in _defined)
+        {
+            await queue.RemoveAsync();
+        }
+    }
 
     /// <summary>A fresh resource limited to <paramref name="perMinute"/> per fixed minute, and the clock at a minute's start.</summary>
     private async Task<string> LimitedResourceAsync(long perMinute)
@@ -22,6 +37,7 @@ public sealed class QueueGrainTests(ClusterFixture fixture)
     private async Task<IQueueGrain> QueueAsync(QueueDispatch dispatch, Func<QueueDefinition, QueueDefinition>? change = null)
     {
         var queue = fixture.Grains.GetGrain<IQueueGrain>(Unique("queue"));
+        _defined.Add(queue);
         var definition = new QueueDefinition { Dispatch = dispatch };
         await queue.DefineAsync(change?.Invoke(definition) ?? definition);
         return queue;
@@ -231,6 +247,7 @@ public sealed class QueueGrainTests(ClusterFixture fixture)
         var registry = fixture.Grains.GetGrain<IRegistryGrain>(0);
         var prefix = Unique("listed") + "-";
         var (a, b) = (fixture.Grains.GetGrain<IQueueGrain>(prefix + "a"), fixture.Grains.GetGrain<IQueueGrain>(prefix + "b"));
+        _defined.AddRange([a, b]);
         var definition = new QueueDefinition { Dispatch = new QueueDispatch { Resources = [await LimitedResourceAsync(10)] } };
         await b.DefineAsync(definition);
         await a.DefineAsync(definition);
